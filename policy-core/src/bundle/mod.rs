@@ -1,0 +1,294 @@
+//! A bundle: the files that make one policy version (policies, schema, static entities,
+//! manifest, tests), loaded and validated as a whole. Callers hand in bytes; nothing here reads
+//! files, so the same loader runs natively, in a browser and in a wasmtime guest.
+
+mod entities;
+mod files;
+mod manifest;
+mod policies;
+mod schema;
+
+use std::collections::{BTreeMap, HashMap};
+
+use cedar_policy::{Entities, PolicySet, Schema};
+
+use crate::error::{BundleError, Diagnostic, ErrorCode, Location};
+use crate::testing::{parse_suite, TestSuite};
+use crate::wire::{BundleInfo, EntityRef};
+
+pub use files::{classify, FileKind};
+pub use manifest::{FieldActions, Manifest};
+pub use policies::PolicyInfo;
+
+pub(crate) use entities::read_records;
+
+/// A loaded, validated bundle. Immutable: a new version is a new `Bundle`.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    digest: String,
+    manifest: Manifest,
+    schema: Schema,
+    policies: PolicySet,
+    policy_index: BTreeMap<String, PolicyInfo>,
+    entities: Entities,
+    entity_records: Vec<serde_json::Value>,
+    entity_origins: HashMap<EntityRef, Location>,
+    tests: Vec<(String, TestSuite)>,
+    files: BTreeMap<String, String>,
+    warnings: Vec<Diagnostic>,
+}
+
+impl Bundle {
+    /// Loads a bundle from `(path, bytes)` pairs. Paths are relative to the bundle root, with `/`
+    /// or `\`. Returns every problem at once if anything is wrong.
+    pub fn load<I, P, B>(files: I) -> Result<Self, BundleError>
+    where
+        I: IntoIterator<Item = (P, B)>,
+        P: AsRef<str>,
+        B: AsRef<[u8]>,
+    {
+        let mut diags = Vec::new();
+        let mut texts: BTreeMap<String, String> = BTreeMap::new();
+        for (raw_path, bytes) in files {
+            let path = match files::normalize_path(raw_path.as_ref()) {
+                Ok(p) => p,
+                Err(d) => {
+                    diags.push(d);
+                    continue;
+                }
+            };
+            if files::classify(&path) == FileKind::Ignored {
+                continue;
+            }
+            match files::normalize_text(bytes.as_ref()) {
+                Ok(text) => {
+                    if texts.insert(path.clone(), text).is_some() {
+                        diags.push(Diagnostic::error(
+                            ErrorCode::InvalidPath,
+                            format!("bundle file `{path}` is given twice"),
+                        ));
+                    }
+                }
+                Err(e) => diags.push(
+                    Diagnostic::error(
+                        ErrorCode::InvalidPath,
+                        format!("`{path}` is not UTF-8 text: {e}"),
+                    )
+                    .at(Some(Location {
+                        file: path,
+                        line: 1,
+                        column: 1,
+                    })),
+                ),
+            }
+        }
+        Self::from_texts(texts, diags)
+    }
+
+    fn from_texts(
+        texts: BTreeMap<String, String>,
+        mut diags: Vec<Diagnostic>,
+    ) -> Result<Self, BundleError> {
+        let of_kind = |kind: FileKind| -> Vec<(&str, &str)> {
+            texts
+                .iter()
+                .filter(|(p, _)| files::classify(p) == kind)
+                .map(|(p, t)| (p.as_str(), t.as_str()))
+                .collect()
+        };
+
+        let manifest = match of_kind(FileKind::Manifest).first() {
+            Some((path, text)) => match serde_json::from_str::<Manifest>(text) {
+                Ok(m) => m,
+                Err(e) => {
+                    let src = crate::source::SourceText::new(path, text);
+                    diags.push(
+                        Diagnostic::error(
+                            ErrorCode::ManifestInvalid,
+                            format!("invalid manifest: {e}"),
+                        )
+                        .at(Some(src.location_at(e.line(), e.column()))),
+                    );
+                    Manifest::default()
+                }
+            },
+            None => Manifest::default(),
+        };
+
+        let mut schema_files = of_kind(FileKind::SchemaCedar);
+        schema_files.extend(
+            of_kind(FileKind::SchemaJson)
+                .into_iter()
+                .map(|(p, t)| (p, t)),
+        );
+        let schema = match schema_files.as_slice() {
+            [] => {
+                diags.push(
+                    Diagnostic::error(
+                        ErrorCode::SchemaMissing,
+                        "the bundle has no schema (`*.cedarschema` or `*.cedarschema.json`)",
+                    )
+                    .with_help(Some(
+                        "every bundle is validated strictly; add the schema of your entities and actions".into(),
+                    )),
+                );
+                None
+            }
+            [(path, text)] => schema::parse_schema(path, files::classify(path), text, &mut diags),
+            many => {
+                let names: Vec<&str> = many.iter().map(|(p, _)| *p).collect();
+                diags.push(Diagnostic::error(
+                    ErrorCode::SchemaMissing,
+                    format!("the bundle has more than one schema: {}", names.join(", ")),
+                ));
+                None
+            }
+        };
+
+        let parsed = policies::parse_policy_files(&of_kind(FileKind::Policies), &mut diags);
+
+        let mut tests = Vec::new();
+        for (path, text) in of_kind(FileKind::TestSuite) {
+            match parse_suite(path, text) {
+                Ok(suite) => tests.push((path.to_string(), suite)),
+                Err(d) => diags.push(d),
+            }
+        }
+        for (path, text) in of_kind(FileKind::TestFixture) {
+            let _ = read_records(path, text, &mut diags);
+        }
+        for (path, suite) in &tests {
+            for fixture in &suite.fixtures {
+                if files::classify(fixture) != FileKind::TestFixture || !texts.contains_key(fixture)
+                {
+                    diags.push(
+                        Diagnostic::error(
+                            ErrorCode::TestInvalid,
+                            format!(
+                                "fixture `{fixture}` is not a JSON file under tests/ in this bundle"
+                            ),
+                        )
+                        .at(Some(Location {
+                            file: path.clone(),
+                            line: 1,
+                            column: 1,
+                        })),
+                    );
+                }
+            }
+        }
+
+        let Some(schema) = schema else {
+            return Err(BundleError { diagnostics: diags });
+        };
+        policies::validate(&parsed, &schema, &texts, &mut diags);
+        let loaded = entities::load(&of_kind(FileKind::Entities), &schema, &mut diags);
+        if let Some(loaded) = &loaded {
+            diags.extend(crate::profile::check_profiles(
+                &loaded.entities,
+                &loaded.origins,
+            ));
+            diags.extend(crate::client_roles::check_client_roles(
+                &loaded.entities,
+                &manifest.client_roles,
+                &loaded.origins,
+            ));
+        }
+        if let Some(field_actions) = &manifest.field_actions {
+            for uid in [&field_actions.print, &field_actions.read, &field_actions.full] {
+                let known = uid
+                    .parse::<cedar_policy::EntityUid>()
+                    .ok()
+                    .map(|u| schema.actions().any(|a| *a == u))
+                    .unwrap_or(false);
+                if !known {
+                    diags.push(Diagnostic::error(
+                        ErrorCode::ManifestInvalid,
+                        format!("manifest field action `{uid}` is not an action of the schema"),
+                    ));
+                }
+            }
+        }
+
+        let has_errors = diags.iter().any(Diagnostic::is_error);
+        match loaded {
+            Some(loaded) if !has_errors => {
+                let digest = files::digest(texts.iter().map(|(p, t)| (p.as_str(), t.as_str())));
+                Ok(Self {
+                    digest,
+                    manifest,
+                    schema,
+                    policies: parsed.set,
+                    policy_index: parsed.index,
+                    entities: loaded.entities,
+                    entity_records: loaded.records,
+                    entity_origins: loaded.origins,
+                    tests,
+                    files: texts,
+                    warnings: diags,
+                })
+            }
+            _ => Err(BundleError { diagnostics: diags }),
+        }
+    }
+
+    /// `sha256:<hex>` over the canonical file listing; identifies the version everywhere.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    pub fn policies(&self) -> &PolicySet {
+        &self.policies
+    }
+
+    /// Policies by `@id`, with their file and position.
+    pub fn policy_index(&self) -> &BTreeMap<String, PolicyInfo> {
+        &self.policy_index
+    }
+
+    /// The static entities (plus the schema's action entities).
+    pub fn entities(&self) -> &Entities {
+        &self.entities
+    }
+
+    pub fn entity_records(&self) -> &[serde_json::Value] {
+        &self.entity_records
+    }
+
+    pub(crate) fn entity_origins(&self) -> &HashMap<EntityRef, Location> {
+        &self.entity_origins
+    }
+
+    pub fn tests(&self) -> &[(String, TestSuite)] {
+        &self.tests
+    }
+
+    /// The bundle's files as loaded (normalized text), by path.
+    pub fn files(&self) -> &BTreeMap<String, String> {
+        &self.files
+    }
+
+    /// Warnings found while loading (the bundle loaded anyway).
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.warnings
+    }
+
+    pub fn info(&self) -> BundleInfo {
+        BundleInfo {
+            digest: self.digest.clone(),
+            name: self.manifest.name.clone(),
+            policy_ids: self.policy_index.keys().cloned().collect(),
+            entity_count: self.entity_records.len(),
+            files: self.files.keys().cloned().collect(),
+            warnings: self.warnings.clone(),
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! Parsing `.cedar` files into one policy set named by `@id`, and validating it.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use cedar_policy::{Effect, PolicyId, PolicySet, Schema, ValidationMode, Validator};
+
+use crate::error::{Diagnostic, ErrorCode, Location, Severity};
+use crate::source::{policy_starts, SourceText};
+
+/// Where a policy came from, for diagnostics, coverage and diffs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyInfo {
+    pub id: String,
+    pub file: String,
+    pub location: Location,
+    pub effect: Effect,
+    /// The policy's text as written (annotations included), for diffs.
+    pub text: String,
+}
+
+/// The result of parsing every policy file.
+pub(crate) struct ParsedPolicies {
+    pub set: PolicySet,
+    pub index: BTreeMap<String, PolicyInfo>,
+}
+
+/// Parses all policy files. Problems go to `diags`; policies that parsed are kept so that later
+/// stages can still report their own problems in one pass.
+pub(crate) fn parse_policy_files(
+    files: &[(&str, &str)],
+    diags: &mut Vec<Diagnostic>,
+) -> ParsedPolicies {
+    let mut set = PolicySet::new();
+    let mut index: BTreeMap<String, PolicyInfo> = BTreeMap::new();
+    for (path, text) in files {
+        let src = SourceText::new(path, text);
+        let parsed = match PolicySet::from_str(text) {
+            Ok(p) => p,
+            Err(errs) => {
+                for err in errs.iter() {
+                    diags.push(src.diagnostic_from_miette(
+                        ErrorCode::PolicyParse,
+                        Severity::Error,
+                        err,
+                        0,
+                    ));
+                }
+                continue;
+            }
+        };
+        if parsed.templates().next().is_some() {
+            diags.push(
+                Diagnostic::error(
+                    ErrorCode::PolicyParse,
+                    "templates (policies with ?principal or ?resource slots) are not supported in bundles",
+                )
+                .at(Some(src.start())),
+            );
+        }
+        let starts = policy_starts(text);
+        let mut policies: Vec<_> = parsed.policies().collect();
+        // Cedar names the n-th policy of a text `policyN`; sort by N to pair with `starts`.
+        policies.sort_by_key(|p| parse_ordinal(p.id()));
+        for policy in policies {
+            let ordinal = parse_ordinal(policy.id());
+            let start = starts.get(ordinal).copied().unwrap_or(0);
+            let end = starts.get(ordinal + 1).copied().unwrap_or(text.len());
+            let location = src.locate(start);
+            let Some(id) = policy.annotation("id").map(str::to_string) else {
+                diags.push(
+                    Diagnostic::error(
+                        ErrorCode::PolicyIdMissing,
+                        "policy has no @id annotation",
+                    )
+                    .at(Some(location))
+                    .with_help(Some(
+                        "name every policy: @id(\"accountant-sees-assigned-clients\")".into(),
+                    )),
+                );
+                continue;
+            };
+            if id.trim().is_empty() {
+                diags.push(
+                    Diagnostic::error(ErrorCode::PolicyIdMissing, "policy has an empty @id")
+                        .at(Some(location)),
+                );
+                continue;
+            }
+            if let Some(first) = index.get(&id) {
+                diags.push(
+                    Diagnostic::error(
+                        ErrorCode::PolicyIdDuplicate,
+                        format!("policy id `{id}` is already used at {}", first.location),
+                    )
+                    .at(Some(location)),
+                );
+                continue;
+            }
+            let renamed = policy.new_id(PolicyId::new(&id));
+            if let Err(e) = set.add(renamed) {
+                diags.push(
+                    Diagnostic::error(ErrorCode::PolicyIdDuplicate, e.to_string())
+                        .at(Some(location)),
+                );
+                continue;
+            }
+            index.insert(
+                id.clone(),
+                PolicyInfo {
+                    id,
+                    file: path.to_string(),
+                    location,
+                    effect: policy.effect(),
+                    text: text.get(start..end).unwrap_or("").trim_end().to_string(),
+                },
+            );
+        }
+    }
+    ParsedPolicies { set, index }
+}
+
+fn parse_ordinal(id: &PolicyId) -> usize {
+    AsRef::<str>::as_ref(id)
+        .strip_prefix("policy")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(usize::MAX)
+}
+
+/// Strict validation against the schema; errors and warnings are located in their files.
+pub(crate) fn validate(
+    policies: &ParsedPolicies,
+    schema: &Schema,
+    texts: &BTreeMap<String, String>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let result = Validator::new(schema.clone()).validate(&policies.set, ValidationMode::Strict);
+    let locate = |policy_id: &PolicyId,
+                  code: ErrorCode,
+                  severity: Severity,
+                  err: &(dyn miette::Diagnostic + Send + Sync + 'static)| {
+        let info = policies.index.get(AsRef::<str>::as_ref(policy_id));
+        let mut diag = match info.and_then(|i| texts.get(&i.file).map(|t| (i, t))) {
+            Some((info, text)) => {
+                SourceText::new(&info.file, text).diagnostic_from_miette(code, severity, err, 0)
+            }
+            None => Diagnostic {
+                code,
+                severity,
+                message: err.to_string(),
+                location: None,
+                length: None,
+                help: None,
+            },
+        };
+        diag.message = format!("policy `{policy_id}`: {}", diag.message);
+        diag
+    };
+    for err in result.validation_errors() {
+        diags.push(locate(
+            err.policy_id(),
+            ErrorCode::PolicyValidation,
+            Severity::Error,
+            err,
+        ));
+    }
+    for warning in result.validation_warnings() {
+        diags.push(locate(
+            warning.policy_id(),
+            ErrorCode::PolicyWarning,
+            Severity::Warning,
+            warning,
+        ));
+    }
+}

@@ -1,0 +1,84 @@
+//! "A client-side role is only assignable when the client's plan includes it", checked over an
+//! entity store.
+//!
+//! Convention: a user holds a role on a client by being a member (`in`) of a `Team` entity with
+//! attributes `client` (the client entity) and `role` (String). The client has `plan`, a plan
+//! entity with `client_roles: Set<String>`. Which roles are plan-gated is listed in the
+//! manifest's `client_roles`.
+
+use std::collections::HashMap;
+
+use cedar_policy::{Entities, Entity, EntityUid, EvalResult};
+
+use crate::entity_json::to_ref;
+use crate::error::{Diagnostic, ErrorCode, Location};
+use crate::wire::EntityRef;
+
+fn attr_uid(entity: &Entity, name: &str) -> Option<EntityUid> {
+    match entity.attr(name) {
+        Some(Ok(EvalResult::EntityUid(uid))) => Some(uid),
+        _ => None,
+    }
+}
+
+fn attr_string(entity: &Entity, name: &str) -> Option<String> {
+    match entity.attr(name) {
+        Some(Ok(EvalResult::String(s))) => Some(s),
+        _ => None,
+    }
+}
+
+fn plan_includes(entities: &Entities, client: &EntityUid, role: &str) -> Option<(EntityUid, bool)> {
+    let plan = attr_uid(entities.get(client)?, "plan")?;
+    let included = match entities.get(&plan)?.attr("client_roles") {
+        Some(Ok(EvalResult::Set(set))) => set.contains(&EvalResult::String(role.to_string())),
+        _ => false,
+    };
+    Some((plan, included))
+}
+
+pub(crate) fn check_client_roles(
+    entities: &Entities,
+    gated_roles: &[String],
+    origins: &HashMap<EntityRef, Location>,
+) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    if gated_roles.is_empty() {
+        return diags;
+    }
+    for member in entities.iter() {
+        let member_uid = member.uid();
+        let Some(ancestors) = entities.ancestors(&member_uid) else {
+            continue;
+        };
+        for team_uid in ancestors.filter(|a| a.type_name().basename() == "Team") {
+            let Some(team) = entities.get(team_uid) else {
+                continue;
+            };
+            let (Some(role), Some(client)) = (attr_string(team, "role"), attr_uid(team, "client"))
+            else {
+                continue;
+            };
+            if !gated_roles.contains(&role) {
+                continue;
+            }
+            if let Some((plan, false)) = plan_includes(entities, &client, &role) {
+                let member_ref = to_ref(&member_uid);
+                diags.push(
+                    Diagnostic::error(
+                        ErrorCode::ClientRoleOutsidePlan,
+                        format!(
+                            "{member_ref} holds client role `{role}` on {client}, but plan {plan} does not include it"
+                        ),
+                    )
+                    .at(origins.get(&member_ref).cloned())
+                    .with_help(Some(format!(
+                        "upgrade the client's plan or remove {member_ref} from {team_uid}"
+                    ))),
+                );
+            }
+        }
+    }
+    diags.sort_by(|a, b| a.message.cmp(&b.message));
+    diags
+}

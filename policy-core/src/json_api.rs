@@ -1,0 +1,75 @@
+//! JSON in, JSON out: the one entry point the non-Rust faces (browser package, wasmtime guest)
+//! call, so they share not only the wire types but the dispatch and error mapping too.
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::EngineError;
+use crate::wire::{
+    BatchRequest, DecisionRequest, EntityDelta, EntityRef, ErrorBody, MatrixRequest,
+};
+use crate::{Bundle, Engine};
+
+/// A bundle as JSON: `{"files": {"policies.cedar": "...", "schema.cedarschema": "..."}}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BundleFiles {
+    pub files: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct FieldLevelRequest {
+    principal: EntityRef,
+    resource: EntityRef,
+    field: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CompareRequest {
+    left: EntityRef,
+    right: EntityRef,
+}
+
+fn parse<T: DeserializeOwned>(input: &str) -> Result<T, EngineError> {
+    serde_json::from_str(input).map_err(|e| EngineError::MalformedJson(e.to_string()))
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    // Serializing our own wire types cannot fail (no maps with non-string keys, no NaN).
+    serde_json::to_string(value).unwrap_or_else(|e| format!("{{\"serialization_error\":{:?}}}", e.to_string()))
+}
+
+/// Loads a bundle from its JSON form.
+pub fn load_bundle(input: &str) -> Result<Bundle, ErrorBody> {
+    let files: BundleFiles = parse(input).map_err(|e| ErrorBody::from(&e))?;
+    Bundle::load(files.files).map_err(|e| ErrorBody::from(&EngineError::Bundle(e)))
+}
+
+/// Runs one operation on the engine. `op` names: `decide`, `batch`, `matrix`, `field_level`,
+/// `apply_delta`, `replace_entities`, `profiles`, `compare_profiles`, `info`.
+pub fn call(engine: &mut Engine, op: &str, input: &str) -> Result<String, ErrorBody> {
+    let mut run = || -> Result<String, EngineError> {
+        Ok(match op {
+            "decide" => to_json(&engine.decide(&parse::<DecisionRequest>(input)?)?),
+            "batch" => to_json(&engine.decide_batch(&parse::<BatchRequest>(input)?.requests)),
+            "matrix" => to_json(&engine.matrix(&parse::<MatrixRequest>(input)?)?),
+            "field_level" => {
+                let r: FieldLevelRequest = parse(input)?;
+                to_json(&engine.field_level(&r.principal, &r.resource, &r.field)?)
+            }
+            "apply_delta" => to_json(&engine.apply_delta(&parse::<EntityDelta>(input)?)?),
+            "replace_entities" => to_json(&engine.replace_entities(parse::<Vec<Value>>(input)?)?),
+            "profiles" => to_json(&engine.profiles()),
+            "compare_profiles" => {
+                let r: CompareRequest = parse(input)?;
+                to_json(&engine.compare_profiles(&r.left, &r.right)?)
+            }
+            "info" => to_json(&engine.bundle().info()),
+            other => {
+                return Err(EngineError::Unsupported(format!(
+                    "unknown operation `{other}`"
+                )))
+            }
+        })
+    };
+    run().map_err(|e| ErrorBody::from(&e))
+}

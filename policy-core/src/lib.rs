@@ -1,0 +1,29 @@
+//! # policy-core
+//!
+//! Sesame's one authorization engine. A pure library (no file or network I/O: callers hand it
+//! bytes) that builds for native targets and `wasm32-unknown-unknown`, so the browser, the
+//! wasmtime guest, the server and the CLI all decide with the same code.
+//!
+//! - [`Bundle`]: a policy version (policies named by `@id`, one schema, static entities, an
+//!   optional manifest, tests), validated strictly with every problem located at file:line:column.
+//! - [`Engine`]: a resident bundle plus entity store; single, batch and matrix decisions, field
+//!   levels, entity deltas.
+//! - [`wire`]: the JSON types every face speaks, with stable [`ErrorCode`]s.
+//! - [`testing`]: policy tests as files, run through the engine, with coverage.
+//! - [`profile`]: access profiles and field levels (`none < print < read < full`).
+
+mod bundle;
+mod client_roles;
+mod engine;
+mod entity_json;
+mod error;
+pub mod json_api;
+pub mod profile;
+mod source;
+pub mod testing;
+pub mod wire;
+
+pub use bundle::{classify, Bundle, FieldActions, FileKind, Manifest, PolicyInfo};
+pub use engine::Engine;
+pub use error::{BundleError, Diagnostic, EngineError, ErrorCode, Location, Severity};
+pub use profile::{AccessProfile, FieldLevel};

@@ -1,0 +1,295 @@
+//! Access profiles: per-field levels `none < print < read < full`, grouped by licence.
+//!
+//! Convention (documented in `policies/README.md`): an access profile is an entity whose type is
+//! named `AccessProfile` (in any namespace) with attributes `licence` (a licence entity),
+//! optional `base` (the profile it was copied from) and `is_default` (Bool), and one tag per
+//! field or section key holding its level as a Long 0..=3. A licence entity carries the same kind
+//! of tags: the highest level any profile of that licence may grant. A key that is absent is
+//! `none`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use cedar_policy::{Entities, Entity, EntityUid, EvalResult};
+use serde::{Deserialize, Serialize};
+
+use crate::entity_json::to_ref;
+use crate::error::{Diagnostic, ErrorCode, Location};
+use crate::wire::{EntityRef, ProfileDifference};
+
+/// How much of a field (or section) a user gets. Ordered: `None < Print < Read < Full`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldLevel {
+    None,
+    Print,
+    Read,
+    /// Read and edit.
+    Full,
+}
+
+impl FieldLevel {
+    pub const ALL: [FieldLevel; 4] = [Self::None, Self::Print, Self::Read, Self::Full];
+
+    pub fn from_long(n: i64) -> Option<Self> {
+        match n {
+            0 => Some(Self::None),
+            1 => Some(Self::Print),
+            2 => Some(Self::Read),
+            3 => Some(Self::Full),
+            _ => None,
+        }
+    }
+
+    pub fn as_long(self) -> i64 {
+        self as i64
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Print => "print",
+            Self::Read => "read",
+            Self::Full => "full",
+        }
+    }
+}
+
+impl std::fmt::Display for FieldLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One access profile as read from the entity store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessProfile {
+    pub uid: EntityRef,
+    pub name: Option<String>,
+    pub licence: Option<EntityRef>,
+    pub base: Option<EntityRef>,
+    pub is_default: bool,
+    pub levels: BTreeMap<String, FieldLevel>,
+}
+
+impl AccessProfile {
+    pub fn level(&self, key: &str) -> FieldLevel {
+        self.levels.get(key).copied().unwrap_or(FieldLevel::None)
+    }
+}
+
+fn is_profile_type(uid: &EntityUid) -> bool {
+    uid.type_name().basename() == "AccessProfile"
+}
+
+/// Reads tags as levels; reports any tag that is not a Long in 0..=3.
+fn levels_of(entity: &Entity, problems: &mut Vec<String>) -> BTreeMap<String, FieldLevel> {
+    let mut levels = BTreeMap::new();
+    for (key, value) in entity.tags() {
+        match value {
+            Ok(EvalResult::Long(n)) => match FieldLevel::from_long(n) {
+                Some(level) => {
+                    levels.insert(key.to_string(), level);
+                }
+                None => problems.push(format!(
+                    "`{key}` has level {n}; levels are 0 (none), 1 (print), 2 (read), 3 (full)"
+                )),
+            },
+            _ => problems.push(format!("`{key}` must be a Long level 0..=3")),
+        }
+    }
+    levels
+}
+
+fn entity_attr(entity: &Entity, name: &str) -> Option<EntityUid> {
+    match entity.attr(name) {
+        Some(Ok(EvalResult::EntityUid(uid))) => Some(uid),
+        _ => None,
+    }
+}
+
+/// Every access profile in the store, sorted by uid.
+pub fn profiles(entities: &Entities) -> Vec<AccessProfile> {
+    let mut out: Vec<AccessProfile> = entities
+        .iter()
+        .filter(|e| is_profile_type(&e.uid()))
+        .map(|e| read_profile(e, &mut Vec::new()))
+        .collect();
+    out.sort_by(|a, b| a.uid.cmp(&b.uid));
+    out
+}
+
+fn read_profile(entity: &Entity, problems: &mut Vec<String>) -> AccessProfile {
+    AccessProfile {
+        uid: to_ref(&entity.uid()),
+        name: match entity.attr("name") {
+            Some(Ok(EvalResult::String(s))) => Some(s),
+            _ => None,
+        },
+        licence: entity_attr(entity, "licence").map(|u| to_ref(&u)),
+        base: entity_attr(entity, "base").map(|u| to_ref(&u)),
+        is_default: matches!(entity.attr("is_default"), Some(Ok(EvalResult::Bool(true)))),
+        levels: levels_of(entity, problems),
+    }
+}
+
+/// Checks the profile rules over a store: levels well-formed, a profile never wider than its
+/// base or its licence, exactly one default. `origins` says where each entity is written.
+pub(crate) fn check_profiles(
+    entities: &Entities,
+    origins: &HashMap<EntityRef, Location>,
+) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    let mut by_uid: BTreeMap<EntityRef, AccessProfile> = BTreeMap::new();
+    for entity in entities.iter().filter(|e| is_profile_type(&e.uid())) {
+        let mut problems = Vec::new();
+        let profile = read_profile(entity, &mut problems);
+        let at = origins.get(&profile.uid).cloned();
+        for p in problems {
+            diags.push(
+                Diagnostic::error(
+                    ErrorCode::ProfileInvalid,
+                    format!("profile {}: {p}", profile.uid),
+                )
+                .at(at.clone()),
+            );
+        }
+        by_uid.insert(profile.uid.clone(), profile);
+    }
+    if by_uid.is_empty() {
+        return diags;
+    }
+    for profile in by_uid.values() {
+        let at = origins.get(&profile.uid).cloned();
+        let licence_levels = match &profile.licence {
+            None => {
+                diags.push(
+                    Diagnostic::error(
+                        ErrorCode::ProfileInvalid,
+                        format!("profile {} has no licence", profile.uid),
+                    )
+                    .at(at.clone()),
+                );
+                None
+            }
+            Some(licence) => match crate::entity_json::to_uid(licence)
+                .ok()
+                .and_then(|u| entities.get(&u))
+            {
+                Some(e) => Some(levels_of(e, &mut Vec::new())),
+                None => {
+                    diags.push(
+                        Diagnostic::error(
+                            ErrorCode::ProfileInvalid,
+                            format!("profile {}: licence {licence} does not exist", profile.uid),
+                        )
+                        .at(at.clone()),
+                    );
+                    None
+                }
+            },
+        };
+        if let (Some(licence), Some(levels)) = (&profile.licence, &licence_levels) {
+            for (key, level) in &profile.levels {
+                let max = levels.get(key).copied().unwrap_or(FieldLevel::None);
+                if *level > max {
+                    diags.push(
+                        Diagnostic::error(
+                            ErrorCode::ProfileWiderThanLicence,
+                            format!(
+                                "profile {} gives `{key}` level {level}, but its licence {licence} allows at most {max}",
+                                profile.uid
+                            ),
+                        )
+                        .at(at.clone()),
+                    );
+                }
+            }
+        }
+        if let Some(base_ref) = &profile.base {
+            match by_uid.get(base_ref) {
+                None => diags.push(
+                    Diagnostic::error(
+                        ErrorCode::ProfileInvalid,
+                        format!(
+                            "profile {}: base profile {base_ref} does not exist",
+                            profile.uid
+                        ),
+                    )
+                    .at(at.clone()),
+                ),
+                Some(base) => {
+                    if base.licence != profile.licence {
+                        diags.push(
+                            Diagnostic::error(
+                                ErrorCode::ProfileInvalid,
+                                format!(
+                                    "profile {} must have the licence of its base {base_ref}",
+                                    profile.uid
+                                ),
+                            )
+                            .at(at.clone()),
+                        );
+                    }
+                    for (key, level) in &profile.levels {
+                        let max = base.level(key);
+                        if *level > max {
+                            diags.push(
+                                Diagnostic::error(
+                                    ErrorCode::ProfileWiderThanBase,
+                                    format!(
+                                        "profile {} gives `{key}` level {level}, but its base {base_ref} gives {max}",
+                                        profile.uid
+                                    ),
+                                )
+                                .at(at.clone())
+                                .with_help(Some(
+                                    "a custom profile may only restrict its base profile".into(),
+                                )),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let defaults: Vec<&EntityRef> = by_uid
+        .values()
+        .filter(|p| p.is_default)
+        .map(|p| &p.uid)
+        .collect();
+    if defaults.len() != 1 {
+        let names: Vec<String> = defaults.iter().map(|d| d.to_string()).collect();
+        let at = defaults.get(1).and_then(|d| origins.get(*d)).cloned();
+        diags.push(
+            Diagnostic::error(
+                ErrorCode::DefaultProfile,
+                format!(
+                    "exactly one access profile must have is_default = true; found {}{}",
+                    defaults.len(),
+                    if names.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", names.join(", "))
+                    }
+                ),
+            )
+            .at(at),
+        );
+    }
+    diags
+}
+
+/// Every key whose level differs between two profiles, sorted by key.
+pub fn compare(left: &AccessProfile, right: &AccessProfile) -> Vec<ProfileDifference> {
+    let keys: BTreeSet<&String> = left.levels.keys().chain(right.levels.keys()).collect();
+    keys.into_iter()
+        .filter_map(|key| {
+            let (l, r) = (left.level(key), right.level(key));
+            (l != r).then(|| ProfileDifference {
+                key: key.clone(),
+                left: l,
+                right: r,
+            })
+        })
+        .collect()
+}
