@@ -192,7 +192,10 @@ impl Engine {
         left: &EntityRef,
         right: &EntityRef,
     ) -> Result<Vec<ProfileDifference>, EngineError> {
-        Ok(profile::compare(&self.profile(left)?, &self.profile(right)?))
+        Ok(profile::compare(
+            &self.profile(left)?,
+            &self.profile(right)?,
+        ))
     }
 }
 

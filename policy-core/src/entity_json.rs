@@ -57,6 +57,11 @@ pub(crate) fn engine_error(err: &EntitiesError) -> EngineError {
 }
 
 /// Parses entity records against the schema (schema action entities are not added).
-pub(crate) fn parse_records(records: Vec<Value>, schema: &Schema) -> Result<Entities, EntitiesError> {
-    Entities::empty().add_entities_from_json_value(Value::Array(records), Some(schema))
+pub(crate) fn parse_records(
+    records: Vec<Value>,
+    schema: &Schema,
+) -> Result<Entities, Box<EntitiesError>> {
+    Entities::empty()
+        .add_entities_from_json_value(Value::Array(records), Some(schema))
+        .map_err(Box::new)
 }

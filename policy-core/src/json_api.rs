@@ -35,7 +35,8 @@ fn parse<T: DeserializeOwned>(input: &str) -> Result<T, EngineError> {
 
 fn to_json<T: Serialize>(value: &T) -> String {
     // Serializing our own wire types cannot fail (no maps with non-string keys, no NaN).
-    serde_json::to_string(value).unwrap_or_else(|e| format!("{{\"serialization_error\":{:?}}}", e.to_string()))
+    serde_json::to_string(value)
+        .unwrap_or_else(|e| format!("{{\"serialization_error\":{:?}}}", e.to_string()))
 }
 
 /// Loads a bundle from its JSON form.

@@ -55,7 +55,9 @@ impl RefSpec {
                 }
                 match bare_type {
                     Some(t) if !text.contains("::") => Ok(EntityRef::new(t, text.as_str())),
-                    _ => Err(format!("`{text}` is not an entity reference like User::\"alice\"")),
+                    _ => Err(format!(
+                        "`{text}` is not an entity reference like User::\"alice\""
+                    )),
                 }
             }
         }
@@ -244,8 +246,13 @@ fn suite_store(bundle: &Bundle, suite: &TestSuite) -> Result<Entities, String> {
             .get(fixture)
             .ok_or_else(|| format!("fixture `{fixture}` is not in the bundle"))?;
         let mut diags = Vec::new();
-        let items = read_records(fixture, text, &mut diags)
-            .ok_or_else(|| diags.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))?;
+        let items = read_records(fixture, text, &mut diags).ok_or_else(|| {
+            diags
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?;
         records.extend(items.into_iter().map(|(v, _)| v));
     }
     records.extend(suite.entities.iter().cloned());
@@ -299,7 +306,11 @@ fn run_case(
     };
     match (action, case.expect, &case.field, case.expect_level) {
         (Some(action), Some(expect), _, _) => {
-            actions_seen.insert(crate::entity_json::to_uid(&action).map(|u| u.to_string()).unwrap_or_default());
+            actions_seen.insert(
+                crate::entity_json::to_uid(&action)
+                    .map(|u| u.to_string())
+                    .unwrap_or_default(),
+            );
             result.request = format!("{principal} {action} {resource}");
             result.expected = decision_word(expect).into();
             let request = DecisionRequest {
@@ -344,7 +355,11 @@ fn run_case(
         }
         (None, None, Some(field), Some(expect_level)) => {
             if let Some(actions) = &bundle.manifest().field_actions {
-                actions_seen.extend([actions.print.clone(), actions.read.clone(), actions.full.clone()]);
+                actions_seen.extend([
+                    actions.print.clone(),
+                    actions.read.clone(),
+                    actions.full.clone(),
+                ]);
             }
             result.request = format!("{principal} field `{field}` of {resource}");
             result.expected = expect_level.to_string();

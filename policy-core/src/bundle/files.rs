@@ -112,7 +112,10 @@ mod tests {
 
     #[test]
     fn paths_are_normalized_and_confined() {
-        assert_eq!(normalize_path(".\\a\\b.cedar").ok(), Some("a/b.cedar".into()));
+        assert_eq!(
+            normalize_path(".\\a\\b.cedar").ok(),
+            Some("a/b.cedar".into())
+        );
         assert!(normalize_path("../x.cedar").is_err());
         assert!(normalize_path("/etc/x.cedar").is_err());
     }

@@ -116,11 +116,7 @@ impl Bundle {
         };
 
         let mut schema_files = of_kind(FileKind::SchemaCedar);
-        schema_files.extend(
-            of_kind(FileKind::SchemaJson)
-                .into_iter()
-                .map(|(p, t)| (p, t)),
-        );
+        schema_files.extend(of_kind(FileKind::SchemaJson));
         let schema = match schema_files.as_slice() {
             [] => {
                 diags.push(
@@ -195,7 +191,11 @@ impl Bundle {
             ));
         }
         if let Some(field_actions) = &manifest.field_actions {
-            for uid in [&field_actions.print, &field_actions.read, &field_actions.full] {
+            for uid in [
+                &field_actions.print,
+                &field_actions.read,
+                &field_actions.full,
+            ] {
                 let known = uid
                     .parse::<cedar_policy::EntityUid>()
                     .ok()
@@ -263,8 +263,9 @@ impl Bundle {
         &self.entity_records
     }
 
-    pub(crate) fn entity_origins(&self) -> &HashMap<EntityRef, Location> {
-        &self.entity_origins
+    /// Where a static entity was declared (file, line, column), for editors and reports.
+    pub fn entity_origin(&self, uid: &EntityRef) -> Option<&Location> {
+        self.entity_origins.get(uid)
     }
 
     pub fn tests(&self) -> &[(String, TestSuite)] {

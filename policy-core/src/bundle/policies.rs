@@ -69,14 +69,11 @@ pub(crate) fn parse_policy_files(
             let location = src.locate(start);
             let Some(id) = policy.annotation("id").map(str::to_string) else {
                 diags.push(
-                    Diagnostic::error(
-                        ErrorCode::PolicyIdMissing,
-                        "policy has no @id annotation",
-                    )
-                    .at(Some(location))
-                    .with_help(Some(
-                        "name every policy: @id(\"accountant-sees-assigned-clients\")".into(),
-                    )),
+                    Diagnostic::error(ErrorCode::PolicyIdMissing, "policy has no @id annotation")
+                        .at(Some(location))
+                        .with_help(Some(
+                            "name every policy: @id(\"accountant-sees-assigned-clients\")".into(),
+                        )),
                 );
                 continue;
             };

@@ -1,0 +1,70 @@
+//! `sesame bench DIR`: policy-core against raw cedar-policy on a generated firm (see
+//! `crate::bench`). Prints ratios; `--format json` for machines.
+
+use std::path::Path;
+
+use super::{json, load_or_report, CliError, Format, Status};
+use crate::bench;
+use crate::firm_gen::FirmSize;
+
+pub fn run(
+    dir: &Path,
+    size: FirmSize,
+    requests: usize,
+    rounds: usize,
+    format: Format,
+) -> Result<Status, CliError> {
+    let bundle = match load_or_report(dir, format)? {
+        Ok(b) => b,
+        Err(status) => return Ok(status),
+    };
+    let report = match bench::run(bundle, size, requests, rounds) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("bench failed: {e}");
+            return Ok(Status::Problems);
+        }
+    };
+    match format {
+        Format::Json => println!("{}", json(&report)),
+        Format::Text => {
+            println!("generated firm: {} entities ({} users, {} clients, {} documents), loaded in {:.0} ms",
+                report.entities, size.users, size.clients, size.documents, report.load_ms);
+            println!(
+                "{} requests × {} rounds (median per decision; {} allowed)",
+                report.requests, report.rounds, report.allow_count
+            );
+            println!(
+                "  cedar-policy, prebuilt requests   {:>9.0} ns",
+                report.cedar_prebuilt_ns
+            );
+            println!(
+                "  cedar-policy, requests from JSON  {:>9.0} ns",
+                report.cedar_from_json_ns
+            );
+            println!(
+                "  policy-core Engine::decide        {:>9.0} ns",
+                report.engine_ns
+            );
+            println!(
+                "  policy-core decide_batch          {:>9.0} ns",
+                report.engine_batch_ns
+            );
+            println!(
+                "  ratio engine / cedar (from JSON)  {:>9.3}",
+                report.ratio_engine_vs_cedar_from_json
+            );
+            println!(
+                "  ratio engine / cedar (prebuilt)   {:>9.3}",
+                report.ratio_engine_vs_cedar_prebuilt
+            );
+            println!(
+                "entity deltas (median): insert {:.1} µs, update {:.1} µs, remove {:.1} µs",
+                report.delta_insert_document_us,
+                report.delta_update_document_us,
+                report.delta_remove_document_us
+            );
+        }
+    }
+    Ok(Status::Ok)
+}

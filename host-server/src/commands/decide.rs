@@ -1,0 +1,51 @@
+//! `sesame decide --bundle DIR [--entities FILE]`: JSON lines in (one decision request per
+//! line), JSON lines out (one response or `{"error": ...}` per line), for scripts and pipelines.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use policy_core::wire::{DecisionRequest, ErrorBody};
+use policy_core::{Engine, EngineError};
+
+use super::{load_or_report, read_text, CliError, Format, Status};
+
+pub fn run(dir: &Path, entities: Option<&PathBuf>) -> Result<Status, CliError> {
+    let bundle = match load_or_report(dir, Format::Text)? {
+        Ok(b) => b,
+        Err(status) => return Ok(status),
+    };
+    let mut engine = Engine::new(bundle);
+    if let Some(path) = entities {
+        let text = read_text(path)?;
+        let loaded = serde_json::from_str(&text)
+            .map_err(|e| EngineError::MalformedJson(format!("{}: {e}", path.display())))
+            .and_then(|records| engine.replace_entities(records));
+        if let Err(e) = loaded {
+            eprintln!("error[{}]: {}: {e}", e.code(), path.display());
+            return Ok(Status::Problems);
+        }
+    }
+    let stdin = std::io::stdin();
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut status = Status::Ok;
+    for line in stdin.lock().lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let answer = serde_json::from_str::<DecisionRequest>(&line)
+            .map_err(|e| EngineError::MalformedJson(e.to_string()))
+            .and_then(|request| engine.decide(&request));
+        let out = match answer {
+            Ok(response) => serde_json::to_string(&response),
+            Err(e) => {
+                status = Status::Problems;
+                serde_json::to_string(&serde_json::json!({ "error": ErrorBody::from(&e) }))
+            }
+        }
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+        writeln!(stdout, "{out}")?;
+    }
+    stdout.flush()?;
+    Ok(status)
+}

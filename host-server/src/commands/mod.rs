@@ -1,0 +1,95 @@
+//! One module per `sesame` command. Each returns a [`Status`] (policy problems are not errors of
+//! the tool) or a [`CliError`] (usage or I/O), which `main` maps to exit codes 0 / 1 / 2.
+
+pub mod bench;
+pub mod check;
+pub mod decide;
+pub mod profile;
+pub mod test;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use policy_core::Bundle;
+
+use crate::bundle_dir::{read_files, ReadError};
+use crate::render::{self, Colour};
+
+/// How a command's output is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// The command ran; did it find policy problems?
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    Problems,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("cannot write output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+/// A bundle folder read from disk: its texts (for snippets) and the loaded bundle or the
+/// rendered diagnostics.
+pub struct LoadedDir {
+    pub sources: BTreeMap<String, String>,
+    pub bundle: Result<Bundle, policy_core::BundleError>,
+}
+
+pub fn load(dir: &Path) -> Result<LoadedDir, CliError> {
+    let files = read_files(dir)?;
+    let sources = files
+        .iter()
+        .map(|(p, b)| (p.clone(), String::from_utf8_lossy(b).into_owned()))
+        .collect();
+    Ok(LoadedDir {
+        sources,
+        bundle: Bundle::load(files),
+    })
+}
+
+/// Loads a bundle or prints its problems (exit status 1 for the caller).
+pub fn load_or_report(dir: &Path, format: Format) -> Result<Result<Bundle, Status>, CliError> {
+    let loaded = load(dir)?;
+    match loaded.bundle {
+        Ok(b) => Ok(Ok(b)),
+        Err(e) => {
+            match format {
+                Format::Json => println!(
+                    "{}",
+                    json(&serde_json::json!({ "diagnostics": e.diagnostics }))
+                ),
+                Format::Text => eprint!(
+                    "{}",
+                    render::diagnostics(&e.diagnostics, &loaded.sources, Colour::detect())
+                ),
+            }
+            Ok(Err(Status::Problems))
+        }
+    }
+}
+
+/// Serializes a value the CLI produced itself (cannot fail for our wire types).
+pub fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value)
+        .unwrap_or_else(|e| format!("{{\"error\":{:?}}}", e.to_string()))
+}
+
+pub fn read_text(path: &PathBuf) -> Result<String, CliError> {
+    std::fs::read_to_string(path).map_err(|source| {
+        CliError::Read(ReadError::Io {
+            path: path.clone(),
+            source,
+        })
+    })
+}
