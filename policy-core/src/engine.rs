@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use cedar_policy::{Authorizer, Context, Entities, EntityUid, Request, Response};
+use cedar_policy::{Authorizer, Context, Entity, EntityUid, Request, Response};
 use serde_json::Value;
 
 use crate::bundle::Bundle;
-use crate::entity_json::{engine_error, parse_records, to_ref, to_uid, uid_of_record};
+use crate::entity_json::{engine_error, to_ref, to_uid, uid_of_record};
+use crate::store::{as_cedar, EntityStore};
 use crate::error::{render_chain, EngineError};
 use crate::profile::{self, AccessProfile, FieldLevel};
 use crate::wire::{
@@ -25,13 +26,14 @@ pub struct Engine {
     /// Data entities as given by the host (not the bundle's), kept so that a new bundle version
     /// can be installed over the same data.
     data: BTreeMap<EntityRef, Value>,
-    store: Entities,
+    store: EntityStore,
 }
 
 impl Engine {
     /// An engine on the bundle's static entities only.
     pub fn new(bundle: Bundle) -> Self {
-        let store = bundle.entities().clone();
+        // The bundle's entities were validated when it loaded; this cannot fail on them.
+        let store = build_store(&bundle, Vec::new()).unwrap_or_default();
         Self {
             bundle: Arc::new(bundle),
             data: BTreeMap::new(),
@@ -54,9 +56,9 @@ impl Engine {
         self.bundle.digest()
     }
 
-    /// The whole store (static, data and action entities).
-    pub fn entities(&self) -> &Entities {
-        &self.store
+    /// One entity of the store (static, data or action entity).
+    pub fn entity(&self, uid: &EntityRef) -> Option<&Entity> {
+        to_uid(uid).ok().and_then(|u| self.store.get(u.as_ref()))
     }
 
     pub fn entity_count(&self) -> usize {
@@ -94,38 +96,17 @@ impl Engine {
     /// Removes then upserts entities, keeping ancestors consistent. All-or-nothing: on error the
     /// store is exactly as before.
     pub fn apply_delta(&mut self, delta: &EntityDelta) -> Result<DeltaReport, EngineError> {
-        let schema = self.bundle.schema();
         let upserts = keyed_records(delta.upsert.clone())?;
         let removals = delta
             .remove
             .iter()
             .map(|r| {
                 reject_action_entity(r)?;
-                to_uid(r)
+                to_uid(r).map(|u| u.as_ref().clone())
             })
-            .collect::<Result<Vec<EntityUid>, EngineError>>()?;
-        let parsed = if upserts.is_empty() {
-            None
-        } else {
-            Some(
-                parse_records(upserts.values().cloned().collect(), schema)
-                    .map_err(|e| engine_error(&e))?,
-            )
-        };
-        // Cedar's store operations consume the store; work on a copy so a failure changes nothing.
-        let mut next = self.store.clone();
-        let removed = removals.len();
-        if !removals.is_empty() {
-            next = next
-                .remove_entities(removals)
-                .map_err(|e| engine_error(&e))?;
-        }
-        if let Some(parsed) = parsed {
-            next = next
-                .upsert_entities(parsed, None)
-                .map_err(|e| engine_error(&e))?;
-        }
-        self.store = next;
+            .collect::<Result<Vec<_>, EngineError>>()?;
+        let parsed = parse_each(upserts.values().cloned(), &self.bundle)?;
+        self.store.apply(&removals, parsed)?;
         for r in &delta.remove {
             self.data.remove(r);
         }
@@ -133,12 +114,12 @@ impl Engine {
         self.data.extend(upserts);
         Ok(DeltaReport {
             upserted,
-            removed,
+            removed: removals.len(),
             entity_count: self.store.len(),
         })
     }
 
-    /// One decision.
+    /// Decides one request.
     pub fn decide(&self, request: &DecisionRequest) -> Result<DecisionResponse, EngineError> {
         decide_on(&self.bundle, &self.store, request)
     }
@@ -176,7 +157,7 @@ impl Engine {
 
     /// Every access profile in the store (bundle and data).
     pub fn profiles(&self) -> Vec<AccessProfile> {
-        profile::profiles(&self.store)
+        profile::profiles(self.store.iter())
     }
 
     pub fn profile(&self, uid: &EntityRef) -> Result<AccessProfile, EngineError> {
@@ -223,17 +204,35 @@ fn keyed_records(records: Vec<Value>) -> Result<BTreeMap<EntityRef, Value>, Engi
     Ok(out)
 }
 
-/// Static entities of the bundle plus data records, validated against its schema.
-fn build_store(bundle: &Bundle, data: Vec<Value>) -> Result<Entities, EngineError> {
-    if data.is_empty() {
-        return Ok(bundle.entities().clone());
+/// Parses data records one by one against the schema (no closure computed here: the store
+/// does that incrementally).
+fn parse_each(
+    records: impl Iterator<Item = Value>,
+    bundle: &Bundle,
+) -> Result<Vec<cedar_policy_core::ast::Entity>, EngineError> {
+    records
+        .map(|record| {
+            let label = uid_of_record(&record).map(|u| u.to_string()).unwrap_or_default();
+            Entity::from_json_value(record, Some(bundle.schema()))
+                .map(|e| e.as_ref().clone())
+                .map_err(|e| match engine_error(&e) {
+                    EngineError::EntityInvalid(m) => EngineError::EntityInvalid(format!("{label}: {m}")),
+                    other => other,
+                })
+        })
+        .collect()
+}
+
+/// Static entities of the bundle (and the schema's actions) plus data records.
+pub(crate) fn build_store(bundle: &Bundle, data: Vec<Value>) -> Result<EntityStore, EngineError> {
+    let mut store = EntityStore::build(bundle.entities().iter().cloned())?;
+    if let Ok(actions) = bundle.schema().action_entities() {
+        store.apply(&[], actions.iter().map(|e| e.as_ref().clone()).collect())?;
     }
-    let parsed = parse_records(data, bundle.schema()).map_err(|e| engine_error(&e))?;
-    bundle
-        .entities()
-        .clone()
-        .upsert_entities(parsed, None)
-        .map_err(|e| engine_error(&e))
+    if !data.is_empty() {
+        store.apply(&[], parse_each(data.into_iter(), bundle)?)?;
+    }
+    Ok(store)
 }
 
 pub(crate) fn build_request(
@@ -290,7 +289,7 @@ fn to_response(bundle: &Bundle, response: &Response) -> DecisionResponse {
 
 pub(crate) fn decide_on(
     bundle: &Bundle,
-    store: &Entities,
+    store: &EntityStore,
     request: &DecisionRequest,
 ) -> Result<DecisionResponse, EngineError> {
     let cedar_request = build_request(
@@ -300,13 +299,15 @@ pub(crate) fn decide_on(
         &request.resource,
         request.context.as_ref(),
     )?;
-    let response = Authorizer::new().is_authorized(&cedar_request, bundle.policies(), store);
+    let slice = request_slice(store, request)?;
+    let response =
+        Authorizer::new().is_authorized(&cedar_request, bundle.policies(), as_cedar(&slice));
     Ok(to_response(bundle, &response))
 }
 
 pub(crate) fn field_level_on(
     bundle: &Bundle,
-    store: &Entities,
+    store: &EntityStore,
     principal: &EntityRef,
     resource: &EntityRef,
     field: &str,
@@ -319,6 +320,9 @@ pub(crate) fn field_level_on(
     };
     let context = serde_json::json!({ manifest.field_context_key.as_str(): field });
     let authorizer = Authorizer::new();
+    let roots = [to_uid(principal)?, to_uid(resource)?];
+    let mut root_uids: Vec<cedar_policy_core::ast::EntityUID> =
+        roots.iter().map(|u| u.as_ref().clone()).collect();
     let mut level = FieldLevel::None;
     // Levels are cumulative: a level counts only if every level below it is granted too.
     for (action, granted) in [
@@ -336,8 +340,11 @@ pub(crate) fn field_level_on(
             resource,
             Some(&context),
         )?;
+        root_uids.push(action.as_ref().clone());
+        let slice = store.slice(root_uids.iter())?;
+        root_uids.pop();
         if authorizer
-            .is_authorized(&request, bundle.policies(), store)
+            .is_authorized(&request, bundle.policies(), as_cedar(&slice))
             .decision()
             != cedar_policy::Decision::Allow
         {
@@ -350,7 +357,7 @@ pub(crate) fn field_level_on(
 
 pub(crate) fn matrix_on(
     bundle: &Bundle,
-    store: &Entities,
+    store: &EntityStore,
     request: &MatrixRequest,
 ) -> Result<MatrixResponse, EngineError> {
     let mut rows = Vec::with_capacity(request.resources.len());
@@ -386,4 +393,35 @@ pub(crate) fn matrix_on(
         rows,
         bundle_digest: bundle.digest().to_string(),
     })
+}
+
+/// The entities a request can reach: principal, action, resource and any entity named in the
+/// context (over-including is harmless: the slice only has to contain what evaluation reads).
+fn request_slice(
+    store: &EntityStore,
+    request: &DecisionRequest,
+) -> Result<cedar_policy_core::entities::Entities, EngineError> {
+    let mut roots: Vec<cedar_policy_core::ast::EntityUID> = Vec::with_capacity(4);
+    for r in [&request.principal, &request.action, &request.resource] {
+        roots.push(to_uid(r)?.as_ref().clone());
+    }
+    if let Some(context) = &request.context {
+        context_entities(context, &mut roots);
+    }
+    store.slice(roots.iter())
+}
+
+fn context_entities(value: &Value, out: &mut Vec<cedar_policy_core::ast::EntityUID>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(r) = crate::entity_json::entity_ref_of(value) {
+                if let Ok(uid) = to_uid(&r) {
+                    out.push(uid.as_ref().clone());
+                }
+            }
+            map.values().for_each(|v| context_entities(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| context_entities(v, out)),
+        _ => {}
+    }
 }

@@ -20,6 +20,7 @@ mod error;
 pub mod json_api;
 pub mod profile;
 mod source;
+mod store;
 pub mod testing;
 pub mod wire;
 

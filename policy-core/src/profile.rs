@@ -108,9 +108,9 @@ fn entity_attr(entity: &Entity, name: &str) -> Option<EntityUid> {
 }
 
 /// Every access profile in the store, sorted by uid.
-pub fn profiles(entities: &Entities) -> Vec<AccessProfile> {
+pub fn profiles<'a>(entities: impl IntoIterator<Item = &'a Entity>) -> Vec<AccessProfile> {
     let mut out: Vec<AccessProfile> = entities
-        .iter()
+        .into_iter()
         .filter(|e| is_profile_type(&e.uid()))
         .map(|e| read_profile(e, &mut Vec::new()))
         .collect();

@@ -24,13 +24,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
-use cedar_policy::{Entities, EntityUid};
+use cedar_policy::EntityUid;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::bundle::{read_records, Bundle};
-use crate::engine::{decide_on, field_level_on};
-use crate::entity_json::{engine_error, parse_records, to_ref};
+use crate::engine::{build_store, decide_on, field_level_on};
+use crate::store::EntityStore;
+use crate::entity_json::to_ref;
 use crate::error::{Diagnostic, ErrorCode, Location};
 use crate::profile::FieldLevel;
 use crate::source::SourceText;
@@ -238,7 +239,7 @@ pub fn run_tests(bundle: &Bundle) -> TestReport {
     }
 }
 
-fn suite_store(bundle: &Bundle, suite: &TestSuite) -> Result<Entities, String> {
+fn suite_store(bundle: &Bundle, suite: &TestSuite) -> Result<EntityStore, String> {
     let mut records = Vec::new();
     for fixture in &suite.fixtures {
         let text = bundle
@@ -246,31 +247,17 @@ fn suite_store(bundle: &Bundle, suite: &TestSuite) -> Result<Entities, String> {
             .get(fixture)
             .ok_or_else(|| format!("fixture `{fixture}` is not in the bundle"))?;
         let mut diags = Vec::new();
-        let items = read_records(fixture, text, &mut diags).ok_or_else(|| {
-            diags
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
-        })?;
+        let items = read_records(fixture, text, &mut diags)
+            .ok_or_else(|| diags.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))?;
         records.extend(items.into_iter().map(|(v, _)| v));
     }
     records.extend(suite.entities.iter().cloned());
-    if records.is_empty() {
-        return Ok(bundle.entities().clone());
-    }
-    let parsed =
-        parse_records(records, bundle.schema()).map_err(|e| engine_error(&e).to_string())?;
-    bundle
-        .entities()
-        .clone()
-        .upsert_entities(parsed, None)
-        .map_err(|e| engine_error(&e).to_string())
+    build_store(bundle, records).map_err(|e| e.to_string())
 }
 
 fn run_case(
     bundle: &Bundle,
-    store: &Entities,
+    store: &EntityStore,
     path: &str,
     src: &SourceText<'_>,
     case: &TestCase,
