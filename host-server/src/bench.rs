@@ -97,8 +97,9 @@ pub fn run(
     let mut all = bundle.entity_records().to_vec();
     all.extend(records.iter().cloned());
     let started = Instant::now();
-    let cedar_entities = Entities::from_json_value(serde_json::Value::Array(all), Some(bundle.schema()))
-        .map_err(|e| BenchError::Cedar(e.to_string()))?;
+    let cedar_entities =
+        Entities::from_json_value(serde_json::Value::Array(all), Some(bundle.schema()))
+            .map_err(|e| BenchError::Cedar(e.to_string()))?;
     let cedar_load_ms = started.elapsed().as_secs_f64() * 1e3;
     let started = Instant::now();
     let mut engine = Engine::with_entities(bundle, records)?;
@@ -125,7 +126,15 @@ pub fn run(
                 cedar_policy::Decision::Deny
             )
         );
-        if !same {
+        let mut their_policies: Vec<String> = theirs
+            .diagnostics()
+            .reason()
+            .map(|p| p.to_string())
+            .collect();
+        their_policies.sort();
+        let their_errors = theirs.diagnostics().errors().count();
+        if !same || their_policies != ours.determining_policies || their_errors != ours.errors.len()
+        {
             return Err(BenchError::Disagree(i));
         }
         allow_count += usize::from(ours.decision == policy_core::wire::Decision::Allow);

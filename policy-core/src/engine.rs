@@ -9,9 +9,9 @@ use serde_json::Value;
 
 use crate::bundle::Bundle;
 use crate::entity_json::{engine_error, to_ref, to_uid, uid_of_record};
-use crate::store::{as_cedar, EntityStore};
 use crate::error::{render_chain, EngineError};
 use crate::profile::{self, AccessProfile, FieldLevel};
+use crate::store::{as_cedar, EntityStore};
 use crate::wire::{
     BatchItem, BatchResponse, Decision, DecisionRequest, DecisionResponse, DeltaReport,
     EntityDelta, EntityRef, ErrorBody, EvaluationError, MatrixRequest, MatrixResponse, MatrixRow,
@@ -212,11 +212,15 @@ fn parse_each(
 ) -> Result<Vec<cedar_policy_core::ast::Entity>, EngineError> {
     records
         .map(|record| {
-            let label = uid_of_record(&record).map(|u| u.to_string()).unwrap_or_default();
+            let label = uid_of_record(&record)
+                .map(|u| u.to_string())
+                .unwrap_or_default();
             Entity::from_json_value(record, Some(bundle.schema()))
                 .map(|e| e.as_ref().clone())
                 .map_err(|e| match engine_error(&e) {
-                    EngineError::EntityInvalid(m) => EngineError::EntityInvalid(format!("{label}: {m}")),
+                    EngineError::EntityInvalid(m) => {
+                        EngineError::EntityInvalid(format!("{label}: {m}"))
+                    }
                     other => other,
                 })
         })
@@ -299,7 +303,7 @@ pub(crate) fn decide_on(
         &request.resource,
         request.context.as_ref(),
     )?;
-    let slice = request_slice(store, request)?;
+    let slice = request_slice(store, &cedar_request, request.context.as_ref())?;
     let response =
         Authorizer::new().is_authorized(&cedar_request, bundle.policies(), as_cedar(&slice));
     Ok(to_response(bundle, &response))
@@ -399,13 +403,17 @@ pub(crate) fn matrix_on(
 /// context (over-including is harmless: the slice only has to contain what evaluation reads).
 fn request_slice(
     store: &EntityStore,
-    request: &DecisionRequest,
+    request: &Request,
+    context: Option<&Value>,
 ) -> Result<cedar_policy_core::entities::Entities, EngineError> {
     let mut roots: Vec<cedar_policy_core::ast::EntityUID> = Vec::with_capacity(4);
-    for r in [&request.principal, &request.action, &request.resource] {
-        roots.push(to_uid(r)?.as_ref().clone());
+    for uid in [request.principal(), request.action(), request.resource()]
+        .into_iter()
+        .flatten()
+    {
+        roots.push(uid.as_ref().clone());
     }
-    if let Some(context) = &request.context {
+    if let Some(context) = context {
         context_entities(context, &mut roots);
     }
     store.slice(roots.iter())

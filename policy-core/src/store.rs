@@ -16,7 +16,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use cedar_policy::Entity;
-use cedar_policy_core::ast::{Entity as CoreEntity, EntityUID, Literal, PartialValue, Value, ValueKind};
+use cedar_policy_core::ast::{
+    Entity as CoreEntity, EntityUID, Literal, PartialValue, Value, ValueKind,
+};
 use cedar_policy_core::entities::{Entities as CoreEntities, NoEntitiesSchema, TCComputation};
 use cedar_policy_core::extensions::Extensions;
 use ref_cast::RefCast;
@@ -49,7 +51,10 @@ fn collect_value_refs(value: &Value, out: &mut Vec<EntityUID>) {
     match &value.value {
         ValueKind::Lit(Literal::EntityUID(uid)) => out.push(uid.as_ref().clone()),
         ValueKind::Lit(_) | ValueKind::ExtensionValue(_) => {}
-        ValueKind::Set(set) => set.authoritative.iter().for_each(|v| collect_value_refs(v, out)),
+        ValueKind::Set(set) => set
+            .authoritative
+            .iter()
+            .for_each(|v| collect_value_refs(v, out)),
         ValueKind::Record(rec) => rec.values().for_each(|v| collect_value_refs(v, out)),
     }
 }
@@ -76,7 +81,10 @@ impl EntityStore {
     /// A store of `entities`; a later entity with the same uid replaces an earlier one.
     pub(crate) fn build(entities: impl IntoIterator<Item = Entity>) -> Result<Self, EngineError> {
         let mut store = Self::default();
-        store.apply(&[], entities.into_iter().map(|e| e.as_ref().clone()).collect())?;
+        store.apply(
+            &[],
+            entities.into_iter().map(|e| e.as_ref().clone()).collect(),
+        )?;
         Ok(store)
     }
 
@@ -85,22 +93,33 @@ impl EntityStore {
     }
 
     pub(crate) fn get(&self, uid: &EntityUID) -> Option<&Entity> {
-        self.entities.get(uid).map(|s| Entity::ref_cast(s.entity.as_ref()))
+        self.entities
+            .get(uid)
+            .map(|s| Entity::ref_cast(s.entity.as_ref()))
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Entity> {
-        self.entities.values().map(|s| Entity::ref_cast(s.entity.as_ref()))
+        self.entities
+            .values()
+            .map(|s| Entity::ref_cast(s.entity.as_ref()))
     }
 
     /// Removes `remove`, then inserts or replaces `upsert` (entities whose `parents` are
     /// direct parents; indirect ancestors are computed here). All-or-nothing: on error (a cycle)
     /// the store is unchanged.
-    pub(crate) fn apply(&mut self, remove: &[EntityUID], upsert: Vec<CoreEntity>) -> Result<(), EngineError> {
+    pub(crate) fn apply(
+        &mut self,
+        remove: &[EntityUID],
+        upsert: Vec<CoreEntity>,
+    ) -> Result<(), EngineError> {
         let mut incoming: HashMap<EntityUID, CoreEntity> = HashMap::with_capacity(upsert.len());
         for e in upsert {
             incoming.insert(e.uid().clone(), e);
         }
-        let removed: HashSet<&EntityUID> = remove.iter().filter(|u| !incoming.contains_key(*u)).collect();
+        let removed: HashSet<&EntityUID> = remove
+            .iter()
+            .filter(|u| !incoming.contains_key(*u))
+            .collect();
 
         // Every entity whose ancestor set may change: the upserted ones, and the descendants of
         // anything upserted or removed (through old edges and the new ones).
@@ -111,7 +130,11 @@ impl EntityStore {
             }
         }
         let mut affected: HashSet<EntityUID> = HashSet::new();
-        let mut queue: Vec<EntityUID> = incoming.keys().cloned().chain(removed.iter().map(|u| (*u).clone())).collect();
+        let mut queue: Vec<EntityUID> = incoming
+            .keys()
+            .cloned()
+            .chain(removed.iter().map(|u| (*u).clone()))
+            .collect();
         while let Some(uid) = queue.pop() {
             if !affected.insert(uid.clone()) {
                 continue;
@@ -130,7 +153,14 @@ impl EntityStore {
             if removed.contains(uid) {
                 continue;
             }
-            self.ancestors_of(uid, &incoming, &removed, &affected, &mut computed, &mut Vec::new())?;
+            self.ancestors_of(
+                uid,
+                &incoming,
+                &removed,
+                &affected,
+                &mut computed,
+                &mut Vec::new(),
+            )?;
         }
 
         // Nothing below can fail: commit.
@@ -146,7 +176,10 @@ impl EntityStore {
                         self.unlink(&uid, &old);
                     }
                     for p in e.parents() {
-                        self.children.entry(p.clone()).or_default().insert(uid.clone());
+                        self.children
+                            .entry(p.clone())
+                            .or_default()
+                            .insert(uid.clone());
                     }
                     e
                 }
@@ -157,12 +190,21 @@ impl EntityStore {
             };
             entity.remove_all_indirect_ancestors();
             let parents: HashSet<&EntityUID> = entity.parents().collect();
-            let indirect: Vec<EntityUID> = ancestors.into_iter().filter(|a| !parents.contains(a)).collect();
+            let indirect: Vec<EntityUID> = ancestors
+                .into_iter()
+                .filter(|a| !parents.contains(a))
+                .collect();
             for a in indirect {
                 entity.add_indirect_ancestor(a);
             }
             let refs = refs_of(&entity);
-            self.entities.insert(uid, Stored { entity: Arc::new(entity), refs });
+            self.entities.insert(
+                uid,
+                Stored {
+                    entity: Arc::new(entity),
+                    refs,
+                },
+            );
         }
         Ok(())
     }

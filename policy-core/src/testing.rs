@@ -30,11 +30,11 @@ use serde_json::Value;
 
 use crate::bundle::{read_records, Bundle};
 use crate::engine::{build_store, decide_on, field_level_on};
-use crate::store::EntityStore;
 use crate::entity_json::to_ref;
 use crate::error::{Diagnostic, ErrorCode, Location};
 use crate::profile::FieldLevel;
 use crate::source::SourceText;
+use crate::store::EntityStore;
 use crate::wire::{Decision, DecisionRequest, EntityRef};
 
 /// An entity reference as written in a test: `User::"alice"`, `{type, id}`, or (for actions) a
@@ -247,8 +247,13 @@ fn suite_store(bundle: &Bundle, suite: &TestSuite) -> Result<EntityStore, String
             .get(fixture)
             .ok_or_else(|| format!("fixture `{fixture}` is not in the bundle"))?;
         let mut diags = Vec::new();
-        let items = read_records(fixture, text, &mut diags)
-            .ok_or_else(|| diags.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))?;
+        let items = read_records(fixture, text, &mut diags).ok_or_else(|| {
+            diags
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?;
         records.extend(items.into_iter().map(|(v, _)| v));
     }
     records.extend(suite.entities.iter().cloned());

@@ -28,9 +28,14 @@ pub fn run(
     match format {
         Format::Json => println!("{}", json(&report)),
         Format::Text => {
-            println!("generated firm: {} entities ({} users, {} clients, {} documents)",
-                report.entities, size.users, size.clients, size.documents);
-            println!("  load: policy-core {:.0} ms, cedar-policy Entities {:.0} ms", report.load_ms, report.cedar_load_ms);
+            println!(
+                "generated firm: {} entities ({} users, {} clients, {} documents)",
+                report.entities, size.users, size.clients, size.documents
+            );
+            println!(
+                "  load: policy-core {:.0} ms, cedar-policy Entities {:.0} ms",
+                report.load_ms, report.cedar_load_ms
+            );
             println!(
                 "{} requests × {} rounds (median per decision; {} allowed)",
                 report.requests, report.rounds, report.allow_count
