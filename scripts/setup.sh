@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what this machine is missing to build and test Sesame. Idempotent; needs root (or
+# sudo) only when Debian packages are missing. Safe with CI=true and no stdin.
+set -euo pipefail
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi
+}
+
+# wasm32-unknown-unknown: rustup here ships only the x86_64 std and cannot download another, so
+# we build std from source with Debian's rustc-web (a rustc with the std sources) and link with
+# lld. Prefer a rustup wasm32 target when one is installed.
+need_pkgs=()
+if ! rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$'; then
+  [ -x /usr/bin/rustc ] && /usr/bin/rustc --version 2>/dev/null | grep -q . || need_pkgs+=(rustc-web cargo-web rust-web-src)
+  [ -d /usr/lib/rustlib/src/rust/library ] || need_pkgs+=(rust-web-src)
+  command -v wasm-ld-16 >/dev/null || need_pkgs+=(lld-16)
+  [ -x /usr/bin/cargo ] || need_pkgs+=(cargo-web)
+fi
+
+if [ "${#need_pkgs[@]}" -gt 0 ]; then
+  log "installing Debian packages: ${need_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+command -v cargo >/dev/null || { echo "cargo (rustup) is required" >&2; exit 2; }
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy 2>/dev/null || true
+log "toolchain ready: $(cargo --version); wasm via $( [ -x /usr/bin/rustc ] && /usr/bin/rustc --version || echo rustup)"

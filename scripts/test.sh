@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: formatting, lints, every crate's tests (unit,
+# integration, the policies/ bundle tests with coverage and mutation), the CLI on the demo
+# bundle, and the wasm32 build of the browser face over policy-core.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CI="${CI:-true}"
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "setup"; scripts/setup.sh
+step "cargo fmt --check"; cargo fmt --all -- --check
+step "cargo clippy -D warnings"; cargo clippy --workspace --all-targets --locked -- -D warnings
+step "cargo test"; cargo test --workspace --locked
+step "sesame check + test policies/ (fails on any failing policy test)"
+cargo run --quiet --locked -p host-server --bin sesame -- check policies
+cargo run --quiet --locked -p host-server --bin sesame -- test policies
+step "wasm32-unknown-unknown build of wasm-bindings (and policy-core under it)"
+scripts/wasm-build.sh -p wasm-bindings --locked
+ls -l target/wasm/wasm32-unknown-unknown/release/wasm_bindings.wasm 2>/dev/null \
+  || ls -l target/wasm32-unknown-unknown/release/wasm_bindings.wasm
+step "all tests passed"
