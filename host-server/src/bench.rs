@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use cedar_policy::{Authorizer, Context, Entities, EntityTypeName, EntityUid, Request};
-use policy_core::wire::{DecisionRequest, EntityDelta, EntityRef};
+use cedar_policy::{Authorizer, Context, Entities, Entity, EntityTypeName, EntityUid, Request};
+use policy_core::wire::{DecisionRequest, EntityDelta, EntityRef, MatrixRequest};
 use policy_core::{Bundle, Engine, EngineError};
 use serde::Serialize;
 use serde_json::json;
@@ -31,9 +31,14 @@ pub struct BenchReport {
     pub engine_batch_ns: f64,
     pub ratio_engine_vs_cedar_from_json: f64,
     pub ratio_engine_vs_cedar_prebuilt: f64,
+    /// `Engine::matrix` (one principal × 6 document actions × 50 documents), per cell.
+    pub engine_matrix_cell_ns: f64,
+    pub ratio_matrix_cell_vs_cedar_from_json: f64,
     /// Entity deltas on the loaded firm, median per delta.
     pub delta_insert_document_us: f64,
     pub delta_update_document_us: f64,
+    /// The same insert with `cedar_policy::Entities::upsert_entities`, one sample.
+    pub cedar_delta_insert_us: f64,
     pub delta_remove_document_us: f64,
     pub allow_count: usize,
 }
@@ -175,6 +180,38 @@ pub fn run(
         ours_batch.push(per_item(t.elapsed(), wire.len()));
     }
 
+    let matrix = MatrixRequest {
+        principal: EntityRef::new("User", "u2"),
+        actions: [
+            "view_document",
+            "download_document",
+            "export_document",
+            "edit_document",
+            "approve_document",
+            "delete_document",
+        ]
+        .iter()
+        .map(|a| EntityRef::new("Action", *a))
+        .collect(),
+        resources: (0..50)
+            .map(|d| EntityRef::new("Document", format!("doc{}", d * 37 % size.documents.max(1))))
+            .collect(),
+        fields: vec![],
+        context: None,
+    };
+    let cells = matrix.actions.len() * matrix.resources.len();
+    let mut matrix_cells = vec![];
+    for _ in 0..rounds {
+        let t = Instant::now();
+        for _ in 0..(request_count / cells).max(1) {
+            std::hint::black_box(engine.matrix(&matrix)?);
+        }
+        matrix_cells.push(per_item(
+            t.elapsed(),
+            cells * (request_count / cells).max(1),
+        ));
+    }
+
     let (mut insert, mut update, mut remove) = (vec![], vec![], vec![]);
     for i in 0..rounds.max(5) {
         let id = format!("bench-new-{i}");
@@ -199,10 +236,26 @@ pub fn run(
         remove.push(t.elapsed().as_secs_f64() * 1e6);
     }
 
+    // The same insert through cedar-policy's own store, once (it costs seconds at this size).
+    let doc = Entity::from_json_value(
+        json!({"uid": {"type": "Document", "id": "bench-cedar"}, "attrs": {"client": {"__entity": {"type": "Client", "id": "c1"}}, "kind": "receipt", "archived": false}, "parents": [{"type": "Client", "id": "c1"}]}),
+        Some(engine.bundle().schema()),
+    )
+    .map_err(|e| BenchError::Cedar(e.to_string()))?;
+    let t = Instant::now();
+    let cedar_entities = cedar_entities
+        .upsert_entities([doc], Some(engine.bundle().schema()))
+        .map_err(|e| BenchError::Cedar(e.to_string()))?;
+    let cedar_delta_insert_us = t.elapsed().as_secs_f64() * 1e6;
+    std::hint::black_box(&cedar_entities);
+
     let cedar_prebuilt_ns = median(cedar_pre);
     let cedar_from_json_ns = median(cedar_json);
     let engine_ns = median(ours);
+    let engine_matrix_cell_ns = median(matrix_cells);
     Ok(BenchReport {
+        engine_matrix_cell_ns,
+        ratio_matrix_cell_vs_cedar_from_json: engine_matrix_cell_ns / cedar_from_json_ns,
         entities: engine.entity_count(),
         requests: wire.len(),
         rounds,
@@ -215,6 +268,7 @@ pub fn run(
         ratio_engine_vs_cedar_from_json: engine_ns / cedar_from_json_ns,
         ratio_engine_vs_cedar_prebuilt: engine_ns / cedar_prebuilt_ns,
         delta_insert_document_us: median(insert),
+        cedar_delta_insert_us,
         delta_update_document_us: median(update),
         delta_remove_document_us: median(remove),
         allow_count,

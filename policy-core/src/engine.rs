@@ -304,9 +304,34 @@ pub(crate) fn decide_on(
         request.context.as_ref(),
     )?;
     let slice = request_slice(store, &cedar_request, request.context.as_ref())?;
-    let response =
-        Authorizer::new().is_authorized(&cedar_request, bundle.policies(), as_cedar(&slice));
-    Ok(to_response(bundle, &response))
+    Ok(authorize(bundle, &cedar_request, as_cedar(&slice)))
+}
+
+fn authorize(
+    bundle: &Bundle,
+    request: &Request,
+    entities: &cedar_policy::Entities,
+) -> DecisionResponse {
+    let response = Authorizer::new().is_authorized(request, bundle.policies(), entities);
+    to_response(bundle, &response)
+}
+
+/// The manifest's field actions, lowest level first.
+fn field_actions(bundle: &Bundle) -> Result<[(EntityUid, FieldLevel); 3], EngineError> {
+    let Some(actions) = &bundle.manifest().field_actions else {
+        return Err(EngineError::Unsupported(
+            "this bundle declares no field actions (manifest `field_actions`)".into(),
+        ));
+    };
+    let parse = |text: &String| {
+        text.parse::<EntityUid>()
+            .map_err(|e| EngineError::Unsupported(format!("field action `{text}`: {e}")))
+    };
+    Ok([
+        (parse(&actions.print)?, FieldLevel::Print),
+        (parse(&actions.read)?, FieldLevel::Read),
+        (parse(&actions.full)?, FieldLevel::Full),
+    ])
 }
 
 pub(crate) fn field_level_on(
@@ -316,75 +341,99 @@ pub(crate) fn field_level_on(
     resource: &EntityRef,
     field: &str,
 ) -> Result<FieldLevel, EngineError> {
-    let manifest = bundle.manifest();
-    let Some(actions) = &manifest.field_actions else {
-        return Err(EngineError::Unsupported(
-            "this bundle declares no field actions (manifest `field_actions`)".into(),
-        ));
-    };
-    let context = serde_json::json!({ manifest.field_context_key.as_str(): field });
-    let authorizer = Authorizer::new();
-    let roots = [to_uid(principal)?, to_uid(resource)?];
-    let mut root_uids: Vec<cedar_policy_core::ast::EntityUID> =
-        roots.iter().map(|u| u.as_ref().clone()).collect();
+    let actions = field_actions(bundle)?;
+    let mut roots = vec![
+        to_uid(principal)?.as_ref().clone(),
+        to_uid(resource)?.as_ref().clone(),
+    ];
+    roots.extend(actions.iter().map(|(a, _)| a.as_ref().clone()));
+    let slice = store.slice(roots.iter())?;
+    field_level_in(
+        bundle,
+        as_cedar(&slice),
+        &actions,
+        principal,
+        resource,
+        field,
+    )
+}
+
+/// The level of `field` on a slice that already holds principal, resource and field actions.
+fn field_level_in(
+    bundle: &Bundle,
+    entities: &cedar_policy::Entities,
+    actions: &[(EntityUid, FieldLevel); 3],
+    principal: &EntityRef,
+    resource: &EntityRef,
+    field: &str,
+) -> Result<FieldLevel, EngineError> {
+    let context = serde_json::json!({ bundle.manifest().field_context_key.as_str(): field });
     let mut level = FieldLevel::None;
     // Levels are cumulative: a level counts only if every level below it is granted too.
-    for (action, granted) in [
-        (&actions.print, FieldLevel::Print),
-        (&actions.read, FieldLevel::Read),
-        (&actions.full, FieldLevel::Full),
-    ] {
-        let action: EntityUid = action
-            .parse()
-            .map_err(|e| EngineError::Unsupported(format!("field action `{action}`: {e}")))?;
-        let request = build_request(
-            bundle,
-            principal,
-            &to_ref(&action),
-            resource,
-            Some(&context),
-        )?;
-        root_uids.push(action.as_ref().clone());
-        let slice = store.slice(root_uids.iter())?;
-        root_uids.pop();
-        if authorizer
-            .is_authorized(&request, bundle.policies(), as_cedar(&slice))
-            .decision()
-            != cedar_policy::Decision::Allow
-        {
+    for (action, granted) in actions {
+        let request = build_request(bundle, principal, &to_ref(action), resource, Some(&context))?;
+        if authorize(bundle, &request, entities).decision != Decision::Allow {
             break;
         }
-        level = granted;
+        level = *granted;
     }
     Ok(level)
 }
 
+/// One slice per resource row serves every action and field of the row: a page's matrix costs
+/// one slice per resource, not one per cell.
 pub(crate) fn matrix_on(
     bundle: &Bundle,
     store: &EntityStore,
     request: &MatrixRequest,
 ) -> Result<MatrixResponse, EngineError> {
+    let actions = if request.fields.is_empty() {
+        None
+    } else {
+        Some(field_actions(bundle)?)
+    };
+    let mut shared_roots = vec![to_uid(&request.principal)?.as_ref().clone()];
+    for action in &request.actions {
+        shared_roots.push(to_uid(action)?.as_ref().clone());
+    }
+    if let Some(actions) = &actions {
+        shared_roots.extend(actions.iter().map(|(a, _)| a.as_ref().clone()));
+    }
+    if let Some(context) = &request.context {
+        context_entities(context, &mut shared_roots);
+    }
     let mut rows = Vec::with_capacity(request.resources.len());
     for resource in &request.resources {
+        let resource_uid = to_uid(resource)?.as_ref().clone();
+        let slice = store.slice(shared_roots.iter().chain(std::iter::once(&resource_uid)))?;
+        let entities = as_cedar(&slice);
         let mut decisions = BTreeMap::new();
         for action in &request.actions {
-            let single = DecisionRequest {
-                principal: request.principal.clone(),
-                action: action.clone(),
-                resource: resource.clone(),
-                context: request.context.clone(),
-            };
+            let cedar_request = build_request(
+                bundle,
+                &request.principal,
+                action,
+                resource,
+                request.context.as_ref(),
+            )?;
             decisions.insert(
                 action.id.clone(),
-                decide_on(bundle, store, &single)?.decision,
+                authorize(bundle, &cedar_request, entities).decision,
             );
         }
         let mut fields = BTreeMap::new();
-        for field in &request.fields {
-            fields.insert(
-                field.clone(),
-                field_level_on(bundle, store, &request.principal, resource, field)?,
-            );
+        if let Some(actions) = &actions {
+            for field in &request.fields {
+                let level = field_level_in(
+                    bundle,
+                    entities,
+                    actions,
+                    &request.principal,
+                    resource,
+                    field,
+                )?;
+                fields.insert(field.clone(), level);
+            }
         }
         rows.push(MatrixRow {
             resource: resource.clone(),

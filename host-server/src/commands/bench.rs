@@ -65,10 +65,18 @@ pub fn run(
                 report.ratio_engine_vs_cedar_prebuilt
             );
             println!(
+                "  policy-core matrix, per cell      {:>9.0} ns  (ratio {:.3})",
+                report.engine_matrix_cell_ns, report.ratio_matrix_cell_vs_cedar_from_json
+            );
+            println!(
                 "entity deltas (median): insert {:.1} µs, update {:.1} µs, remove {:.1} µs",
                 report.delta_insert_document_us,
                 report.delta_update_document_us,
                 report.delta_remove_document_us
+            );
+            println!(
+                "  the same insert in cedar_policy::Entities: {:.0} µs",
+                report.cedar_delta_insert_us
             );
         }
     }
