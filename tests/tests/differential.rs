@@ -19,5 +19,9 @@ fn policy_core_agrees_with_plain_cedar_on_a_generated_firm() {
     let report = bench::run(demo_bundle(), size, 3_000, 1).expect("no disagreement with cedar");
     assert_eq!(report.requests, 3_000);
     // The workload must exercise both outcomes, or agreement proves little.
-    assert!(report.allow_count > 100 && report.allow_count < 2_900, "{}", report.allow_count);
+    assert!(
+        report.allow_count > 100 && report.allow_count < 2_900,
+        "{}",
+        report.allow_count
+    );
 }

@@ -35,11 +35,16 @@ pub fn compare(dir: &Path, left: &str, right: &str, format: Format) -> Result<St
         Format::Text => {
             let mut out = String::new();
             let width = diffs.iter().map(|d| d.key.len()).max().unwrap_or(5).max(5);
-            let _ = writeln!(out, "{:width$}  {:>8}  {:>8}", "field", left.id, right.id);
+            let (lw, rw) = (left.id.len().max(5), right.id.len().max(5));
+            let _ = writeln!(
+                out,
+                "{:width$}  {:>lw$}  {:>rw$}",
+                "field", left.id, right.id
+            );
             for d in &diffs {
                 let _ = writeln!(
                     out,
-                    "{:width$}  {:>8}  {:>8}",
+                    "{:width$}  {:>lw$}  {:>rw$}",
                     d.key,
                     d.left.as_str(),
                     d.right.as_str()

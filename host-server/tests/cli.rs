@@ -1,0 +1,219 @@
+//! The `sesame` binary driven as a user would: exit codes, outputs, located errors.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn policies() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies")
+}
+
+fn sesame(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sesame"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A copy of `policies/` in a temp dir, to break.
+fn copy_of_policies(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sesame-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    copy_dir(&policies(), &dir);
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn check_accepts_the_demo_bundle() {
+    let out = sesame(&["check", policies().to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("ok: 58 policies"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn check_points_at_the_broken_line_and_column() {
+    let dir = copy_of_policies("broken");
+    let file = dir.join("self-service.cedar");
+    let original = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        original.replacen(
+            "Action::\"edit_preferences\"",
+            "Action:\"edit_preferences\"",
+            1,
+        ),
+    )
+    .unwrap();
+    let out = sesame(&["check", dir.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    // Golden: the header, the location, the source line and the caret under the bad token.
+    let expected = "  --> self-service.cedar:5:20\n  |\n5 |   action in [Action:\"edit_preferences\", Action::\"change_password\"],\n  |                    ^\n";
+    assert!(err.contains("error[policy_parse]"), "{err}");
+    assert!(err.contains(expected), "expected\n{expected}\nin\n{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn check_json_lists_diagnostics() {
+    let dir = copy_of_policies("json");
+    std::fs::write(
+        dir.join("extra.cedar"),
+        "permit (principal, action, resource);\n",
+    )
+    .unwrap();
+    let out = sesame(&["check", "--format", "json", dir.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["diagnostics"][0]["code"], "policy_id_missing");
+    assert_eq!(v["diagnostics"][0]["location"]["file"], "extra.cedar");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn test_reports_coverage_and_fails_on_a_broken_rule() {
+    let ok = sesame(&["test", policies().to_str().unwrap()], None);
+    assert_eq!(ok.status.code(), Some(0));
+    assert!(
+        text(&ok.stdout)
+            .contains("coverage: 58/58 policies determining in some test, 36/36 actions tested"),
+        "{}",
+        text(&ok.stdout)
+    );
+
+    let dir = copy_of_policies("failing");
+    let file = dir.join("guards.cedar");
+    let original = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        original.replace(
+            "when { principal.blocked };",
+            "when { false && principal.blocked };",
+        ),
+    )
+    .unwrap();
+    let out = sesame(&["test", dir.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    let report = text(&out.stdout);
+    assert!(report.contains("FAIL tests/guards.test.yaml:"), "{report}");
+    assert!(
+        report.contains("a blocked accountant opens nothing of his assigned client"),
+        "{report}"
+    );
+    assert!(report.contains("expected:    deny"), "{report}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn decide_reads_and_writes_json_lines() {
+    let input = concat!(
+        r#"{"principal":{"type":"User","id":"carol"},"action":{"type":"Action","id":"view_document"},"resource":{"type":"Document","id":"inv-1"}}"#,
+        "\n",
+        r#"{"principal":{"type":"User","id":"alice"},"action":{"type":"Action","id":"view_document"},"resource":{"type":"Document","id":"inv-1"}}"#,
+        "\nnot json\n"
+    );
+    let fixture = policies().join("tests/fixtures/demo-firm.json");
+    let out = sesame(
+        &[
+            "decide",
+            "--bundle",
+            policies().to_str().unwrap(),
+            "--entities",
+            fixture.to_str().unwrap(),
+        ],
+        Some(input),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a bad line makes the exit status 1"
+    );
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["decision"], "allow");
+    assert_eq!(
+        lines[0]["determining_policies"][0],
+        "accountant-documents-of-assigned-clients"
+    );
+    assert_eq!(lines[1]["decision"], "deny");
+    assert_eq!(lines[2]["error"]["code"], "malformed_json");
+}
+
+#[test]
+fn profile_compare_shows_only_differences() {
+    let out = sesame(
+        &[
+            "profile",
+            "compare",
+            policies().to_str().unwrap(),
+            "full_accounting_standard",
+            "full_accounting_readonly",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let table = text(&out.stdout);
+    assert!(table.contains("invoice.iban"), "{table}");
+    let iban = table
+        .lines()
+        .find(|l| l.starts_with("invoice.iban"))
+        .unwrap();
+    assert_eq!(
+        iban.split_whitespace().collect::<Vec<_>>(),
+        ["invoice.iban", "full", "read"]
+    );
+    assert!(
+        !table.contains("section.dashboard"),
+        "equal levels are not listed: {table}"
+    );
+}
+
+#[test]
+fn usage_and_io_errors_exit_two() {
+    assert_eq!(
+        sesame(&["check", "/no/such/dir"], None).status.code(),
+        Some(2)
+    );
+    assert_eq!(sesame(&["frobnicate"], None).status.code(), Some(2));
+}
