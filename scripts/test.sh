@@ -10,12 +10,12 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 step "setup"; scripts/setup.sh
 step "cargo fmt --check"; cargo fmt --all -- --check
 step "cargo clippy -D warnings"; cargo clippy --workspace --all-targets --locked -- -D warnings
-step "cargo test"; cargo test --workspace --locked
+# The wasm faces first: the guest and browser tests below load what this builds.
+step "wasm32-unknown-unknown: browser face and wasmtime guest (policy-core under both)"
+scripts/wasm-build.sh -p wasm-bindings -p wasm-guest --locked
+ls -l target/wasm/wasm32-unknown-unknown/wasm/*.wasm
+step "cargo test (unit, cross-crate, CLI, wasmtime guest vs native)"; cargo test --workspace --locked
 step "sesame check + test policies/ (fails on any failing policy test)"
 cargo run --quiet --locked -p host-server --bin sesame -- check policies
 cargo run --quiet --locked -p host-server --bin sesame -- test policies
-step "wasm32-unknown-unknown build of wasm-bindings (and policy-core under it)"
-scripts/wasm-build.sh -p wasm-bindings --locked
-ls -l target/wasm/wasm32-unknown-unknown/release/wasm_bindings.wasm 2>/dev/null \
-  || ls -l target/wasm32-unknown-unknown/release/wasm_bindings.wasm
 step "all tests passed"

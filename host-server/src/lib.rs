@@ -6,4 +6,5 @@ pub mod bench;
 pub mod bundle_dir;
 pub mod commands;
 pub mod firm_gen;
+pub mod guest;
 pub mod render;

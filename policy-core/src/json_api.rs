@@ -33,7 +33,8 @@ fn parse<T: DeserializeOwned>(input: &str) -> Result<T, EngineError> {
     serde_json::from_str(input).map_err(|e| EngineError::MalformedJson(e.to_string()))
 }
 
-fn to_json<T: Serialize>(value: &T) -> String {
+/// Serializes a wire value (infallible for our types; see below).
+pub fn to_json<T: Serialize>(value: &T) -> String {
     // Serializing our own wire types cannot fail (no maps with non-string keys, no NaN).
     serde_json::to_string(value)
         .unwrap_or_else(|e| format!("{{\"serialization_error\":{:?}}}", e.to_string()))
@@ -46,7 +47,8 @@ pub fn load_bundle(input: &str) -> Result<Bundle, ErrorBody> {
 }
 
 /// Runs one operation on the engine. `op` names: `decide`, `batch`, `matrix`, `field_level`,
-/// `apply_delta`, `replace_entities`, `profiles`, `compare_profiles`, `info`.
+/// `apply_delta`, `replace_entities`, `profiles`, `compare_profiles`, `info`, `run_tests` (the
+/// bundle's own test files, as a `TestReport`).
 pub fn call(engine: &mut Engine, op: &str, input: &str) -> Result<String, ErrorBody> {
     let mut run = || -> Result<String, EngineError> {
         Ok(match op {
@@ -65,6 +67,7 @@ pub fn call(engine: &mut Engine, op: &str, input: &str) -> Result<String, ErrorB
                 to_json(&engine.compare_profiles(&r.left, &r.right)?)
             }
             "info" => to_json(&engine.bundle().info()),
+            "run_tests" => to_json(&crate::testing::run_tests(engine.bundle())),
             other => {
                 return Err(EngineError::Unsupported(format!(
                     "unknown operation `{other}`"
@@ -73,4 +76,9 @@ pub fn call(engine: &mut Engine, op: &str, input: &str) -> Result<String, ErrorB
         })
     };
     run().map_err(|e| ErrorBody::from(&e))
+}
+
+/// An error body as JSON, for faces that return errors as text.
+pub fn error_json(body: &ErrorBody) -> String {
+    to_json(body)
 }

@@ -1,0 +1,332 @@
+//! The host side of the wasmtime guest (`wasm-guest`): every server decision runs inside it.
+//!
+//! Start-up work once, per-call work cheap: [`GuestRuntime`] holds the wasmtime `Engine` and the
+//! compiled `Module` (deserialized from a precompiled cache when one matches, compiled and cached
+//! otherwise); each worker owns a [`GuestInstance`] (its own `Store`, memory and resident
+//! policy-core engine). Guests are untrusted work: every call runs with a fuel budget and the
+//! instance's memory is capped, so a runaway evaluation ends with a clear error, not a hung
+//! server. After a trap the instance is poisoned and must be replaced.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+use wasmtime::{
+    Config, Engine, Instance, Memory, Module, Store, StoreLimits, StoreLimitsBuilder, Trap,
+    TypedFunc,
+};
+
+/// Limits applied to every guest instance.
+#[derive(Debug, Clone, Copy)]
+pub struct GuestLimits {
+    /// Fuel (≈ wasm instructions) per call; decisions use a few million at most.
+    pub fuel_per_call: u64,
+    /// Linear memory cap per instance, bytes.
+    pub max_memory: usize,
+}
+
+impl Default for GuestLimits {
+    fn default() -> Self {
+        Self {
+            fuel_per_call: 20_000_000_000,
+            max_memory: 2 << 30,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GuestError {
+    #[error("cannot read the guest module {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("wasmtime: {0}")]
+    Wasmtime(String),
+    #[error("the guest ran out of fuel ({0} units): evaluation cut off")]
+    OutOfFuel(u64),
+    #[error("the guest hit its memory limit ({0} bytes)")]
+    OutOfMemory(usize),
+    #[error("the guest trapped: {0}")]
+    Trap(String),
+    #[error("this guest instance trapped earlier and must be replaced")]
+    Poisoned,
+    #[error("the guest returned a malformed answer: {0}")]
+    Protocol(String),
+}
+
+fn wasmtime_error(e: impl std::fmt::Display) -> GuestError {
+    GuestError::Wasmtime(e.to_string())
+}
+
+/// How the module was obtained, for the cold-start report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModuleSource {
+    Compiled,
+    Deserialized,
+}
+
+/// The wasmtime engine and compiled guest module, created once per process.
+pub struct GuestRuntime {
+    engine: Engine,
+    module: Module,
+    limits: GuestLimits,
+    pub source: ModuleSource,
+    pub startup_ms: f64,
+}
+
+impl GuestRuntime {
+    /// Compiles `wasm` or, when `cache_dir` holds a precompiled module for exactly these bytes
+    /// and this wasmtime build, deserializes it (and writes the cache after compiling).
+    pub fn new(
+        wasm: &[u8],
+        cache_dir: Option<&Path>,
+        limits: GuestLimits,
+    ) -> Result<Self, GuestError> {
+        let started = Instant::now();
+        let mut config = Config::new();
+        config.consume_fuel(true);
+        let engine = Engine::new(&config).map_err(wasmtime_error)?;
+        let cache_path = cache_dir.map(|dir| {
+            let mut hasher = Sha256::new();
+            hasher.update(wasm);
+            std::hash::Hash::hash(
+                &engine.precompile_compatibility_hash(),
+                &mut HashWriter(&mut hasher),
+            );
+            dir.join(format!(
+                "guest-{}.cwasm",
+                hex::encode(&hasher.finalize()[..16])
+            ))
+        });
+        let cached = cache_path.as_ref().and_then(|p| std::fs::read(p).ok());
+        let (module, source) = match cached {
+            // SAFETY: the file is one this function wrote for these exact wasm bytes and this
+            // engine's compatibility hash (both in its name); wasmtime re-checks the version
+            // header and refuses an incompatible artifact.
+            Some(bytes) => match unsafe { Module::deserialize(&engine, &bytes) } {
+                Ok(m) => (m, ModuleSource::Deserialized),
+                Err(_) => (
+                    Module::new(&engine, wasm).map_err(wasmtime_error)?,
+                    ModuleSource::Compiled,
+                ),
+            },
+            None => (
+                Module::new(&engine, wasm).map_err(wasmtime_error)?,
+                ModuleSource::Compiled,
+            ),
+        };
+        if let (ModuleSource::Compiled, Some(path)) = (source, &cache_path) {
+            // A cache that cannot be written only costs the next start a compile.
+            if let Ok(bytes) = module.serialize() {
+                if let Some(dir) = path.parent() {
+                    let _ = std::fs::create_dir_all(dir);
+                }
+                let tmp = path.with_extension("tmp");
+                if std::fs::write(&tmp, bytes).is_ok() {
+                    let _ = std::fs::rename(&tmp, path);
+                }
+            }
+        }
+        Ok(Self {
+            engine,
+            module,
+            limits,
+            source,
+            startup_ms: started.elapsed().as_secs_f64() * 1e3,
+        })
+    }
+
+    pub fn from_file(
+        path: &Path,
+        cache_dir: Option<&Path>,
+        limits: GuestLimits,
+    ) -> Result<Self, GuestError> {
+        let wasm = std::fs::read(path).map_err(|source| GuestError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::new(&wasm, cache_dir, limits)
+    }
+
+    /// A fresh instance (its own store and memory) for one worker.
+    pub fn instance(&self) -> Result<GuestInstance, GuestError> {
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(self.limits.max_memory)
+            .instances(1)
+            .build();
+        let mut store = Store::new(&self.engine, limits);
+        store.limiter(|l| l);
+        let instance = Instance::new(&mut store, &self.module, &[]).map_err(wasmtime_error)?;
+        let memory = instance
+            .get_memory(&mut store, "memory")
+            .ok_or_else(|| GuestError::Protocol("the guest exports no memory".into()))?;
+        Ok(GuestInstance {
+            alloc: export(&instance, &mut store, "sesame_alloc")?,
+            free: export(&instance, &mut store, "sesame_free")?,
+            load: export(&instance, &mut store, "sesame_load")?,
+            call: export(&instance, &mut store, "sesame_call")?,
+            store,
+            memory,
+            limits: self.limits,
+            poisoned: false,
+        })
+    }
+}
+
+fn export<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
+    instance: &Instance,
+    store: &mut Store<StoreLimits>,
+    name: &str,
+) -> Result<TypedFunc<P, R>, GuestError> {
+    instance.get_typed_func(store, name).map_err(wasmtime_error)
+}
+
+/// Feeds `Hash` output into a SHA-256 (for the cache key).
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::hash::Hasher for HashWriter<'_> {
+    fn finish(&self) -> u64 {
+        0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
+/// A guest answer: the JSON text of a result, or of an `ErrorBody` the engine returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuestAnswer {
+    Ok(String),
+    EngineError(String),
+}
+
+/// One instance of the guest with its resident engine. Not shared: one per worker.
+pub struct GuestInstance {
+    store: Store<StoreLimits>,
+    memory: Memory,
+    alloc: TypedFunc<u32, u32>,
+    free: TypedFunc<(u32, u32), ()>,
+    load: TypedFunc<(u32, u32), i64>,
+    call: TypedFunc<(u32, u32, u32, u32), i64>,
+    limits: GuestLimits,
+    poisoned: bool,
+}
+
+impl GuestInstance {
+    /// Loads a bundle (`{"files": {...}}` JSON) into this instance.
+    pub fn load_bundle(&mut self, bundle_json: &str) -> Result<GuestAnswer, GuestError> {
+        self.guard(|g| {
+            let (ptr, len) = g.write(bundle_json.as_bytes())?;
+            let packed = g.load.call(&mut g.store, (ptr, len));
+            g.free
+                .call(&mut g.store, (ptr, len))
+                .map_err(|e| g.classify(e))?;
+            g.read_answer(packed.map_err(|e| g.classify(e))?)
+        })
+    }
+
+    /// Runs one `json_api` operation (`decide`, `batch`, `matrix`, `apply_delta`, ...).
+    pub fn call(&mut self, op: &str, input_json: &str) -> Result<GuestAnswer, GuestError> {
+        self.guard(|g| {
+            let (op_ptr, op_len) = g.write(op.as_bytes())?;
+            let (in_ptr, in_len) = g.write(input_json.as_bytes())?;
+            let packed = g.call.call(&mut g.store, (op_ptr, op_len, in_ptr, in_len));
+            g.free
+                .call(&mut g.store, (op_ptr, op_len))
+                .map_err(|e| g.classify(e))?;
+            g.free
+                .call(&mut g.store, (in_ptr, in_len))
+                .map_err(|e| g.classify(e))?;
+            g.read_answer(packed.map_err(|e| g.classify(e))?)
+        })
+    }
+
+    /// Runs `f` with a fresh fuel budget; any trap poisons the instance.
+    fn guard<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, GuestError>,
+    ) -> Result<T, GuestError> {
+        if self.poisoned {
+            return Err(GuestError::Poisoned);
+        }
+        self.store
+            .set_fuel(self.limits.fuel_per_call)
+            .map_err(wasmtime_error)?;
+        let result = f(self);
+        if matches!(
+            result,
+            Err(GuestError::OutOfFuel(_) | GuestError::OutOfMemory(_) | GuestError::Trap(_))
+        ) {
+            self.poisoned = true;
+        }
+        result
+    }
+
+    fn classify(&self, err: wasmtime::Error) -> GuestError {
+        match err.downcast_ref::<Trap>() {
+            Some(Trap::OutOfFuel) => GuestError::OutOfFuel(self.limits.fuel_per_call),
+            // Allocation failure inside the guest aborts (panic=abort) after memory.grow fails.
+            Some(Trap::UnreachableCodeReached)
+                if self.memory.data_size(&self.store) + (64 << 10) > self.limits.max_memory =>
+            {
+                GuestError::OutOfMemory(self.limits.max_memory)
+            }
+            Some(trap) => GuestError::Trap(trap.to_string()),
+            None => GuestError::Trap(format!("{err:#}")),
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(u32, u32), GuestError> {
+        let len = u32::try_from(bytes.len())
+            .map_err(|_| GuestError::Protocol("input larger than 4 GiB".into()))?;
+        let ptr = self
+            .alloc
+            .call(&mut self.store, len)
+            .map_err(|e| self.classify(e))?;
+        self.memory
+            .write(&mut self.store, ptr as usize, bytes)
+            .map_err(|e| GuestError::Protocol(e.to_string()))?;
+        Ok((ptr, len))
+    }
+
+    fn read_answer(&mut self, packed: i64) -> Result<GuestAnswer, GuestError> {
+        let ptr = (packed as u64 >> 32) as u32;
+        let len = (packed as u64 & 0xffff_ffff) as u32;
+        let mut buf = vec![0u8; len as usize];
+        self.memory
+            .read(&self.store, ptr as usize, &mut buf)
+            .map_err(|e| GuestError::Protocol(e.to_string()))?;
+        self.free
+            .call(&mut self.store, (ptr, len))
+            .map_err(|e| self.classify(e))?;
+        let (status, json) = buf
+            .split_first()
+            .ok_or_else(|| GuestError::Protocol("empty answer".into()))?;
+        let json =
+            String::from_utf8(json.to_vec()).map_err(|e| GuestError::Protocol(e.to_string()))?;
+        match status {
+            0 => Ok(GuestAnswer::Ok(json)),
+            1 => Ok(GuestAnswer::EngineError(json)),
+            other => Err(GuestError::Protocol(format!("unknown status byte {other}"))),
+        }
+    }
+
+    /// Fuel the last call used (for benchmarks and limits tuning).
+    pub fn fuel_used_last_call(&self) -> u64 {
+        self.limits
+            .fuel_per_call
+            .saturating_sub(self.store.get_fuel().unwrap_or(0))
+    }
+}
+
+/// Where the test command and scripts put the guest module.
+pub fn default_guest_path() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let candidates = [root.join("target/wasm/wasm32-unknown-unknown/wasm/wasm_guest.wasm")];
+    std::env::var_os("SESAME_GUEST_WASM")
+        .map(PathBuf::from)
+        .or_else(|| candidates.iter().find(|p| p.exists()).cloned())
+        .unwrap_or_else(|| candidates[0].clone())
+}

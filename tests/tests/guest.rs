@@ -1,0 +1,286 @@
+//! The wasmtime guest decides exactly as native policy-core: on the bundle's own test files, on
+//! every (user, action, resource) of the demo firm, and after deltas. Limits cut off runaway
+//! calls with a clear error.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use host_server::guest::{
+    default_guest_path, GuestAnswer, GuestError, GuestInstance, GuestLimits, GuestRuntime,
+    ModuleSource,
+};
+use policy_core::json_api::BundleFiles;
+use policy_core::testing::TestReport;
+use policy_core::wire::{BatchRequest, DecisionRequest, EntityDelta, EntityRef};
+use policy_core::Engine;
+use serde_json::{json, Value};
+use sesame_tests::{demo_bundle, demo_files, demo_firm};
+
+fn runtime(limits: GuestLimits) -> GuestRuntime {
+    let path = default_guest_path();
+    assert!(
+        path.exists(),
+        "{} is missing: build it with scripts/wasm-build.sh -p wasm-guest",
+        path.display()
+    );
+    GuestRuntime::from_file(&path, None, limits).unwrap()
+}
+
+fn bundle_json() -> String {
+    serde_json::to_string(&BundleFiles {
+        files: demo_files(),
+    })
+    .unwrap()
+}
+
+fn ok(answer: GuestAnswer) -> String {
+    match answer {
+        GuestAnswer::Ok(json) => json,
+        GuestAnswer::EngineError(e) => panic!("guest engine error: {e}"),
+    }
+}
+
+fn loaded_guest(rt: &GuestRuntime) -> GuestInstance {
+    let mut g = rt.instance().unwrap();
+    ok(g.load_bundle(&bundle_json()).unwrap());
+    ok(
+        g.call("replace_entities", &Value::Array(demo_firm()).to_string())
+            .unwrap(),
+    );
+    g
+}
+
+/// Every (user, action, resource) the schema allows on the demo firm.
+fn all_requests() -> Vec<DecisionRequest> {
+    let firm = demo_firm();
+    let ids = |ty: &str| -> Vec<String> {
+        firm.iter()
+            .filter(|r| r["uid"]["type"] == ty)
+            .map(|r| r["uid"]["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let users = ids("User");
+    let mut out = Vec::new();
+    let on = |actions: &[&str],
+              ty: &str,
+              ctx: Option<Value>,
+              out: &mut Vec<DecisionRequest>,
+              resources: &[String]| {
+        for u in &users {
+            for a in actions {
+                for r in resources {
+                    out.push(DecisionRequest {
+                        principal: EntityRef::new("User", u.as_str()),
+                        action: EntityRef::new("Action", *a),
+                        resource: EntityRef::new(ty, r.as_str()),
+                        context: ctx.clone(),
+                    });
+                }
+            }
+        }
+    };
+    let docs = [
+        "view_document",
+        "download_document",
+        "export_document",
+        "edit_document",
+        "approve_document",
+        "send_document",
+        "delete_document",
+    ];
+    on(&docs, "Document", None, &mut out, &ids("Document"));
+    on(
+        &["read_field", "edit_field"],
+        "Document",
+        Some(json!({"field": "invoice.iban"})),
+        &mut out,
+        &ids("Document"),
+    );
+    on(
+        &[
+            "view_client",
+            "update_client",
+            "delete_client",
+            "upload_document",
+            "search_documents",
+            "create_entry",
+            "view_entries",
+        ],
+        "Client",
+        None,
+        &mut out,
+        &ids("Client"),
+    );
+    on(
+        &["view_entry", "edit_entry", "delete_entry"],
+        "Entry",
+        None,
+        &mut out,
+        &ids("Entry"),
+    );
+    on(
+        &["deactivate_user", "change_email", "edit_preferences"],
+        "User",
+        None,
+        &mut out,
+        &users,
+    );
+    on(
+        &["manage_subscription", "view_users"],
+        "Firm",
+        None,
+        &mut out,
+        &ids("Firm"),
+    );
+    on(
+        &["invite_user"],
+        "Firm",
+        Some(json!({"user_count": 5})),
+        &mut out,
+        &ids("Firm"),
+    );
+    out
+}
+
+#[test]
+fn the_guest_runs_the_bundle_tests_like_native() {
+    let rt = runtime(GuestLimits::default());
+    let mut g = rt.instance().unwrap();
+    ok(g.load_bundle(&bundle_json()).unwrap());
+    let in_guest: TestReport =
+        serde_json::from_str(&ok(g.call("run_tests", "{}").unwrap())).unwrap();
+    let native = policy_core::testing::run_tests(&demo_bundle());
+    assert_eq!(
+        in_guest.failed,
+        0,
+        "{:#?}",
+        in_guest
+            .cases
+            .iter()
+            .filter(|c| !c.passed)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(in_guest, native);
+}
+
+#[test]
+fn the_guest_decides_every_demo_request_like_native() {
+    let rt = runtime(GuestLimits::default());
+    let mut g = loaded_guest(&rt);
+    let native = Engine::with_entities(demo_bundle(), demo_firm()).unwrap();
+    let requests = all_requests();
+    assert!(requests.len() > 3_000, "{}", requests.len());
+    let batch = serde_json::to_string(&BatchRequest {
+        requests: requests.clone(),
+    })
+    .unwrap();
+    let from_guest: Value = serde_json::from_str(&ok(g.call("batch", &batch).unwrap())).unwrap();
+    let from_native = serde_json::to_value(native.decide_batch(&requests)).unwrap();
+    let (a, b) = (
+        from_guest["results"].as_array().unwrap(),
+        from_native["results"].as_array().unwrap(),
+    );
+    assert_eq!(a.len(), b.len());
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert_eq!(x, y, "request #{i} {:?}", requests[i]);
+    }
+    let allowed = b.iter().filter(|r| r["decision"] == "allow").count();
+    assert!(
+        allowed > 100 && allowed < b.len() - 100,
+        "a one-sided workload proves little: {allowed}"
+    );
+}
+
+#[test]
+fn deltas_in_the_guest_match_native() {
+    let rt = runtime(GuestLimits::default());
+    let mut g = loaded_guest(&rt);
+    let mut native = Engine::with_entities(demo_bundle(), demo_firm()).unwrap();
+    let delta = EntityDelta {
+        upsert: vec![
+            json!({"uid": {"type": "SiteProfile", "id": "manager"}, "attrs": {}, "parents": []}),
+        ],
+        remove: vec![EntityRef::new("User", "carol")],
+    };
+    native.apply_delta(&delta).unwrap();
+    ok(
+        g.call("apply_delta", &serde_json::to_string(&delta).unwrap())
+            .unwrap(),
+    );
+    let requests = all_requests();
+    let batch = serde_json::to_string(&BatchRequest {
+        requests: requests.clone(),
+    })
+    .unwrap();
+    let from_guest: Value = serde_json::from_str(&ok(g.call("batch", &batch).unwrap())).unwrap();
+    assert_eq!(
+        from_guest["results"],
+        serde_json::to_value(native.decide_batch(&requests)).unwrap()["results"]
+    );
+}
+
+#[test]
+fn engine_errors_come_back_typed_and_the_instance_stays_usable() {
+    let rt = runtime(GuestLimits::default());
+    let mut g = loaded_guest(&rt);
+    let GuestAnswer::EngineError(body) = g.call("decide", "{not json").unwrap() else {
+        panic!("should fail")
+    };
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["code"], "malformed_json");
+    let mut files = demo_files();
+    files.insert(
+        "bad.cedar".into(),
+        "@id(\"bad\")\npermit (principal, action, resource) when { resource.nope };\n".into(),
+    );
+    let GuestAnswer::EngineError(body) = g
+        .load_bundle(&serde_json::to_string(&BundleFiles { files }).unwrap())
+        .unwrap()
+    else {
+        panic!("should fail")
+    };
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["diagnostics"][0]["location"]["file"], "bad.cedar");
+    // Still deciding on the previous bundle.
+    let r: Value = serde_json::from_str(&ok(g
+        .call("decide", r#"{"principal":{"type":"User","id":"carol"},"action":{"type":"Action","id":"view_document"},"resource":{"type":"Document","id":"inv-1"}}"#)
+        .unwrap()))
+    .unwrap();
+    assert_eq!(r["decision"], "allow");
+}
+
+#[test]
+fn a_runaway_call_is_cut_off_by_fuel_and_the_instance_replaced() {
+    let rt = runtime(GuestLimits {
+        fuel_per_call: 2_000_000,
+        ..GuestLimits::default()
+    });
+    let mut g = rt.instance().unwrap();
+    // Loading and validating the whole bundle takes far more than 2M units of fuel.
+    let err = g.load_bundle(&bundle_json()).unwrap_err();
+    assert!(matches!(err, GuestError::OutOfFuel(2_000_000)), "{err}");
+    assert!(err.to_string().contains("ran out of fuel"));
+    assert!(matches!(
+        g.call("info", "{}").unwrap_err(),
+        GuestError::Poisoned
+    ));
+    // A fresh instance from the same runtime works.
+    let mut fresh = rt.instance().unwrap();
+    let GuestAnswer::EngineError(e) = fresh.call("info", "{}").unwrap() else {
+        panic!("no bundle yet")
+    };
+    assert!(e.contains("not_found"), "{e}");
+}
+
+#[test]
+fn a_precompiled_module_is_cached_and_reused() {
+    let dir = std::env::temp_dir().join(format!("sesame-guest-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = default_guest_path();
+    let first = GuestRuntime::from_file(&path, Some(&dir), GuestLimits::default()).unwrap();
+    assert_eq!(first.source, ModuleSource::Compiled);
+    let second = GuestRuntime::from_file(&path, Some(&dir), GuestLimits::default()).unwrap();
+    assert_eq!(second.source, ModuleSource::Deserialized);
+    let mut g = second.instance().unwrap();
+    ok(g.load_bundle(&bundle_json()).unwrap());
+    std::fs::remove_dir_all(dir).unwrap();
+}
