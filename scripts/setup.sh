@@ -2,6 +2,7 @@
 # Installs what this machine is missing to build and test Sesame. Idempotent; needs root (or
 # sudo) only when Debian packages are missing. Safe with CI=true and no stdin.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 
@@ -29,4 +30,12 @@ fi
 
 command -v cargo >/dev/null || { echo "cargo (rustup) is required" >&2; exit 2; }
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy 2>/dev/null || true
+# wasm-bindgen-cli must match the wasm-bindgen crate exactly (its version is in Cargo.lock).
+wb_version=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$wb_version" ]; then
+  log "installing wasm-bindgen-cli $wb_version (a few minutes, once per machine)"
+  cargo install --quiet wasm-bindgen-cli --version "$wb_version"
+fi
+command -v node >/dev/null || { echo "node is required for the browser package tests" >&2; exit 2; }
+
 log "toolchain ready: $(cargo --version); wasm via $( [ -x /usr/bin/rustc ] && /usr/bin/rustc --version || echo rustup)"

@@ -14,7 +14,8 @@ step "cargo clippy -D warnings"; cargo clippy --workspace --all-targets --locked
 step "wasm32-unknown-unknown: browser face and wasmtime guest (policy-core under both)"
 scripts/wasm-build.sh -p wasm-bindings -p wasm-guest --locked
 ls -l target/wasm/wasm32-unknown-unknown/wasm/*.wasm
-step "cargo test (unit, cross-crate, CLI, wasmtime guest vs native)"; cargo test --workspace --locked
+step "browser package (wasm-bindgen ES module + typed wrapper) into target/pkg"; scripts/browser-pkg.sh
+step "cargo test (unit, cross-crate, CLI, wasmtime guest and browser package vs native)"; cargo test --workspace --locked
 step "sesame check + test policies/ (fails on any failing policy test)"
 cargo run --quiet --locked -p host-server --bin sesame -- check policies
 cargo run --quiet --locked -p host-server --bin sesame -- test policies

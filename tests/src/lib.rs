@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use policy_core::wire::{DecisionRequest, EntityRef};
 use policy_core::{Bundle, BundleError, Diagnostic, ErrorCode};
+use serde_json::{json, Value};
 
 /// The repository root (this crate lives in `tests/`).
 pub fn repo_root() -> PathBuf {
@@ -53,4 +54,96 @@ pub fn req(principal: &str, action: &str, resource: (&str, &str)) -> DecisionReq
         resource: EntityRef::new(resource.0, resource.1),
         context: None,
     }
+}
+
+/// Every (user, action, resource) the schema allows on the demo firm.
+pub fn all_requests() -> Vec<DecisionRequest> {
+    let firm = demo_firm();
+    let ids = |ty: &str| -> Vec<String> {
+        firm.iter()
+            .filter(|r| r["uid"]["type"] == ty)
+            .map(|r| r["uid"]["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let users = ids("User");
+    let mut out = Vec::new();
+    let on = |actions: &[&str],
+              ty: &str,
+              ctx: Option<Value>,
+              out: &mut Vec<DecisionRequest>,
+              resources: &[String]| {
+        for u in &users {
+            for a in actions {
+                for r in resources {
+                    out.push(DecisionRequest {
+                        principal: EntityRef::new("User", u.as_str()),
+                        action: EntityRef::new("Action", *a),
+                        resource: EntityRef::new(ty, r.as_str()),
+                        context: ctx.clone(),
+                    });
+                }
+            }
+        }
+    };
+    let docs = [
+        "view_document",
+        "download_document",
+        "export_document",
+        "edit_document",
+        "approve_document",
+        "send_document",
+        "delete_document",
+    ];
+    on(&docs, "Document", None, &mut out, &ids("Document"));
+    on(
+        &["read_field", "edit_field"],
+        "Document",
+        Some(json!({"field": "invoice.iban"})),
+        &mut out,
+        &ids("Document"),
+    );
+    on(
+        &[
+            "view_client",
+            "update_client",
+            "delete_client",
+            "upload_document",
+            "search_documents",
+            "create_entry",
+            "view_entries",
+        ],
+        "Client",
+        None,
+        &mut out,
+        &ids("Client"),
+    );
+    on(
+        &["view_entry", "edit_entry", "delete_entry"],
+        "Entry",
+        None,
+        &mut out,
+        &ids("Entry"),
+    );
+    on(
+        &["deactivate_user", "change_email", "edit_preferences"],
+        "User",
+        None,
+        &mut out,
+        &users,
+    );
+    on(
+        &["manage_subscription", "view_users"],
+        "Firm",
+        None,
+        &mut out,
+        &ids("Firm"),
+    );
+    on(
+        &["invite_user"],
+        "Firm",
+        Some(json!({"user_count": 5})),
+        &mut out,
+        &ids("Firm"),
+    );
+    out
 }

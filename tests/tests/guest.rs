@@ -10,10 +10,10 @@ use host_server::guest::{
 };
 use policy_core::json_api::BundleFiles;
 use policy_core::testing::TestReport;
-use policy_core::wire::{BatchRequest, DecisionRequest, EntityDelta, EntityRef};
+use policy_core::wire::{BatchRequest, EntityDelta, EntityRef};
 use policy_core::Engine;
 use serde_json::{json, Value};
-use sesame_tests::{demo_bundle, demo_files, demo_firm};
+use sesame_tests::{all_requests, demo_bundle, demo_files, demo_firm};
 
 fn runtime(limits: GuestLimits) -> GuestRuntime {
     let path = default_guest_path();
@@ -47,98 +47,6 @@ fn loaded_guest(rt: &GuestRuntime) -> GuestInstance {
             .unwrap(),
     );
     g
-}
-
-/// Every (user, action, resource) the schema allows on the demo firm.
-fn all_requests() -> Vec<DecisionRequest> {
-    let firm = demo_firm();
-    let ids = |ty: &str| -> Vec<String> {
-        firm.iter()
-            .filter(|r| r["uid"]["type"] == ty)
-            .map(|r| r["uid"]["id"].as_str().unwrap().to_string())
-            .collect()
-    };
-    let users = ids("User");
-    let mut out = Vec::new();
-    let on = |actions: &[&str],
-              ty: &str,
-              ctx: Option<Value>,
-              out: &mut Vec<DecisionRequest>,
-              resources: &[String]| {
-        for u in &users {
-            for a in actions {
-                for r in resources {
-                    out.push(DecisionRequest {
-                        principal: EntityRef::new("User", u.as_str()),
-                        action: EntityRef::new("Action", *a),
-                        resource: EntityRef::new(ty, r.as_str()),
-                        context: ctx.clone(),
-                    });
-                }
-            }
-        }
-    };
-    let docs = [
-        "view_document",
-        "download_document",
-        "export_document",
-        "edit_document",
-        "approve_document",
-        "send_document",
-        "delete_document",
-    ];
-    on(&docs, "Document", None, &mut out, &ids("Document"));
-    on(
-        &["read_field", "edit_field"],
-        "Document",
-        Some(json!({"field": "invoice.iban"})),
-        &mut out,
-        &ids("Document"),
-    );
-    on(
-        &[
-            "view_client",
-            "update_client",
-            "delete_client",
-            "upload_document",
-            "search_documents",
-            "create_entry",
-            "view_entries",
-        ],
-        "Client",
-        None,
-        &mut out,
-        &ids("Client"),
-    );
-    on(
-        &["view_entry", "edit_entry", "delete_entry"],
-        "Entry",
-        None,
-        &mut out,
-        &ids("Entry"),
-    );
-    on(
-        &["deactivate_user", "change_email", "edit_preferences"],
-        "User",
-        None,
-        &mut out,
-        &users,
-    );
-    on(
-        &["manage_subscription", "view_users"],
-        "Firm",
-        None,
-        &mut out,
-        &ids("Firm"),
-    );
-    on(
-        &["invite_user"],
-        "Firm",
-        Some(json!({"user_count": 5})),
-        &mut out,
-        &ids("Firm"),
-    );
-    out
 }
 
 #[test]

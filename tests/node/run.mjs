@@ -1,0 +1,31 @@
+// Drives the browser package under Node exactly as a page would (ES module, wasm bytes handed to
+// init), for the differential tests in tests/tests/browser.rs.
+// Usage: node tests/node/run.mjs INPUT.json  -> JSON on stdout
+// INPUT: { "bundle": {"files": {...}}, "entities": [...], "requests": [...], "delta": {...} }
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const pkg = join(root, "target", "pkg");
+const { loadSesame, SesameError } = await import(join(pkg, "sesame.js"));
+
+const input = JSON.parse(readFileSync(process.argv[2], "utf8"));
+const engine = await loadSesame({ wasm: readFileSync(join(pkg, "wasm_bindings_bg.wasm")), bundle: input.bundle });
+const out = { digest: engine.digest, tests: engine.runTests() };
+engine.replaceEntities(input.entities);
+out.batch = engine.batch(input.requests);
+out.afterDelta = (engine.applyDelta(input.delta), engine.batch(input.requests));
+try {
+  engine.callJson("decide", "{not json");
+  out.error = null;
+} catch (err) {
+  out.error = { isError: err instanceof Error, isSesameError: err instanceof SesameError, code: err.code };
+}
+try {
+  await loadSesame({ bundle: { files: { ...input.bundle.files, "bad.cedar": "@id(\"bad\")\npermit (principal, action, resource) when { resource.nope };\n" } } });
+  out.badBundle = null;
+} catch (err) {
+  out.badBundle = { code: err.code, location: err.diagnostics[0]?.location ?? null };
+}
+process.stdout.write(JSON.stringify(out));

@@ -1,0 +1,84 @@
+//! The browser package, run under Node as a page runs it, decides exactly as native policy-core:
+//! the bundle's test files, every demo-firm request, the same after a delta; errors are JS
+//! `Error`s carrying the stable code and location.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::Command;
+
+use policy_core::json_api::BundleFiles;
+use policy_core::wire::{EntityDelta, EntityRef};
+use policy_core::Engine;
+use serde_json::{json, Value};
+use sesame_tests::{all_requests, demo_bundle, demo_files, demo_firm, repo_root};
+
+#[test]
+fn the_browser_package_agrees_with_native() {
+    let pkg = repo_root().join("target/pkg/sesame.js");
+    assert!(
+        pkg.exists(),
+        "{} is missing: build it with scripts/browser-pkg.sh",
+        pkg.display()
+    );
+    let requests = all_requests();
+    let delta = EntityDelta {
+        upsert: vec![
+            json!({"uid": {"type": "SiteProfile", "id": "manager"}, "attrs": {}, "parents": []}),
+        ],
+        remove: vec![EntityRef::new("User", "carol")],
+    };
+    let input = json!({
+        "bundle": BundleFiles { files: demo_files() },
+        "entities": demo_firm(),
+        "requests": requests,
+        "delta": delta,
+    });
+    let path = std::env::temp_dir().join(format!("sesame-node-input-{}.json", std::process::id()));
+    std::fs::write(&path, input.to_string()).unwrap();
+    let out = Command::new("node")
+        .arg(repo_root().join("tests/node/run.mjs"))
+        .arg(&path)
+        .output()
+        .expect("node runs");
+    std::fs::remove_file(&path).unwrap();
+    assert!(
+        out.status.success(),
+        "node failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    let mut native = Engine::with_entities(demo_bundle(), demo_firm()).unwrap();
+    assert_eq!(got["digest"], native.digest());
+    assert_eq!(
+        got["tests"],
+        serde_json::to_value(policy_core::testing::run_tests(native.bundle())).unwrap()
+    );
+    assert_eq!(got["tests"]["failed"], 0);
+    let before = serde_json::to_value(native.decide_batch(&requests)).unwrap();
+    for (i, (x, y)) in got["batch"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(before["results"].as_array().unwrap())
+        .enumerate()
+    {
+        assert_eq!(x, y, "request #{i} {:?}", requests[i]);
+    }
+    assert_eq!(
+        got["batch"]["results"].as_array().unwrap().len(),
+        requests.len()
+    );
+    native.apply_delta(&delta).unwrap();
+    assert_eq!(
+        got["afterDelta"],
+        serde_json::to_value(native.decide_batch(&requests)).unwrap()
+    );
+    assert_eq!(
+        got["error"],
+        json!({"isError": true, "isSesameError": true, "code": "malformed_json"})
+    );
+    assert_eq!(got["badBundle"]["code"], "policy_validation");
+    assert_eq!(got["badBundle"]["location"]["file"], "bad.cedar");
+    assert_eq!(got["badBundle"]["location"]["line"], 2);
+}

@@ -1,0 +1,83 @@
+// Sesame in the browser: a resident engine over the same policy-core the server enforces.
+// ES module, no bundler needed:
+//
+//   import { loadSesame } from "./sesame.js";
+//   const engine = await loadSesame({ bundle: { files } });          // or { bundleUrl: "/v1/bundle/active" }
+//   engine.replaceEntities(records);
+//   engine.decide({ principal, action, resource });                   // -> { decision, determining_policies, ... }
+//
+// Every failure is a SesameError (an Error) carrying the stable `code`, and `location` /
+// `diagnostics` where the engine located the problem.
+import init, { SesameEngine } from "./wasm_bindings.js";
+
+export class SesameError extends Error {
+  constructor(body) {
+    super(body.message);
+    this.name = "SesameError";
+    this.code = body.code;
+    this.location = body.location ?? null;
+    this.diagnostics = body.diagnostics ?? [];
+  }
+}
+
+function rethrow(err) {
+  let body;
+  try {
+    body = JSON.parse(err.message);
+  } catch {
+    throw err;
+  }
+  throw new SesameError(body);
+}
+
+export class Sesame {
+  #engine;
+  constructor(engine) {
+    this.#engine = engine;
+  }
+  #call(op, input) {
+    try {
+      return JSON.parse(this.#engine.call(op, typeof input === "string" ? input : JSON.stringify(input)));
+    } catch (err) {
+      rethrow(err);
+    }
+  }
+  get digest() { return this.#engine.digest(); }
+  info() { return this.#call("info", {}); }
+  decide(request) { return this.#call("decide", request); }
+  batch(requests) { return this.#call("batch", { requests }); }
+  matrix(request) { return this.#call("matrix", request); }
+  fieldLevel(principal, resource, field) { return this.#call("field_level", { principal, resource, field }); }
+  applyDelta(delta) { return this.#call("apply_delta", delta); }
+  replaceEntities(records) { return this.#call("replace_entities", records); }
+  profiles() { return this.#call("profiles", {}); }
+  compareProfiles(left, right) { return this.#call("compare_profiles", { left, right }); }
+  runTests() { return this.#call("run_tests", {}); }
+  /** Raw JSON in, raw JSON out: for callers that already hold JSON text. */
+  callJson(op, json) {
+    try {
+      return this.#engine.call(op, json);
+    } catch (err) {
+      rethrow(err);
+    }
+  }
+}
+
+/**
+ * Loads the wasm module once and a bundle into a resident engine.
+ * `wasm`: bytes, URL or Response of `wasm_bindings_bg.wasm` (default: next to this file).
+ * `bundle`: `{ files: { path: text } }`, or `bundleUrl` serving that JSON.
+ */
+export async function loadSesame({ wasm, bundle, bundleUrl } = {}) {
+  await init(wasm === undefined ? undefined : { module_or_path: wasm });
+  if (bundle === undefined) {
+    const res = await fetch(bundleUrl);
+    if (!res.ok) throw new Error(`cannot fetch bundle ${bundleUrl}: ${res.status}`);
+    bundle = await res.json();
+  }
+  try {
+    return new Sesame(new SesameEngine(JSON.stringify(bundle)));
+  } catch (err) {
+    rethrow(err);
+  }
+}
