@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 wasm=target/wasm/wasm32-unknown-unknown/wasm/wasm_bindings.wasm
-[ -f "$wasm" ] || scripts/wasm-build.sh -p wasm-bindings
+[ -f "$wasm" ] || scripts/wasm-build.sh wasm -p wasm-bindings
 out=target/pkg
 rm -rf "$out" && mkdir -p "$out"
 wasm-bindgen --target web --out-dir "$out" "$wasm"

@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo build --release --workspace
-scripts/wasm-build.sh -p wasm-bindings -p wasm-guest
+scripts/wasm-build.sh wasm -p wasm-bindings
+scripts/wasm-build.sh wasm-guest -p wasm-guest
 scripts/browser-pkg.sh
 sesame=target/release/sesame
 echo; echo "== sesame check policies"; "$sesame" check policies

@@ -12,8 +12,9 @@ step "cargo fmt --check"; cargo fmt --all -- --check
 step "cargo clippy -D warnings"; cargo clippy --workspace --all-targets --locked -- -D warnings
 # The wasm faces first: the guest and browser tests below load what this builds.
 step "wasm32-unknown-unknown: browser face and wasmtime guest (policy-core under both)"
-scripts/wasm-build.sh -p wasm-bindings -p wasm-guest --locked
-ls -l target/wasm/wasm32-unknown-unknown/wasm/*.wasm
+scripts/wasm-build.sh wasm -p wasm-bindings --locked
+scripts/wasm-build.sh wasm-guest -p wasm-guest --locked
+ls -l target/wasm/wasm32-unknown-unknown/*/*.wasm
 step "browser package (wasm-bindgen ES module + typed wrapper) into target/pkg"; scripts/browser-pkg.sh
 step "cargo test (unit, cross-crate, CLI, wasmtime guest and browser package vs native)"; cargo test --workspace --locked
 step "sesame check + test policies/ (fails on any failing policy test)"

@@ -2,6 +2,7 @@
 //! and through `policy-core`, interleaved in one run; figures are medians over rounds and the
 //! result is reported as ratios, because these machines are noisy.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use cedar_policy::{Authorizer, Context, Entities, Entity, EntityTypeName, EntityUid, Request};
@@ -41,6 +42,8 @@ pub struct BenchReport {
     pub cedar_delta_insert_us: f64,
     pub delta_remove_document_us: f64,
     pub allow_count: usize,
+    /// The wasmtime guest on the same requests, when a guest module was given.
+    pub guest: Option<crate::bench_guest::GuestBenchReport>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +52,8 @@ pub enum BenchError {
     Engine(#[from] EngineError),
     #[error("cedar request: {0}")]
     Cedar(String),
+    #[error("wasmtime guest: {0}")]
+    Guest(#[from] crate::bench_guest::GuestBenchError),
     #[error("native cedar and policy-core disagree on request #{0}")]
     Disagree(usize),
 }
@@ -96,8 +101,10 @@ pub fn run(
     size: FirmSize,
     request_count: usize,
     rounds: usize,
+    guest_wasm: Option<&Path>,
 ) -> Result<BenchReport, BenchError> {
     let records = firm_entities(size);
+    let guest_records = guest_wasm.map(|_| records.clone());
     // Raw cedar gets the same entities (the bundle's static ones plus the firm) in its own store.
     let mut all = bundle.entity_records().to_vec();
     all.extend(records.iter().cloned());
@@ -212,6 +219,22 @@ pub fn run(
         ));
     }
 
+    // The wasmtime guest on the same firm and requests (before the deltas below change the data).
+    let guest = match (guest_wasm, &guest_records) {
+        (Some(path), Some(records)) => {
+            let bundle = engine.bundle().clone();
+            Some(crate::bench_guest::run(
+                path,
+                &bundle,
+                &mut engine,
+                records,
+                &wire,
+                rounds,
+            )?)
+        }
+        _ => None,
+    };
+
     let (mut insert, mut update, mut remove) = (vec![], vec![], vec![]);
     for i in 0..rounds.max(5) {
         let id = format!("bench-new-{i}");
@@ -254,6 +277,7 @@ pub fn run(
     let engine_ns = median(ours);
     let engine_matrix_cell_ns = median(matrix_cells);
     Ok(BenchReport {
+        guest,
         engine_matrix_cell_ns,
         ratio_matrix_cell_vs_cedar_from_json: engine_matrix_cell_ns / cedar_from_json_ns,
         entities: engine.entity_count(),

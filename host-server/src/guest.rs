@@ -3,12 +3,18 @@
 //! Start-up work once, per-call work cheap: [`GuestRuntime`] holds the wasmtime `Engine` and the
 //! compiled `Module` (deserialized from a precompiled cache when one matches, compiled and cached
 //! otherwise); each worker owns a [`GuestInstance`] (its own `Store`, memory and resident
-//! policy-core engine). Guests are untrusted work: every call runs with a fuel budget and the
-//! instance's memory is capped, so a runaway evaluation ends with a clear error, not a hung
+//! policy-core engine). Guests are untrusted work: every call runs under an epoch deadline and
+//! the instance's memory is capped, so a runaway evaluation ends with a clear error, not a hung
 //! server. After a trap the instance is poisoned and must be replaced.
+//!
+//! Why epochs, not fuel: fuel counts every wasm instruction and measured ≈ 30 % slower per
+//! decision (1.52× native vs 1.19× with epochs on the same run); an epoch check is a load and a
+//! compare at loop heads and calls. A ticker thread advances the epoch every [`TICK`].
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use wasmtime::{
@@ -16,11 +22,15 @@ use wasmtime::{
     TypedFunc,
 };
 
+/// How often the epoch advances: the granularity of call deadlines.
+pub const TICK: Duration = Duration::from_millis(5);
+
 /// Limits applied to every guest instance.
 #[derive(Debug, Clone, Copy)]
 pub struct GuestLimits {
-    /// Fuel (≈ wasm instructions) per call; decisions use a few million at most.
-    pub fuel_per_call: u64,
+    /// Wall-clock budget per call (rounded up to whole ticks); decisions take microseconds,
+    /// loading a large entity set seconds.
+    pub deadline: Duration,
     /// Linear memory cap per instance, bytes.
     pub max_memory: usize,
 }
@@ -28,9 +38,15 @@ pub struct GuestLimits {
 impl Default for GuestLimits {
     fn default() -> Self {
         Self {
-            fuel_per_call: 20_000_000_000,
+            deadline: Duration::from_secs(60),
             max_memory: 2 << 30,
         }
+    }
+}
+
+impl GuestLimits {
+    fn ticks(&self) -> u64 {
+        (self.deadline.as_nanos() / TICK.as_nanos()).max(1) as u64 + 1
     }
 }
 
@@ -44,8 +60,8 @@ pub enum GuestError {
     },
     #[error("wasmtime: {0}")]
     Wasmtime(String),
-    #[error("the guest ran out of fuel ({0} units): evaluation cut off")]
-    OutOfFuel(u64),
+    #[error("the guest call exceeded its deadline ({0:?}): evaluation cut off")]
+    DeadlineExceeded(Duration),
     #[error("the guest hit its memory limit ({0} bytes)")]
     OutOfMemory(usize),
     #[error("the guest trapped: {0}")]
@@ -70,6 +86,7 @@ pub enum ModuleSource {
 /// The wasmtime engine and compiled guest module, created once per process.
 pub struct GuestRuntime {
     engine: Engine,
+    ticker_stop: Arc<AtomicBool>,
     module: Module,
     limits: GuestLimits,
     pub source: ModuleSource,
@@ -86,8 +103,21 @@ impl GuestRuntime {
     ) -> Result<Self, GuestError> {
         let started = Instant::now();
         let mut config = Config::new();
-        config.consume_fuel(true);
+        config.epoch_interruption(true);
         let engine = Engine::new(&config).map_err(wasmtime_error)?;
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        {
+            let (engine, stop) = (engine.clone(), ticker_stop.clone());
+            std::thread::Builder::new()
+                .name("sesame-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| GuestError::Wasmtime(format!("cannot start the epoch ticker: {e}")))?;
+        }
         let cache_path = cache_dir.map(|dir| {
             let mut hasher = Sha256::new();
             hasher.update(wasm);
@@ -131,6 +161,7 @@ impl GuestRuntime {
         }
         Ok(Self {
             engine,
+            ticker_stop,
             module,
             limits,
             source,
@@ -181,6 +212,12 @@ fn export<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
     name: &str,
 ) -> Result<TypedFunc<P, R>, GuestError> {
     instance.get_typed_func(store, name).map_err(wasmtime_error)
+}
+
+impl Drop for GuestRuntime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Feeds `Hash` output into a SHA-256 (for the cache key).
@@ -243,7 +280,7 @@ impl GuestInstance {
         })
     }
 
-    /// Runs `f` with a fresh fuel budget; any trap poisons the instance.
+    /// Runs `f` under a fresh deadline; any trap poisons the instance.
     fn guard<T>(
         &mut self,
         f: impl FnOnce(&mut Self) -> Result<T, GuestError>,
@@ -251,13 +288,11 @@ impl GuestInstance {
         if self.poisoned {
             return Err(GuestError::Poisoned);
         }
-        self.store
-            .set_fuel(self.limits.fuel_per_call)
-            .map_err(wasmtime_error)?;
+        self.store.set_epoch_deadline(self.limits.ticks());
         let result = f(self);
         if matches!(
             result,
-            Err(GuestError::OutOfFuel(_) | GuestError::OutOfMemory(_) | GuestError::Trap(_))
+            Err(GuestError::DeadlineExceeded(_) | GuestError::OutOfMemory(_) | GuestError::Trap(_))
         ) {
             self.poisoned = true;
         }
@@ -266,7 +301,7 @@ impl GuestInstance {
 
     fn classify(&self, err: wasmtime::Error) -> GuestError {
         match err.downcast_ref::<Trap>() {
-            Some(Trap::OutOfFuel) => GuestError::OutOfFuel(self.limits.fuel_per_call),
+            Some(Trap::Interrupt) => GuestError::DeadlineExceeded(self.limits.deadline),
             // Allocation failure inside the guest aborts (panic=abort) after memory.grow fails.
             Some(Trap::UnreachableCodeReached)
                 if self.memory.data_size(&self.store) + (64 << 10) > self.limits.max_memory =>
@@ -311,13 +346,6 @@ impl GuestInstance {
             1 => Ok(GuestAnswer::EngineError(json)),
             other => Err(GuestError::Protocol(format!("unknown status byte {other}"))),
         }
-    }
-
-    /// Fuel the last call used (for benchmarks and limits tuning).
-    pub fn fuel_used_last_call(&self) -> u64 {
-        self.limits
-            .fuel_per_call
-            .saturating_sub(self.store.get_fuel().unwrap_or(0))
     }
 }
 

@@ -3,6 +3,7 @@
 //! `policy-core`.
 
 pub mod bench;
+pub mod bench_guest;
 pub mod bundle_dir;
 pub mod commands;
 pub mod firm_gen;

@@ -55,6 +55,9 @@ enum Command {
         requests: usize,
         #[arg(long, default_value_t = 15)]
         rounds: usize,
+        /// Also measure the wasmtime guest (path to wasm_guest.wasm).
+        #[arg(long)]
+        guest: Option<PathBuf>,
     },
 }
 
@@ -85,6 +88,7 @@ fn run(cli: Cli) -> Result<Status, CliError> {
             documents,
             requests,
             rounds,
+            guest,
         } => {
             let size = FirmSize {
                 users,
@@ -92,7 +96,7 @@ fn run(cli: Cli) -> Result<Status, CliError> {
                 documents,
                 ..FirmSize::default()
             };
-            commands::bench::run(&dir, size, requests, rounds, format)
+            commands::bench::run(guest.as_deref(), &dir, size, requests, rounds, format)
         }
     }
 }

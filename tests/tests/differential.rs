@@ -16,7 +16,8 @@ fn policy_core_agrees_with_plain_cedar_on_a_generated_firm() {
         documents: 2_000,
         clients_per_accountant: 8,
     };
-    let report = bench::run(demo_bundle(), size, 3_000, 1).expect("no disagreement with cedar");
+    let report =
+        bench::run(demo_bundle(), size, 3_000, 1, None).expect("no disagreement with cedar");
     assert_eq!(report.requests, 3_000);
     // The workload must exercise both outcomes, or agreement proves little.
     assert!(

@@ -14,12 +14,13 @@ use policy_core::wire::{BatchRequest, EntityDelta, EntityRef};
 use policy_core::Engine;
 use serde_json::{json, Value};
 use sesame_tests::{all_requests, demo_bundle, demo_files, demo_firm};
+use std::time::Duration;
 
 fn runtime(limits: GuestLimits) -> GuestRuntime {
     let path = default_guest_path();
     assert!(
         path.exists(),
-        "{} is missing: build it with scripts/wasm-build.sh -p wasm-guest",
+        "{} is missing: build it with scripts/wasm-build.sh wasm-guest -p wasm-guest",
         path.display()
     );
     GuestRuntime::from_file(&path, None, limits).unwrap()
@@ -157,16 +158,21 @@ fn engine_errors_come_back_typed_and_the_instance_stays_usable() {
 }
 
 #[test]
-fn a_runaway_call_is_cut_off_by_fuel_and_the_instance_replaced() {
+fn a_runaway_call_is_cut_off_by_its_deadline_and_the_instance_replaced() {
     let rt = runtime(GuestLimits {
-        fuel_per_call: 2_000_000,
+        deadline: Duration::from_millis(1),
         ..GuestLimits::default()
     });
     let mut g = rt.instance().unwrap();
-    // Loading and validating the whole bundle takes far more than 2M units of fuel.
-    let err = g.load_bundle(&bundle_json()).unwrap_err();
-    assert!(matches!(err, GuestError::OutOfFuel(2_000_000)), "{err}");
-    assert!(err.to_string().contains("ran out of fuel"));
+    // Loading, validating and testing the bundle 50 times takes far longer than 1 ms (+ a tick).
+    let err = (0..50)
+        .try_for_each(|_| {
+            g.load_bundle(&bundle_json())?;
+            g.call("run_tests", "{}").map(|_| ())
+        })
+        .unwrap_err();
+    assert!(matches!(err, GuestError::DeadlineExceeded(_)), "{err}");
+    assert!(err.to_string().contains("exceeded its deadline"));
     assert!(matches!(
         g.call("info", "{}").unwrap_err(),
         GuestError::Poisoned

@@ -8,6 +8,7 @@ use crate::bench;
 use crate::firm_gen::FirmSize;
 
 pub fn run(
+    guest: Option<&Path>,
     dir: &Path,
     size: FirmSize,
     requests: usize,
@@ -18,7 +19,7 @@ pub fn run(
         Ok(b) => b,
         Err(status) => return Ok(status),
     };
-    let report = match bench::run(bundle, size, requests, rounds) {
+    let report = match bench::run(bundle, size, requests, rounds, guest) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("bench failed: {e}");
@@ -78,6 +79,15 @@ pub fn run(
                 "  the same insert in cedar_policy::Entities: {:.0} µs",
                 report.cedar_delta_insert_us
             );
+            if let Some(g) = &report.guest {
+                println!("wasmtime guest (JSON in/out, same requests; native = json_api::call):");
+                println!(
+                    "  native decide {:>9.0} ns   guest decide {:>9.0} ns   ratio {:.3}",
+                    g.native_decide_json_ns, g.guest_decide_ns, g.ratio_guest_vs_native_single
+                );
+                println!("  native batch  {:>9.0} ns   guest batch  {:>9.0} ns   ratio {:.3}  (per decision)", g.native_batch_per_decision_ns, g.guest_batch_per_decision_ns, g.ratio_guest_vs_native_batch);
+                println!("  cold start: compile {:.0} ms, deserialize precompiled {:.1} ms; entities into guest {:.0} ms", g.compile_ms, g.deserialize_ms, g.guest_load_entities_ms);
+            }
         }
     }
     Ok(Status::Ok)
