@@ -351,10 +351,10 @@ impl GuestInstance {
 
 /// Where the test command and scripts put the guest module.
 pub fn default_guest_path() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let candidates = [root.join("target/wasm/wasm32-unknown-unknown/wasm/wasm_guest.wasm")];
     std::env::var_os("SESAME_GUEST_WASM")
         .map(PathBuf::from)
-        .or_else(|| candidates.iter().find(|p| p.exists()).cloned())
-        .unwrap_or_else(|| candidates[0].clone())
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/wasm/wasm32-unknown-unknown/wasm-guest/wasm_guest.wasm")
+        })
 }

@@ -40,6 +40,30 @@ pub fn to_json<T: Serialize>(value: &T) -> String {
         .unwrap_or_else(|e| format!("{{\"serialization_error\":{:?}}}", e.to_string()))
 }
 
+/// What an editor needs while an author types: every located problem of a candidate bundle,
+/// without touching the resident engine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Validation {
+    pub ok: bool,
+    pub digest: Option<String>,
+    pub diagnostics: Vec<crate::Diagnostic>,
+}
+
+pub fn validate(files: BundleFiles) -> Validation {
+    match Bundle::load(files.files) {
+        Ok(bundle) => Validation {
+            ok: true,
+            digest: Some(bundle.digest().to_string()),
+            diagnostics: bundle.warnings().to_vec(),
+        },
+        Err(e) => Validation {
+            ok: false,
+            digest: None,
+            diagnostics: e.diagnostics,
+        },
+    }
+}
+
 /// Loads a bundle from its JSON form.
 pub fn load_bundle(input: &str) -> Result<Bundle, ErrorBody> {
     let files: BundleFiles = parse(input).map_err(|e| ErrorBody::from(&e))?;
@@ -48,7 +72,8 @@ pub fn load_bundle(input: &str) -> Result<Bundle, ErrorBody> {
 
 /// Runs one operation on the engine. `op` names: `decide`, `batch`, `matrix`, `field_level`,
 /// `apply_delta`, `replace_entities`, `profiles`, `compare_profiles`, `info`, `run_tests` (the
-/// bundle's own test files, as a `TestReport`).
+/// bundle's own test files, as a `TestReport`), `validate` (a candidate `{"files"}` bundle →
+/// `Validation`, engine untouched).
 pub fn call(engine: &mut Engine, op: &str, input: &str) -> Result<String, ErrorBody> {
     let mut run = || -> Result<String, EngineError> {
         Ok(match op {
@@ -68,6 +93,7 @@ pub fn call(engine: &mut Engine, op: &str, input: &str) -> Result<String, ErrorB
             }
             "info" => to_json(&engine.bundle().info()),
             "run_tests" => to_json(&crate::testing::run_tests(engine.bundle())),
+            "validate" => to_json(&validate(parse::<BundleFiles>(input)?)),
             other => {
                 return Err(EngineError::Unsupported(format!(
                     "unknown operation `{other}`"

@@ -28,4 +28,6 @@ try {
 } catch (err) {
   out.badBundle = { code: err.code, location: err.diagnostics[0]?.location ?? null };
 }
+out.validate = engine.validate({ ...input.bundle.files, "typo.cedar": "@id(\"typo\")\npermit (principal, action, resource)\n" });
+out.digestAfterValidate = engine.digest;
 process.stdout.write(JSON.stringify(out));

@@ -81,4 +81,21 @@ fn the_browser_package_agrees_with_native() {
     assert_eq!(got["badBundle"]["code"], "policy_validation");
     assert_eq!(got["badBundle"]["location"]["file"], "bad.cedar");
     assert_eq!(got["badBundle"]["location"]["line"], 2);
+    // Validation for an editor: located, and the resident engine is unchanged.
+    assert_eq!(got["validate"]["ok"], false);
+    let d = &got["validate"]["diagnostics"][0];
+    assert_eq!(
+        (d["code"].as_str(), d["location"]["file"].as_str()),
+        (Some("policy_parse"), Some("typo.cedar"))
+    );
+    // The missing `;` is reported where it was expected: right after the permit's `)`.
+    assert_eq!(
+        (
+            d["location"]["line"].as_u64(),
+            d["location"]["column"].as_u64()
+        ),
+        (Some(2), Some(37)),
+        "{d}"
+    );
+    assert_eq!(got["digestAfterValidate"], got["digest"]);
 }

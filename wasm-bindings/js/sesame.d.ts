@@ -24,6 +24,7 @@ export interface ProfileDifference { key: string; left: FieldLevel; right: Field
 export interface AccessProfile { uid: EntityRef; name?: string; licence?: EntityRef; base?: EntityRef; is_default: boolean; levels: Record<string, FieldLevel>; }
 export interface BundleInfo { digest: string; name?: string; policy_ids: string[]; entity_count: number; files: string[]; warnings: Diagnostic[]; }
 export interface BundleFiles { files: Record<string, string>; }
+export interface Validation { ok: boolean; digest: string | null; diagnostics: Diagnostic[]; }
 
 export declare class SesameError extends Error {
   code: string;
@@ -43,6 +44,7 @@ export declare class Sesame {
   profiles(): AccessProfile[];
   compareProfiles(left: EntityRef, right: EntityRef): ProfileDifference[];
   runTests(): unknown;
+  validate(files: Record<string, string>): Validation;
   callJson(op: string, json: string): string;
 }
 

@@ -53,6 +53,8 @@ export class Sesame {
   profiles() { return this.#call("profiles", {}); }
   compareProfiles(left, right) { return this.#call("compare_profiles", { left, right }); }
   runTests() { return this.#call("run_tests", {}); }
+  /** Validates candidate files (an editor's buffer) without changing the resident engine. */
+  validate(files) { return this.#call("validate", { files }); }
   /** Raw JSON in, raw JSON out: for callers that already hold JSON text. */
   callJson(op, json) {
     try {
