@@ -239,24 +239,23 @@ pub fn run(
     for i in 0..rounds.max(5) {
         let id = format!("bench-new-{i}");
         let doc = |archived: bool| json!({"uid": {"type": "Document", "id": id}, "attrs": {"client": {"__entity": {"type": "Client", "id": "c1"}}, "kind": "receipt", "archived": archived}, "parents": [{"type": "Client", "id": "c1"}]});
-        let t = Instant::now();
-        engine.apply_delta(&EntityDelta {
+        let mut timed = |delta: EntityDelta| -> Result<f64, EngineError> {
+            let t = Instant::now();
+            engine.apply_delta(&delta)?;
+            Ok(t.elapsed().as_secs_f64() * 1e6)
+        };
+        insert.push(timed(EntityDelta {
             upsert: vec![doc(false)],
             remove: vec![],
-        })?;
-        insert.push(t.elapsed().as_secs_f64() * 1e6);
-        let t = Instant::now();
-        engine.apply_delta(&EntityDelta {
+        })?);
+        update.push(timed(EntityDelta {
             upsert: vec![doc(true)],
             remove: vec![],
-        })?;
-        update.push(t.elapsed().as_secs_f64() * 1e6);
-        let t = Instant::now();
-        engine.apply_delta(&EntityDelta {
+        })?);
+        remove.push(timed(EntityDelta {
             upsert: vec![],
             remove: vec![EntityRef::new("Document", id.as_str())],
-        })?;
-        remove.push(t.elapsed().as_secs_f64() * 1e6);
+        })?);
     }
 
     // The same insert through cedar-policy's own store, once (it costs seconds at this size).

@@ -227,16 +227,16 @@ fn parse_each(
         .collect()
 }
 
-/// Static entities of the bundle (and the schema's actions) plus data records.
+/// Static entities of the bundle (which include the schema's actions) plus data records, in
+/// one pass: a data record with the uid of a static entity replaces it.
 pub(crate) fn build_store(bundle: &Bundle, data: Vec<Value>) -> Result<EntityStore, EngineError> {
-    let mut store = EntityStore::build(bundle.entities().iter().cloned())?;
-    if let Ok(actions) = bundle.schema().action_entities() {
-        store.apply(&[], actions.iter().map(|e| e.as_ref().clone()).collect())?;
-    }
-    if !data.is_empty() {
-        store.apply(&[], parse_each(data.into_iter(), bundle)?)?;
-    }
-    Ok(store)
+    let mut entities: Vec<_> = bundle
+        .entities()
+        .iter()
+        .map(|e| e.as_ref().clone())
+        .collect();
+    entities.extend(parse_each(data.into_iter(), bundle)?);
+    EntityStore::build(entities)
 }
 
 pub(crate) fn build_request(
@@ -387,7 +387,7 @@ pub(crate) fn matrix_on(
     store: &EntityStore,
     request: &MatrixRequest,
 ) -> Result<MatrixResponse, EngineError> {
-    let actions = if request.fields.is_empty() {
+    let field_levels = if request.fields.is_empty() {
         None
     } else {
         Some(field_actions(bundle)?)
@@ -396,8 +396,8 @@ pub(crate) fn matrix_on(
     for action in &request.actions {
         shared_roots.push(to_uid(action)?.as_ref().clone());
     }
-    if let Some(actions) = &actions {
-        shared_roots.extend(actions.iter().map(|(a, _)| a.as_ref().clone()));
+    if let Some(levels) = &field_levels {
+        shared_roots.extend(levels.iter().map(|(a, _)| a.as_ref().clone()));
     }
     if let Some(context) = &request.context {
         context_entities(context, &mut shared_roots);
@@ -422,12 +422,12 @@ pub(crate) fn matrix_on(
             );
         }
         let mut fields = BTreeMap::new();
-        if let Some(actions) = &actions {
+        if let Some(levels) = &field_levels {
             for field in &request.fields {
                 let level = field_level_in(
                     bundle,
                     entities,
-                    actions,
+                    levels,
                     &request.principal,
                     resource,
                     field,

@@ -83,12 +83,9 @@ fn cycle_error(uid: &EntityUID) -> EngineError {
 
 impl EntityStore {
     /// A store of `entities`; a later entity with the same uid replaces an earlier one.
-    pub(crate) fn build(entities: impl IntoIterator<Item = Entity>) -> Result<Self, EngineError> {
+    pub(crate) fn build(entities: Vec<CoreEntity>) -> Result<Self, EngineError> {
         let mut store = Self::default();
-        store.apply(
-            &[],
-            entities.into_iter().map(|e| e.as_ref().clone()).collect(),
-        )?;
+        store.apply(&[], entities)?;
         Ok(store)
     }
 
