@@ -191,6 +191,7 @@ pub fn requests(size: FirmSize, count: usize) -> Vec<DecisionRequest> {
                 action: EntityRef::new("Action", action),
                 resource,
                 context,
+                entities: Vec::new(),
             }
         })
         .collect()

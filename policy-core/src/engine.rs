@@ -303,7 +303,13 @@ pub(crate) fn decide_on(
         &request.resource,
         request.context.as_ref(),
     )?;
-    let slice = request_slice(store, &cedar_request, request.context.as_ref())?;
+    let slice = if request.entities.is_empty() {
+        request_slice(store, &cedar_request, request.context.as_ref())?
+    } else {
+        let records = keyed_records(request.entities.clone())?;
+        let extras = parse_each(records.into_values(), bundle)?;
+        store.slice_with(request_roots(&cedar_request, request.context.as_ref()).iter(), extras)?
+    };
     Ok(authorize(bundle, &cedar_request, as_cedar(&slice)))
 }
 
@@ -455,6 +461,13 @@ fn request_slice(
     request: &Request,
     context: Option<&Value>,
 ) -> Result<cedar_policy_core::entities::Entities, EngineError> {
+    store.slice(request_roots(request, context).iter())
+}
+
+fn request_roots(
+    request: &Request,
+    context: Option<&Value>,
+) -> Vec<cedar_policy_core::ast::EntityUID> {
     let mut roots: Vec<cedar_policy_core::ast::EntityUID> = Vec::with_capacity(4);
     for uid in [request.principal(), request.action(), request.resource()]
         .into_iter()
@@ -465,7 +478,7 @@ fn request_slice(
     if let Some(context) = context {
         context_entities(context, &mut roots);
     }
-    store.slice(roots.iter())
+    roots
 }
 
 fn context_entities(value: &Value, out: &mut Vec<cedar_policy_core::ast::EntityUID>) {

@@ -287,18 +287,7 @@ impl EntityStore {
         &self,
         roots: impl IntoIterator<Item = &'a EntityUID>,
     ) -> Result<CoreEntities, EngineError> {
-        let mut seen: FxHashSet<&EntityUID> = FxHashSet::default();
-        let mut picked: Vec<Arc<CoreEntity>> = Vec::new();
-        let mut queue: Vec<&EntityUID> = roots.into_iter().collect();
-        while let Some(uid) = queue.pop() {
-            if !seen.insert(uid) {
-                continue;
-            }
-            if let Some(s) = self.entities.get(uid) {
-                picked.push(s.entity.clone());
-                queue.extend(s.refs.iter());
-            }
-        }
+        let picked = self.reachable(roots.into_iter().collect(), &FxHashSet::default());
         CoreEntities::new()
             .add_entities(
                 picked,
@@ -307,5 +296,52 @@ impl EntityStore {
                 Extensions::all_available(),
             )
             .map_err(|e| EngineError::EntityInvalid(e.to_string()))
+    }
+
+    /// A slice plus entities given for one call only (they replace stored entities of the same
+    /// uid for this call). Their ancestors are closed over the stored ancestors of their parents;
+    /// stored descendants of a replaced entity keep the ancestry they have in the store.
+    pub(crate) fn slice_with<'a>(
+        &self,
+        roots: impl IntoIterator<Item = &'a EntityUID>,
+        extras: Vec<CoreEntity>,
+    ) -> Result<CoreEntities, EngineError> {
+        let replaced: FxHashSet<EntityUID> = extras.iter().map(|e| e.uid().clone()).collect();
+        let mut extra_roots: Vec<EntityUID> = Vec::new();
+        for entity in &extras {
+            extra_roots.extend(entity.ancestors().cloned());
+            extra_roots.extend(refs_of(entity).iter().cloned());
+        }
+        let mut queue: Vec<&EntityUID> = roots.into_iter().collect();
+        queue.extend(extra_roots.iter());
+        let mut picked = self.reachable(queue, &replaced);
+        picked.extend(extras.into_iter().map(Arc::new));
+        CoreEntities::new()
+            .add_entities(
+                picked,
+                None::<&NoEntitiesSchema>,
+                TCComputation::ComputeNow,
+                Extensions::all_available(),
+            )
+            .map_err(|e| EngineError::EntityInvalid(e.to_string()))
+    }
+
+    fn reachable<'q>(
+        &'q self,
+        mut queue: Vec<&'q EntityUID>,
+        skip: &FxHashSet<EntityUID>,
+    ) -> Vec<Arc<CoreEntity>> {
+        let mut seen: FxHashSet<&EntityUID> = FxHashSet::default();
+        let mut picked: Vec<Arc<CoreEntity>> = Vec::new();
+        while let Some(uid) = queue.pop() {
+            if !seen.insert(uid) || skip.contains(uid) {
+                continue;
+            }
+            if let Some(s) = self.entities.get(uid) {
+                picked.push(s.entity.clone());
+                queue.extend(s.refs.iter());
+            }
+        }
+        picked
     }
 }

@@ -86,6 +86,9 @@ pub struct TestCase {
     pub resource: RefSpec,
     #[serde(default)]
     pub context: Option<Value>,
+    /// Entities for this case only (Cedar entity JSON), as `DecisionRequest::entities`.
+    #[serde(default)]
+    pub entities: Vec<Value>,
     #[serde(default)]
     pub expect: Option<Decision>,
     #[serde(default)]
@@ -310,6 +313,7 @@ fn run_case(
                 action,
                 resource,
                 context: case.context.clone(),
+                entities: case.entities.clone(),
             };
             match decide_on(bundle, store, &request) {
                 Ok(response) => {

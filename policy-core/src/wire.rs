@@ -42,6 +42,10 @@ pub struct DecisionRequest {
     /// Cedar context record; absent means `{}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<Value>,
+    /// Entities for this call only (Cedar entity JSON), added to the resident store or
+    /// replacing stored entities of the same uid; never stored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entities: Vec<Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

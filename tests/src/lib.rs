@@ -53,6 +53,7 @@ pub fn req(principal: &str, action: &str, resource: (&str, &str)) -> DecisionReq
         action: EntityRef::new("Action", action),
         resource: EntityRef::new(resource.0, resource.1),
         context: None,
+        entities: Vec::new(),
     }
 }
 
@@ -80,6 +81,7 @@ pub fn all_requests() -> Vec<DecisionRequest> {
                         action: EntityRef::new("Action", *a),
                         resource: EntityRef::new(ty, r.as_str()),
                         context: ctx.clone(),
+                        entities: Vec::new(),
                     });
                 }
             }

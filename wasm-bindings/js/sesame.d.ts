@@ -9,7 +9,7 @@ export interface Diagnostic {
   code: string; severity: "error" | "warning"; message: string;
   location?: Location; length?: number; help?: string;
 }
-export interface DecisionRequest { principal: EntityRef; action: EntityRef; resource: EntityRef; context?: Record<string, unknown>; }
+export interface DecisionRequest { principal: EntityRef; action: EntityRef; resource: EntityRef; context?: Record<string, unknown>; /** Entities for this call only; never stored. */ entities?: unknown[]; }
 export interface EvaluationError { policy_id: string; message: string; }
 export interface DecisionResponse { decision: Decision; determining_policies: string[]; errors: EvaluationError[]; bundle_digest: string; }
 export interface ErrorBody { code: string; message: string; location?: Location; diagnostics?: Diagnostic[]; }
