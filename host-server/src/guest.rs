@@ -252,6 +252,16 @@ pub struct GuestInstance {
 }
 
 impl GuestInstance {
+    /// Sets the wall-clock budget of each following call (decisions get a short one, loads of
+    /// large entity sets a long one).
+    pub fn set_deadline(&mut self, deadline: Duration) {
+        self.limits.deadline = deadline;
+    }
+
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+
     /// Loads a bundle (`{"files": {...}}` JSON) into this instance.
     pub fn load_bundle(&mut self, bundle_json: &str) -> Result<GuestAnswer, GuestError> {
         self.guard(|g| {

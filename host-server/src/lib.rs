@@ -1,11 +1,14 @@
-//! Sesame's host side. For now: reading bundles from disk, rendering diagnostics for a terminal,
-//! the `sesame` CLI commands and the benchmark firm generator. Every decision goes through
-//! `policy-core`.
+//! Sesame's host side: the decision server (`server`, on wasmtime guests and a versioned
+//! `store`), reading bundles from disk, rendering diagnostics for a terminal, the `sesame` CLI
+//! commands and the benchmark firm generator. Every decision goes through `policy-core`.
 
 pub mod bench;
 pub mod bench_guest;
 pub mod bundle_dir;
+pub mod client;
 pub mod commands;
 pub mod firm_gen;
 pub mod guest;
 pub mod render;
+pub mod server;
+pub mod store;

@@ -41,6 +41,8 @@ enum Command {
         #[command(subcommand)]
         command: ProfileCommand,
     },
+    /// Run the decision server (decision API, versioned store, admin API).
+    Serve(Box<ServeArgs>),
     /// Benchmark policy-core against raw cedar-policy on a generated firm.
     Bench {
         #[arg(default_value = "policies")]
@@ -61,6 +63,58 @@ enum Command {
     },
 }
 
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// Data directory: the store (sesame.db), guest cache, tokens.
+    #[arg(long, default_value = ".sesame")]
+    data: PathBuf,
+    /// Bundle folder that becomes version 1 when the store is empty.
+    #[arg(long)]
+    bundle: Option<PathBuf>,
+    /// Entity data (JSON array) loaded when the store is empty.
+    #[arg(long)]
+    entities: Option<PathBuf>,
+    /// The wasmtime guest module (default: the build output, or SESAME_GUEST_WASM).
+    #[arg(long)]
+    guest: Option<PathBuf>,
+    /// Where the precompiled guest module is cached (default DATA/cache).
+    #[arg(long)]
+    guest_cache: Option<PathBuf>,
+    /// The browser package to serve at /pkg/.
+    #[arg(long, default_value = "target/pkg")]
+    pkg: PathBuf,
+    /// Static pages to serve at /.
+    #[arg(long, default_value = "web")]
+    web: PathBuf,
+    /// Tokens file (default DATA/tokens.json, created with an admin token on first start).
+    #[arg(long)]
+    tokens: Option<PathBuf>,
+    /// Guest instances (default: one per core).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Largest request body, bytes.
+    #[arg(long, default_value_t = 16 << 20)]
+    max_body: usize,
+    /// Most requests per batch (and cells per matrix).
+    #[arg(long, default_value_t = 10_000)]
+    max_batch: usize,
+    /// Time budget of one evaluation in the guest, milliseconds.
+    #[arg(long, default_value_t = 500)]
+    eval_timeout_ms: u64,
+    /// Whole-request timeout, seconds.
+    #[arg(long, default_value_t = 30)]
+    request_timeout_s: u64,
+    /// Fraction of decisions written to the decision log (0 = off, 1 = all).
+    #[arg(long, default_value_t = 1.0)]
+    decision_log_sample: f64,
+    /// Context field masked in the decision log (repeatable).
+    #[arg(long = "mask")]
+    masked: Vec<String>,
+}
+
 #[derive(Subcommand)]
 enum ProfileCommand {
     /// Two profiles side by side: every field or section whose level differs.
@@ -78,6 +132,7 @@ fn run(cli: Cli) -> Result<Status, CliError> {
         Command::Check { dir } => commands::check::run(&dir, format),
         Command::Test { dir } => commands::test::run(&dir, format),
         Command::Decide { bundle, entities } => commands::decide::run(&bundle, entities.as_ref()),
+        Command::Serve(args) => commands::serve::run(serve_config(*args)),
         Command::Profile {
             command: ProfileCommand::Compare { dir, left, right },
         } => commands::profile::compare(&dir, &left, &right, format),
@@ -99,6 +154,35 @@ fn run(cli: Cli) -> Result<Status, CliError> {
             commands::bench::run(guest.as_deref(), &dir, size, requests, rounds, format)
         }
     }
+}
+
+fn serve_config(a: ServeArgs) -> host_server::server::config::ServeConfig {
+    use host_server::server::config::{DecisionLogConfig, Limits, ServeConfig};
+    let guest = a
+        .guest
+        .unwrap_or_else(host_server::guest::default_guest_path);
+    let mut config = ServeConfig::new(a.data, guest);
+    config.listen = a.listen;
+    config.seed_bundle = a.bundle;
+    config.seed_entities = a.entities;
+    config.pkg_dir = Some(a.pkg);
+    config.web_dir = Some(a.web);
+    config.tokens_file = a.tokens;
+    config.guest_cache = a.guest_cache;
+    if let Some(n) = a.workers {
+        config.workers = n.max(1);
+    }
+    config.limits = Limits {
+        max_body_bytes: a.max_body,
+        max_batch: a.max_batch,
+        eval_deadline: std::time::Duration::from_millis(a.eval_timeout_ms.max(1)),
+        request_timeout: std::time::Duration::from_secs(a.request_timeout_s.max(1)),
+    };
+    config.decision_log = DecisionLogConfig {
+        sample: a.decision_log_sample,
+        masked_fields: a.masked,
+    };
+    config
 }
 
 fn main() -> ExitCode {

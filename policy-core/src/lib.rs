@@ -10,10 +10,12 @@
 //!   levels, entity deltas.
 //! - [`wire`]: the JSON types every face speaks, with stable [`ErrorCode`]s.
 //! - [`testing`]: policy tests as files, run through the engine, with coverage.
+//! - [`diff`]: files and policies changed between two bundle versions.
 //! - [`profile`]: access profiles and field levels (`none < print < read < full`).
 
 mod bundle;
 mod client_roles;
+pub mod diff;
 mod engine;
 mod entity_json;
 mod error;

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod check;
 pub mod decide;
 pub mod profile;
+pub mod serve;
 pub mod test;
 
 use std::collections::BTreeMap;
@@ -37,6 +38,8 @@ pub enum CliError {
     Usage(String),
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
+    #[error("{0}")]
+    Server(String),
 }
 
 /// A bundle folder read from disk: its texts (for snippets) and the loaded bundle or the

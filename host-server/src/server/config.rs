@@ -1,0 +1,90 @@
+//! What `sesame serve` is configured with. Every field has an embedded default, so the server
+//! runs with no configuration at all.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    /// Holds `sesame.db`, the precompiled guest cache and the generated admin token.
+    pub data_dir: PathBuf,
+    /// A bundle folder that becomes version 1 when the store has no version yet.
+    pub seed_bundle: Option<PathBuf>,
+    /// Entity data (a JSON array) loaded when the store has no entities yet.
+    pub seed_entities: Option<PathBuf>,
+    /// The wasmtime guest module every decision runs in.
+    pub guest_wasm: PathBuf,
+    /// Precompiled guest cache; default `data_dir/cache`.
+    pub guest_cache: Option<PathBuf>,
+    /// The browser package served at `/pkg/` (skipped if absent).
+    pub pkg_dir: Option<PathBuf>,
+    /// Static pages served at `/` (skipped if absent).
+    pub web_dir: Option<PathBuf>,
+    /// Tokens file (`{"tokens": [{"name", "role", "sha256"}]}`); default `data_dir/tokens.json`.
+    pub tokens_file: Option<PathBuf>,
+    /// Guest instances; default: one per core.
+    pub workers: usize,
+    pub limits: Limits,
+    pub decision_log: DecisionLogConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request body accepted (413 above).
+    pub max_body_bytes: usize,
+    /// Most requests in one `/v1/decide/batch` call, and cells in one matrix.
+    pub max_batch: usize,
+    /// Wall-clock budget of one evaluation in the guest (a batch gets it per request).
+    pub eval_deadline: Duration,
+    /// Whole-request timeout (408 above).
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 16 << 20,
+            max_batch: 10_000,
+            eval_deadline: Duration::from_millis(500),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DecisionLogConfig {
+    /// Fraction of decisions logged: 0 (off) to 1 (all).
+    pub sample: f64,
+    /// Context fields replaced by `"***"` before a request is logged (at any depth).
+    pub masked_fields: Vec<String>,
+}
+
+impl Default for DecisionLogConfig {
+    fn default() -> Self {
+        Self {
+            sample: 1.0,
+            masked_fields: Vec::new(),
+        }
+    }
+}
+
+impl ServeConfig {
+    pub fn new(data_dir: PathBuf, guest_wasm: PathBuf) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir,
+            seed_bundle: None,
+            seed_entities: None,
+            guest_wasm,
+            guest_cache: None,
+            pkg_dir: None,
+            web_dir: None,
+            tokens_file: None,
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            limits: Limits::default(),
+            decision_log: DecisionLogConfig::default(),
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! The decision log: a sample of decisions (request with masked context fields, decision,
+//! version digest, latency) handed to a background thread that writes them to the store in
+//! batches, so the decision path never waits for storage.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::config::DecisionLogConfig;
+use crate::store::{now_rfc3339, DecisionRecord, PolicyStore};
+
+const QUEUE: usize = 65_536;
+const BATCH: usize = 512;
+
+pub struct DecisionLog {
+    sender: Option<SyncSender<DecisionRecord>>,
+    /// Log one decision in `every` (deterministic sampling: no RNG on the hot path).
+    every: u64,
+    seen: AtomicU64,
+    dropped: AtomicU64,
+    masked: Vec<String>,
+}
+
+impl DecisionLog {
+    pub fn start(config: &DecisionLogConfig, store: Arc<dyn PolicyStore>) -> Self {
+        let every = if config.sample <= 0.0 {
+            0
+        } else {
+            (1.0 / config.sample.min(1.0)).round().max(1.0) as u64
+        };
+        let sender = if every == 0 {
+            None
+        } else {
+            let (tx, rx) = sync_channel(QUEUE);
+            // Without the writer thread the log is off; decisions are unaffected.
+            std::thread::Builder::new()
+                .name("sesame-decision-log".into())
+                .spawn(move || write_loop(rx, store))
+                .ok()
+                .map(|_| tx)
+        };
+        Self {
+            sender,
+            every,
+            seen: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            masked: config.masked_fields.clone(),
+        }
+    }
+
+    /// Whether the next decision should be logged (cheap; call before building a record).
+    pub fn sample(&self) -> bool {
+        self.sender.is_some() && self.seen.fetch_add(1, Ordering::Relaxed) % self.every == 0
+    }
+
+    pub fn record(&self, mut request: Value, answer: &Value, latency: Duration) {
+        let Some(sender) = &self.sender else { return };
+        if let Some(context) = request.get_mut("context") {
+            mask(context, &self.masked);
+        }
+        if let Some(object) = request.as_object_mut() {
+            // Per-call entities can be large and hold personal data: log how many, not what.
+            if let Some(n) = object
+                .remove("entities")
+                .and_then(|e| e.as_array().map(Vec::len))
+            {
+                object.insert("entities_count".into(), n.into());
+            }
+        }
+        let record = DecisionRecord {
+            at: now_rfc3339(),
+            request,
+            decision: answer["decision"].as_str().unwrap_or("error").to_string(),
+            determining_policies: answer["determining_policies"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+                .unwrap_or_default(),
+            digest: answer["bundle_digest"].as_str().unwrap_or_default().to_string(),
+            latency_us: latency.as_micros() as u64,
+        };
+        if let Err(TrySendError::Full(_)) = sender.try_send(record) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn mask(value: &mut Value, fields: &[String]) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                if fields.iter().any(|f| f == key) {
+                    *v = Value::String("***".into());
+                } else {
+                    mask(v, fields);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| mask(v, fields)),
+        _ => {}
+    }
+}
+
+fn write_loop(rx: Receiver<DecisionRecord>, store: Arc<dyn PolicyStore>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match rx.recv_timeout(Duration::from_millis(20)) {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = store.append_decisions(&batch) {
+            tracing::warn!("decision log: {} records not written: {e}", batch.len());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masked_fields_are_replaced_at_any_depth() {
+        let mut v = serde_json::json!({"iban": "FR76", "nested": {"iban": "x", "ok": 1}, "list": [{"iban": 2}]});
+        mask(&mut v, &["iban".to_string()]);
+        assert_eq!(
+            v,
+            serde_json::json!({"iban": "***", "nested": {"iban": "***", "ok": 1}, "list": [{"iban": "***"}]})
+        );
+    }
+}

@@ -1,0 +1,156 @@
+//! One error type for the HTTP API: every failure is a JSON body with a stable `code`, the same
+//! shape as policy-core's `ErrorBody` (`code`, `message`, `location`, `diagnostics`) plus the
+//! server's own codes.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use policy_core::Diagnostic;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::guest::GuestError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The engine refused the input (bad request, unknown entity type, invalid delta...): its
+    /// own JSON body, passed through as-is.
+    #[error("engine error")]
+    Engine(String),
+    #[error("{message}")]
+    InvalidBundle {
+        message: String,
+        diagnostics: Vec<Diagnostic>,
+    },
+    #[error("the bundle's tests fail: {failed} of {total}")]
+    TestsFailed {
+        failed: usize,
+        total: usize,
+        report: Value,
+    },
+    #[error("malformed request body: {0}")]
+    BadBody(String),
+    #[error("request body larger than {0} bytes")]
+    BodyTooLarge(usize),
+    #[error("{got} requests in one call; the limit is {limit}")]
+    BatchTooLarge { got: usize, limit: usize },
+    #[error("missing or unknown bearer token")]
+    Unauthorized,
+    #[error("token `{token}` (role {role}) may not {action}")]
+    Forbidden {
+        token: String,
+        role: String,
+        action: String,
+    },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("no version is active yet")]
+    NotReady,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("evaluation exceeded its deadline")]
+    Deadline,
+    #[error("{0}")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    code: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "<[Diagnostic]>::is_empty")]
+    diagnostics: &'a [Diagnostic],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    location: Option<&'a policy_core::Location>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report: Option<&'a Value>,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Engine(_) | Self::BadBody(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidBundle { .. } | Self::TestsFailed { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Self::BodyTooLarge(_) | Self::BatchTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Deadline => StatusCode::GATEWAY_TIMEOUT,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Engine(_) => "engine_error",
+            Self::InvalidBundle { .. } => "invalid_bundle",
+            Self::TestsFailed { .. } => "tests_failed",
+            Self::BadBody(_) => "malformed_json",
+            Self::BodyTooLarge(_) => "body_too_large",
+            Self::BatchTooLarge { .. } => "batch_too_large",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden { .. } => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::NotReady => "not_ready",
+            Self::Conflict(_) => "conflict",
+            Self::Deadline => "deadline_exceeded",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let Self::Engine(json) = &self {
+            // Already an `ErrorBody` with the engine's stable code.
+            return (
+                status,
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                json.clone(),
+            )
+                .into_response();
+        }
+        let (diagnostics, report): (&[Diagnostic], Option<&Value>) = match &self {
+            Self::InvalidBundle { diagnostics, .. } => (diagnostics, None),
+            Self::TestsFailed { report, .. } => (&[], Some(report)),
+            _ => (&[], None),
+        };
+        if status.is_server_error() {
+            tracing::error!(code = self.code(), "{self}");
+        }
+        let body = Body {
+            code: self.code(),
+            message: self.to_string(),
+            location: diagnostics
+                .iter()
+                .find(|d| d.is_error())
+                .and_then(|d| d.location.as_ref()),
+            diagnostics,
+            report,
+        };
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::UnknownVersion(d) => Self::NotFound(format!("no version {d}")),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<GuestError> for ApiError {
+    fn from(e: GuestError) -> Self {
+        match e {
+            GuestError::DeadlineExceeded(_) => Self::Deadline,
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! `sesame serve`: the decision server. axum + tokio in front, wasmtime guests behind (every
+//! decision is made by the same `.wasm` build of policy-core), a versioned policy store, admin
+//! API with audit chain, decision log, metrics.
+//!
+//! `app(state)` builds the whole service (tests drive it over a socket or in process); `serve`
+//! opens the store, seeds it on first start, activates the stored version, binds and serves with
+//! graceful shutdown.
+
+pub mod auth;
+pub mod config;
+pub mod decision_log;
+pub mod error;
+pub mod metrics;
+pub mod routes;
+pub mod state;
+pub mod workers;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::Value;
+use tower_http::services::ServeDir;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use self::auth::{AdminAuth, Caller};
+use self::config::ServeConfig;
+use self::decision_log::DecisionLog;
+use self::metrics::Metrics;
+use self::state::AppState;
+use crate::bundle_dir;
+use crate::guest::{GuestLimits, GuestRuntime};
+use crate::store::sqlite::SqliteStore;
+use crate::store::{AuditDraft, PolicyStore};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Auth(#[from] auth::AuthSetupError),
+    #[error("guest module: {0}")]
+    Guest(#[from] crate::guest::GuestError),
+    #[error("seed bundle {0}: {1}")]
+    SeedBundle(String, String),
+    #[error("seed entities {0}: {1}")]
+    SeedEntities(String, String),
+    #[error("cannot activate the stored version: {0}")]
+    Activate(String),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(std::net::SocketAddr, std::io::Error),
+    #[error("server: {0}")]
+    Serve(std::io::Error),
+}
+
+/// The whole HTTP service.
+pub fn app(state: Arc<AppState>) -> Router {
+    let limits = state.config.limits.clone();
+    let mut router = Router::new()
+        .route("/v1/decide", post(routes::decide::decide))
+        .route("/v1/decide/batch", post(routes::decide::batch))
+        .route("/v1/matrix", post(routes::decide::matrix))
+        .route(
+            "/v1/entities",
+            axum::routing::put(routes::entities::replace).patch(routes::entities::patch),
+        )
+        .route("/v1/bundle/active", get(routes::ops::active_bundle))
+        .route("/v1/admin/deploy", post(routes::admin::deploy))
+        .route("/v1/admin/activate", post(routes::admin::activate))
+        .route("/v1/admin/rollback", post(routes::admin::rollback))
+        .route("/v1/admin/history", get(routes::admin::history))
+        .route("/v1/admin/versions/{digest}", get(routes::admin::version_files))
+        .route("/v1/admin/diff", get(routes::admin::version_diff))
+        .route("/v1/admin/validate", post(routes::admin::validate_bundle))
+        .route("/v1/admin/entities", get(routes::admin::entities))
+        .route("/v1/admin/audit", get(routes::admin::audit_log))
+        .route("/v1/admin/audit/verify", get(routes::admin::audit_verify))
+        .route("/v1/admin/decisions", get(routes::admin::decisions))
+        .route("/healthz", get(routes::ops::healthz))
+        .route("/readyz", get(routes::ops::readyz))
+        .route("/metrics", get(routes::ops::metrics))
+        .route("/openapi.json", get(routes::ops::openapi));
+    if let Some(dir) = state.config.pkg_dir.as_ref().filter(|d| d.is_dir()) {
+        router = router.nest_service("/pkg", ServeDir::new(dir));
+    }
+    if let Some(dir) = state.config.web_dir.as_ref().filter(|d| d.is_dir()) {
+        router = router.fallback_service(ServeDir::new(dir));
+    }
+    router
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Opens the store, seeds it on first start and activates the stored version.
+pub fn open_state(config: ServeConfig) -> Result<Arc<AppState>, StartError> {
+    let store: Arc<dyn PolicyStore> = Arc::new(SqliteStore::open(&config.data_dir)?);
+    let tokens_file = config
+        .tokens_file
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("tokens.json"));
+    let env_admin = std::env::var("SESAME_ADMIN_TOKEN").ok();
+    let (auth, created) = AdminAuth::from_file(&tokens_file, env_admin.as_deref())?;
+    if let Some(path) = created {
+        tracing::info!("first start: admin token written to {}", path.display());
+    }
+    let runtime = Arc::new(GuestRuntime::from_file(
+        &config.guest_wasm,
+        Some(
+            &config
+                .guest_cache
+                .clone()
+                .unwrap_or_else(|| config.data_dir.join("cache")),
+        ),
+        GuestLimits::default(),
+    )?);
+    tracing::info!(
+        source = ?runtime.source,
+        ms = runtime.startup_ms,
+        "guest module ready"
+    );
+    let decision_log = DecisionLog::start(&config.decision_log, store.clone());
+    let state = Arc::new(AppState {
+        config,
+        store,
+        runtime,
+        active: ArcSwapOption::empty(),
+        changes: tokio::sync::Mutex::new(()),
+        auth,
+        metrics: Metrics::default(),
+        decision_log,
+    });
+    seed(&state)?;
+    if let Some(version) = state.store.active()? {
+        let active = state
+            .build_active(version)
+            .map_err(|e| StartError::Activate(e.to_string()))?;
+        state
+            .metrics
+            .activated(active.version.number, &active.version.digest);
+        state.active.store(Some(Arc::new(active)));
+    }
+    Ok(state)
+}
+
+/// First start only: the seed entities, then the seed bundle as version 1.
+fn seed(state: &Arc<AppState>) -> Result<(), StartError> {
+    let bootstrap = Caller {
+        name: "bootstrap".into(),
+        role: "admin".into(),
+    };
+    if let Some(path) = &state.config.seed_entities {
+        if state.store.entities()?.is_empty() && state.store.active()?.is_none() {
+            let err = |m: String| StartError::SeedEntities(path.display().to_string(), m);
+            let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+            let records: Vec<Value> = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
+            let n = records.len();
+            state.store.replace_entities(
+                &records,
+                AuditDraft {
+                    actor: bootstrap.name.clone(),
+                    role: bootstrap.role.clone(),
+                    action: "replace_entities".into(),
+                    version_before: None,
+                    version_after: None,
+                    detail: serde_json::json!({"upserted": n, "removed": 0, "source": path.display().to_string()}),
+                },
+            )?;
+        }
+    }
+    if let Some(dir) = &state.config.seed_bundle {
+        if state.store.active()?.is_none() {
+            seed_bundle(state, dir, &bootstrap)?;
+        }
+    }
+    Ok(())
+}
+
+fn seed_bundle(state: &Arc<AppState>, dir: &Path, bootstrap: &Caller) -> Result<(), StartError> {
+    let err = |m: String| StartError::SeedBundle(dir.display().to_string(), m);
+    let files = bundle_dir::read_files(dir).map_err(|e| err(e.to_string()))?;
+    let files = files
+        .into_iter()
+        .map(|(path, bytes)| {
+            String::from_utf8(bytes)
+                .map(|text| (path.clone(), text))
+                .map_err(|_| err(format!("{path} is not UTF-8")))
+        })
+        .collect::<Result<_, _>>()?;
+    // `open_state` runs before the runtime serves requests but inside it (block_in_place).
+    let outcome = tokio::task::block_in_place(|| {
+        tokio::runtime::Handle::current().block_on(state.deploy(
+            bootstrap,
+            files,
+            format!("bootstrap from {}", dir.display()),
+            true,
+        ))
+    });
+    outcome.map(|_| ()).map_err(|e| err(e.to_string()))
+}
+
+/// Binds and serves until Ctrl-C or SIGTERM, then lets in-flight requests finish.
+pub async fn serve(config: ServeConfig) -> Result<(), StartError> {
+    let listen = config.listen;
+    let state = tokio::task::block_in_place(|| open_state(config))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| StartError::Bind(listen, e))?;
+    let local = listener.local_addr().map_err(StartError::Serve)?;
+    // One line on stdout that scripts and tests wait for.
+    println!("sesame listening on http://{local}");
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(StartError::Serve)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

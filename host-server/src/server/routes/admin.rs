@@ -1,0 +1,231 @@
+//! `/v1/admin/...`: versions, deploy, activate, rollback, history, diff, entities, audit,
+//! decision log. Every call needs a bearer token whose role the admin policy allows.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use policy_core::diff::{diff, BundleDiff};
+use policy_core::json_api::{validate, BundleFiles, Validation};
+use policy_core::Bundle;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{authorization, body_json};
+use crate::server::auth::{AdminAction, Caller};
+use crate::server::error::ApiError;
+use crate::server::state::{AppState, DeployOutcome};
+use crate::store::{audit, Activation, ActivationKind, AuditRecord, ChainCheck, DecisionRecord, VersionMeta};
+
+fn caller(state: &AppState, headers: &HeaderMap, action: AdminAction) -> Result<Caller, ApiError> {
+    state.auth.authorize(authorization(headers), action)
+}
+
+fn blocking<T>(f: impl FnOnce() -> Result<T, ApiError>) -> Result<Json<T>, ApiError> {
+    tokio::task::block_in_place(f).map(Json)
+}
+
+#[derive(Deserialize)]
+pub struct DeployBody {
+    files: BTreeMap<String, String>,
+    #[serde(default)]
+    message: String,
+    #[serde(default = "yes")]
+    activate: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `POST /v1/admin/deploy`
+pub async fn deploy(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<DeployOutcome>, ApiError> {
+    let body: DeployBody = body_json(body, state.config.limits.max_body_bytes)?;
+    let needed = if body.activate {
+        AdminAction::Activate
+    } else {
+        AdminAction::Upload
+    };
+    let caller = caller(&state, &headers, needed)?;
+    state
+        .deploy(&caller, body.files, body.message, body.activate)
+        .await
+        .map(Json)
+}
+
+#[derive(Deserialize)]
+pub struct ActivateBody {
+    digest: String,
+}
+
+/// `POST /v1/admin/activate`
+pub async fn activate(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<VersionMeta>, ApiError> {
+    let body: ActivateBody = body_json(body, state.config.limits.max_body_bytes)?;
+    let caller = caller(&state, &headers, AdminAction::Activate)?;
+    state
+        .activate(&caller, Some(body.digest), ActivationKind::Activate)
+        .await
+        .map(Json)
+}
+
+#[derive(Deserialize, Default)]
+pub struct RollbackBody {
+    #[serde(default)]
+    to: Option<String>,
+}
+
+/// `POST /v1/admin/rollback`: to `to`, or to the version active before the current one.
+pub async fn rollback(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<VersionMeta>, ApiError> {
+    let caller = caller(&state, &headers, AdminAction::Activate)?;
+    let body: RollbackBody = match body {
+        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => RollbackBody::default(),
+        other => body_json(other, state.config.limits.max_body_bytes)?,
+    };
+    state
+        .activate(&caller, body.to, ActivationKind::Rollback)
+        .await
+        .map(Json)
+}
+
+#[derive(Serialize)]
+pub struct History {
+    active: Option<VersionMeta>,
+    versions: Vec<VersionMeta>,
+    activations: Vec<Activation>,
+}
+
+/// `GET /v1/admin/history`
+pub async fn history(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<History>, ApiError> {
+    caller(&state, &headers, AdminAction::Read)?;
+    blocking(|| {
+        Ok(History {
+            active: state.active.load().as_ref().map(|a| a.version.clone()),
+            versions: state.store.versions()?,
+            activations: state.store.history()?,
+        })
+    })
+}
+
+/// `GET /v1/admin/versions/{digest}`: a stored version's files, `{"files": {...}}`.
+pub async fn version_files(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(digest): Path<String>,
+) -> Result<Json<BundleFiles>, ApiError> {
+    caller(&state, &headers, AdminAction::Read)?;
+    blocking(|| {
+        Ok(BundleFiles {
+            files: state.store.version_files(&digest)?,
+        })
+    })
+}
+
+#[derive(Deserialize)]
+pub struct DiffQuery {
+    from: String,
+    /// Default: the active version.
+    to: Option<String>,
+}
+
+/// `GET /v1/admin/diff?from=D1&to=D2`
+pub async fn version_diff(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<DiffQuery>,
+) -> Result<Json<BundleDiff>, ApiError> {
+    caller(&state, &headers, AdminAction::Read)?;
+    blocking(|| {
+        let to = match q.to {
+            Some(to) => to,
+            None => state.active()?.version.digest.clone(),
+        };
+        let load = |digest: &str| -> Result<Bundle, ApiError> {
+            Bundle::load(state.store.version_files(digest)?)
+                .map_err(|e| ApiError::Internal(format!("stored version {digest} no longer loads: {e}")))
+        };
+        Ok(diff(&load(&q.from)?, &load(&to)?))
+    })
+}
+
+/// `POST /v1/admin/validate`: a candidate bundle's diagnostics; nothing is stored.
+pub async fn validate_bundle(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Validation>, ApiError> {
+    caller(&state, &headers, AdminAction::Read)?;
+    let files: BundleFiles = body_json(body, state.config.limits.max_body_bytes)?;
+    blocking(|| Ok(validate(files)))
+}
+
+/// `GET /v1/admin/entities`: the stored data entities.
+pub async fn entities(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    caller(&state, &headers, AdminAction::Read)?;
+    blocking(|| Ok(state.store.entities()?))
+}
+
+#[derive(Deserialize)]
+pub struct Page {
+    #[serde(default)]
+    after: u64,
+    #[serde(default = "default_limit")]
+    limit: usize,
+}
+
+fn default_limit() -> usize {
+    1000
+}
+
+/// `GET /v1/admin/audit?after=N&limit=M`
+pub async fn audit_log(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(page): Query<Page>,
+) -> Result<Json<Vec<AuditRecord>>, ApiError> {
+    caller(&state, &headers, AdminAction::ReadAudit)?;
+    blocking(|| Ok(state.store.audit(page.after, page.limit.min(10_000))?))
+}
+
+/// `GET /v1/admin/audit/verify`: walks the whole chain.
+pub async fn audit_verify(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<ChainCheck>, ApiError> {
+    caller(&state, &headers, AdminAction::ReadAudit)?;
+    blocking(|| {
+        let records = state.store.audit(0, usize::MAX >> 1)?;
+        Ok(audit::verify(&records))
+    })
+}
+
+/// `GET /v1/admin/decisions?limit=M`: the newest logged decisions (for `sesame impact`).
+pub async fn decisions(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(page): Query<Page>,
+) -> Result<Json<Vec<DecisionRecord>>, ApiError> {
+    caller(&state, &headers, AdminAction::Read)?;
+    blocking(|| Ok(state.store.decisions(page.limit.min(1_000_000))?))
+}

@@ -1,0 +1,60 @@
+//! Entity data: replaced or changed by deltas, persisted, and applied to every guest instance,
+//! so callers never resend entities with their decisions.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+
+use super::{authorization, body_text};
+use crate::server::auth::AdminAction;
+use crate::server::error::ApiError;
+use crate::server::state::AppState;
+
+async fn write(
+    state: Arc<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    op: &'static str,
+) -> Result<Response, ApiError> {
+    let caller = state
+        .auth
+        .authorize(authorization(&headers), AdminAction::WriteEntities)?;
+    let input = body_text(body, state.config.limits.max_body_bytes)?;
+    // Shape errors are reported before touching the engine (which would say the same).
+    let shape_ok = match op {
+        "replace_entities" => serde_json::from_str::<Vec<serde_json::Value>>(&input).is_ok(),
+        _ => serde_json::from_str::<policy_core::wire::EntityDelta>(&input).is_ok(),
+    };
+    if !shape_ok {
+        let expected = if op == "replace_entities" {
+            "a JSON array of Cedar entity records"
+        } else {
+            "{\"upsert\": [entity records], \"remove\": [entity refs]}"
+        };
+        return Err(ApiError::BadBody(format!("expected {expected}")));
+    }
+    let json = state.write_entities(&caller, op, input).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
+}
+
+/// `PUT /v1/entities`: replace all data entities.
+pub async fn replace(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    write(state, headers, body, "replace_entities").await
+}
+
+/// `PATCH /v1/entities`: upsert and remove.
+pub async fn patch(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    write(state, headers, body, "apply_delta").await
+}

@@ -1,0 +1,332 @@
+//! The server's state and the operations that change what is active: deploy, activate,
+//! rollback, entity writes. The active version (bundle + guest pool) is immutable and swapped
+//! atomically (`arc-swap`): a request holds the version it started on until it ends, new
+//! requests see the new one, nobody waits. Changes are serialized by one async mutex, which
+//! also keeps the history linear.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+use policy_core::json_api::{to_json, BundleFiles};
+use policy_core::testing::run_tests;
+use policy_core::wire::EntityDelta;
+use policy_core::Bundle;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::auth::{AdminAuth, Caller};
+use super::config::ServeConfig;
+use super::decision_log::DecisionLog;
+use super::error::ApiError;
+use super::metrics::Metrics;
+use super::workers::{PoolError, WorkerPool};
+use crate::guest::{GuestAnswer, GuestRuntime};
+use crate::store::{ActivationKind, AuditDraft, NewVersion, PolicyStore, VersionMeta};
+
+/// The version answering decisions, with its guest instances.
+pub struct Active {
+    pub version: VersionMeta,
+    /// `{"files": {...}}`: what `/v1/bundle/active` serves and each guest instance loaded.
+    pub bundle_json: Arc<str>,
+    pub pool: WorkerPool,
+}
+
+pub struct AppState {
+    pub config: ServeConfig,
+    pub store: Arc<dyn PolicyStore>,
+    pub runtime: Arc<GuestRuntime>,
+    pub active: ArcSwapOption<Active>,
+    /// Serializes deploys, activations and entity writes.
+    pub changes: tokio::sync::Mutex<()>,
+    pub auth: AdminAuth,
+    pub metrics: Metrics,
+    pub decision_log: DecisionLog,
+}
+
+/// What a deploy answers.
+#[derive(Debug, Serialize)]
+pub struct DeployOutcome {
+    pub version: VersionMeta,
+    pub activated: bool,
+    /// Already stored (same digest): nothing new was written but the activation.
+    pub existing: bool,
+    pub tests: TestSummary,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TestSummary {
+    pub passed: usize,
+    pub failed: usize,
+}
+
+fn audit(caller: &Caller, action: &str, before: Option<&str>, after: Option<&str>, detail: Value) -> AuditDraft {
+    AuditDraft {
+        actor: caller.name.clone(),
+        role: caller.role.clone(),
+        action: action.to_string(),
+        version_before: before.map(String::from),
+        version_after: after.map(String::from),
+        detail,
+    }
+}
+
+impl AppState {
+    pub fn active(&self) -> Result<Arc<Active>, ApiError> {
+        self.active.load_full().ok_or(ApiError::NotReady)
+    }
+
+    fn active_digest(&self) -> Option<String> {
+        self.active.load().as_ref().map(|a| a.version.digest.clone())
+    }
+
+    /// Builds the guest pool for a stored version over the stored entities (blocking).
+    pub fn build_active(&self, version: VersionMeta) -> Result<Active, ApiError> {
+        let files = self.store.version_files(&version.digest)?;
+        self.pool_for_files(&version, files)
+    }
+
+    fn install(&self, active: Active) {
+        self.metrics
+            .activated(active.version.number, &active.version.digest);
+        tracing::info!(
+            version = active.version.number,
+            digest = %active.version.digest,
+            "active version"
+        );
+        self.active.store(Some(Arc::new(active)));
+    }
+
+    /// Validates, tests, stores and (optionally) activates a bundle. Nothing changes unless
+    /// every step passes; a rejection is audited.
+    pub async fn deploy(
+        &self,
+        caller: &Caller,
+        files: BTreeMap<String, String>,
+        message: String,
+        activate: bool,
+    ) -> Result<DeployOutcome, ApiError> {
+        let _changes = self.changes.lock().await;
+        let result = tokio::task::block_in_place(|| self.deploy_locked(caller, files, &message, activate));
+        self.metrics.deploy(result.is_ok());
+        if let Err(e) = &result {
+            let before = self.active_digest();
+            let draft = audit(
+                caller,
+                "deploy_rejected",
+                before.as_deref(),
+                None,
+                serde_json::json!({"message": message, "code": e.code(), "reason": e.to_string()}),
+            );
+            // The rejection stands even if it cannot be audited.
+            if let Err(store_error) = self.store.append_audit(draft) {
+                tracing::warn!("audit of a rejected deploy failed: {store_error}");
+            }
+        }
+        result
+    }
+
+    fn deploy_locked(
+        &self,
+        caller: &Caller,
+        files: BTreeMap<String, String>,
+        message: &str,
+        activate: bool,
+    ) -> Result<DeployOutcome, ApiError> {
+        let bundle = Bundle::load(files).map_err(|e| ApiError::InvalidBundle {
+            message: e.to_string(),
+            diagnostics: e.diagnostics,
+        })?;
+        let report = run_tests(&bundle);
+        let failed = report.cases.iter().filter(|c| !c.passed).count();
+        if !report.ok() {
+            return Err(ApiError::TestsFailed {
+                failed,
+                total: report.cases.len(),
+                report: serde_json::to_value(&report).unwrap_or(Value::Null),
+            });
+        }
+        let tests = TestSummary {
+            passed: report.cases.len() - failed,
+            failed,
+        };
+        let digest = bundle.digest().to_string();
+        let existing = self.store.version(&digest)?.is_some();
+        let before = self.active_digest();
+        let new_version = NewVersion {
+            digest: digest.clone(),
+            files: bundle.files().clone(),
+            author: caller.name.clone(),
+            message: message.to_string(),
+        };
+        let draft = audit(
+            caller,
+            "deploy",
+            before.as_deref(),
+            Some(&digest),
+            serde_json::json!({"message": message, "activate": activate, "existing": existing}),
+        );
+        if !activate {
+            let version = self.store.deploy(new_version, None, draft)?;
+            return Ok(DeployOutcome {
+                version,
+                activated: false,
+                existing,
+                tests,
+            });
+        }
+        // Build the guest pool before recording anything: if the stored entities do not fit
+        // the new schema, the deploy is refused and nothing is written.
+        let provisional = VersionMeta {
+            digest: digest.clone(),
+            number: 0,
+            author: caller.name.clone(),
+            message: message.to_string(),
+            created_at: String::new(),
+            parent: before.clone(),
+        };
+        let pool_source = self.pool_for_files(&provisional, bundle.files().clone())?;
+        let kind = if caller.name == "bootstrap" {
+            ActivationKind::Bootstrap
+        } else {
+            ActivationKind::Deploy
+        };
+        let version = self.store.deploy(new_version, Some(kind), draft)?;
+        self.install(Active {
+            version: version.clone(),
+            ..pool_source
+        });
+        Ok(DeployOutcome {
+            version,
+            activated: true,
+            existing,
+            tests,
+        })
+    }
+
+    fn pool_for_files(
+        &self,
+        version: &VersionMeta,
+        files: BTreeMap<String, String>,
+    ) -> Result<Active, ApiError> {
+        let bundle_json: Arc<str> = to_json(&BundleFiles { files }).into();
+        let entities: Arc<str> = Value::Array(self.store.entities()?).to_string().into();
+        let pool = WorkerPool::build(
+            self.runtime.clone(),
+            bundle_json.clone(),
+            entities,
+            self.config.workers,
+            self.config.limits.eval_deadline,
+        )
+        .map_err(|e| match e {
+            PoolError::Refused { what, body } => ApiError::Conflict(format!(
+                "version {} cannot be activated: the guest refused {what}: {body}",
+                version.digest
+            )),
+            other => ApiError::Internal(other.to_string()),
+        })?;
+        Ok(Active {
+            version: version.clone(),
+            bundle_json,
+            pool,
+        })
+    }
+
+    /// Activates a stored version (`Activate`) or an earlier one (`Rollback`; `None` = the
+    /// version active before the current one).
+    pub async fn activate(
+        &self,
+        caller: &Caller,
+        digest: Option<String>,
+        kind: ActivationKind,
+    ) -> Result<VersionMeta, ApiError> {
+        let _changes = self.changes.lock().await;
+        tokio::task::block_in_place(|| {
+            let before = self.active_digest();
+            let target = match digest {
+                Some(d) => d,
+                None => self.rollback_target(before.as_deref())?,
+            };
+            let version = self
+                .store
+                .version(&target)?
+                .ok_or_else(|| ApiError::NotFound(format!("no version {target}")))?;
+            let active = self.build_active(version.clone())?;
+            self.store.activate(
+                &target,
+                kind,
+                audit(caller, kind.as_str(), before.as_deref(), Some(&target), Value::Null),
+            )?;
+            self.install(active);
+            Ok(version)
+        })
+    }
+
+    /// The version that was active before the current one became active.
+    fn rollback_target(&self, current: Option<&str>) -> Result<String, ApiError> {
+        let history = self.store.history()?;
+        let current = current.ok_or(ApiError::NotReady)?;
+        history
+            .iter()
+            .rev()
+            .find(|a| a.digest == current)
+            .and_then(|a| a.previous.clone())
+            .filter(|p| p != current)
+            .ok_or_else(|| ApiError::Conflict("no earlier version to roll back to".into()))
+    }
+
+    /// Applies an entity write through the active pool and the store (see `WorkerPool::write`).
+    pub async fn write_entities(
+        &self,
+        caller: &Caller,
+        op: &'static str,
+        input: String,
+    ) -> Result<String, ApiError> {
+        let _changes = self.changes.lock().await;
+        let active = self.active()?;
+        let digest = active.version.digest.clone();
+        let input: Arc<str> = input.into();
+        let persist_input = input.clone();
+        let persist = || {
+            let detail = |n_upsert: usize, n_remove: usize| {
+                serde_json::json!({"upserted": n_upsert, "removed": n_remove})
+            };
+            if op == "replace_entities" {
+                let records: Vec<Value> = serde_json::from_str(&persist_input)
+                    .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
+                let draft = audit(caller, op, Some(&digest), Some(&digest), detail(records.len(), 0));
+                self.store.replace_entities(&records, draft)
+            } else {
+                let delta: EntityDelta = serde_json::from_str(&persist_input)
+                    .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
+                let draft = audit(
+                    caller,
+                    op,
+                    Some(&digest),
+                    Some(&digest),
+                    detail(delta.upsert.len(), delta.remove.len()),
+                );
+                self.store.apply_delta(&delta, draft)
+            }
+        };
+        let answer = active
+            .pool
+            .write(op, input, persist)
+            .await
+            .map_err(pool_error)??;
+        match answer {
+            GuestAnswer::Ok(json) => {
+                self.metrics.entity_write();
+                Ok(json)
+            }
+            GuestAnswer::EngineError(json) => Err(ApiError::Engine(json)),
+        }
+    }
+}
+
+pub fn pool_error(e: PoolError) -> ApiError {
+    match e {
+        PoolError::Guest(g) => g.into(),
+        other => ApiError::Internal(other.to_string()),
+    }
+}

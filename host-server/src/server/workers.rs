@@ -1,0 +1,245 @@
+//! A pool of wasmtime guest instances for one active version: every decision runs in one of
+//! them. One instance per worker slot, each behind its own lock, and a semaphore so a call waits
+//! only for a free slot, never for a global lock.
+//!
+//! Entity writes reach every instance through an ordered log: a write is applied (and so
+//! validated) on the instance that takes it, persisted, then appended to the log; every other
+//! instance replays the entries it has not seen before its next call. A decision therefore always
+//! sees every write acknowledged before it started. An instance that trapped (deadline, memory)
+//! is rebuilt from the version's bundle, its base entities and the log.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+use crate::guest::{GuestAnswer, GuestError, GuestInstance, GuestRuntime};
+
+/// Loading a large entity set takes seconds; decisions get the configured short deadline.
+const LOAD_DEADLINE: Duration = Duration::from_secs(300);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    #[error(transparent)]
+    Guest(#[from] GuestError),
+    /// The engine refused the bundle or the entities while an instance was being built.
+    #[error("the guest refused {what}: {body}")]
+    Refused { what: &'static str, body: String },
+    #[error("worker lock poisoned")]
+    Poisoned,
+}
+
+/// An entity write, replayed on every instance in order.
+#[derive(Clone)]
+struct EntityOp {
+    op: &'static str,
+    input: Arc<str>,
+}
+
+struct Worker {
+    instance: Option<GuestInstance>,
+    /// How many log entries this instance has applied.
+    applied: usize,
+}
+
+pub struct WorkerPool {
+    runtime: Arc<GuestRuntime>,
+    bundle_json: Arc<str>,
+    base_entities: Arc<str>,
+    slots: Vec<Mutex<Worker>>,
+    free: Semaphore,
+    next: AtomicUsize,
+    log: RwLock<Vec<EntityOp>>,
+    eval_deadline: Duration,
+}
+
+impl WorkerPool {
+    /// Builds `size` instances, each holding the bundle and `base_entities` (a JSON array),
+    /// loaded in parallel. Fails, leaving nothing behind, if the guest refuses either.
+    pub fn build(
+        runtime: Arc<GuestRuntime>,
+        bundle_json: Arc<str>,
+        base_entities: Arc<str>,
+        size: usize,
+        eval_deadline: Duration,
+    ) -> Result<Self, PoolError> {
+        let size = size.max(1);
+        let instances: Vec<Result<GuestInstance, PoolError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..size)
+                .map(|_| scope.spawn(|| fresh_instance(&runtime, &bundle_json, &base_entities)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(PoolError::Guest(GuestError::Trap(
+                            "instance builder panicked".into(),
+                        )))
+                    })
+                })
+                .collect()
+        });
+        let mut slots = Vec::with_capacity(size);
+        for instance in instances {
+            slots.push(Mutex::new(Worker {
+                instance: Some(instance?),
+                applied: 0,
+            }));
+        }
+        Ok(Self {
+            runtime,
+            bundle_json,
+            base_entities,
+            slots,
+            free: Semaphore::new(size),
+            next: AtomicUsize::new(0),
+            log: RwLock::new(Vec::new()),
+            eval_deadline,
+        })
+    }
+
+    pub fn size(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Runs one read-only operation (`decide`, `batch`, `matrix`, `field_level`, `profiles`...).
+    pub async fn call(&self, op: &str, input: &str) -> Result<GuestAnswer, PoolError> {
+        let _permit = self.free.acquire().await.map_err(|_| PoolError::Poisoned)?;
+        let mut worker = self.checkout()?;
+        let deadline = self.eval_deadline;
+        self.run(&mut worker, op, input, deadline)
+    }
+
+    /// Runs one operation that may take long (batches, matrices) off the async threads.
+    pub async fn call_blocking(&self, op: &str, input: &str) -> Result<GuestAnswer, PoolError> {
+        let _permit = self.free.acquire().await.map_err(|_| PoolError::Poisoned)?;
+        tokio::task::block_in_place(|| {
+            let mut worker = self.checkout()?;
+            // A batch of n requests gets n evaluation budgets.
+            let deadline = self.eval_deadline * batch_weight(input);
+            self.run(&mut worker, op, input, deadline)
+        })
+    }
+
+    /// Applies an entity write (`apply_delta` or `replace_entities`) on one instance; if the
+    /// engine accepts it, `persist` runs (the write is acknowledged only once it is stored),
+    /// then the write joins the log every other instance replays. Callers serialize writes.
+    pub async fn write(
+        &self,
+        op: &'static str,
+        input: Arc<str>,
+        persist: impl FnOnce() -> Result<(), crate::store::StoreError>,
+    ) -> Result<Result<GuestAnswer, crate::store::StoreError>, PoolError> {
+        let _permit = self.free.acquire().await.map_err(|_| PoolError::Poisoned)?;
+        tokio::task::block_in_place(|| {
+            let mut worker = self.checkout()?;
+            let answer = self.run(&mut worker, op, &input, LOAD_DEADLINE)?;
+            if let GuestAnswer::EngineError(_) = answer {
+                return Ok(Ok(answer));
+            }
+            if let Err(e) = persist() {
+                // This instance holds a write the store does not: rebuild it from the store's
+                // view (bundle, base entities, log) before it answers again.
+                worker.instance = None;
+                return Ok(Err(e));
+            }
+            let mut log = self.log.write().map_err(|_| PoolError::Poisoned)?;
+            log.push(EntityOp { op, input });
+            worker.applied = log.len();
+            Ok(Ok(answer))
+        })
+    }
+
+    /// Locks a free slot (the semaphore guarantees one), rebuilt and caught up.
+    fn checkout(&self) -> Result<MutexGuard<'_, Worker>, PoolError> {
+        let n = self.slots.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let mut guard = None;
+        for i in 0..n {
+            if let Ok(g) = self.slots[(start + i) % n].try_lock() {
+                guard = Some(g);
+                break;
+            }
+        }
+        let mut worker = match guard {
+            Some(g) => g,
+            None => self.slots[start].lock().map_err(|_| PoolError::Poisoned)?,
+        };
+        self.catch_up(&mut worker)?;
+        Ok(worker)
+    }
+
+    fn catch_up(&self, worker: &mut Worker) -> Result<(), PoolError> {
+        if worker.instance.as_ref().is_none_or(GuestInstance::is_poisoned) {
+            worker.instance = None;
+            worker.instance = Some(fresh_instance(
+                &self.runtime,
+                &self.bundle_json,
+                &self.base_entities,
+            )?);
+            worker.applied = 0;
+        }
+        let pending: Vec<EntityOp> = {
+            let log = self.log.read().map_err(|_| PoolError::Poisoned)?;
+            log.get(worker.applied..).unwrap_or_default().to_vec()
+        };
+        for entry in pending {
+            match self.run(worker, entry.op, &entry.input, LOAD_DEADLINE)? {
+                GuestAnswer::Ok(_) => worker.applied += 1,
+                GuestAnswer::EngineError(body) => {
+                    // It was accepted by an instance in the same state: this one diverged.
+                    worker.instance = None;
+                    return Err(PoolError::Refused {
+                        what: "a logged entity write on replay",
+                        body,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn run(
+        &self,
+        worker: &mut Worker,
+        op: &str,
+        input: &str,
+        deadline: Duration,
+    ) -> Result<GuestAnswer, PoolError> {
+        let instance = worker
+            .instance
+            .as_mut()
+            .ok_or(PoolError::Guest(GuestError::Poisoned))?;
+        instance.set_deadline(deadline);
+        Ok(instance.call(op, input)?)
+    }
+}
+
+/// An upper bound on the evaluations an input holds, for its deadline (cheap: counts `"id"`,
+/// at least one per request of a batch and per action or resource of a matrix).
+fn batch_weight(input: &str) -> u32 {
+    u32::try_from(input.matches("\"id\"").count().max(1)).unwrap_or(u32::MAX)
+}
+
+fn fresh_instance(
+    runtime: &GuestRuntime,
+    bundle_json: &str,
+    entities: &str,
+) -> Result<GuestInstance, PoolError> {
+    let mut instance = runtime.instance()?;
+    instance.set_deadline(LOAD_DEADLINE);
+    if let GuestAnswer::EngineError(body) = instance.load_bundle(bundle_json)? {
+        return Err(PoolError::Refused {
+            what: "the bundle",
+            body,
+        });
+    }
+    if let GuestAnswer::EngineError(body) = instance.call("replace_entities", entities)? {
+        return Err(PoolError::Refused {
+            what: "the entities",
+            body,
+        });
+    }
+    Ok(instance)
+}

@@ -1,0 +1,178 @@
+//! The audit chain: every admin action is a record whose hash covers its content and the hash of
+//! the record before it, so editing, removing or reordering a stored record breaks the chain
+//! from that point on. Drivers store records; this module alone computes and checks hashes.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// The hash before the first record.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What an admin action records; the driver adds `seq`, `at` and the hashes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditDraft {
+    /// Token name, or `bootstrap` for what the server does itself at start.
+    pub actor: String,
+    pub role: String,
+    /// `deploy`, `deploy_rejected`, `activate`, `rollback`, `replace_entities`, ...
+    pub action: String,
+    pub version_before: Option<String>,
+    pub version_after: Option<String>,
+    pub detail: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub seq: u64,
+    pub at: String,
+    #[serde(flatten)]
+    pub draft: AuditDraft,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl AuditRecord {
+    /// Seals a draft as the record after `prev_hash`.
+    pub fn seal(seq: u64, at: String, draft: AuditDraft, prev_hash: &str) -> Self {
+        let hash = record_hash(seq, &at, &draft, prev_hash);
+        Self {
+            seq,
+            at,
+            draft,
+            prev_hash: prev_hash.to_string(),
+            hash,
+        }
+    }
+}
+
+fn record_hash(seq: u64, at: &str, draft: &AuditDraft, prev_hash: &str) -> String {
+    // serde_json writes struct fields in declaration order and `Value` maps sorted: canonical.
+    let body = serde_json::json!({ "seq": seq, "at": at, "draft": draft });
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(body.to_string().as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+/// The result of walking the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainCheck {
+    pub ok: bool,
+    pub records: u64,
+    /// The first record that does not follow from its predecessor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broken_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Hash of the last record: publish it elsewhere to also detect truncation.
+    pub head: String,
+}
+
+/// Checks records in order (as the store returns them, all of them).
+pub fn verify<'a>(records: impl IntoIterator<Item = &'a AuditRecord>) -> ChainCheck {
+    let mut prev = GENESIS.to_string();
+    let mut expected_seq = 1;
+    let mut count = 0;
+    for record in records {
+        count += 1;
+        let problem = if record.seq != expected_seq {
+            Some(format!(
+                "record {} found where {expected_seq} was expected (removed or reordered)",
+                record.seq
+            ))
+        } else if record.prev_hash != prev {
+            Some(format!(
+                "record {} does not point at the hash of record {}",
+                record.seq,
+                expected_seq - 1
+            ))
+        } else if record_hash(record.seq, &record.at, &record.draft, &record.prev_hash)
+            != record.hash
+        {
+            Some(format!(
+                "record {}'s content does not match its hash (edited)",
+                record.seq
+            ))
+        } else {
+            None
+        };
+        if let Some(reason) = problem {
+            return ChainCheck {
+                ok: false,
+                records: count,
+                broken_at: Some(record.seq),
+                reason: Some(reason),
+                head: prev,
+            };
+        }
+        prev = record.hash.clone();
+        expected_seq += 1;
+    }
+    ChainCheck {
+        ok: true,
+        records: count,
+        broken_at: None,
+        reason: None,
+        head: prev,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draft(action: &str) -> AuditDraft {
+        AuditDraft {
+            actor: "ci".into(),
+            role: "deployer".into(),
+            action: action.into(),
+            version_before: None,
+            version_after: Some("abc".into()),
+            detail: serde_json::json!({"message": "m"}),
+        }
+    }
+
+    fn chain(n: u64) -> Vec<AuditRecord> {
+        let mut out: Vec<AuditRecord> = Vec::new();
+        for seq in 1..=n {
+            let prev = out.last().map_or(GENESIS.to_string(), |r| r.hash.clone());
+            out.push(AuditRecord::seal(seq, format!("t{seq}"), draft("deploy"), &prev));
+        }
+        out
+    }
+
+    #[test]
+    fn an_untouched_chain_verifies() {
+        let records = chain(5);
+        let check = verify(&records);
+        assert!(check.ok, "{check:?}");
+        assert_eq!(check.records, 5);
+        assert_eq!(check.head, records[4].hash);
+    }
+
+    #[test]
+    fn an_edited_record_breaks_the_chain_there() {
+        let mut records = chain(5);
+        records[2].draft.actor = "mallory".into();
+        let check = verify(&records);
+        assert_eq!(check.broken_at, Some(3), "{check:?}");
+    }
+
+    #[test]
+    fn a_removed_record_breaks_the_chain() {
+        let mut records = chain(5);
+        records.remove(1);
+        assert_eq!(verify(&records).broken_at, Some(3));
+    }
+
+    #[test]
+    fn a_rehashed_edit_is_still_caught_by_the_next_record() {
+        let mut records = chain(4);
+        records[1].draft.action = "rollback".into();
+        let prev = records[0].hash.clone();
+        records[1] = AuditRecord::seal(2, records[1].at.clone(), records[1].draft.clone(), &prev);
+        assert_eq!(verify(&records).broken_at, Some(3));
+    }
+}

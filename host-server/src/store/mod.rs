@@ -1,0 +1,190 @@
+//! The versioned policy store: bundle versions (immutable, content-addressed by digest), the
+//! active pointer and its history, the entity data, the audit chain and the decision log.
+//!
+//! One trait, drivers behind it: [`sqlite::SqliteStore`] is the embedded default (no setup, a
+//! file under the data dir); a Postgres driver implements the same trait. The trait is
+//! synchronous: the server calls it from blocking tasks, and every mutation that must stay
+//! consistent with another (a deploy, its activation and its audit record) is one method, so a
+//! driver can make it one transaction.
+
+pub mod audit;
+pub mod sqlite;
+
+use std::collections::BTreeMap;
+
+use policy_core::wire::{EntityDelta, EntityRef};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use audit::{AuditDraft, AuditRecord, ChainCheck};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage: {0}")]
+    Backend(String),
+    #[error("no version {0} in the store")]
+    UnknownVersion(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// A stored version's metadata (its files are fetched separately: they can be large).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionMeta {
+    pub digest: String,
+    /// 1, 2, 3... in the order versions were first stored.
+    pub number: u64,
+    pub author: String,
+    pub message: String,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    /// The version that was active when this one was deployed.
+    pub parent: Option<String>,
+}
+
+/// A version to store.
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    pub digest: String,
+    pub files: BTreeMap<String, String>,
+    pub author: String,
+    pub message: String,
+}
+
+/// Why the active pointer moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivationKind {
+    Deploy,
+    Activate,
+    Rollback,
+    Bootstrap,
+}
+
+impl ActivationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deploy => "deploy",
+            Self::Activate => "activate",
+            Self::Rollback => "rollback",
+            Self::Bootstrap => "bootstrap",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Deploy, Self::Activate, Self::Rollback, Self::Bootstrap]
+            .into_iter()
+            .find(|k| k.as_str() == text)
+    }
+}
+
+/// One move of the active pointer: the history is the list of these, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activation {
+    pub seq: u64,
+    pub digest: String,
+    pub previous: Option<String>,
+    pub kind: ActivationKind,
+    pub actor: String,
+    pub at: String,
+}
+
+/// One sampled decision, as logged (context already masked).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    pub at: String,
+    pub request: Value,
+    pub decision: String,
+    pub determining_policies: Vec<String>,
+    pub digest: String,
+    pub latency_us: u64,
+}
+
+/// The storage trait every driver implements.
+pub trait PolicyStore: Send + Sync {
+    /// Stores a version (a no-op returning the existing metadata if the digest is known) and,
+    /// when `activate` is given, moves the active pointer to it; the audit record is written in
+    /// the same transaction.
+    fn deploy(
+        &self,
+        version: NewVersion,
+        activate: Option<ActivationKind>,
+        audit: AuditDraft,
+    ) -> Result<VersionMeta, StoreError>;
+    /// Moves the active pointer to a stored version, with its audit record, atomically.
+    fn activate(
+        &self,
+        digest: &str,
+        kind: ActivationKind,
+        audit: AuditDraft,
+    ) -> Result<Activation, StoreError>;
+    fn active(&self) -> Result<Option<VersionMeta>, StoreError>;
+    fn version(&self, digest: &str) -> Result<Option<VersionMeta>, StoreError>;
+    fn version_files(&self, digest: &str) -> Result<BTreeMap<String, String>, StoreError>;
+    /// Every stored version, oldest first.
+    fn versions(&self) -> Result<Vec<VersionMeta>, StoreError>;
+    /// Every move of the active pointer, oldest first.
+    fn history(&self) -> Result<Vec<Activation>, StoreError>;
+
+    /// The data entities (Cedar entity JSON), in uid order.
+    fn entities(&self) -> Result<Vec<Value>, StoreError>;
+    fn replace_entities(&self, records: &[Value], audit: AuditDraft) -> Result<(), StoreError>;
+    fn apply_delta(&self, delta: &EntityDelta, audit: AuditDraft) -> Result<(), StoreError>;
+
+    /// Appends a standalone audit record (rejected deploys, denied admin calls).
+    fn append_audit(&self, audit: AuditDraft) -> Result<AuditRecord, StoreError>;
+    /// Audit records with `seq > after`, at most `limit`, oldest first.
+    fn audit(&self, after: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
+
+    fn append_decisions(&self, records: &[DecisionRecord]) -> Result<(), StoreError>;
+    /// The newest `limit` decision records, oldest first.
+    fn decisions(&self, limit: usize) -> Result<Vec<DecisionRecord>, StoreError>;
+}
+
+/// The key an entity record is stored under (`Type::"id"`), or an error naming the record.
+pub fn entity_key(record: &Value) -> Result<String, StoreError> {
+    let uid = record
+        .get("uid")
+        .and_then(|u| serde_json::from_value::<EntityRef>(u.clone()).ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("entity record without a uid: {record}")))?;
+    Ok(uid.to_string())
+}
+
+/// Now, RFC 3339 UTC with milliseconds (no date crate: civil-from-days arithmetic).
+pub fn now_rfc3339() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's days → civil date.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        now.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_look_like_rfc3339() {
+        let t = now_rfc3339();
+        assert_eq!(t.len(), 24, "{t}");
+        assert!(t.starts_with("20") && t.ends_with('Z'), "{t}");
+        assert_eq!(&t[10..11], "T");
+    }
+}
