@@ -21,7 +21,9 @@ pub struct BundleDiff {
 
 impl BundleDiff {
     pub fn is_empty(&self) -> bool {
-        self.files_added.is_empty() && self.files_removed.is_empty() && self.files_changed.is_empty()
+        self.files_added.is_empty()
+            && self.files_removed.is_empty()
+            && self.files_changed.is_empty()
     }
 }
 

@@ -308,7 +308,10 @@ pub(crate) fn decide_on(
     } else {
         let records = keyed_records(request.entities.clone())?;
         let extras = parse_each(records.into_values(), bundle)?;
-        store.slice_with(request_roots(&cedar_request, request.context.as_ref()).iter(), extras)?
+        store.slice_with(
+            request_roots(&cedar_request, request.context.as_ref()).iter(),
+            extras,
+        )?
     };
     Ok(authorize(bundle, &cedar_request, as_cedar(&slice)))
 }

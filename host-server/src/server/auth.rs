@@ -18,8 +18,14 @@ const ADMIN_POLICY: &[(&str, &str)] = &[
         "schema.cedarschema",
         include_str!("../../admin-policy/schema.cedarschema"),
     ),
-    ("admin.cedar", include_str!("../../admin-policy/admin.cedar")),
-    ("entities.json", include_str!("../../admin-policy/entities.json")),
+    (
+        "admin.cedar",
+        include_str!("../../admin-policy/admin.cedar"),
+    ),
+    (
+        "entities.json",
+        include_str!("../../admin-policy/entities.json"),
+    ),
 ];
 
 pub const ROLES: &[&str] = &["viewer", "author", "deployer", "admin"];
@@ -223,14 +229,19 @@ mod tests {
 
     fn auth() -> Result<AdminAuth, AuthSetupError> {
         AdminAuth::new(
-            [("v", "viewer"), ("a", "author"), ("d", "deployer"), ("x", "admin")]
-                .into_iter()
-                .map(|(name, role)| TokenEntry {
-                    name: name.into(),
-                    role: role.into(),
-                    sha256: hash_token(&format!("secret-{name}")),
-                })
-                .collect(),
+            [
+                ("v", "viewer"),
+                ("a", "author"),
+                ("d", "deployer"),
+                ("x", "admin"),
+            ]
+            .into_iter()
+            .map(|(name, role)| TokenEntry {
+                name: name.into(),
+                role: role.into(),
+                sha256: hash_token(&format!("secret-{name}")),
+            })
+            .collect(),
         )
     }
 

@@ -76,9 +76,16 @@ impl DecisionLog {
             decision: answer["decision"].as_str().unwrap_or("error").to_string(),
             determining_policies: answer["determining_policies"]
                 .as_array()
-                .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect()
+                })
                 .unwrap_or_default(),
-            digest: answer["bundle_digest"].as_str().unwrap_or_default().to_string(),
+            digest: answer["bundle_digest"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
             latency_us: latency.as_micros() as u64,
         };
         if let Err(TrySendError::Full(_)) = sender.try_send(record) {

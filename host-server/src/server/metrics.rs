@@ -107,8 +107,16 @@ impl Metrics {
         let mut out = String::new();
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         out.push_str("# HELP sesame_decisions_total Decisions made, by outcome.\n# TYPE sesame_decisions_total counter\n");
-        let _ = writeln!(out, "sesame_decisions_total{{decision=\"allow\"}} {}", get(&self.allow));
-        let _ = writeln!(out, "sesame_decisions_total{{decision=\"deny\"}} {}", get(&self.deny));
+        let _ = writeln!(
+            out,
+            "sesame_decisions_total{{decision=\"allow\"}} {}",
+            get(&self.allow)
+        );
+        let _ = writeln!(
+            out,
+            "sesame_decisions_total{{decision=\"deny\"}} {}",
+            get(&self.deny)
+        );
         out.push_str("# HELP sesame_request_failures_total Decision API calls answered with an error.\n# TYPE sesame_request_failures_total counter\n");
         for e in Endpoint::ALL {
             let _ = writeln!(
@@ -149,12 +157,24 @@ impl Metrics {
             );
         }
         out.push_str("# HELP sesame_deploys_total Deploys, by result.\n# TYPE sesame_deploys_total counter\n");
-        let _ = writeln!(out, "sesame_deploys_total{{result=\"accepted\"}} {}", get(&self.deploys_ok));
-        let _ = writeln!(out, "sesame_deploys_total{{result=\"rejected\"}} {}", get(&self.deploys_rejected));
+        let _ = writeln!(
+            out,
+            "sesame_deploys_total{{result=\"accepted\"}} {}",
+            get(&self.deploys_ok)
+        );
+        let _ = writeln!(
+            out,
+            "sesame_deploys_total{{result=\"rejected\"}} {}",
+            get(&self.deploys_rejected)
+        );
         out.push_str("# HELP sesame_activations_total Moves of the active version.\n# TYPE sesame_activations_total counter\n");
         let _ = writeln!(out, "sesame_activations_total {}", get(&self.activations));
         out.push_str("# HELP sesame_entity_writes_total Accepted entity writes.\n# TYPE sesame_entity_writes_total counter\n");
-        let _ = writeln!(out, "sesame_entity_writes_total {}", get(&self.entity_writes));
+        let _ = writeln!(
+            out,
+            "sesame_entity_writes_total {}",
+            get(&self.entity_writes)
+        );
         out.push_str("# HELP sesame_active_version The active version (number; digest as a label).\n# TYPE sesame_active_version gauge\n");
         if let Some((number, digest)) = self.active.read().ok().and_then(|a| a.clone()) {
             let _ = writeln!(out, "sesame_active_version{{digest=\"{digest}\"}} {number}");

@@ -73,7 +73,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/admin/activate", post(routes::admin::activate))
         .route("/v1/admin/rollback", post(routes::admin::rollback))
         .route("/v1/admin/history", get(routes::admin::history))
-        .route("/v1/admin/versions/{digest}", get(routes::admin::version_files))
+        .route(
+            "/v1/admin/versions/{digest}",
+            get(routes::admin::version_files),
+        )
         .route("/v1/admin/diff", get(routes::admin::version_diff))
         .route("/v1/admin/validate", post(routes::admin::validate_bundle))
         .route("/v1/admin/entities", get(routes::admin::entities))
@@ -161,7 +164,8 @@ fn seed(state: &Arc<AppState>) -> Result<(), StartError> {
         if state.store.entities()?.is_empty() && state.store.active()?.is_none() {
             let err = |m: String| StartError::SeedEntities(path.display().to_string(), m);
             let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-            let records: Vec<Value> = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
+            let records: Vec<Value> =
+                serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
             let n = records.len();
             state.store.replace_entities(
                 &records,

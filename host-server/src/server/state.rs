@@ -60,7 +60,13 @@ pub struct TestSummary {
     pub failed: usize,
 }
 
-fn audit(caller: &Caller, action: &str, before: Option<&str>, after: Option<&str>, detail: Value) -> AuditDraft {
+fn audit(
+    caller: &Caller,
+    action: &str,
+    before: Option<&str>,
+    after: Option<&str>,
+    detail: Value,
+) -> AuditDraft {
     AuditDraft {
         actor: caller.name.clone(),
         role: caller.role.clone(),
@@ -77,7 +83,10 @@ impl AppState {
     }
 
     fn active_digest(&self) -> Option<String> {
-        self.active.load().as_ref().map(|a| a.version.digest.clone())
+        self.active
+            .load()
+            .as_ref()
+            .map(|a| a.version.digest.clone())
     }
 
     /// Builds the guest pool for a stored version over the stored entities (blocking).
@@ -107,7 +116,8 @@ impl AppState {
         activate: bool,
     ) -> Result<DeployOutcome, ApiError> {
         let _changes = self.changes.lock().await;
-        let result = tokio::task::block_in_place(|| self.deploy_locked(caller, files, &message, activate));
+        let result =
+            tokio::task::block_in_place(|| self.deploy_locked(caller, files, &message, activate));
         self.metrics.deploy(result.is_ok());
         if let Err(e) = &result {
             let before = self.active_digest();
@@ -255,7 +265,13 @@ impl AppState {
             self.store.activate(
                 &target,
                 kind,
-                audit(caller, kind.as_str(), before.as_deref(), Some(&target), Value::Null),
+                audit(
+                    caller,
+                    kind.as_str(),
+                    before.as_deref(),
+                    Some(&target),
+                    Value::Null,
+                ),
             )?;
             self.install(active);
             Ok(version)
@@ -288,13 +304,17 @@ impl AppState {
         let input: Arc<str> = input.into();
         let persist_input = input.clone();
         let persist = || {
-            let detail = |n_upsert: usize, n_remove: usize| {
-                serde_json::json!({"upserted": n_upsert, "removed": n_remove})
-            };
+            let detail = |n_upsert: usize, n_remove: usize| serde_json::json!({"upserted": n_upsert, "removed": n_remove});
             if op == "replace_entities" {
                 let records: Vec<Value> = serde_json::from_str(&persist_input)
                     .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
-                let draft = audit(caller, op, Some(&digest), Some(&digest), detail(records.len(), 0));
+                let draft = audit(
+                    caller,
+                    op,
+                    Some(&digest),
+                    Some(&digest),
+                    detail(records.len(), 0),
+                );
                 self.store.replace_entities(&records, draft)
             } else {
                 let delta: EntityDelta = serde_json::from_str(&persist_input)

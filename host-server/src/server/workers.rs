@@ -171,7 +171,11 @@ impl WorkerPool {
     }
 
     fn catch_up(&self, worker: &mut Worker) -> Result<(), PoolError> {
-        if worker.instance.as_ref().is_none_or(GuestInstance::is_poisoned) {
+        if worker
+            .instance
+            .as_ref()
+            .is_none_or(GuestInstance::is_poisoned)
+        {
             worker.instance = None;
             worker.instance = Some(fresh_instance(
                 &self.runtime,

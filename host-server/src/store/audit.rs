@@ -73,9 +73,8 @@ pub struct ChainCheck {
 /// Checks records in order (as the store returns them, all of them).
 pub fn verify<'a>(records: impl IntoIterator<Item = &'a AuditRecord>) -> ChainCheck {
     let mut prev = GENESIS.to_string();
-    let mut expected_seq = 1;
     let mut count = 0;
-    for record in records {
+    for (expected_seq, record) in (1u64..).zip(records) {
         count += 1;
         let problem = if record.seq != expected_seq {
             Some(format!(
@@ -108,7 +107,6 @@ pub fn verify<'a>(records: impl IntoIterator<Item = &'a AuditRecord>) -> ChainCh
             };
         }
         prev = record.hash.clone();
-        expected_seq += 1;
     }
     ChainCheck {
         ok: true,
@@ -138,7 +136,12 @@ mod tests {
         let mut out: Vec<AuditRecord> = Vec::new();
         for seq in 1..=n {
             let prev = out.last().map_or(GENESIS.to_string(), |r| r.hash.clone());
-            out.push(AuditRecord::seal(seq, format!("t{seq}"), draft("deploy"), &prev));
+            out.push(AuditRecord::seal(
+                seq,
+                format!("t{seq}"),
+                draft("deploy"),
+                &prev,
+            ));
         }
         out
     }

@@ -72,9 +72,14 @@ impl ActivationKind {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Deploy, Self::Activate, Self::Rollback, Self::Bootstrap]
-            .into_iter()
-            .find(|k| k.as_str() == text)
+        [
+            Self::Deploy,
+            Self::Activate,
+            Self::Rollback,
+            Self::Bootstrap,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == text)
     }
 }
 

@@ -303,7 +303,9 @@ impl PolicyStore for SqliteStore {
     fn history(&self) -> Result<Vec<Activation>, StoreError> {
         self.with_tx(|tx| {
             let mut stmt = tx
-                .prepare("SELECT seq, digest, previous, kind, actor, at FROM activations ORDER BY seq")
+                .prepare(
+                    "SELECT seq, digest, previous, kind, actor, at FROM activations ORDER BY seq",
+                )
                 .map_err(backend)?;
             let rows = stmt
                 .query_map([], |r| {
@@ -480,7 +482,11 @@ mod tests {
         let dir = temp_dir("reopen");
         {
             let store = SqliteStore::open(&dir)?;
-            store.deploy(version("d1"), Some(ActivationKind::Bootstrap), draft("deploy"))?;
+            store.deploy(
+                version("d1"),
+                Some(ActivationKind::Bootstrap),
+                draft("deploy"),
+            )?;
             store.deploy(version("d2"), Some(ActivationKind::Deploy), draft("deploy"))?;
             // Same content again: the existing version, no new number.
             let again = store.deploy(version("d2"), None, draft("deploy"))?;
@@ -499,7 +505,10 @@ mod tests {
         let history = store.history()?;
         assert_eq!(history.len(), 3);
         assert_eq!(history[2].previous.as_deref(), Some("d2"));
-        assert_eq!(store.version("d2")?.and_then(|v| v.parent), Some("d1".into()));
+        assert_eq!(
+            store.version("d2")?.and_then(|v| v.parent),
+            Some("d1".into())
+        );
         assert_eq!(store.entities()?.len(), 1);
         let audit = store.audit(0, 100)?;
         assert_eq!(audit.len(), 5);
@@ -512,11 +521,19 @@ mod tests {
     fn activating_an_unknown_version_changes_nothing() -> Result<(), StoreError> {
         let dir = temp_dir("unknown");
         let store = SqliteStore::open(&dir)?;
-        store.deploy(version("d1"), Some(ActivationKind::Bootstrap), draft("deploy"))?;
+        store.deploy(
+            version("d1"),
+            Some(ActivationKind::Bootstrap),
+            draft("deploy"),
+        )?;
         let err = store.activate("nope", ActivationKind::Activate, draft("activate"));
         assert!(matches!(err, Err(StoreError::UnknownVersion(_))));
         assert_eq!(store.history()?.len(), 1);
-        assert_eq!(store.audit(0, 100)?.len(), 1, "the audit record rolled back too");
+        assert_eq!(
+            store.audit(0, 100)?.len(),
+            1,
+            "the audit record rolled back too"
+        );
         let _ = std::fs::remove_dir_all(&dir);
         Ok(())
     }

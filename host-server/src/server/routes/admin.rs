@@ -19,7 +19,9 @@ use super::{authorization, body_json};
 use crate::server::auth::{AdminAction, Caller};
 use crate::server::error::ApiError;
 use crate::server::state::{AppState, DeployOutcome};
-use crate::store::{audit, Activation, ActivationKind, AuditRecord, ChainCheck, DecisionRecord, VersionMeta};
+use crate::store::{
+    audit, Activation, ActivationKind, AuditRecord, ChainCheck, DecisionRecord, VersionMeta,
+};
 
 fn caller(state: &AppState, headers: &HeaderMap, action: AdminAction) -> Result<Caller, ApiError> {
     state.auth.authorize(authorization(headers), action)
@@ -159,8 +161,9 @@ pub async fn version_diff(
             None => state.active()?.version.digest.clone(),
         };
         let load = |digest: &str| -> Result<Bundle, ApiError> {
-            Bundle::load(state.store.version_files(digest)?)
-                .map_err(|e| ApiError::Internal(format!("stored version {digest} no longer loads: {e}")))
+            Bundle::load(state.store.version_files(digest)?).map_err(|e| {
+                ApiError::Internal(format!("stored version {digest} no longer loads: {e}"))
+            })
         };
         Ok(diff(&load(&q.from)?, &load(&to)?))
     })

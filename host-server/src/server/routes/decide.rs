@@ -56,7 +56,9 @@ pub async fn decide(
     let input = body_text(body, state.config.limits.max_body_bytes)?;
     let result = run(&state, Endpoint::Decide, "decide", &input).await;
     let elapsed = started.elapsed();
-    state.metrics.request(Endpoint::Decide, elapsed, result.is_ok());
+    state
+        .metrics
+        .request(Endpoint::Decide, elapsed, result.is_ok());
     let json = result?;
     let allow = json.starts_with("{\"decision\":\"allow\"");
     state.metrics.decisions(u64::from(allow), u64::from(!allow));
@@ -90,7 +92,9 @@ pub async fn batch(
     }
     let result = run(&state, Endpoint::Batch, "batch", &input).await;
     let elapsed = started.elapsed();
-    state.metrics.request(Endpoint::Batch, elapsed, result.is_ok());
+    state
+        .metrics
+        .request(Endpoint::Batch, elapsed, result.is_ok());
     let json = result?;
     let (allow, deny) = count_allow_deny(&json);
     state.metrics.decisions(allow, deny);

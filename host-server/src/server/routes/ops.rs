@@ -29,7 +29,9 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         .into_response(),
         None => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"ready": false, "code": "not_ready", "message": "no version is active yet"})),
+            Json(
+                json!({"ready": false, "code": "not_ready", "message": "no version is active yet"}),
+            ),
         )
             .into_response(),
     }

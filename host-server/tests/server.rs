@@ -1,0 +1,467 @@
+//! The decision server end to end: a real `sesame serve` process (wasmtime guests, SQLite store)
+//! driven over HTTP as a back-end service, a policy author and an operator would drive it.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::{demo_files, entity, request, Server, TestResult};
+
+const FREEZE: &str = r#"// Freezes one document for everyone.
+@id("freeze-frozen-1")
+forbid (principal, action, resource == Document::"frozen-1");
+"#;
+
+/// A call-only acme document: carol (accountant of acme) may view it unless it is frozen.
+fn frozen_doc_request() -> Value {
+    let mut r = request("carol", "view_document", ("Document", "frozen-1"));
+    r["entities"] = json!([{
+        "uid": entity("Document", "frozen-1"),
+        "attrs": {"client": {"__entity": entity("Client", "acme")}, "kind": "customer_invoice", "archived": false},
+        "parents": [entity("Client", "acme")]
+    }]);
+    r
+}
+
+fn decision(server: &Server, req: &Value) -> Result<(String, String), Box<dyn std::error::Error>> {
+    let r = server.anonymous().post("/v1/decide", req)?;
+    assert_eq!(r.status, 200, "{}", r.body);
+    Ok((
+        r.body["decision"].as_str().unwrap_or_default().to_string(),
+        r.body["bundle_digest"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    ))
+}
+
+#[test]
+fn decisions_single_batch_and_matrix_come_from_the_active_version() -> TestResult {
+    let server = Server::start("decide", &["--max-batch", "50"])?;
+    let api = server.anonymous();
+    let ready = api.get("/readyz")?;
+    assert!(ready.ok(), "{}", ready.body);
+    let digest = ready.body["digest"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+
+    let allow = api.post(
+        "/v1/decide",
+        &request("carol", "view_document", ("Document", "inv-1")),
+    )?;
+    assert_eq!(allow.body["decision"], "allow", "{}", allow.body);
+    assert_eq!(
+        allow.body["determining_policies"],
+        json!(["accountant-documents-of-assigned-clients"])
+    );
+    assert_eq!(allow.body["bundle_digest"], digest.as_str());
+    let deny = api.post(
+        "/v1/decide",
+        &request("dave", "view_document", ("Document", "inv-1")),
+    )?;
+    assert_eq!(deny.body["decision"], "deny");
+
+    // A request the schema refuses: 400 with the engine's stable code.
+    let bad = api.post(
+        "/v1/decide",
+        &request("carol", "no_such_action", ("Document", "inv-1")),
+    )?;
+    assert_eq!(
+        (bad.status, bad.code()),
+        (400, "invalid_request"),
+        "{}",
+        bad.body
+    );
+    let malformed = api.send("POST", "/v1/decide", Some("{\"principal\": "))?;
+    assert_eq!(
+        (malformed.status, malformed.code()),
+        (400, "malformed_json"),
+        "{}",
+        malformed.body
+    );
+
+    // Batch: every item decided, a bad one fails alone.
+    let batch = api.post(
+        "/v1/decide/batch",
+        &json!({"requests": [
+            request("carol", "view_document", ("Document", "inv-1")),
+            request("dave", "view_document", ("Document", "inv-1")),
+            request("carol", "no_such_action", ("Document", "inv-1")),
+        ]}),
+    )?;
+    assert_eq!(batch.status, 200, "{}", batch.body);
+    assert_eq!(batch.body["results"][0]["decision"], "allow");
+    assert_eq!(batch.body["results"][1]["decision"], "deny");
+    assert_eq!(batch.body["results"][2]["error"]["code"], "invalid_request");
+    let too_many: Vec<Value> = (0..51)
+        .map(|_| request("carol", "view_document", ("Document", "inv-1")))
+        .collect();
+    let over = api.post("/v1/decide/batch", &json!({ "requests": too_many }))?;
+    assert_eq!(
+        (over.status, over.code()),
+        (413, "batch_too_large"),
+        "{}",
+        over.body
+    );
+
+    // Matrix: what a document page needs in one call.
+    let matrix = api.post(
+        "/v1/matrix",
+        &json!({
+            "principal": entity("User", "carol"),
+            "actions": [entity("Action", "view_document"), entity("Action", "delete_document")],
+            "resources": [entity("Document", "inv-1"), entity("Document", "sup-1")],
+            "fields": ["amount"],
+        }),
+    )?;
+    assert_eq!(matrix.status, 200, "{}", matrix.body);
+    assert_eq!(matrix.body["rows"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        matrix.body["rows"][0]["decisions"]["view_document"],
+        "allow"
+    );
+
+    // The browser loads exactly what is enforced; the ETag is the digest.
+    let bundle = api.get("/v1/bundle/active")?;
+    assert_eq!(
+        bundle.etag.as_deref(),
+        Some(format!("\"{digest}\"").as_str())
+    );
+    assert!(bundle.body["files"]["schema.cedarschema"].is_string());
+    let etag = format!("\"{digest}\"");
+    let (status, _, _) = api.send_text(
+        "GET",
+        "/v1/bundle/active",
+        None,
+        &[("If-None-Match", &etag)],
+    )?;
+    assert_eq!(status, 304);
+
+    // Operations endpoints.
+    assert!(api.get("/healthz")?.ok());
+    let (status, metrics, _) = api.send_text("GET", "/metrics", None, &[])?;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("sesame_decisions_total{decision=\"allow\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!("sesame_active_version{{digest=\"{digest}\"}} 1")),
+        "{metrics}"
+    );
+    Ok(())
+}
+
+#[test]
+fn admin_calls_need_a_token_whose_role_the_admin_policy_allows() -> TestResult {
+    let server = Server::start("auth", &[])?;
+    let body = json!({"files": demo_files()?, "message": "nothing new"});
+    let none = server.anonymous().post("/v1/admin/deploy", &body)?;
+    assert_eq!((none.status, none.code()), (401, "unauthorized"));
+    let wrong = server
+        .client(Some("guess"))
+        .post("/v1/admin/deploy", &body)?;
+    assert_eq!((wrong.status, wrong.code()), (401, "unauthorized"));
+    let viewer = server.client(Some("viewer-secret"));
+    let refused = viewer.post("/v1/admin/deploy", &body)?;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (403, "forbidden"),
+        "{}",
+        refused.body
+    );
+    // An author may store a version but not activate it.
+    let author = server.client(Some("author-secret"));
+    assert_eq!(author.post("/v1/admin/deploy", &body)?.status, 403);
+    assert_eq!(author.post("/v1/admin/rollback", &json!({}))?.status, 403);
+    assert!(viewer.get("/v1/admin/history")?.ok());
+    assert_eq!(
+        viewer.get("/v1/admin/audit")?.status,
+        403,
+        "only admins read the audit"
+    );
+    // Entity writes need an author.
+    let delta = json!({"remove": [entity("Document", "inv-1")]});
+    assert_eq!(
+        viewer
+            .send("PATCH", "/v1/entities", Some(&delta.to_string()))?
+            .status,
+        403
+    );
+    // Nothing was done: still one version, inv-1 still there.
+    let history = viewer.get("/v1/admin/history")?;
+    assert_eq!(
+        history.body["activations"].as_array().map(Vec::len),
+        Some(1)
+    );
+    let (d, _) = decision(
+        &server,
+        &request("carol", "view_document", ("Document", "inv-1")),
+    )?;
+    assert_eq!(d, "allow");
+    Ok(())
+}
+
+#[test]
+fn deploy_reject_diff_rollback_entities_and_restart() -> TestResult {
+    let mut server = Server::start("lifecycle", &["--mask", "user_count"])?;
+    let admin = server.admin();
+    let (d, v1) = decision(&server, &frozen_doc_request())?;
+    assert_eq!(d, "allow");
+
+    // A syntax error: rejected with its location, nothing changes.
+    let mut broken = demo_files()?;
+    broken.insert(
+        "freeze.cedar".into(),
+        json!("@id(\"x\")\nforbid (principal, action, resource)\n  when { principal.nope ==  };\n"),
+    );
+    let rejected = admin.post(
+        "/v1/admin/deploy",
+        &json!({"files": broken, "message": "broken"}),
+    )?;
+    assert_eq!(
+        (rejected.status, rejected.code()),
+        (422, "invalid_bundle"),
+        "{}",
+        rejected.body
+    );
+    assert_eq!(
+        rejected.body["location"]["file"], "freeze.cedar",
+        "{}",
+        rejected.body
+    );
+    assert_eq!(rejected.body["location"]["line"], 3, "{}", rejected.body);
+    // Failing tests: rejected with the report.
+    let mut failing = demo_files()?;
+    failing.insert(
+        "freeze.cedar".into(),
+        json!("@id(\"freeze-carol\")\nforbid (principal == User::\"carol\", action, resource);\n"),
+    );
+    let rejected = admin.post(
+        "/v1/admin/deploy",
+        &json!({"files": failing, "message": "breaks tests"}),
+    )?;
+    assert_eq!(
+        (rejected.status, rejected.code()),
+        (422, "tests_failed"),
+        "{}",
+        rejected.body
+    );
+    assert!(rejected.body["report"]["cases"].is_array());
+    assert_eq!(
+        decision(&server, &frozen_doc_request())?.1,
+        v1,
+        "still version 1"
+    );
+
+    // A good deploy: new version active, decisions change.
+    let mut files = demo_files()?;
+    files.insert("freeze.cedar".into(), json!(FREEZE));
+    let deployed = admin.post(
+        "/v1/admin/deploy",
+        &json!({"files": files, "message": "freeze frozen-1"}),
+    )?;
+    assert_eq!(deployed.status, 200, "{}", deployed.body);
+    assert_eq!(deployed.body["version"]["number"], 2);
+    assert_eq!(deployed.body["version"]["parent"], v1.as_str());
+    let v2 = deployed.body["version"]["digest"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        decision(&server, &frozen_doc_request())?,
+        ("deny".to_string(), v2.clone())
+    );
+
+    let diff = admin.get(&format!("/v1/admin/diff?from={v1}&to={v2}"))?;
+    assert_eq!(
+        diff.body["files_added"],
+        json!(["freeze.cedar"]),
+        "{}",
+        diff.body
+    );
+    assert_eq!(diff.body["policies_added"], json!(["freeze-frozen-1"]));
+    assert_eq!(diff.body["policies_removed"], json!([]));
+
+    // Rollback in one call: version 1 answers again.
+    let rolled = admin.post("/v1/admin/rollback", &json!({}))?;
+    assert_eq!(rolled.body["digest"], v1.as_str(), "{}", rolled.body);
+    assert_eq!(
+        decision(&server, &frozen_doc_request())?,
+        ("allow".to_string(), v1.clone())
+    );
+
+    // Entity deltas: applied on every worker, validated, all-or-nothing.
+    let author = server.client(Some("author-secret"));
+    let new_doc = json!({"upsert": [{
+        "uid": entity("Document", "new-1"),
+        "attrs": {"client": {"__entity": entity("Client", "acme")}, "kind": "bank_statement", "archived": false},
+        "parents": [entity("Client", "acme")]
+    }]});
+    let patched = author.send("PATCH", "/v1/entities", Some(&new_doc.to_string()))?;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    for _ in 0..4 {
+        // Every worker sees the write acknowledged before the decision.
+        let (d, _) = decision(
+            &server,
+            &request("carol", "view_document", ("Document", "new-1")),
+        )?;
+        assert_eq!(d, "allow");
+    }
+    let invalid = json!({"upsert": [{"uid": entity("Spaceship", "x"), "attrs": {}, "parents": []}],
+                         "remove": [entity("Document", "inv-1")]});
+    let refused = author.send("PATCH", "/v1/entities", Some(&invalid.to_string()))?;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (400, "entity_invalid"),
+        "{}",
+        refused.body
+    );
+    let (d, _) = decision(
+        &server,
+        &request("carol", "view_document", ("Document", "inv-1")),
+    )?;
+    assert_eq!(d, "allow", "the refused delta removed nothing");
+
+    // The decision log masks configured context fields.
+    let mut invite = request("alice", "invite_user", ("Firm", "dupont"));
+    invite["context"] = json!({"user_count": 3});
+    decision(&server, &invite)?;
+    let logged = support::wait_until(
+        || {
+            admin.get("/v1/admin/decisions?limit=50").is_ok_and(|r| {
+                r.body.as_array().is_some_and(|records| {
+                    records
+                        .iter()
+                        .any(|rec| rec["request"]["context"]["user_count"] == "***")
+                })
+            })
+        },
+        "the masked decision in the log",
+    );
+    assert!(logged.is_ok(), "{logged:?}");
+
+    // A crash (SIGKILL) loses nothing acknowledged: versions, active pointer, entities, audit.
+    server.crash_and_restart()?;
+    let admin = server.admin();
+    let history = admin.get("/v1/admin/history")?;
+    assert_eq!(
+        history.body["versions"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        history.body
+    );
+    assert_eq!(history.body["active"]["digest"], v1.as_str());
+    let kinds: Vec<&str> = history.body["activations"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x["kind"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(kinds, ["bootstrap", "deploy", "rollback"]);
+    let (d, _) = decision(
+        &server,
+        &request("carol", "view_document", ("Document", "new-1")),
+    )?;
+    assert_eq!(
+        d, "allow",
+        "the acknowledged entity write survived the crash"
+    );
+
+    let audit = admin.get("/v1/admin/audit")?;
+    let actions: Vec<&str> = audit
+        .body
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x["action"].as_str()).collect())
+        .unwrap_or_default();
+    for expected in [
+        "replace_entities",
+        "deploy",
+        "deploy_rejected",
+        "rollback",
+        "apply_delta",
+    ] {
+        assert!(
+            actions.contains(&expected),
+            "{expected} missing from {actions:?}"
+        );
+    }
+    let verify = admin.get("/v1/admin/audit/verify")?;
+    assert_eq!(verify.body["ok"], true, "{}", verify.body);
+    Ok(())
+}
+
+#[test]
+fn activation_under_load_fails_no_request() -> TestResult {
+    let server = Server::start("load", &["--decision-log-sample", "0"])?;
+    let admin = server.admin();
+    let v1 = decision(&server, &frozen_doc_request())?.1;
+    let mut files = demo_files()?;
+    files.insert("freeze.cedar".into(), json!(FREEZE));
+    let deployed = admin.post(
+        "/v1/admin/deploy",
+        &json!({"files": files, "message": "v2", "activate": false}),
+    )?;
+    let v2 = deployed.body["version"]["digest"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(deployed.body["activated"], false);
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers: Vec<_> = (0..3)
+        .map(|_| {
+            let (api, stop, v1, v2) = (server.anonymous(), stop.clone(), v1.clone(), v2.clone());
+            std::thread::spawn(move || -> Result<usize, String> {
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let r = api
+                        .post("/v1/decide", &frozen_doc_request())
+                        .map_err(|e| e.to_string())?;
+                    let digest = r.body["bundle_digest"].as_str().unwrap_or_default();
+                    // Each answer is whole: version 1 allows, version 2 denies.
+                    let consistent = (digest == v1 && r.body["decision"] == "allow")
+                        || (digest == v2 && r.body["decision"] == "deny");
+                    if r.status != 200 || !consistent {
+                        return Err(format!("request {n} failed: {} {}", r.status, r.body));
+                    }
+                    n += 1;
+                }
+                Ok(n)
+            })
+        })
+        .collect();
+    for i in 0..10 {
+        let target = if i % 2 == 0 { &v2 } else { &v1 };
+        let r = admin.post("/v1/admin/activate", &json!({"digest": target}))?;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total = 0;
+    for w in workers {
+        total += w.join().map_err(|_| "load thread panicked")??;
+    }
+    assert!(total > 0);
+    assert_eq!(
+        decision(&server, &frozen_doc_request())?.1,
+        v1,
+        "ten switches end on v1"
+    );
+    Ok(())
+}
+
+#[test]
+fn the_openapi_document_and_the_router_list_the_same_paths() -> TestResult {
+    let doc: Value = serde_json::from_str(include_str!("../openapi.json"))?;
+    let documented: std::collections::BTreeSet<String> = doc["paths"]
+        .as_object()
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+    let source = include_str!("../src/server/mod.rs");
+    let routed: std::collections::BTreeSet<String> = source
+        .split(".route(")
+        .skip(1)
+        .filter_map(|rest| rest.trim_start().strip_prefix('"'))
+        .filter_map(|rest| rest.split('"').next().map(String::from))
+        .collect();
+    assert_eq!(documented, routed);
+    Ok(())
+}

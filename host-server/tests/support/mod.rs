@@ -1,0 +1,157 @@
+//! A real `sesame serve` process for end-to-end tests: started on a free port over a temp data
+//! dir, killed (SIGKILL, like a crash) when dropped or restarted.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use host_server::client::ApiClient;
+use host_server::server::auth::{hash_token, TokenEntry, TokensFile};
+use serde_json::{json, Value};
+
+pub type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+pub const ADMIN: &str = "admin-secret";
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub struct Server {
+    child: Option<Child>,
+    pub data: PathBuf,
+    pub url: String,
+    extra_args: Vec<String>,
+}
+
+/// Tokens for every role: `<role>-secret`.
+fn write_tokens(data: &Path) -> std::io::Result<()> {
+    let tokens = ["viewer", "author", "deployer", "admin"]
+        .iter()
+        .map(|role| TokenEntry {
+            name: format!("{role}-token"),
+            role: role.to_string(),
+            sha256: hash_token(&format!("{role}-secret")),
+        })
+        .collect();
+    std::fs::create_dir_all(data)?;
+    std::fs::write(
+        data.join("tokens.json"),
+        serde_json::to_string(&TokensFile { tokens }).unwrap_or_default(),
+    )
+}
+
+impl Server {
+    /// A server on the demo bundle and demo firm, with `extra_args` (limits, masks...).
+    pub fn start(name: &str, extra_args: &[&str]) -> Result<Self, Box<dyn std::error::Error>> {
+        let data = std::env::temp_dir().join(format!("sesame-e2e-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data);
+        write_tokens(&data)?;
+        let mut server = Self {
+            child: None,
+            data,
+            url: String::new(),
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+        };
+        server.spawn()?;
+        Ok(server)
+    }
+
+    fn spawn(&mut self) -> Result<(), Box<dyn std::error::Error>> {
+        let repo = repo();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sesame"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(&self.data)
+            .arg("--bundle")
+            .arg(repo.join("policies"))
+            .arg("--entities")
+            .arg(repo.join("policies/tests/fixtures/demo-firm.json"))
+            .arg("--guest")
+            .arg(host_server::guest::default_guest_path())
+            // One compiled module for every test server (compiling takes seconds).
+            .arg("--guest-cache")
+            .arg(repo.join("target/guest-cache"))
+            .args(&self.extra_args)
+            .env("SESAME_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let url = line
+            .trim()
+            .strip_prefix("sesame listening on ")
+            .ok_or_else(|| format!("server did not start: {line:?}"))?
+            .to_string();
+        self.url = url;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// Kills the process without warning (a crash) and starts it again on the same data.
+    pub fn crash_and_restart(&mut self) -> Result<(), Box<dyn std::error::Error>> {
+        self.kill();
+        self.spawn()
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn client(&self, token: Option<&str>) -> ApiClient {
+        ApiClient::new(&self.url, token.map(String::from))
+    }
+
+    pub fn admin(&self) -> ApiClient {
+        self.client(Some(ADMIN))
+    }
+
+    pub fn anonymous(&self) -> ApiClient {
+        self.client(None)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
+pub fn entity(ty: &str, id: &str) -> Value {
+    json!({"type": ty, "id": id})
+}
+
+pub fn request(principal: &str, action: &str, resource: (&str, &str)) -> Value {
+    json!({
+        "principal": entity("User", principal),
+        "action": entity("Action", action),
+        "resource": entity(resource.0, resource.1),
+    })
+}
+
+/// The demo bundle's files, as a deploy body wants them.
+pub fn demo_files() -> Result<serde_json::Map<String, Value>, Box<dyn std::error::Error>> {
+    let mut files = serde_json::Map::new();
+    for (path, bytes) in host_server::bundle_dir::read_files(&repo().join("policies"))? {
+        files.insert(path, Value::String(String::from_utf8(bytes)?));
+    }
+    Ok(files)
+}
+
+pub fn wait_until(mut ok: impl FnMut() -> bool, what: &str) -> Result<(), String> {
+    for _ in 0..200 {
+        if ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    Err(format!("timed out waiting for {what}"))
+}
