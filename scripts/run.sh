@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: install what is missing, build everything (wasm included),
-# validate and test the demo bundle in policies/, and decide a sample request with it.
+# validate and test the demo bundle in policies/, decide a sample request with it, then run the
+# decision server on it (data in .sesame/, or $SESAME_DATA; address $SESAME_LISTEN).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -16,3 +17,12 @@ printf '%s\n' \
   '{"principal":{"type":"User","id":"carol"},"action":{"type":"Action","id":"view_document"},"resource":{"type":"Document","id":"inv-1"}}' \
   '{"principal":{"type":"User","id":"alice"},"action":{"type":"Action","id":"view_document"},"resource":{"type":"Document","id":"inv-1"}}' \
   | "$sesame" decide --bundle policies --entities policies/tests/fixtures/demo-firm.json
+
+listen="${SESAME_LISTEN:-127.0.0.1:8080}"
+data="${SESAME_DATA:-.sesame}"
+echo; echo "== sesame serve on http://$listen (data: $data; Ctrl-C stops it)"
+echo "   admin token: $data/admin.token (created on first start), e.g."
+echo "   SESAME_TOKEN=\$(cat $data/admin.token) $sesame history --server http://$listen"
+exec "$sesame" serve --listen "$listen" --data "$data" \
+  --bundle policies --entities policies/tests/fixtures/demo-firm.json \
+  --guest target/wasm/wasm32-unknown-unknown/wasm-guest/wasm_guest.wasm --pkg target/pkg

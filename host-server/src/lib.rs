@@ -9,6 +9,7 @@ pub mod client;
 pub mod commands;
 pub mod firm_gen;
 pub mod guest;
+pub mod loadtest;
 pub mod render;
 pub mod server;
 pub mod store;

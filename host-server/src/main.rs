@@ -43,6 +43,65 @@ enum Command {
     },
     /// Run the decision server (decision API, versioned store, admin API).
     Serve(Box<ServeArgs>),
+    /// Validate, test, store and activate a bundle folder on a server.
+    Deploy {
+        dir: PathBuf,
+        #[command(flatten)]
+        remote: Remote,
+        /// What changed and why (kept in the history).
+        #[arg(long, short, default_value = "")]
+        message: String,
+        /// Store the version without activating it.
+        #[arg(long)]
+        no_activate: bool,
+    },
+    /// Activate a stored version by digest.
+    Activate {
+        digest: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Activate the version active before the current one (or --to DIGEST).
+    Rollback {
+        #[arg(long)]
+        to: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Versions and activations of a server, newest last.
+    History {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// The audit chain of a server's store.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Load a running server from this process and compare with native policy-core.
+    Loadtest {
+        #[arg(default_value = "policies")]
+        dir: PathBuf,
+        #[command(flatten)]
+        remote: Remote,
+        #[arg(long, default_value_t = 200)]
+        users: usize,
+        #[arg(long, default_value_t = 2_000)]
+        clients: usize,
+        #[arg(long, default_value_t = 50_000)]
+        documents: usize,
+        #[arg(long, default_value_t = 4_000)]
+        requests: usize,
+        /// Client threads.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Seconds per phase.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Requests per batch call.
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+    },
     /// Benchmark policy-core against raw cedar-policy on a generated firm.
     Bench {
         #[arg(default_value = "policies")]
@@ -60,6 +119,27 @@ enum Command {
         /// Also measure the wasmtime guest (path to wasm_guest.wasm).
         #[arg(long)]
         guest: Option<PathBuf>,
+    },
+}
+
+/// Where a server is and how to authenticate.
+#[derive(clap::Args)]
+struct Remote {
+    /// Server base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// File holding the bearer token (default: the SESAME_TOKEN environment variable).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain; exit 1 if any record was edited, removed or reordered.
+    Verify {
+        /// The server's data directory.
+        #[arg(long, default_value = ".sesame")]
+        data: PathBuf,
     },
 }
 
@@ -133,6 +213,61 @@ fn run(cli: Cli) -> Result<Status, CliError> {
         Command::Test { dir } => commands::test::run(&dir, format),
         Command::Decide { bundle, entities } => commands::decide::run(&bundle, entities.as_ref()),
         Command::Serve(args) => commands::serve::run(serve_config(*args)),
+        Command::Deploy {
+            dir,
+            remote,
+            message,
+            no_activate,
+        } => {
+            let api = commands::remote::client(&remote.server, remote.token_file.as_deref())?;
+            commands::remote::deploy(&api, &dir, &message, !no_activate, format)
+        }
+        Command::Activate { digest, remote } => {
+            let api = commands::remote::client(&remote.server, remote.token_file.as_deref())?;
+            commands::remote::activate(&api, Some(&digest), false, format)
+        }
+        Command::Rollback { to, remote } => {
+            let api = commands::remote::client(&remote.server, remote.token_file.as_deref())?;
+            commands::remote::activate(&api, to.as_deref(), true, format)
+        }
+        Command::History { remote } => {
+            let api = commands::remote::client(&remote.server, remote.token_file.as_deref())?;
+            commands::remote::history(&api, format)
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { data },
+        } => commands::audit::verify(&data, format),
+        Command::Loadtest {
+            dir,
+            remote,
+            users,
+            clients,
+            documents,
+            requests,
+            concurrency,
+            seconds,
+            batch,
+        } => {
+            let plan = host_server::loadtest::LoadPlan {
+                size: FirmSize {
+                    users,
+                    clients,
+                    documents,
+                    ..FirmSize::default()
+                },
+                requests,
+                concurrency,
+                duration: std::time::Duration::from_secs_f64(seconds.max(0.1)),
+                batch: batch.max(2),
+            };
+            commands::loadtest::run(
+                &remote.server,
+                remote.token_file.as_deref(),
+                &dir,
+                plan,
+                format,
+            )
+        }
         Command::Profile {
             command: ProfileCommand::Compare { dir, left, right },
         } => commands::profile::compare(&dir, &left, &right, format),

@@ -1,10 +1,13 @@
 //! One module per `sesame` command. Each returns a [`Status`] (policy problems are not errors of
 //! the tool) or a [`CliError`] (usage or I/O), which `main` maps to exit codes 0 / 1 / 2.
 
+pub mod audit;
 pub mod bench;
 pub mod check;
 pub mod decide;
+pub mod loadtest;
 pub mod profile;
+pub mod remote;
 pub mod serve;
 pub mod test;
 

@@ -337,6 +337,8 @@ impl AppState {
         match answer {
             GuestAnswer::Ok(json) => {
                 self.metrics.entity_write();
+                let active = active.clone();
+                tokio::task::spawn_blocking(move || active.pool.catch_up_idle());
                 Ok(json)
             }
             GuestAnswer::EngineError(json) => Err(ApiError::Engine(json)),

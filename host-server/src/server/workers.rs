@@ -151,6 +151,18 @@ impl WorkerPool {
         })
     }
 
+    /// Brings every idle instance up to date with the log, so that a large write (a full
+    /// replace) is replayed here, off the decision path, rather than by the next decision.
+    pub fn catch_up_idle(&self) {
+        for slot in &self.slots {
+            if let Ok(mut worker) = slot.try_lock() {
+                if let Err(e) = self.catch_up(&mut worker) {
+                    tracing::warn!("background catch-up: {e}");
+                }
+            }
+        }
+    }
+
     /// Locks a free slot (the semaphore guarantees one), rebuilt and caught up.
     fn checkout(&self) -> Result<MutexGuard<'_, Worker>, PoolError> {
         let n = self.slots.len();

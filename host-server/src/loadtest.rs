@@ -1,0 +1,296 @@
+//! `sesame loadtest`: load on a running server from a second process, compared in the same run
+//! with native policy-core called in process on the same requests and entities.
+//!
+//! Phases, each for a fixed duration with `concurrency` client threads on keep-alive
+//! connections: single decisions, batches, and single decisions while another thread keeps
+//! switching the active version (deploys under load). Latencies are measured by the client
+//! (full HTTP round trip on 127.0.0.1).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use policy_core::wire::DecisionRequest;
+use policy_core::{Bundle, Engine};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::client::{ApiClient, ClientError};
+use crate::firm_gen::{self, FirmSize};
+
+#[derive(Debug, Clone)]
+pub struct LoadPlan {
+    pub size: FirmSize,
+    pub requests: usize,
+    pub concurrency: usize,
+    pub duration: Duration,
+    pub batch: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("the server refused {what}: {status} {body}")]
+    Refused {
+        what: &'static str,
+        status: u16,
+        body: String,
+    },
+    #[error("native engine: {0}")]
+    Native(String),
+    #[error("a load thread panicked")]
+    Thread,
+}
+
+/// Throughput and client-side latency of one phase.
+#[derive(Debug, Clone, Serialize)]
+pub struct Phase {
+    pub name: String,
+    pub calls: u64,
+    pub decisions_per_s: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub failed: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadReport {
+    pub entities: usize,
+    pub native: Phase,
+    pub single: Phase,
+    pub batch: Phase,
+    pub during_deploys: Phase,
+    pub activations_during_load: u64,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn phase(
+    name: &str,
+    mut latencies_us: Vec<f64>,
+    decisions: u64,
+    elapsed: Duration,
+    failed: u64,
+) -> Phase {
+    latencies_us.sort_by(f64::total_cmp);
+    Phase {
+        name: name.to_string(),
+        calls: latencies_us.len() as u64,
+        decisions_per_s: decisions as f64 / elapsed.as_secs_f64().max(1e-9),
+        p50_us: percentile(&latencies_us, 0.50),
+        p99_us: percentile(&latencies_us, 0.99),
+        failed,
+    }
+}
+
+pub fn run(client: &ApiClient, bundle: Bundle, plan: &LoadPlan) -> Result<LoadReport, LoadError> {
+    let entities = firm_gen::firm_entities(plan.size);
+    let n_entities = entities.len();
+    let put = client.send(
+        "PUT",
+        "/v1/entities",
+        Some(&Value::Array(entities.clone()).to_string()),
+    )?;
+    if !put.ok() {
+        return Err(LoadError::Refused {
+            what: "the generated entities",
+            status: put.status,
+            body: put.body.to_string(),
+        });
+    }
+    let requests: Arc<Vec<String>> = Arc::new(
+        firm_gen::requests(plan.size, plan.requests)
+            .iter()
+            .map(|r| json!(r).to_string())
+            .collect(),
+    );
+    let native = native_phase(
+        bundle,
+        entities,
+        &firm_gen::requests(plan.size, plan.requests),
+        plan.duration,
+    )?;
+    let single = load_phase("server single", client, plan, &requests, 1, None)?;
+    let batch = load_phase("server batch", client, plan, &requests, plan.batch, None)?;
+    let activations = Arc::new(AtomicU64::new(0));
+    let during_deploys = load_phase(
+        "server single, deploys",
+        client,
+        plan,
+        &requests,
+        1,
+        Some(activations.clone()),
+    )?;
+    Ok(LoadReport {
+        entities: n_entities,
+        native,
+        single,
+        batch,
+        during_deploys,
+        activations_during_load: activations.load(Ordering::Relaxed),
+    })
+}
+
+/// policy-core in this process, one thread, the same requests: the floor the server adds to.
+fn native_phase(
+    bundle: Bundle,
+    entities: Vec<Value>,
+    requests: &[DecisionRequest],
+    duration: Duration,
+) -> Result<Phase, LoadError> {
+    let engine =
+        Engine::with_entities(bundle, entities).map_err(|e| LoadError::Native(e.to_string()))?;
+    let started = Instant::now();
+    let mut latencies = Vec::new();
+    let mut failed = 0;
+    'outer: loop {
+        for r in requests {
+            let t = Instant::now();
+            if engine.decide(r).is_err() {
+                failed += 1;
+            }
+            latencies.push(t.elapsed().as_secs_f64() * 1e6);
+            if started.elapsed() >= duration {
+                break 'outer;
+            }
+        }
+    }
+    let n = latencies.len() as u64;
+    Ok(phase(
+        "native policy-core",
+        latencies,
+        n,
+        started.elapsed(),
+        failed,
+    ))
+}
+
+/// `concurrency` threads for `plan.duration`: single decisions (`batch == 1`) or batches. With
+/// `switch`, one more thread keeps activating the other of two versions.
+fn load_phase(
+    name: &str,
+    client: &ApiClient,
+    plan: &LoadPlan,
+    requests: &Arc<Vec<String>>,
+    batch: usize,
+    switch: Option<Arc<AtomicU64>>,
+) -> Result<Phase, LoadError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let switcher = match &switch {
+        Some(count) => Some(start_switching(client, stop.clone(), count.clone())?),
+        None => None,
+    };
+    // Warm-up (connections, caches, instances catching up with the entity write), unmeasured.
+    for r in requests.iter().take(200) {
+        client.send_text("POST", "/v1/decide", Some(r), &[])?;
+    }
+    let started = Instant::now();
+    let threads: Vec<_> = (0..plan.concurrency.max(1))
+        .map(|t| {
+            let (client, requests, duration) = (client.clone(), requests.clone(), plan.duration);
+            std::thread::spawn(move || {
+                let mut latencies = Vec::new();
+                let (mut decisions, mut failed) = (0u64, 0u64);
+                let mut i = t * 7919;
+                let begun = Instant::now();
+                while begun.elapsed() < duration {
+                    let (path, body, n) = if batch <= 1 {
+                        i += 1;
+                        ("/v1/decide", requests[i % requests.len()].clone(), 1)
+                    } else {
+                        let items: Vec<&str> = (0..batch)
+                            .map(|k| requests[(i + k) % requests.len()].as_str())
+                            .collect();
+                        i += batch;
+                        (
+                            "/v1/decide/batch",
+                            format!("{{\"requests\":[{}]}}", items.join(",")),
+                            batch as u64,
+                        )
+                    };
+                    let t0 = Instant::now();
+                    match client.send_text("POST", path, Some(&body), &[]) {
+                        Ok((200, _, _)) => decisions += n,
+                        _ => failed += 1,
+                    }
+                    latencies.push(t0.elapsed().as_secs_f64() * 1e6);
+                }
+                (latencies, decisions, failed)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    let (mut decisions, mut failed) = (0, 0);
+    for t in threads {
+        let (l, d, f) = t.join().map_err(|_| LoadError::Thread)?;
+        all.extend(l);
+        decisions += d;
+        failed += f;
+    }
+    let elapsed = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    if let Some(handle) = switcher {
+        handle.join().map_err(|_| LoadError::Thread)??;
+    }
+    Ok(phase(name, all, decisions, elapsed, failed))
+}
+
+/// Stores a variant of the active bundle (one extra comment-only file) and keeps activating
+/// the two in turn until `stop`, then leaves the original active.
+fn start_switching(
+    client: &ApiClient,
+    stop: Arc<AtomicBool>,
+    count: Arc<AtomicU64>,
+) -> Result<std::thread::JoinHandle<Result<(), LoadError>>, LoadError> {
+    let active = client.get("/v1/bundle/active")?;
+    let original = active
+        .etag
+        .clone()
+        .unwrap_or_default()
+        .trim_matches('"')
+        .to_string();
+    let mut files = active.body["files"].clone();
+    files["loadtest-variant.cedar"] =
+        json!("// a second version for the deploy-under-load phase\n");
+    let deployed = client.post(
+        "/v1/admin/deploy",
+        &json!({"files": files, "message": "loadtest variant", "activate": false}),
+    )?;
+    if !deployed.ok() {
+        return Err(LoadError::Refused {
+            what: "the variant deploy",
+            status: deployed.status,
+            body: deployed.body.to_string(),
+        });
+    }
+    let variant = deployed.body["version"]["digest"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let client = client.clone();
+    Ok(std::thread::spawn(move || {
+        let mut flip = true;
+        while !stop.load(Ordering::Relaxed) {
+            let target = if flip { &variant } else { &original };
+            let r = client.post("/v1/admin/activate", &json!({ "digest": target }))?;
+            if !r.ok() {
+                return Err(LoadError::Refused {
+                    what: "an activation",
+                    status: r.status,
+                    body: r.body.to_string(),
+                });
+            }
+            count.fetch_add(1, Ordering::Relaxed);
+            flip = !flip;
+        }
+        client.post("/v1/admin/activate", &json!({ "digest": original }))?;
+        Ok(())
+    }))
+}
