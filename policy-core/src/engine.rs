@@ -321,7 +321,8 @@ fn authorize(
     request: &Request,
     entities: &cedar_policy::Entities,
 ) -> DecisionResponse {
-    let response = Authorizer::new().is_authorized(request, bundle.policies(), entities);
+    let response =
+        Authorizer::new().is_authorized(request, bundle.policies_for(request.action()), entities);
     to_response(bundle, &response)
 }
 

@@ -2,6 +2,7 @@
 //! manifest, tests), loaded and validated as a whole. Callers hand in bytes; nothing here reads
 //! files, so the same loader runs natively, in a browser and in a wasmtime guest.
 
+mod action_index;
 mod entities;
 mod files;
 mod manifest;
@@ -29,6 +30,8 @@ pub struct Bundle {
     manifest: Manifest,
     schema: Schema,
     policies: PolicySet,
+    /// The policies each action may trigger (see `action_index`); `None`: use `policies`.
+    policies_by_action: Option<std::sync::Arc<HashMap<cedar_policy::EntityUid, PolicySet>>>,
     policy_index: BTreeMap<String, PolicyInfo>,
     entities: Entities,
     entity_records: Vec<serde_json::Value>,
@@ -214,10 +217,14 @@ impl Bundle {
         match loaded {
             Some(loaded) if !has_errors => {
                 let digest = files::digest(texts.iter().map(|(p, t)| (p.as_str(), t.as_str())));
+                let policies_by_action =
+                    action_index::by_action(&schema, &parsed.set, &loaded.entities)
+                        .map(std::sync::Arc::new);
                 Ok(Self {
                     digest,
                     manifest,
                     schema,
+                    policies_by_action,
                     policies: parsed.set,
                     policy_index: parsed.index,
                     entities: loaded.entities,
@@ -247,6 +254,15 @@ impl Bundle {
 
     pub fn policies(&self) -> &PolicySet {
         &self.policies
+    }
+
+    /// The policies that may apply to `action` (all of them if the action is unknown): what
+    /// the engine hands Cedar's authorizer.
+    pub(crate) fn policies_for(&self, action: Option<&cedar_policy::EntityUid>) -> &PolicySet {
+        action
+            .zip(self.policies_by_action.as_ref())
+            .and_then(|(a, index)| index.get(a))
+            .unwrap_or(&self.policies)
     }
 
     /// Policies by `@id`, with their file and position.
