@@ -560,3 +560,34 @@ fn the_cli_deploys_rolls_back_lists_history_and_verifies_the_audit_chain() -> Te
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+#[test]
+fn limits_end_with_a_clear_json_error() -> TestResult {
+    // Over the body limit: 413 with a code, before any evaluation.
+    let small = Server::start("limits-body", &["--max-body", "1000"])?;
+    let big = format!("{{\"padding\": \"{}\"}}", "x".repeat(1_500));
+    let r = small.anonymous().send("POST", "/v1/decide", Some(&big))?;
+    assert_eq!((r.status, r.code()), (413, "body_too_large"), "{}", r.body);
+
+    // An evaluation past its budget is cut off (a context the guest needs longer than its
+    // budget to read), answered 504, and the next call is served by a rebuilt instance.
+    let server = Server::start(
+        "limits-eval",
+        &["--eval-timeout-ms", "1", "--decision-log-sample", "0"],
+    )?;
+    let mut slow = request("carol", "view_document", ("Document", "inv-1"));
+    slow["context"] = json!({ "noise": (0..60_000).map(|i| json!({"k": i, "v": [i, i, i]})).collect::<Vec<_>>() });
+    let r = server.anonymous().post("/v1/decide", &slow)?;
+    assert_eq!(
+        (r.status, r.code()),
+        (504, "deadline_exceeded"),
+        "{}",
+        r.body
+    );
+    let (d, _) = decision(
+        &server,
+        &request("carol", "view_document", ("Document", "inv-1")),
+    )?;
+    assert_eq!(d, "allow");
+    Ok(())
+}

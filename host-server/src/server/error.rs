@@ -50,6 +50,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("evaluation exceeded its deadline")]
     Deadline,
+    #[error("the request took longer than {0:?}")]
+    Timeout(std::time::Duration),
     #[error("{0}")]
     Internal(String),
 }
@@ -80,6 +82,7 @@ impl ApiError {
             Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Deadline => StatusCode::GATEWAY_TIMEOUT,
+            Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -98,6 +101,7 @@ impl ApiError {
             Self::NotReady => "not_ready",
             Self::Conflict(_) => "conflict",
             Self::Deadline => "deadline_exceeded",
+            Self::Timeout(_) => "request_timeout",
             Self::Internal(_) => "internal",
         }
     }

@@ -24,7 +24,6 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::Value;
 use tower_http::services::ServeDir;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use self::auth::{AdminAuth, Caller};
@@ -95,12 +94,25 @@ pub fn app(state: Arc<AppState>) -> Router {
     }
     router
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
+        .layer(axum::middleware::from_fn_with_state(
             limits.request_timeout,
+            request_timeout,
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Ends a request that takes longer than the configured timeout with a JSON 408.
+async fn request_timeout(
+    axum::extract::State(limit): axum::extract::State<std::time::Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => error::ApiError::Timeout(limit).into_response(),
+    }
 }
 
 /// Opens the store, seeds it on first start and activates the stored version.

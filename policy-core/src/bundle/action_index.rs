@@ -29,7 +29,8 @@ pub(crate) fn by_action(
             ActionConstraint::Eq(a) => a == *action,
             ActionConstraint::In(list) => list.iter().any(|a| groups.contains(&a)),
         };
-        let subset = PolicySet::from_policies(set.policies().filter(|p| applies(p)).cloned()).ok()?;
+        let subset =
+            PolicySet::from_policies(set.policies().filter(|p| applies(p)).cloned()).ok()?;
         index.insert(action.clone(), subset);
     }
     Some(index)
