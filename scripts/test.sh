@@ -17,8 +17,9 @@ scripts/wasm-build.sh wasm-guest -p wasm-guest --locked
 ls -l target/wasm/wasm32-unknown-unknown/*/*.wasm
 step "browser package (wasm-bindgen ES module + typed wrapper) into target/pkg"; scripts/browser-pkg.sh
 step "cargo test (unit, cross-crate, CLI, server end to end, wasmtime guest and browser package vs native)"; cargo test --workspace --locked
-step "sesame check + test policies/ (fails on any failing policy test)"
+step "sesame check + fmt --check + test policies/ (fails on any failing policy test)"
 cargo run --quiet --locked -p host-server --bin sesame -- check policies
+cargo run --quiet --locked -p host-server --bin sesame -- fmt --check policies
 cargo run --quiet --locked -p host-server --bin sesame -- test policies
 step "sesame check + test host-server/admin-policy (who may use the admin API)"
 cargo run --quiet --locked -p host-server --bin sesame -- check host-server/admin-policy

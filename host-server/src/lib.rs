@@ -7,6 +7,7 @@ pub mod bench_guest;
 pub mod bundle_dir;
 pub mod client;
 pub mod commands;
+pub mod decision_diff;
 pub mod firm_gen;
 pub mod guest;
 pub mod loadtest;

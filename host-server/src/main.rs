@@ -26,6 +26,31 @@ struct Cli {
 enum Command {
     /// Validate a bundle folder: every problem at once, located at file:line:column.
     Check { dir: PathBuf },
+    /// Format the bundle's policy files canonically (Cedar's formatter; comments kept).
+    Fmt {
+        dir: PathBuf,
+        /// Change nothing; exit 1 if a file is not formatted.
+        #[arg(long)]
+        check: bool,
+    },
+    /// What changes from bundle A to bundle B: files, policies, and decisions (tests of each
+    /// replayed on the other, plus a generated sample of requests).
+    Diff {
+        from: PathBuf,
+        to: PathBuf,
+        /// Generated requests decided by both bundles.
+        #[arg(long, default_value_t = 5_000)]
+        sample: usize,
+    },
+    /// Replay a server's logged decisions on a candidate bundle: which would change.
+    Impact {
+        dir: PathBuf,
+        #[command(flatten)]
+        remote: Remote,
+        /// Newest logged decisions to replay.
+        #[arg(long, default_value_t = 100_000)]
+        limit: usize,
+    },
     /// Run the bundle's test files; report failures and coverage.
     Test { dir: PathBuf },
     /// Decide JSON-lines requests from stdin, one JSON result per line on stdout.
@@ -211,6 +236,15 @@ fn run(cli: Cli) -> Result<Status, CliError> {
     match cli.command {
         Command::Check { dir } => commands::check::run(&dir, format),
         Command::Test { dir } => commands::test::run(&dir, format),
+        Command::Fmt { dir, check } => commands::fmt::run(&dir, check, format),
+        Command::Diff { from, to, sample } => commands::diff::run(&from, &to, sample, format),
+        Command::Impact { dir, remote, limit } => commands::impact::run(
+            &remote.server,
+            remote.token_file.as_deref(),
+            &dir,
+            limit,
+            format,
+        ),
         Command::Decide { bundle, entities } => commands::decide::run(&bundle, entities.as_ref()),
         Command::Serve(args) => commands::serve::run(serve_config(*args)),
         Command::Deploy {

@@ -217,3 +217,127 @@ fn usage_and_io_errors_exit_two() {
     );
     assert_eq!(sesame(&["frobnicate"], None).status.code(), Some(2));
 }
+
+fn plain_cedar() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plain-cedar")
+}
+
+#[test]
+fn fmt_checks_then_formats_and_changes_no_decision() {
+    let dir = copy_of_policies("fmt");
+    assert_eq!(
+        sesame(&["fmt", "--check", policies().to_str().unwrap()], None)
+            .status
+            .code(),
+        Some(0),
+        "policies/ is kept formatted"
+    );
+    std::fs::write(
+        dir.join("extra.cedar"),
+        "@id(\"messy\")\nforbid(principal==User::\"quinn\",action,resource)\nwhen{context has field};\n",
+    )
+    .unwrap();
+    let out = sesame(&["fmt", "--check", dir.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "not formatted: extra.cedar\n");
+    let out = sesame(&["fmt", dir.to_str().unwrap()], None);
+    assert_eq!(text(&out.stdout), "formatted: extra.cedar\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("extra.cedar")).unwrap(),
+        "@id(\"messy\")\nforbid (\n  principal == User::\"quinn\",\n  action,\n  resource\n)\nwhen { context has field };\n",
+        "Cedar's own formatter (the one behind `cedar format`)"
+    );
+    assert_eq!(
+        sesame(&["test", dir.to_str().unwrap()], None).status.code(),
+        Some(0)
+    );
+    // A file the formatter cannot read is reported like `check` reports it.
+    std::fs::write(
+        dir.join("extra.cedar"),
+        "permit (principal,, action, resource);\n",
+    )
+    .unwrap();
+    let out = sesame(&["fmt", dir.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--> extra.cedar:1:"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn diff_names_files_policies_and_the_decisions_that_change() {
+    let dir = copy_of_policies("diff");
+    std::fs::write(
+        dir.join("freeze.cedar"),
+        "@id(\"freeze-carol-edits\")\nforbid (principal == User::\"carol\", action == Action::\"edit_document\", resource);\n",
+    )
+    .unwrap();
+    let out = sesame(
+        &["diff", policies().to_str().unwrap(), dir.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("files: +freeze.cedar\n"), "{stdout}");
+    assert!(
+        stdout.contains("policies: +freeze-carol-edits\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(": 3 of 139 decisions change"),
+        "the tests of the old version that the new one changes: {stdout}"
+    );
+    assert!(
+        stdout.contains("tests/firm-roles.test.yaml / assigned accountant edits a document: User::\"carol\" Action::\"edit_document\" Document::\"sup-1\": allow -> deny"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("User::\"carol\" edit_document Document::\"inv-1\": allow -> deny"),
+        "the generated sample finds it too: {stdout}"
+    );
+    let same = sesame(
+        &[
+            "diff",
+            "--format",
+            "json",
+            policies().to_str().unwrap(),
+            policies().to_str().unwrap(),
+        ],
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_slice(&same.stdout).unwrap();
+    assert_eq!(v["sample"]["changed"], serde_json::json!([]));
+    assert_eq!(v["files_changed"], serde_json::json!([]));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_plain_cedar_folder_works_with_every_local_command() {
+    let plain = plain_cedar();
+    let p = plain.to_str().unwrap();
+    let out = sesame(&["check", p], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("named `policies.cedar#0`"));
+    assert_eq!(sesame(&["test", p], None).status.code(), Some(0));
+    assert_eq!(sesame(&["fmt", "--check", p], None).status.code(), Some(0));
+    let out = sesame(
+        &["decide", "--bundle", p],
+        Some("{\"principal\":{\"type\":\"User\",\"id\":\"alice\"},\"action\":{\"type\":\"Action\",\"id\":\"view\"},\"resource\":{\"type\":\"Photo\",\"id\":\"beach\"}}\n"),
+    );
+    assert!(
+        text(&out.stdout)
+            .starts_with("{\"decision\":\"allow\",\"determining_policies\":[\"policies.cedar#0\"]"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = sesame(&["diff", p, p], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stdout).contains("0 decisions change"),
+        "{}",
+        text(&out.stdout)
+    );
+}

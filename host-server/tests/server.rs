@@ -538,6 +538,45 @@ fn the_cli_deploys_rolls_back_lists_history_and_verifies_the_audit_chain() -> Te
     );
     assert!(stdout.contains("rollback"), "{stdout}");
 
+    // Impact: the logged decisions replayed on a candidate, before deploying it.
+    let (logged, _) = decision(
+        &server,
+        &request("carol", "edit_document", ("Document", "sup-1")),
+    )?;
+    assert_eq!(logged, "allow");
+    let admin = server.admin();
+    support::wait_until(
+        || {
+            admin.get("/v1/admin/decisions").is_ok_and(|r| {
+                r.body.as_array().is_some_and(|l| {
+                    l.iter()
+                        .any(|x| x["request"]["action"]["id"] == "edit_document")
+                })
+            })
+        },
+        "the logged edit decision",
+    )?;
+    std::fs::write(
+        dir.join("freeze.cedar"),
+        "@id(\"freeze-carol-edits\")\nforbid (principal == User::\"carol\", action == Action::\"edit_document\", resource);\n",
+    )?;
+    let out = sesame(&["impact", &d, "--server", &url], "viewer-secret")?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("1 allow -> deny, 0 deny -> allow"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("User::\"carol\" edit_document Document::\"sup-1\": allow -> deny"),
+        "{stdout}"
+    );
+
     // The audit chain verifies from the store itself; an edited record is found.
     server.kill();
     let data = server.data.to_string_lossy().to_string();

@@ -19,6 +19,14 @@ pub struct Manifest {
     /// (checked on a team's `role`; see `client_roles.rs`).
     #[serde(default)]
     pub client_roles: Vec<String>,
+    /// Every policy must carry `@id("...")` (true when a manifest does not say otherwise). A
+    /// plain Cedar folder has no manifest: its unnamed policies are named `<file>#<n>`.
+    #[serde(default = "yes")]
+    pub require_policy_ids: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Cedar action uids (e.g. `Action::"read_field"`) for the levels above `none`.
@@ -42,6 +50,7 @@ impl Default for Manifest {
             field_actions: None,
             field_context_key: default_field_context_key(),
             client_roles: Vec::new(),
+            require_policy_ids: false,
         }
     }
 }

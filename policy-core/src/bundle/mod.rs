@@ -144,7 +144,11 @@ impl Bundle {
             }
         };
 
-        let parsed = policies::parse_policy_files(&of_kind(FileKind::Policies), &mut diags);
+        let parsed = policies::parse_policy_files(
+            &of_kind(FileKind::Policies),
+            manifest.require_policy_ids,
+            &mut diags,
+        );
 
         let mut tests = Vec::new();
         for (path, text) in of_kind(FileKind::TestSuite) {

@@ -29,6 +29,7 @@ pub(crate) struct ParsedPolicies {
 /// stages can still report their own problems in one pass.
 pub(crate) fn parse_policy_files(
     files: &[(&str, &str)],
+    require_ids: bool,
     diags: &mut Vec<Diagnostic>,
 ) -> ParsedPolicies {
     let mut set = PolicySet::new();
@@ -67,15 +68,32 @@ pub(crate) fn parse_policy_files(
             let start = starts.get(ordinal).copied().unwrap_or(0);
             let end = starts.get(ordinal + 1).copied().unwrap_or(text.len());
             let location = src.locate(start);
-            let Some(id) = policy.annotation("id").map(str::to_string) else {
-                diags.push(
-                    Diagnostic::error(ErrorCode::PolicyIdMissing, "policy has no @id annotation")
+            let id = match policy.annotation("id") {
+                Some(id) => id.to_string(),
+                None if !require_ids => {
+                    let generated = format!("{path}#{ordinal}");
+                    diags.push(
+                        Diagnostic::warning(
+                            ErrorCode::PolicyIdMissing,
+                            format!("policy has no @id annotation; named `{generated}`"),
+                        )
+                        .at(Some(location.clone())),
+                    );
+                    generated
+                }
+                None => {
+                    diags.push(
+                        Diagnostic::error(
+                            ErrorCode::PolicyIdMissing,
+                            "policy has no @id annotation",
+                        )
                         .at(Some(location))
                         .with_help(Some(
                             "name every policy: @id(\"accountant-sees-assigned-clients\")".into(),
                         )),
-                );
-                continue;
+                    );
+                    continue;
+                }
             };
             if id.trim().is_empty() {
                 diags.push(
