@@ -20,6 +20,8 @@ if ! rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unkno
   command -v wasm-ld-16 >/dev/null || need_pkgs+=(lld-16)
   [ -x /usr/bin/cargo ] || need_pkgs+=(cargo-web)
 fi
+# Headless Chromium for the browser end-to-end tests (driven by playwright-core from npm).
+[ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
 
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   log "installing Debian packages: ${need_pkgs[*]}"
@@ -37,5 +39,9 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$wb_version"
   cargo install --quiet wasm-bindgen-cli --version "$wb_version"
 fi
 command -v node >/dev/null || { echo "node is required for the browser package tests" >&2; exit 2; }
+if [ ! -d tests/e2e/node_modules/playwright-core ]; then
+  log "installing playwright-core (npm, tests/e2e)"
+  (cd tests/e2e && npm ci --no-audit --no-fund --silent)
+fi
 
 log "toolchain ready: $(cargo --version); wasm via $( [ -x /usr/bin/rustc ] && /usr/bin/rustc --version || echo rustup)"

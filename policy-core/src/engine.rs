@@ -412,6 +412,21 @@ pub(crate) fn matrix_on(
     if let Some(context) = &request.context {
         context_entities(context, &mut shared_roots);
     }
+    // A page mixes resource types (sections, clients, documents); a cell whose action does
+    // not apply to the row's resource type is left out rather than failing the whole matrix.
+    let schema = bundle.schema();
+    let applies = |action: &EntityRef, resource_type: &str| -> Result<bool, EngineError> {
+        let uid = to_uid(action)?;
+        Ok(schema
+            .resources_for_action(&uid)
+            .is_some_and(|mut types| types.any(|t| t.to_string() == resource_type)))
+    };
+    let fields_apply = |resource_type: &str| -> Result<bool, EngineError> {
+        match &field_levels {
+            Some(levels) => applies(&to_ref(&levels[0].0), resource_type),
+            None => Ok(false),
+        }
+    };
     let mut rows = Vec::with_capacity(request.resources.len());
     for resource in &request.resources {
         let resource_uid = to_uid(resource)?.as_ref().clone();
@@ -419,6 +434,9 @@ pub(crate) fn matrix_on(
         let entities = as_cedar(&slice);
         let mut decisions = BTreeMap::new();
         for action in &request.actions {
+            if !applies(action, &resource.type_name)? {
+                continue;
+            }
             let cedar_request = build_request(
                 bundle,
                 &request.principal,
@@ -432,7 +450,7 @@ pub(crate) fn matrix_on(
             );
         }
         let mut fields = BTreeMap::new();
-        if let Some(levels) = &field_levels {
+        if let (Some(levels), true) = (&field_levels, fields_apply(&resource.type_name)?) {
             for field in &request.fields {
                 let level = field_level_in(
                     bundle,

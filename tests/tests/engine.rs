@@ -130,6 +130,40 @@ fn a_matrix_gives_decisions_and_field_levels_per_resource() {
 }
 
 #[test]
+fn one_matrix_serves_a_whole_page_of_mixed_resource_types() {
+    // A page shows sections, a client and its documents: one call, and a cell exists only
+    // where the action applies to the row's resource type.
+    let m = engine()
+        .matrix(&MatrixRequest {
+            principal: EntityRef::new("User", "carol"),
+            actions: [
+                "view_section",
+                "view_client",
+                "view_document",
+                "edit_document",
+            ]
+            .iter()
+            .map(|a| EntityRef::new("Action", *a))
+            .collect(),
+            resources: vec![
+                EntityRef::new("Section", "dashboard"),
+                EntityRef::new("Client", "acme"),
+                EntityRef::new("Document", "inv-1"),
+            ],
+            fields: vec!["invoice.amount".into()],
+            context: None,
+        })
+        .unwrap();
+    let keys = |i: usize| m.rows[i].decisions.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(0), ["view_section"]);
+    assert_eq!(keys(1), ["view_client"]);
+    assert_eq!(keys(2), ["edit_document", "view_document"]);
+    assert!(m.rows[0].fields.is_empty() && m.rows[1].fields.is_empty());
+    assert_eq!(m.rows[2].decisions["view_document"], Decision::Allow);
+    assert!(m.rows[2].fields.contains_key("invoice.amount"));
+}
+
+#[test]
 fn a_delta_assigns_and_unassigns_an_accountant() {
     let mut e = engine();
     let dave_view = req("dave", "view_document", ("Document", "inv-1"));
