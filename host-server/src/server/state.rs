@@ -304,29 +304,19 @@ impl AppState {
         let input: Arc<str> = input.into();
         let persist_input = input.clone();
         let persist = || {
-            let detail = |n_upsert: usize, n_remove: usize| serde_json::json!({"upserted": n_upsert, "removed": n_remove});
+            let corrupt = |e: serde_json::Error| crate::store::StoreError::Corrupt(e.to_string());
+            let draft = |upserted: usize, removed: usize| {
+                let detail = serde_json::json!({"upserted": upserted, "removed": removed});
+                audit(caller, op, Some(&digest), Some(&digest), detail)
+            };
             if op == "replace_entities" {
-                let records: Vec<Value> = serde_json::from_str(&persist_input)
-                    .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
-                let draft = audit(
-                    caller,
-                    op,
-                    Some(&digest),
-                    Some(&digest),
-                    detail(records.len(), 0),
-                );
-                self.store.replace_entities(&records, draft)
+                let records: Vec<Value> = serde_json::from_str(&persist_input).map_err(corrupt)?;
+                self.store
+                    .replace_entities(&records, draft(records.len(), 0))
             } else {
-                let delta: EntityDelta = serde_json::from_str(&persist_input)
-                    .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
-                let draft = audit(
-                    caller,
-                    op,
-                    Some(&digest),
-                    Some(&digest),
-                    detail(delta.upsert.len(), delta.remove.len()),
-                );
-                self.store.apply_delta(&delta, draft)
+                let delta: EntityDelta = serde_json::from_str(&persist_input).map_err(corrupt)?;
+                self.store
+                    .apply_delta(&delta, draft(delta.upsert.len(), delta.remove.len()))
             }
         };
         let answer = active

@@ -73,6 +73,40 @@ pub async fn decide(
     Ok(json_response(json))
 }
 
+/// Parses a many-decision body and refuses it above the configured limit.
+fn parse_within_limit(
+    state: &AppState,
+    input: &str,
+    size: impl Fn(&Value) -> usize,
+) -> Result<(Value, usize), ApiError> {
+    let parsed: Value =
+        serde_json::from_str(input).map_err(|e| ApiError::BadBody(e.to_string()))?;
+    let got = size(&parsed);
+    let limit = state.config.limits.max_batch;
+    if got > limit {
+        return Err(ApiError::BatchTooLarge { got, limit });
+    }
+    Ok((parsed, got))
+}
+
+/// Runs a many-decision operation and records its latency and decisions.
+async fn run_counted(
+    state: &AppState,
+    endpoint: Endpoint,
+    op: &str,
+    input: &str,
+    started: Instant,
+) -> Result<String, ApiError> {
+    let result = run(state, endpoint, op, input).await;
+    state
+        .metrics
+        .request(endpoint, started.elapsed(), result.is_ok());
+    let json = result?;
+    let (allow, deny) = count_allow_deny(&json);
+    state.metrics.decisions(allow, deny);
+    Ok(json)
+}
+
 /// `POST /v1/decide/batch`
 pub async fn batch(
     State(state): State<Arc<AppState>>,
@@ -80,25 +114,11 @@ pub async fn batch(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let input = body_text(body, state.config.limits.max_body_bytes)?;
-    let parsed: Value =
-        serde_json::from_str(&input).map_err(|e| ApiError::BadBody(e.to_string()))?;
-    let requests = parsed["requests"].as_array().map_or(0, Vec::len);
-    let limit = state.config.limits.max_batch;
-    if requests > limit {
-        return Err(ApiError::BatchTooLarge {
-            got: requests,
-            limit,
-        });
-    }
-    let result = run(&state, Endpoint::Batch, "batch", &input).await;
-    let elapsed = started.elapsed();
-    state
-        .metrics
-        .request(Endpoint::Batch, elapsed, result.is_ok());
-    let json = result?;
-    let (allow, deny) = count_allow_deny(&json);
-    state.metrics.decisions(allow, deny);
-    log_batch(&state, &parsed, &json, elapsed, requests);
+    let (parsed, requests) = parse_within_limit(&state, &input, |v| {
+        v["requests"].as_array().map_or(0, Vec::len)
+    })?;
+    let json = run_counted(&state, Endpoint::Batch, "batch", &input, started).await?;
+    log_batch(&state, &parsed, &json, started.elapsed(), requests);
     Ok(json_response(json))
 }
 
@@ -129,20 +149,10 @@ pub async fn matrix(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let input = body_text(body, state.config.limits.max_body_bytes)?;
-    let parsed: Value =
-        serde_json::from_str(&input).map_err(|e| ApiError::BadBody(e.to_string()))?;
-    let len = |key: &str| parsed[key].as_array().map_or(0, Vec::len);
-    let cells = len("resources") * (len("actions") + len("fields")).max(1);
-    let limit = state.config.limits.max_batch;
-    if cells > limit {
-        return Err(ApiError::BatchTooLarge { got: cells, limit });
-    }
-    let result = run(&state, Endpoint::Matrix, "matrix", &input).await;
-    state
-        .metrics
-        .request(Endpoint::Matrix, started.elapsed(), result.is_ok());
-    let json = result?;
-    let (allow, deny) = count_allow_deny(&json);
-    state.metrics.decisions(allow, deny);
+    parse_within_limit(&state, &input, |v| {
+        let len = |key: &str| v[key].as_array().map_or(0, Vec::len);
+        len("resources") * (len("actions") + len("fields")).max(1)
+    })?;
+    let json = run_counted(&state, Endpoint::Matrix, "matrix", &input, started).await?;
     Ok(json_response(json))
 }
