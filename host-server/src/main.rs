@@ -103,6 +103,18 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Print a generated firm as JSON (`{"entities": [...], "requests": [...]}`), the data the
+    /// benchmarks use, for peers outside this binary (the browser-package benchmark).
+    GenFirm {
+        #[arg(long, default_value_t = 100)]
+        users: usize,
+        #[arg(long, default_value_t = 500)]
+        clients: usize,
+        #[arg(long, default_value_t = 5_000)]
+        documents: usize,
+        #[arg(long, default_value_t = 1_000)]
+        requests: usize,
+    },
     /// Load a running server from this process and compare with native policy-core.
     Loadtest {
         #[arg(default_value = "policies")]
@@ -267,6 +279,27 @@ fn run(cli: Cli) -> Result<Status, CliError> {
         Command::History { remote } => {
             let api = commands::remote::client(&remote.server, remote.token_file.as_deref())?;
             commands::remote::history(&api, format)
+        }
+        Command::GenFirm {
+            users,
+            clients,
+            documents,
+            requests,
+        } => {
+            let size = FirmSize {
+                users,
+                clients,
+                documents,
+                ..FirmSize::default()
+            };
+            println!(
+                "{}",
+                serde_json::json!({
+                    "entities": host_server::firm_gen::firm_entities(size),
+                    "requests": host_server::firm_gen::requests(size, requests),
+                })
+            );
+            Ok(Status::Ok)
         }
         Command::Audit {
             command: AuditCommand::Verify { data },

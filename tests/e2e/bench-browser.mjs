@@ -1,0 +1,101 @@
+// The browser package under Node vs the official @cedar-policy/cedar-wasm, same bundle, same
+// generated firm, same requests, one run. Sesame keeps a resident engine (policies, schema and
+// entities loaded once); cedar-wasm is measured stateless (everything passed per call) and with
+// pre-parsed policies and schema (entities still passed per call: its API has no resident
+// entity store). Decisions are compared on every measured request.
+// Usage: node tests/e2e/bench-browser.mjs [--users N --clients N --documents N --requests N]
+import { readFileSync, readdirSync, statSync } from "node:fs";
+import { join, relative, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { execFileSync } from "node:child_process";
+import * as cedar from "@cedar-policy/cedar-wasm/nodejs";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : dflt;
+};
+const sesameBin = join(root, "target", "release", "sesame");
+const firm = JSON.parse(execFileSync(sesameBin, ["gen-firm",
+  "--users", arg("users", "100"), "--clients", arg("clients", "500"),
+  "--documents", arg("documents", "5000"), "--requests", arg("requests", "2000")],
+  { maxBuffer: 1 << 30 }).toString());
+
+function walk(dir, out = {}) {
+  for (const name of readdirSync(dir)) {
+    if (name.startsWith(".")) continue;
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) walk(p, out);
+    else out[relative(join(root, "policies"), p).split("\\").join("/")] = readFileSync(p, "utf8");
+  }
+  return out;
+}
+const files = walk(join(root, "policies"));
+const pkg = join(root, "target", "pkg");
+const { loadSesame } = await import(join(pkg, "sesame.js"));
+
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+function perCall(requests, rounds, fn) {
+  const samples = [];
+  for (let r = 0; r < rounds; r++) {
+    const t0 = process.hrtime.bigint();
+    for (const q of requests) fn(q);
+    samples.push(Number(process.hrtime.bigint() - t0) / 1e3 / requests.length);
+  }
+  return median(samples);
+}
+
+// Sesame: resident engine.
+let t0 = performance.now();
+const engine = await loadSesame({ wasm: readFileSync(join(pkg, "wasm_bindings_bg.wasm")), bundle: { files } });
+engine.replaceEntities(firm.entities);
+const sesameLoadMs = performance.now() - t0;
+const sesameDecide = perCall(firm.requests, 5, (q) => engine.decide(q));
+const sesameBatch = (() => {
+  const samples = [];
+  for (let r = 0; r < 5; r++) {
+    const t = process.hrtime.bigint();
+    engine.batch(firm.requests);
+    samples.push(Number(process.hrtime.bigint() - t) / 1e3 / firm.requests.length);
+  }
+  return median(samples);
+})();
+
+// cedar-wasm: the same policies (all .cedar files), schema, and entities (static + generated).
+const policyText = Object.entries(files).filter(([p]) => p.endsWith(".cedar")).map(([, t]) => t).join("\n");
+const schema = Object.entries(files).find(([p]) => p.endsWith(".cedarschema"))[1];
+const entities = [...JSON.parse(files["entities.json"]), ...firm.entities];
+const call = (q) => ({ principal: q.principal, action: q.action, resource: q.resource, context: q.context ?? {} });
+const sample = firm.requests.slice(0, Number(arg("peer-requests", "100")));
+const stateless = (q) => cedar.isAuthorized({ ...call(q), schema, validateRequest: true, policies: { staticPolicies: policyText }, entities });
+for (const [what, answer] of [["policies", cedar.preparsePolicySet("sesame", { staticPolicies: policyText })], ["schema", cedar.preparseSchema("sesame", schema)]]) {
+  if (answer.type !== "success") throw new Error(`cedar-wasm refused the ${what}: ${JSON.stringify(answer.errors)}`);
+}
+const preparsed = (q) => cedar.statefulIsAuthorized({ ...call(q), preparsedPolicySetId: "sesame", preparsedSchemaName: "sesame", validateRequest: true, entities });
+const cedarStateless = perCall(sample, 3, stateless);
+const cedarPreparsed = perCall(sample, 3, preparsed);
+
+// The same decisions, or the comparison means nothing.
+let mismatches = 0;
+for (const q of sample) {
+  const ours = engine.decide(q).decision;
+  const theirs = preparsed(q);
+  if (theirs.type !== "success" || theirs.response.decision !== ours) mismatches++;
+}
+
+const report = {
+  entities: entities.length,
+  requests: firm.requests.length,
+  peer_requests: sample.length,
+  cedar_wasm_version: cedar.getCedarVersion(),
+  sesame_load_ms: sesameLoadMs,
+  sesame_decide_us: sesameDecide,
+  sesame_batch_us: sesameBatch,
+  cedar_wasm_stateless_us: cedarStateless,
+  cedar_wasm_preparsed_us: cedarPreparsed,
+  speedup_vs_preparsed: cedarPreparsed / sesameDecide,
+  speedup_vs_stateless: cedarStateless / sesameDecide,
+  mismatches,
+};
+console.log(JSON.stringify(report, null, 2));
+if (mismatches > 0) process.exit(1);
