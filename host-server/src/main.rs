@@ -36,11 +36,18 @@ enum Command {
     /// What changes from bundle A to bundle B: files, policies, and decisions (tests of each
     /// replayed on the other, plus a generated sample of requests).
     Diff {
-        from: PathBuf,
-        to: PathBuf,
+        /// A bundle folder, or with --server a stored version's digest.
+        from: String,
+        /// A bundle folder, or with --server a stored version's digest.
+        to: String,
         /// Generated requests decided by both bundles.
         #[arg(long, default_value_t = 5_000)]
         sample: usize,
+        /// Compare two versions stored on this server (digests instead of folders).
+        #[arg(long)]
+        server: Option<String>,
+        #[arg(long)]
+        token_file: Option<PathBuf>,
     },
     /// Replay a server's logged decisions on a candidate bundle: which would change.
     Impact {
@@ -249,7 +256,22 @@ fn run(cli: Cli) -> Result<Status, CliError> {
         Command::Check { dir } => commands::check::run(&dir, format),
         Command::Test { dir } => commands::test::run(&dir, format),
         Command::Fmt { dir, check } => commands::fmt::run(&dir, check, format),
-        Command::Diff { from, to, sample } => commands::diff::run(&from, &to, sample, format),
+        Command::Diff {
+            from,
+            to,
+            sample,
+            server,
+            token_file,
+        } => {
+            let source = match &server {
+                Some(url) => commands::diff::Source::Server(commands::remote::client(
+                    url,
+                    token_file.as_deref(),
+                )?),
+                None => commands::diff::Source::Folders,
+            };
+            commands::diff::run(&source, &from, &to, sample, format)
+        }
         Command::Impact { dir, remote, limit } => commands::impact::run(
             &remote.server,
             remote.token_file.as_deref(),

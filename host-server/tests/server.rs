@@ -538,6 +538,25 @@ fn the_cli_deploys_rolls_back_lists_history_and_verifies_the_audit_chain() -> Te
     );
     assert!(stdout.contains("rollback"), "{stdout}");
 
+    // Diff of two stored versions, by digest.
+    let history = server.admin().get("/v1/admin/history")?;
+    let digest = |i: usize| {
+        history.body["versions"][i]["digest"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (v1, v2) = (digest(0), digest(1));
+    let out = sesame(&["diff", "--server", &url, &v1, &v2], "viewer-secret")?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("policies: +freeze-frozen-1"), "{stdout}");
+
     // Impact: the logged decisions replayed on a candidate, before deploying it.
     let (logged, _) = decision(
         &server,

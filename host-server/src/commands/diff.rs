@@ -1,9 +1,11 @@
 //! `sesame diff A B`: what changes from bundle folder A to bundle folder B — files, policies by
 //! `@id`, and decisions (each bundle's tests replayed on the other, and a generated sample).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use policy_core::diff::diff;
+use policy_core::Bundle;
 use serde::Serialize;
 
 use super::{json, load_or_report, CliError, Format, Status};
@@ -49,15 +51,55 @@ fn changes(changed: &[ChangedDecision]) {
     }
 }
 
-pub fn run(from: &Path, to: &Path, sample: usize, format: Format) -> Result<Status, CliError> {
-    let a = match load_or_report(from, format)? {
+/// Where the two bundles come from.
+pub enum Source {
+    Folders,
+    /// Versions stored on a server, by digest.
+    Server(crate::client::ApiClient),
+}
+
+fn fetch_version(api: &crate::client::ApiClient, digest: &str) -> Result<Bundle, CliError> {
+    let r = api
+        .get(&format!("/v1/admin/versions/{digest}"))
+        .map_err(|e| CliError::Server(e.to_string()))?;
+    if !r.ok() {
+        return Err(CliError::Server(format!(
+            "version {digest}: {} {}",
+            r.status, r.body
+        )));
+    }
+    let files: BTreeMap<String, String> = serde_json::from_value(r.body["files"].clone())
+        .map_err(|e| CliError::Server(format!("version {digest}: {e}")))?;
+    Bundle::load(files).map_err(|e| CliError::Server(format!("stored version {digest}: {e}")))
+}
+
+fn load_one(
+    source: &Source,
+    name: &str,
+    format: Format,
+) -> Result<Result<Bundle, Status>, CliError> {
+    match source {
+        Source::Folders => load_or_report(Path::new(name), format),
+        Source::Server(api) => fetch_version(api, name).map(Ok),
+    }
+}
+
+pub fn run(
+    source: &Source,
+    from: &str,
+    to: &str,
+    sample: usize,
+    format: Format,
+) -> Result<Status, CliError> {
+    let a = match load_one(source, from, format)? {
         Ok(b) => b,
         Err(status) => return Ok(status),
     };
-    let b = match load_or_report(to, format)? {
+    let b = match load_one(source, to, format)? {
         Ok(b) => b,
         Err(status) => return Ok(status),
     };
+    let (from, to) = (Path::new(from), Path::new(to));
     let report = Report {
         bundle: diff(&a, &b),
         tests: vec![replay_tests("from", &a, &b), replay_tests("to", &b, &a)],
