@@ -22,6 +22,8 @@ if ! rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unkno
 fi
 # Headless Chromium for the browser end-to-end tests (driven by playwright-core from npm).
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
+# A PostgreSQL server for the replica tests (started by the tests themselves, in a temp dir).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_pkgs+=(postgresql)
 
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   log "installing Debian packages: ${need_pkgs[*]}"

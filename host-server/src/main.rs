@@ -195,6 +195,10 @@ struct ServeArgs {
     /// Data directory: the store (sesame.db), guest cache, tokens.
     #[arg(long, default_value = ".sesame")]
     data: PathBuf,
+    /// PostgreSQL URL of a store shared by several replicas (default: SQLite in --data);
+    /// also read from SESAME_DATABASE_URL.
+    #[arg(long, env = "SESAME_DATABASE_URL")]
+    database_url: Option<String>,
     /// Bundle folder that becomes version 1 when the store is empty.
     #[arg(long)]
     bundle: Option<PathBuf>,
@@ -388,6 +392,7 @@ fn serve_config(a: ServeArgs) -> host_server::server::config::ServeConfig {
     let mut config = ServeConfig::new(a.data, guest);
     config.listen = a.listen;
     config.seed_bundle = a.bundle;
+    config.database_url = a.database_url;
     config.seed_entities = a.entities;
     config.pkg_dir = Some(a.pkg);
     config.web_dir = Some(a.web);

@@ -10,6 +10,8 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     /// Holds `sesame.db`, the precompiled guest cache and the generated admin token.
     pub data_dir: PathBuf,
+    /// A PostgreSQL URL: the shared store of several replicas (default: SQLite in `data_dir`).
+    pub database_url: Option<String>,
     /// A bundle folder that becomes version 1 when the store has no version yet.
     pub seed_bundle: Option<PathBuf>,
     /// Entity data (a JSON array) loaded when the store has no entities yet.
@@ -75,6 +77,7 @@ impl ServeConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir,
+            database_url: None,
             seed_bundle: None,
             seed_entities: None,
             guest_wasm,

@@ -33,6 +33,7 @@ use self::metrics::Metrics;
 use self::state::AppState;
 use crate::bundle_dir;
 use crate::guest::{GuestLimits, GuestRuntime};
+use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{AuditDraft, PolicyStore};
 
@@ -117,7 +118,10 @@ async fn request_timeout(
 
 /// Opens the store, seeds it on first start and activates the stored version.
 pub fn open_state(config: ServeConfig) -> Result<Arc<AppState>, StartError> {
-    let store: Arc<dyn PolicyStore> = Arc::new(SqliteStore::open(&config.data_dir)?);
+    let store: Arc<dyn PolicyStore> = match &config.database_url {
+        Some(url) => Arc::new(PgStore::open(url)?),
+        None => Arc::new(SqliteStore::open(&config.data_dir)?),
+    };
     let tokens_file = config
         .tokens_file
         .clone()
@@ -144,6 +148,7 @@ pub fn open_state(config: ServeConfig) -> Result<Arc<AppState>, StartError> {
     );
     let decision_log = DecisionLog::start(&config.decision_log, store.clone());
     let state = Arc::new(AppState {
+        store_ok: std::sync::atomic::AtomicBool::new(true),
         config,
         store,
         runtime,
@@ -231,12 +236,41 @@ pub async fn serve(config: ServeConfig) -> Result<(), StartError> {
         .await
         .map_err(|e| StartError::Bind(listen, e))?;
     let local = listener.local_addr().map_err(StartError::Serve)?;
+    if state.store.is_shared() {
+        tokio::spawn(follow_store(state.clone()));
+    }
     // One line on stdout that scripts and tests wait for.
     println!("sesame listening on http://{local}");
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(StartError::Serve)
+}
+
+/// Replicas on a shared store: re-check it on every notification and at least once a second.
+async fn follow_store(state: Arc<AppState>) {
+    let mut watch = state.store.watch();
+    loop {
+        match watch.as_mut() {
+            Some(rx) => {
+                tokio::select! {
+                    _ = rx.recv() => {},
+                    () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {},
+                }
+            }
+            None => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+        }
+        let ok = match state.sync_once().await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!("cannot follow the store: {e}");
+                false
+            }
+        };
+        state
+            .store_ok
+            .store(ok, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 async fn shutdown_signal() {

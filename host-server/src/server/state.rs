@@ -5,6 +5,7 @@
 //! also keeps the history linear.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
@@ -30,9 +31,16 @@ pub struct Active {
     /// `{"files": {...}}`: what `/v1/bundle/active` serves and each guest instance loaded.
     pub bundle_json: Arc<str>,
     pub pool: WorkerPool,
+    /// The store's entity revision the pool reflects (replicas follow the entity log from it).
+    pub entity_rev: AtomicU64,
+    /// Set when this pool applied a local write out of the store's order (another replica
+    /// wrote in between): the next sync rebuilds it from the store.
+    pub diverged: AtomicBool,
 }
 
 pub struct AppState {
+    /// False while the store cannot be reached (readiness); decisions go on from memory.
+    pub store_ok: AtomicBool,
     pub config: ServeConfig,
     pub store: Arc<dyn PolicyStore>,
     pub runtime: Arc<GuestRuntime>,
@@ -129,7 +137,8 @@ impl AppState {
                 serde_json::json!({"message": message, "code": e.code(), "reason": e.to_string()}),
             );
             // The rejection stands even if it cannot be audited.
-            if let Err(store_error) = self.store.append_audit(draft) {
+            if let Err(store_error) = tokio::task::block_in_place(|| self.store.append_audit(draft))
+            {
                 tracing::warn!("audit of a rejected deploy failed: {store_error}");
             }
         }
@@ -220,7 +229,8 @@ impl AppState {
         files: BTreeMap<String, String>,
     ) -> Result<Active, ApiError> {
         let bundle_json: Arc<str> = to_json(&BundleFiles { files }).into();
-        let entities: Arc<str> = Value::Array(self.store.entities()?).to_string().into();
+        let (records, entity_rev) = self.store.entity_snapshot()?;
+        let entities: Arc<str> = Value::Array(records).to_string().into();
         let pool = WorkerPool::build(
             self.runtime.clone(),
             bundle_json.clone(),
@@ -239,6 +249,8 @@ impl AppState {
             version: version.clone(),
             bundle_json,
             pool,
+            entity_rev: AtomicU64::new(entity_rev),
+            diverged: AtomicBool::new(false),
         })
     }
 
@@ -303,21 +315,24 @@ impl AppState {
         let digest = active.version.digest.clone();
         let input: Arc<str> = input.into();
         let persist_input = input.clone();
+        let new_rev = AtomicU64::new(0);
         let persist = || {
             let corrupt = |e: serde_json::Error| crate::store::StoreError::Corrupt(e.to_string());
             let draft = |upserted: usize, removed: usize| {
                 let detail = serde_json::json!({"upserted": upserted, "removed": removed});
                 audit(caller, op, Some(&digest), Some(&digest), detail)
             };
-            if op == "replace_entities" {
+            let rev = if op == "replace_entities" {
                 let records: Vec<Value> = serde_json::from_str(&persist_input).map_err(corrupt)?;
                 self.store
-                    .replace_entities(&records, draft(records.len(), 0))
+                    .replace_entities(&records, draft(records.len(), 0))?
             } else {
                 let delta: EntityDelta = serde_json::from_str(&persist_input).map_err(corrupt)?;
                 self.store
-                    .apply_delta(&delta, draft(delta.upsert.len(), delta.remove.len()))
-            }
+                    .apply_delta(&delta, draft(delta.upsert.len(), delta.remove.len()))?
+            };
+            new_rev.store(rev, Ordering::SeqCst);
+            Ok(())
         };
         let answer = active
             .pool
@@ -327,6 +342,11 @@ impl AppState {
         match answer {
             GuestAnswer::Ok(json) => {
                 self.metrics.entity_write();
+                let rev = new_rev.load(Ordering::SeqCst);
+                // In the store's order only if nobody else wrote in between (replicas).
+                if active.entity_rev.fetch_max(rev, Ordering::SeqCst) + 1 != rev {
+                    active.diverged.store(true, Ordering::SeqCst);
+                }
                 let active = active.clone();
                 tokio::task::spawn_blocking(move || active.pool.catch_up_idle());
                 Ok(json)
@@ -340,5 +360,54 @@ pub fn pool_error(e: PoolError) -> ApiError {
     match e {
         PoolError::Guest(g) => g.into(),
         other => ApiError::Internal(other.to_string()),
+    }
+}
+
+impl AppState {
+    /// Follows changes other replicas made to a shared store: a moved active pointer (rebuild
+    /// and swap) and entity writes (appended to the pool's log, replayed by every instance).
+    pub async fn sync_once(&self) -> Result<(), ApiError> {
+        let _changes = self.changes.lock().await;
+        tokio::task::block_in_place(|| {
+            let stored = self.store.active()?;
+            let current = self.active.load_full();
+            let rebuild = match (&stored, &current) {
+                (Some(s), Some(c)) => {
+                    s.digest != c.version.digest || c.diverged.load(Ordering::SeqCst)
+                }
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            if let (true, Some(version)) = (rebuild, stored.clone()) {
+                let active = self.build_active(version)?;
+                self.install(active);
+                return Ok(());
+            }
+            let Some(current) = current else {
+                return Ok(());
+            };
+            let from = current.entity_rev.load(Ordering::SeqCst);
+            let writes = self.store.entity_writes_since(from)?;
+            let contiguous = writes
+                .first()
+                .is_none_or(|w| w.revision == from + 1 || w.op == "replace_entities");
+            if !contiguous {
+                if let Some(version) = stored {
+                    let active = self.build_active(version)?;
+                    self.install(active);
+                }
+                return Ok(());
+            }
+            for write in writes {
+                let op = match write.op.as_str() {
+                    "replace_entities" => "replace_entities",
+                    _ => "apply_delta",
+                };
+                current.pool.push_log(op, write.input.into());
+                current.entity_rev.store(write.revision, Ordering::SeqCst);
+            }
+            current.pool.catch_up_idle();
+            Ok(())
+        })
     }
 }

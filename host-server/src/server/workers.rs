@@ -151,6 +151,13 @@ impl WorkerPool {
         })
     }
 
+    /// Appends a write another replica made (already validated and stored) to the log.
+    pub fn push_log(&self, op: &'static str, input: Arc<str>) {
+        if let Ok(mut log) = self.log.write() {
+            log.push(EntityOp { op, input });
+        }
+    }
+
     /// Brings every idle instance up to date with the log, so that a large write (a full
     /// replace) is replayed here, off the decision path, rather than by the next decision.
     pub fn catch_up_idle(&self) {

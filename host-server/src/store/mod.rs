@@ -8,6 +8,7 @@
 //! driver can make it one transaction.
 
 pub mod audit;
+pub mod postgres;
 pub mod sqlite;
 
 use std::collections::BTreeMap;
@@ -94,6 +95,14 @@ pub struct Activation {
     pub at: String,
 }
 
+/// One logged entity write: `op` is `replace_entities` or `apply_delta`, `input` its JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityWrite {
+    pub revision: u64,
+    pub op: String,
+    pub input: String,
+}
+
 /// One sampled decision, as logged (context already masked).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecisionRecord {
@@ -132,9 +141,29 @@ pub trait PolicyStore: Send + Sync {
     fn history(&self) -> Result<Vec<Activation>, StoreError>;
 
     /// The data entities (Cedar entity JSON), in uid order.
-    fn entities(&self) -> Result<Vec<Value>, StoreError>;
-    fn replace_entities(&self, records: &[Value], audit: AuditDraft) -> Result<(), StoreError>;
-    fn apply_delta(&self, delta: &EntityDelta, audit: AuditDraft) -> Result<(), StoreError>;
+    fn entities(&self) -> Result<Vec<Value>, StoreError> {
+        Ok(self.entity_snapshot()?.0)
+    }
+    /// The data entities and the entity revision they reflect, read together.
+    fn entity_snapshot(&self) -> Result<(Vec<Value>, u64), StoreError>;
+    /// Replaces the data entities; returns the new entity revision.
+    fn replace_entities(&self, records: &[Value], audit: AuditDraft) -> Result<u64, StoreError>;
+    /// Applies a delta; returns the new entity revision.
+    fn apply_delta(&self, delta: &EntityDelta, audit: AuditDraft) -> Result<u64, StoreError>;
+    /// Entity writes after `revision`, oldest first, for replicas sharing the store. Entries
+    /// before the last full replace may have been pruned: a list that does not start at
+    /// `revision + 1` starts with a replace.
+    fn entity_writes_since(&self, revision: u64) -> Result<Vec<EntityWrite>, StoreError>;
+
+    /// Whether other server processes share this store (they must then follow its changes).
+    fn is_shared(&self) -> bool {
+        false
+    }
+    /// A signal each time another process may have changed the store (LISTEN/NOTIFY for
+    /// Postgres); `None` when the store is not shared.
+    fn watch(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<()>> {
+        None
+    }
 
     /// Appends a standalone audit record (rejected deploys, denied admin calls).
     fn append_audit(&self, audit: AuditDraft) -> Result<AuditRecord, StoreError>;

@@ -15,12 +15,13 @@ use serde_json::Value;
 
 use super::audit::{AuditDraft, AuditRecord, GENESIS};
 use super::{
-    entity_key, now_rfc3339, Activation, ActivationKind, DecisionRecord, NewVersion, PolicyStore,
-    StoreError, VersionMeta,
+    entity_key, now_rfc3339, Activation, ActivationKind, DecisionRecord, EntityWrite, NewVersion,
+    PolicyStore, StoreError, VersionMeta,
 };
 
 /// Schema migrations, applied in order at open; `user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE versions (
         number     INTEGER PRIMARY KEY,
         digest     TEXT NOT NULL UNIQUE,
@@ -53,7 +54,15 @@ const MIGRATIONS: &[&str] = &[r#"
         id     INTEGER PRIMARY KEY,
         record TEXT NOT NULL
     );
-"#];
+"#,
+    r#"
+    CREATE TABLE entity_log (
+        rev   INTEGER PRIMARY KEY,
+        op    TEXT NOT NULL,
+        input TEXT NOT NULL
+    );
+"#,
+];
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
@@ -192,6 +201,30 @@ fn activate_in(
         actor: actor.to_string(),
         at,
     })
+}
+
+/// Appends an entity write to the log (after a replace, older entries are pruned: the
+/// replace alone rebuilds the state) and returns its revision.
+fn log_entity_write(tx: &Connection, op: &str, input: &str) -> Result<u64, StoreError> {
+    tx.execute(
+        "INSERT INTO entity_log (op, input) VALUES (?1, ?2)",
+        params![op, input],
+    )
+    .map_err(backend)?;
+    let rev = tx.last_insert_rowid();
+    if op == "replace_entities" {
+        tx.execute("DELETE FROM entity_log WHERE rev < ?1", [rev])
+            .map_err(backend)?;
+    }
+    Ok(rev as u64)
+}
+
+fn entity_revision(tx: &Connection) -> Result<u64, StoreError> {
+    tx.query_row("SELECT COALESCE(MAX(rev), 0) FROM entity_log", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map(|r| r as u64)
+    .map_err(backend)
 }
 
 fn upsert_entities(tx: &Connection, records: &[Value]) -> Result<(), StoreError> {
@@ -336,7 +369,7 @@ impl PolicyStore for SqliteStore {
         })
     }
 
-    fn entities(&self) -> Result<Vec<Value>, StoreError> {
+    fn entity_snapshot(&self) -> Result<(Vec<Value>, u64), StoreError> {
         self.with_tx(|tx| {
             let mut stmt = tx
                 .prepare("SELECT record FROM entities ORDER BY uid")
@@ -348,20 +381,39 @@ impl PolicyStore for SqliteStore {
             for row in rows {
                 out.push(serde_json::from_str(&row.map_err(backend)?).map_err(corrupt)?);
             }
-            Ok(out)
+            Ok((out, entity_revision(tx)?))
         })
     }
 
-    fn replace_entities(&self, records: &[Value], audit: AuditDraft) -> Result<(), StoreError> {
+    fn entity_writes_since(&self, revision: u64) -> Result<Vec<EntityWrite>, StoreError> {
+        self.with_tx(|tx| {
+            let mut stmt = tx
+                .prepare("SELECT rev, op, input FROM entity_log WHERE rev > ?1 ORDER BY rev")
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map([revision as i64], |r| {
+                    Ok(EntityWrite {
+                        revision: r.get::<_, i64>(0)? as u64,
+                        op: r.get(1)?,
+                        input: r.get(2)?,
+                    })
+                })
+                .map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+    }
+
+    fn replace_entities(&self, records: &[Value], audit: AuditDraft) -> Result<u64, StoreError> {
         self.with_tx(|tx| {
             tx.execute("DELETE FROM entities", []).map_err(backend)?;
             upsert_entities(tx, records)?;
             append_audit_in(tx, audit)?;
-            Ok(())
+            let input = serde_json::to_string(records).map_err(backend)?;
+            log_entity_write(tx, "replace_entities", &input)
         })
     }
 
-    fn apply_delta(&self, delta: &EntityDelta, audit: AuditDraft) -> Result<(), StoreError> {
+    fn apply_delta(&self, delta: &EntityDelta, audit: AuditDraft) -> Result<u64, StoreError> {
         self.with_tx(|tx| {
             {
                 let mut stmt = tx
@@ -373,7 +425,8 @@ impl PolicyStore for SqliteStore {
             }
             upsert_entities(tx, &delta.upsert)?;
             append_audit_in(tx, audit)?;
-            Ok(())
+            let input = serde_json::to_string(delta).map_err(backend)?;
+            log_entity_write(tx, "apply_delta", &input)
         })
     }
 

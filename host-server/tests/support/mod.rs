@@ -155,3 +155,125 @@ pub fn wait_until(mut ok: impl FnMut() -> bool, what: &str) -> Result<(), String
     }
     Err(format!("timed out waiting for {what}"))
 }
+
+/// A throwaway PostgreSQL server (Debian's binaries) in a temp dir, on a free loopback port,
+/// run as the `postgres` user when the tests run as root (initdb refuses root).
+pub struct Postgres {
+    dir: PathBuf,
+    bin: PathBuf,
+    pub port: u16,
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+impl Postgres {
+    pub fn start(name: &str) -> Result<Self, Box<dyn std::error::Error>> {
+        let mut bins: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")?
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|b| b.join("initdb").is_file())
+            .collect();
+        bins.sort();
+        let bin = bins
+            .pop()
+            .ok_or("no PostgreSQL server (apt package postgresql)")?;
+        let dir = std::env::temp_dir().join(format!("sesame-pg-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let pg = Self {
+            dir,
+            bin,
+            port: free_port()?,
+        };
+        if is_root() {
+            let ok = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&pg.dir)
+                .status()?
+                .success();
+            if !ok {
+                return Err("cannot chown the PostgreSQL dir to postgres".into());
+            }
+        }
+        pg.run(
+            "initdb",
+            &["-D", &pg.data(), "-A", "trust", "-U", "sesame", "--no-sync"],
+        )?;
+        pg.resume()?;
+        Ok(pg)
+    }
+
+    fn data(&self) -> String {
+        self.dir.join("data").to_string_lossy().into_owned()
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) -> Result<(), Box<dyn std::error::Error>> {
+        let program = self.bin.join(tool);
+        let mut command = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&program);
+            c
+        } else {
+            Command::new(&program)
+        };
+        let out = command.args(args).stdin(Stdio::null()).output()?;
+        if !out.status.success() {
+            return Err(format!(
+                "{tool} failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://sesame@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Starts (or restarts) the server and waits until it accepts connections.
+    pub fn resume(&self) -> Result<(), Box<dyn std::error::Error>> {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.display()
+        );
+        let log = self.dir.join("postgres.log").to_string_lossy().into_owned();
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data(),
+                "-o",
+                &options,
+                "-l",
+                &log,
+                "-w",
+                "start",
+            ],
+        )
+    }
+
+    /// Stops the server (fast shutdown: connections are cut).
+    pub fn stop(&self) -> Result<(), Box<dyn std::error::Error>> {
+        self.run("pg_ctl", &["-D", &self.data(), "-m", "fast", "-w", "stop"])
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

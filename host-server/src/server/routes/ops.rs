@@ -19,6 +19,14 @@ pub async fn healthz() -> Json<serde_json::Value> {
 
 /// Ready only when a version is active (decisions can be answered).
 pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if !state.store_ok.load(std::sync::atomic::Ordering::SeqCst) {
+        // Still deciding from the last active version, but not following deploys.
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"ready": false, "code": "store_unavailable", "message": "the store cannot be reached; decisions continue on the last active version"})),
+        )
+            .into_response();
+    }
     match state.active.load().as_ref() {
         Some(active) => Json(json!({
             "ready": true,
