@@ -39,6 +39,18 @@ pub struct FirmSize {
     pub clients_per_accountant: usize,
 }
 
+impl FirmSize {
+    /// A firm of this many users, clients and documents (other proportions as by default).
+    pub fn of(users: usize, clients: usize, documents: usize) -> Self {
+        Self {
+            users,
+            clients,
+            documents,
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for FirmSize {
     fn default() -> Self {
         Self {

@@ -312,12 +312,7 @@ fn run(cli: Cli) -> Result<Status, CliError> {
             documents,
             requests,
         } => {
-            let size = FirmSize {
-                users,
-                clients,
-                documents,
-                ..FirmSize::default()
-            };
+            let size = FirmSize::of(users, clients, documents);
             println!(
                 "{}",
                 serde_json::json!({
@@ -342,12 +337,7 @@ fn run(cli: Cli) -> Result<Status, CliError> {
             batch,
         } => {
             let plan = host_server::loadtest::LoadPlan {
-                size: FirmSize {
-                    users,
-                    clients,
-                    documents,
-                    ..FirmSize::default()
-                },
+                size: FirmSize::of(users, clients, documents),
                 requests,
                 concurrency,
                 duration: std::time::Duration::from_secs_f64(seconds.max(0.1)),
@@ -373,12 +363,7 @@ fn run(cli: Cli) -> Result<Status, CliError> {
             rounds,
             guest,
         } => {
-            let size = FirmSize {
-                users,
-                clients,
-                documents,
-                ..FirmSize::default()
-            };
+            let size = FirmSize::of(users, clients, documents);
             commands::bench::run(guest.as_deref(), &dir, size, requests, rounds, format)
         }
     }

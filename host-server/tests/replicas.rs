@@ -8,7 +8,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::{demo_files, entity, request, Postgres, Server, TestResult};
+use support::{
+    demo_files, entity, frozen_doc_request, request, Postgres, Server, TestResult, FREEZE,
+};
 
 fn decide(server: &Server, req: &Value) -> Result<Value, Box<dyn std::error::Error>> {
     let r = server.anonymous().post("/v1/decide", req)?;
@@ -38,20 +40,6 @@ fn freeze_files(
     let mut files = demo_files()?;
     files.insert("freeze.cedar".into(), json!(policy));
     Ok(files)
-}
-
-const FREEZE: &str =
-    "@id(\"freeze-frozen-1\")\nforbid (principal, action, resource == Document::\"frozen-1\");\n";
-
-/// A call-only acme document carol may view, unless a version freezes it.
-fn frozen_doc_request() -> Value {
-    let mut r = request("carol", "view_document", ("Document", "frozen-1"));
-    r["entities"] = json!([{
-        "uid": entity("Document", "frozen-1"),
-        "attrs": {"client": {"__entity": entity("Client", "acme")}, "kind": "customer_invoice", "archived": false},
-        "parents": [entity("Client", "acme")]
-    }]);
-    r
 }
 
 #[test]

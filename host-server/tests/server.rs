@@ -4,23 +4,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::{demo_files, entity, request, Server, TestResult};
-
-const FREEZE: &str = r#"// Freezes one document for everyone.
-@id("freeze-frozen-1")
-forbid (principal, action, resource == Document::"frozen-1");
-"#;
-
-/// A call-only acme document: carol (accountant of acme) may view it unless it is frozen.
-fn frozen_doc_request() -> Value {
-    let mut r = request("carol", "view_document", ("Document", "frozen-1"));
-    r["entities"] = json!([{
-        "uid": entity("Document", "frozen-1"),
-        "attrs": {"client": {"__entity": entity("Client", "acme")}, "kind": "customer_invoice", "archived": false},
-        "parents": [entity("Client", "acme")]
-    }]);
-    r
-}
+use support::{demo_files, entity, frozen_doc_request, request, Server, TestResult, FREEZE};
 
 fn decision(server: &Server, req: &Value) -> Result<(String, String), Box<dyn std::error::Error>> {
     let r = server.anonymous().post("/v1/decide", req)?;

@@ -137,6 +137,23 @@ pub fn request(principal: &str, action: &str, resource: (&str, &str)) -> Value {
     })
 }
 
+/// A policy that freezes one document (not in the demo firm) for everyone.
+pub const FREEZE: &str = r#"// Freezes one document for everyone.
+@id("freeze-frozen-1")
+forbid (principal, action, resource == Document::"frozen-1");
+"#;
+
+/// A call-only acme document: carol (accountant of acme) may view it unless it is frozen.
+pub fn frozen_doc_request() -> Value {
+    let mut r = request("carol", "view_document", ("Document", "frozen-1"));
+    r["entities"] = json!([{
+        "uid": entity("Document", "frozen-1"),
+        "attrs": {"client": {"__entity": entity("Client", "acme")}, "kind": "customer_invoice", "archived": false},
+        "parents": [entity("Client", "acme")]
+    }]);
+    r
+}
+
 /// The demo bundle's files, as a deploy body wants them.
 pub fn demo_files() -> Result<serde_json::Map<String, Value>, Box<dyn std::error::Error>> {
     let mut files = serde_json::Map::new();
