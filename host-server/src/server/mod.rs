@@ -222,7 +222,7 @@ fn seed_bundle(state: &Arc<AppState>, dir: &Path, bootstrap: &Caller) -> Result<
             bootstrap,
             files,
             format!("bootstrap from {}", dir.display()),
-            true,
+            Some(crate::store::ActivationKind::Bootstrap),
         ))
     });
     outcome.map(|_| ()).map_err(|e| err(e.to_string()))

@@ -68,6 +68,31 @@ pub struct TestSummary {
     pub failed: usize,
 }
 
+/// An entity write as the API received it, parsed once: the guest gets the JSON text, the
+/// store this value.
+pub enum EntityChange {
+    Replace(Vec<Value>),
+    Delta(EntityDelta),
+}
+
+impl EntityChange {
+    /// Parses the body of `op` (`replace_entities` or `apply_delta`).
+    pub fn parse(op: &str, input: &str) -> Result<Self, serde_json::Error> {
+        Ok(match op {
+            "replace_entities" => Self::Replace(serde_json::from_str(input)?),
+            _ => Self::Delta(serde_json::from_str(input)?),
+        })
+    }
+
+    /// The engine operation that applies it.
+    pub fn op(&self) -> &'static str {
+        match self {
+            Self::Replace(_) => "replace_entities",
+            Self::Delta(_) => "apply_delta",
+        }
+    }
+}
+
 fn audit(
     caller: &Caller,
     action: &str,
@@ -114,18 +139,19 @@ impl AppState {
         self.active.store(Some(Arc::new(active)));
     }
 
-    /// Validates, tests, stores and (optionally) activates a bundle. Nothing changes unless
-    /// every step passes; a rejection is audited.
+    /// Validates, tests, stores and (with `activation`: `Deploy`, or `Bootstrap` at first
+    /// start) activates a bundle. Nothing changes unless every step passes; a rejection is
+    /// audited.
     pub async fn deploy(
         &self,
         caller: &Caller,
         files: BTreeMap<String, String>,
         message: String,
-        activate: bool,
+        activation: Option<ActivationKind>,
     ) -> Result<DeployOutcome, ApiError> {
         let _changes = self.changes.lock().await;
         let result =
-            tokio::task::block_in_place(|| self.deploy_locked(caller, files, &message, activate));
+            tokio::task::block_in_place(|| self.deploy_locked(caller, files, &message, activation));
         self.metrics.deploy(result.is_ok());
         if let Err(e) = &result {
             let before = self.active_digest();
@@ -150,7 +176,7 @@ impl AppState {
         caller: &Caller,
         files: BTreeMap<String, String>,
         message: &str,
-        activate: bool,
+        activation: Option<ActivationKind>,
     ) -> Result<DeployOutcome, ApiError> {
         let bundle = Bundle::load(files).map_err(|e| ApiError::InvalidBundle {
             message: e.to_string(),
@@ -183,9 +209,9 @@ impl AppState {
             "deploy",
             before.as_deref(),
             Some(&digest),
-            serde_json::json!({"message": message, "activate": activate, "existing": existing}),
+            serde_json::json!({"message": message, "activate": activation.is_some(), "existing": existing}),
         );
-        if !activate {
+        let Some(kind) = activation else {
             let version = self.store.deploy(new_version, None, draft)?;
             return Ok(DeployOutcome {
                 version,
@@ -193,7 +219,7 @@ impl AppState {
                 existing,
                 tests,
             });
-        }
+        };
         // Build the guest pool before recording anything: if the stored entities do not fit
         // the new schema, the deploy is refused and nothing is written.
         let provisional = VersionMeta {
@@ -205,11 +231,6 @@ impl AppState {
             parent: before.clone(),
         };
         let pool_source = self.pool_for_files(&provisional, bundle.files().clone())?;
-        let kind = if caller.name == "bootstrap" {
-            ActivationKind::Bootstrap
-        } else {
-            ActivationKind::Deploy
-        };
         let version = self.store.deploy(new_version, Some(kind), draft)?;
         self.install(Active {
             version: version.clone(),
@@ -307,36 +328,33 @@ impl AppState {
     pub async fn write_entities(
         &self,
         caller: &Caller,
-        op: &'static str,
+        change: EntityChange,
         input: String,
     ) -> Result<String, ApiError> {
         let _changes = self.changes.lock().await;
         let active = self.active()?;
         let digest = active.version.digest.clone();
-        let input: Arc<str> = input.into();
-        let persist_input = input.clone();
+        let op = change.op();
         let new_rev = AtomicU64::new(0);
         let persist = || {
-            let corrupt = |e: serde_json::Error| crate::store::StoreError::Corrupt(e.to_string());
             let draft = |upserted: usize, removed: usize| {
                 let detail = serde_json::json!({"upserted": upserted, "removed": removed});
                 audit(caller, op, Some(&digest), Some(&digest), detail)
             };
-            let rev = if op == "replace_entities" {
-                let records: Vec<Value> = serde_json::from_str(&persist_input).map_err(corrupt)?;
-                self.store
-                    .replace_entities(&records, draft(records.len(), 0))?
-            } else {
-                let delta: EntityDelta = serde_json::from_str(&persist_input).map_err(corrupt)?;
-                self.store
-                    .apply_delta(&delta, draft(delta.upsert.len(), delta.remove.len()))?
+            let rev = match &change {
+                EntityChange::Replace(records) => self
+                    .store
+                    .replace_entities(records, draft(records.len(), 0))?,
+                EntityChange::Delta(delta) => self
+                    .store
+                    .apply_delta(delta, draft(delta.upsert.len(), delta.remove.len()))?,
             };
             new_rev.store(rev, Ordering::SeqCst);
             Ok(())
         };
         let answer = active
             .pool
-            .write(op, input, persist)
+            .write(op, input.into(), persist)
             .await
             .map_err(pool_error)??;
         match answer {
@@ -354,50 +372,36 @@ impl AppState {
             GuestAnswer::EngineError(json) => Err(ApiError::Engine(json)),
         }
     }
-}
 
-pub fn pool_error(e: PoolError) -> ApiError {
-    match e {
-        PoolError::Guest(g) => g.into(),
-        other => ApiError::Internal(other.to_string()),
-    }
-}
-
-impl AppState {
     /// Follows changes other replicas made to a shared store: a moved active pointer (rebuild
     /// and swap) and entity writes (appended to the pool's log, replayed by every instance).
     pub async fn sync_once(&self) -> Result<(), ApiError> {
         let _changes = self.changes.lock().await;
         tokio::task::block_in_place(|| {
-            let stored = self.store.active()?;
-            let current = self.active.load_full();
-            let rebuild = match (&stored, &current) {
-                (Some(s), Some(c)) => {
-                    s.digest != c.version.digest || c.diverged.load(Ordering::SeqCst)
-                }
-                (Some(_), None) => true,
-                (None, _) => false,
+            let Some(stored) = self.store.active()? else {
+                return Ok(());
             };
-            if let (true, Some(version)) = (rebuild, stored.clone()) {
-                let active = self.build_active(version)?;
+            let current = self.active.load_full();
+            // Replaying the entity log suffices when the same version is active, its pool
+            // follows the store's order, and the log reaches back to where the pool stands.
+            let replay = match &current {
+                Some(c)
+                    if c.version.digest == stored.digest && !c.diverged.load(Ordering::SeqCst) =>
+                {
+                    let from = c.entity_rev.load(Ordering::SeqCst);
+                    let writes = self.store.entity_writes_since(from)?;
+                    let contiguous = writes
+                        .first()
+                        .is_none_or(|w| w.revision == from + 1 || w.op == "replace_entities");
+                    contiguous.then_some((c, writes))
+                }
+                _ => None,
+            };
+            let Some((current, writes)) = replay else {
+                let active = self.build_active(stored)?;
                 self.install(active);
                 return Ok(());
-            }
-            let Some(current) = current else {
-                return Ok(());
             };
-            let from = current.entity_rev.load(Ordering::SeqCst);
-            let writes = self.store.entity_writes_since(from)?;
-            let contiguous = writes
-                .first()
-                .is_none_or(|w| w.revision == from + 1 || w.op == "replace_entities");
-            if !contiguous {
-                if let Some(version) = stored {
-                    let active = self.build_active(version)?;
-                    self.install(active);
-                }
-                return Ok(());
-            }
             for write in writes {
                 let op = match write.op.as_str() {
                     "replace_entities" => "replace_entities",
@@ -409,5 +413,12 @@ impl AppState {
             current.pool.catch_up_idle();
             Ok(())
         })
+    }
+}
+
+pub fn pool_error(e: PoolError) -> ApiError {
+    match e {
+        PoolError::Guest(g) => g.into(),
+        other => ApiError::Internal(other.to_string()),
     }
 }

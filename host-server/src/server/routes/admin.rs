@@ -58,7 +58,12 @@ pub async fn deploy(
     };
     let caller = caller(&state, &headers, needed)?;
     state
-        .deploy(&caller, body.files, body.message, body.activate)
+        .deploy(
+            &caller,
+            body.files,
+            body.message,
+            body.activate.then_some(ActivationKind::Deploy),
+        )
         .await
         .map(Json)
 }

@@ -54,14 +54,8 @@ pub async fn decide(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let input = body_text(body, state.config.limits.max_body_bytes)?;
-    let result = run(&state, Endpoint::Decide, "decide", &input).await;
+    let json = run_counted(&state, Endpoint::Decide, "decide", &input, started).await?;
     let elapsed = started.elapsed();
-    state
-        .metrics
-        .request(Endpoint::Decide, elapsed, result.is_ok());
-    let json = result?;
-    let allow = json.starts_with("{\"decision\":\"allow\"");
-    state.metrics.decisions(u64::from(allow), u64::from(!allow));
     if state.decision_log.sample() {
         if let (Ok(request), Ok(answer)) = (
             serde_json::from_str::<Value>(&input),
@@ -89,7 +83,7 @@ fn parse_within_limit(
     Ok((parsed, got))
 }
 
-/// Runs a many-decision operation and records its latency and decisions.
+/// Runs a decision operation and records its latency and decisions.
 async fn run_counted(
     state: &AppState,
     endpoint: Endpoint,

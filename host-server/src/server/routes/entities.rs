@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use super::{authorization, body_text};
 use crate::server::auth::AdminAction;
 use crate::server::error::ApiError;
-use crate::server::state::AppState;
+use crate::server::state::{AppState, EntityChange};
 
 async fn write(
     state: Arc<AppState>,
@@ -24,20 +24,17 @@ async fn write(
         .auth
         .authorize(authorization(&headers), AdminAction::WriteEntities)?;
     let input = body_text(body, state.config.limits.max_body_bytes)?;
-    // Shape errors are reported before touching the engine (which would say the same).
-    let shape_ok = match op {
-        "replace_entities" => serde_json::from_str::<Vec<serde_json::Value>>(&input).is_ok(),
-        _ => serde_json::from_str::<policy_core::wire::EntityDelta>(&input).is_ok(),
-    };
-    if !shape_ok {
+    // Shape errors are reported before touching the engine (which would say the same); the
+    // parsed write is what the store persists, so the body is parsed once here.
+    let change = EntityChange::parse(op, &input).map_err(|_| {
         let expected = if op == "replace_entities" {
             "a JSON array of Cedar entity records"
         } else {
             "{\"upsert\": [entity records], \"remove\": [entity refs]}"
         };
-        return Err(ApiError::BadBody(format!("expected {expected}")));
-    }
-    let json = state.write_entities(&caller, op, input).await?;
+        ApiError::BadBody(format!("expected {expected}"))
+    })?;
+    let json = state.write_entities(&caller, change, input).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 
