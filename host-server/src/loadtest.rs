@@ -105,18 +105,10 @@ pub fn run(client: &ApiClient, bundle: Bundle, plan: &LoadPlan) -> Result<LoadRe
             body: put.body.to_string(),
         });
     }
-    let requests: Arc<Vec<String>> = Arc::new(
-        firm_gen::requests(plan.size, plan.requests)
-            .iter()
-            .map(|r| json!(r).to_string())
-            .collect(),
-    );
-    let native = native_phase(
-        bundle,
-        entities,
-        &firm_gen::requests(plan.size, plan.requests),
-        plan.duration,
-    )?;
+    let decisions = firm_gen::requests(plan.size, plan.requests);
+    let requests: Arc<Vec<String>> =
+        Arc::new(decisions.iter().map(|r| json!(r).to_string()).collect());
+    let native = native_phase(bundle, entities, &decisions, plan.duration)?;
     let single = load_phase("server single", client, plan, &requests, 1, None)?;
     let batch = load_phase("server batch", client, plan, &requests, plan.batch, None)?;
     let activations = Arc::new(AtomicU64::new(0));

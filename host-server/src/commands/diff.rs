@@ -1,10 +1,10 @@
 //! `sesame diff A B`: what changes from bundle folder A to bundle folder B — files, policies by
 //! `@id`, and decisions (each bundle's tests replayed on the other, and a generated sample).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use policy_core::diff::diff;
+use policy_core::json_api::BundleFiles;
 use policy_core::Bundle;
 use serde::Serialize;
 
@@ -59,18 +59,10 @@ pub enum Source {
 }
 
 fn fetch_version(api: &crate::client::ApiClient, digest: &str) -> Result<Bundle, CliError> {
-    let r = api
-        .get(&format!("/v1/admin/versions/{digest}"))
-        .map_err(|e| CliError::Server(e.to_string()))?;
-    if !r.ok() {
-        return Err(CliError::Server(format!(
-            "version {digest}: {} {}",
-            r.status, r.body
-        )));
-    }
-    let files: BTreeMap<String, String> = serde_json::from_value(r.body["files"].clone())
-        .map_err(|e| CliError::Server(format!("version {digest}: {e}")))?;
-    Bundle::load(files).map_err(|e| CliError::Server(format!("stored version {digest}: {e}")))
+    let stored: BundleFiles =
+        super::remote::get_json(api, &format!("/v1/admin/versions/{digest}"))?;
+    Bundle::load(stored.files)
+        .map_err(|e| CliError::Server(format!("stored version {digest}: {e}")))
 }
 
 fn load_one(

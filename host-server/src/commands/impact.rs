@@ -37,17 +37,6 @@ struct Impact {
     changes: Vec<Change>,
 }
 
-fn fetch<T: serde::de::DeserializeOwned>(
-    api: &crate::client::ApiClient,
-    path: &str,
-) -> Result<T, CliError> {
-    let r = api.get(path).map_err(|e| CliError::Server(e.to_string()))?;
-    if !r.ok() {
-        return Err(CliError::Server(format!("{path}: {} {}", r.status, r.body)));
-    }
-    serde_json::from_value(r.body).map_err(|e| CliError::Server(format!("{path}: {e}")))
-}
-
 pub fn run(
     server: &str,
     token_file: Option<&Path>,
@@ -60,8 +49,9 @@ pub fn run(
         Err(status) => return Ok(status),
     };
     let api = remote::client(server, token_file)?;
-    let entities: Vec<Value> = fetch(&api, "/v1/admin/entities")?;
-    let log: Vec<DecisionRecord> = fetch(&api, &format!("/v1/admin/decisions?limit={limit}"))?;
+    let entities: Vec<Value> = remote::get_json(&api, "/v1/admin/entities")?;
+    let log: Vec<DecisionRecord> =
+        remote::get_json(&api, &format!("/v1/admin/decisions?limit={limit}"))?;
     let engine = match Engine::with_entities(bundle, entities) {
         Ok(e) => e,
         Err(e) => {

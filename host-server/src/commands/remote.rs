@@ -23,6 +23,18 @@ pub fn client(server: &str, token_file: Option<&Path>) -> Result<ApiClient, CliE
     Ok(ApiClient::new(server, token))
 }
 
+/// A successful GET's JSON body as `T`; any failure names the path.
+pub fn get_json<T: serde::de::DeserializeOwned>(
+    api: &ApiClient,
+    path: &str,
+) -> Result<T, CliError> {
+    let r = call(api.get(path))?;
+    if !r.ok() {
+        return Err(CliError::Server(format!("{path}: {} {}", r.status, r.body)));
+    }
+    serde_json::from_value(r.body).map_err(|e| CliError::Server(format!("{path}: {e}")))
+}
+
 fn call(result: Result<ApiResponse, crate::client::ClientError>) -> Result<ApiResponse, CliError> {
     result.map_err(|e| CliError::Server(e.to_string()))
 }
