@@ -1,7 +1,7 @@
 //! The resident engine: a bundle plus an entity store, answering decisions. Every face of Sesame
 //! (native, browser, wasmtime guest, server) decides through this type.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use cedar_policy::{Authorizer, Context, Entity, EntityUid, Request, Response};
@@ -414,18 +414,22 @@ pub(crate) fn matrix_on(
     }
     // A page mixes resource types (sections, clients, documents); a cell whose action does
     // not apply to the row's resource type is left out rather than failing the whole matrix.
+    // The types each action applies to are read from the schema once, not per cell.
     let schema = bundle.schema();
-    let applies = |action: &EntityRef, resource_type: &str| -> Result<bool, EngineError> {
-        let uid = to_uid(action)?;
+    let resource_types = |action: &EntityRef| -> Result<BTreeSet<String>, EngineError> {
         Ok(schema
-            .resources_for_action(&uid)
-            .is_some_and(|mut types| types.any(|t| t.to_string() == resource_type)))
+            .resources_for_action(&to_uid(action)?)
+            .map(|types| types.map(ToString::to_string).collect())
+            .unwrap_or_default())
     };
-    let fields_apply = |resource_type: &str| -> Result<bool, EngineError> {
-        match &field_levels {
-            Some(levels) => applies(&to_ref(&levels[0].0), resource_type),
-            None => Ok(false),
-        }
+    let action_types = request
+        .actions
+        .iter()
+        .map(resource_types)
+        .collect::<Result<Vec<_>, _>>()?;
+    let field_types = match &field_levels {
+        Some(levels) => resource_types(&to_ref(&levels[0].0))?,
+        None => BTreeSet::new(),
     };
     let mut rows = Vec::with_capacity(request.resources.len());
     for resource in &request.resources {
@@ -433,8 +437,8 @@ pub(crate) fn matrix_on(
         let slice = store.slice(shared_roots.iter().chain(std::iter::once(&resource_uid)))?;
         let entities = as_cedar(&slice);
         let mut decisions = BTreeMap::new();
-        for action in &request.actions {
-            if !applies(action, &resource.type_name)? {
+        for (action, types) in request.actions.iter().zip(&action_types) {
+            if !types.contains(&resource.type_name) {
                 continue;
             }
             let cedar_request = build_request(
@@ -450,7 +454,7 @@ pub(crate) fn matrix_on(
             );
         }
         let mut fields = BTreeMap::new();
-        if let (Some(levels), true) = (&field_levels, fields_apply(&resource.type_name)?) {
+        if let (Some(levels), true) = (&field_levels, field_types.contains(&resource.type_name)) {
             for field in &request.fields {
                 let level = field_level_in(
                     bundle,
