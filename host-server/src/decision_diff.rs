@@ -47,17 +47,19 @@ pub fn replay_tests(
     policies_bundle: &Bundle,
 ) -> TestReplay {
     let own = run_tests(tests_bundle);
+    let is_test =
+        |path: &str| matches!(classify(path), FileKind::TestSuite | FileKind::TestFixture);
     let mut files: BTreeMap<String, String> = policies_bundle
         .files()
         .iter()
-        .filter(|(p, _)| !matches!(classify(p), FileKind::TestSuite | FileKind::TestFixture))
+        .filter(|(p, _)| !is_test(p))
         .map(|(p, t)| (p.clone(), t.clone()))
         .collect();
     files.extend(
         tests_bundle
             .files()
             .iter()
-            .filter(|(p, _)| matches!(classify(p), FileKind::TestSuite | FileKind::TestFixture))
+            .filter(|(p, _)| is_test(p))
             .map(|(p, t)| (p.clone(), t.clone())),
     );
     let hybrid = match Bundle::load(files) {
@@ -141,51 +143,56 @@ pub fn replay_sample(from: &Bundle, to: &Bundle, limit: usize) -> SampleReplay {
             by_type.entry(uid.type_name).or_default().insert(uid.id);
         }
     }
-    let mut all = Vec::new();
+    // Per action (sorted: the sample must not depend on hash order), the principals and
+    // resources of the types it applies to.
     let schema = from.schema();
-    for action in schema.actions() {
-        let of = |types: Vec<String>| -> Vec<EntityRef> {
-            types
-                .into_iter()
-                .flat_map(|name| {
-                    by_type
-                        .get(&name)
-                        .into_iter()
-                        .flatten()
-                        .map(move |id| EntityRef::new(name.clone(), id.clone()))
-                        .collect::<Vec<_>>()
-                })
-                .collect()
-        };
-        let names = |types: Option<std::collections::HashSet<&cedar_policy::EntityTypeName>>| {
-            // Sorted: the sample must not depend on hash order.
-            let mut names: Vec<String> =
-                types.into_iter().flatten().map(|t| t.to_string()).collect();
-            names.sort();
-            names
-        };
-        let principals = of(names(
-            schema.principals_for_action(action).map(|i| i.collect()),
-        ));
-        let resources = of(names(
-            schema.resources_for_action(action).map(|i| i.collect()),
-        ));
-        let action = EntityRef::new(action.type_name().to_string(), action.id().unescaped());
-        for p in &principals {
-            for r in &resources {
-                all.push(DecisionRequest {
-                    principal: p.clone(),
-                    action: action.clone(),
-                    resource: r.clone(),
-                    context: None,
-                    entities: Vec::new(),
-                });
-            }
+    let of = |types: Option<std::collections::HashSet<&cedar_policy::EntityTypeName>>| {
+        let mut names: Vec<String> = types.into_iter().flatten().map(|t| t.to_string()).collect();
+        names.sort();
+        names
+            .into_iter()
+            .flat_map(|name| {
+                by_type
+                    .get(&name)
+                    .into_iter()
+                    .flatten()
+                    .map(move |id| EntityRef::new(name.clone(), id.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut spaces: Vec<(EntityRef, Vec<EntityRef>, Vec<EntityRef>)> = schema
+        .actions()
+        .map(|action| {
+            (
+                EntityRef::new(action.type_name().to_string(), action.id().unescaped()),
+                of(schema.principals_for_action(action).map(|i| i.collect())),
+                of(schema.resources_for_action(action).map(|i| i.collect())),
+            )
+        })
+        .collect();
+    spaces.sort_by(|a, b| a.0.cmp(&b.0));
+    // An even stride over the whole space, so every action is represented; requests are made
+    // only for the picked positions (the space itself can be millions).
+    let total: usize = spaces.iter().map(|(_, p, r)| p.len() * r.len()).sum();
+    let stride = total.div_ceil(limit.max(1)).max(1);
+    let mut sample = Vec::new();
+    let mut offset: usize = 0;
+    for (action, principals, resources) in &spaces {
+        let size = principals.len() * resources.len();
+        let mut k = offset.next_multiple_of(stride) - offset;
+        while k < size {
+            sample.push(DecisionRequest {
+                principal: principals[k / resources.len()].clone(),
+                action: action.clone(),
+                resource: resources[k % resources.len()].clone(),
+                context: None,
+                entities: Vec::new(),
+            });
+            k += stride;
         }
+        offset += size;
     }
-    // An even stride over the whole space, so every action is represented.
-    let stride = all.len().div_ceil(limit.max(1)).max(1);
-    let sample: Vec<&DecisionRequest> = all.iter().step_by(stride).collect();
     let mut not_comparable = 0;
     let mut changed = Vec::new();
     for request in &sample {
