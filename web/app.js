@@ -14,7 +14,8 @@ const $ = (id) => document.getElementById(id);
 
 let engine = null;
 let digest = null;
-let records = [];
+let records = []; // the firm's data entities (sent to the engine)
+let statics = []; // the bundle's own entities (sections, roles, profiles...)
 
 async function loadActive() {
   const res = await fetch("/v1/bundle/active", { headers: digest ? { "If-None-Match": `"${digest}"` } : {} });
@@ -23,13 +24,14 @@ async function loadActive() {
   const bundle = await res.json();
   const next = await loadSesame({ bundle });
   records = JSON.parse(bundle.files[FIXTURE] ?? "[]");
+  statics = JSON.parse(bundle.files["entities.json"] ?? "[]");
   next.replaceEntities(records);
   engine = next;
   digest = res.headers.get("ETag").replaceAll('"', "");
   return true;
 }
 
-const ofType = (type) => records.filter((r) => r.uid.type === type);
+const ofType = (type) => [...statics, ...records].filter((r) => r.uid.type === type);
 
 function button(label, allowed, testid) {
   const b = document.createElement("button");
@@ -53,7 +55,7 @@ function render() {
   const user = $("user").value;
   const me = records.find((r) => r.uid.type === "User" && r.uid.id === user);
   const firm = me?.attrs?.firm?.__entity?.id ?? "dupont";
-  const sections = (ofType("Section").length ? ofType("Section").map((r) => r.uid.id) : ["dashboard", "reports", "payments", "stock"]);
+  const sections = ofType("Section").map((r) => r.uid.id);
   const clients = ofType("Client").map((r) => r.uid);
   const documents = ofType("Document").map((r) => r.uid);
   const started = performance.now();

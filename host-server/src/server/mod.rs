@@ -178,7 +178,7 @@ fn seed(state: &Arc<AppState>) -> Result<(), StartError> {
         role: "admin".into(),
     };
     if let Some(path) = &state.config.seed_entities {
-        if state.store.entities()?.is_empty() && state.store.active()?.is_none() {
+        if state.store.active()?.is_none() && state.store.entities()?.is_empty() {
             let err = |m: String| StartError::SeedEntities(path.display().to_string(), m);
             let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
             let records: Vec<Value> =
