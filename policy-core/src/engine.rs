@@ -11,6 +11,7 @@ use crate::bundle::Bundle;
 use crate::entity_json::{engine_error, to_ref, to_uid, uid_of_record};
 use crate::error::{render_chain, EngineError};
 use crate::profile::{self, AccessProfile, FieldLevel};
+use crate::rules;
 use crate::store::{as_cedar, EntityStore};
 use crate::wire::{
     BatchItem, BatchResponse, Decision, DecisionRequest, DecisionResponse, DeltaReport,
@@ -74,6 +75,7 @@ impl Engine {
     /// data does not conform to the new schema.
     pub fn install_bundle(&mut self, bundle: Bundle) -> Result<(), EngineError> {
         let store = build_store(&bundle, self.data.values().cloned().collect())?;
+        rules::check(&store)?;
         self.bundle = Arc::new(bundle);
         self.store = store;
         Ok(())
@@ -83,6 +85,7 @@ impl Engine {
     pub fn replace_entities(&mut self, records: Vec<Value>) -> Result<DeltaReport, EngineError> {
         let data = keyed_records(records)?;
         let store = build_store(&self.bundle, data.values().cloned().collect())?;
+        rules::check(&store)?;
         let upserted = data.len();
         self.data = data;
         self.store = store;
@@ -106,6 +109,8 @@ impl Engine {
             })
             .collect::<Result<Vec<_>, EngineError>>()?;
         let parsed = parse_each(upserts.values().cloned(), &self.bundle)?;
+        // Domain rules are checked on the store as it would be, before anything changes.
+        rules::check_overlay(&self.store, &parsed, &removals)?;
         self.store.apply(&removals, parsed)?;
         for r in &delta.remove {
             self.data.remove(r);
@@ -117,6 +122,22 @@ impl Engine {
             removed: removals.len(),
             entity_count: self.store.len(),
         })
+    }
+
+    /// Checks a delta against the domain rules without applying it (planning).
+    pub(crate) fn check_rules(&self, delta: &EntityDelta) -> Result<(), EngineError> {
+        let parsed = parse_each(delta.upsert.iter().cloned(), &self.bundle)?;
+        rules::check_overlay(&self.store, &parsed, &[])
+    }
+
+    /// A data entity as the host gave it (`None` for the bundle's own entities).
+    pub(crate) fn data_record(&self, uid: &EntityRef) -> Option<&Value> {
+        self.data.get(uid)
+    }
+
+    /// Every entity of the store.
+    pub(crate) fn entities(&self) -> impl Iterator<Item = &Entity> {
+        self.store.iter()
     }
 
     /// Decides one request.

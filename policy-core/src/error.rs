@@ -53,6 +53,10 @@ pub enum ErrorCode {
     Unsupported,
     /// A file in the bundle is not a known kind and was ignored.
     FileIgnored,
+    /// The bundle's policies deny the acting user an administration operation.
+    Forbidden,
+    /// Another user already has this e-mail address.
+    DuplicateEmail,
 }
 
 impl ErrorCode {
@@ -82,6 +86,8 @@ impl ErrorCode {
             Self::NotFound => "not_found",
             Self::Unsupported => "unsupported",
             Self::FileIgnored => "file_ignored",
+            Self::Forbidden => "forbidden",
+            Self::DuplicateEmail => "duplicate_email",
         }
     }
 }
@@ -218,6 +224,18 @@ pub enum EngineError {
     Unsupported(String),
     #[error("{0}")]
     Bundle(#[from] BundleError),
+    /// Entity data that would break a rule of the domain (a profile wider than its base or
+    /// licence, no single default profile); every broken rule is listed.
+    #[error("{}", .0.iter().map(|d| d.message.as_str()).collect::<Vec<_>>().join("; "))]
+    Rules(Vec<Diagnostic>),
+    /// An administration operation the bundle's policies deny to the acting user.
+    #[error("{message}")]
+    Forbidden {
+        message: String,
+        determining_policies: Vec<String>,
+    },
+    #[error("{0}")]
+    DuplicateEmail(String),
 }
 
 impl EngineError {
@@ -230,6 +248,12 @@ impl EngineError {
             Self::EntityDuplicate(_) => ErrorCode::EntityDuplicate,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Unsupported(_) => ErrorCode::Unsupported,
+            Self::Rules(d) => d
+                .first()
+                .map(|d| d.code)
+                .unwrap_or(ErrorCode::EntityInvalid),
+            Self::Forbidden { .. } => ErrorCode::Forbidden,
+            Self::DuplicateEmail(_) => ErrorCode::DuplicateEmail,
             Self::Bundle(e) => e
                 .diagnostics
                 .iter()
@@ -243,6 +267,7 @@ impl EngineError {
     pub fn diagnostics(&self) -> &[Diagnostic] {
         match self {
             Self::Bundle(e) => &e.diagnostics,
+            Self::Rules(d) => d,
             _ => &[],
         }
     }

@@ -73,7 +73,9 @@ pub fn load_bundle(input: &str) -> Result<Bundle, ErrorBody> {
 /// Runs one operation on the engine. `op` names: `decide`, `batch`, `matrix`, `field_level`,
 /// `apply_delta`, `replace_entities`, `profiles`, `compare_profiles`, `info`, `run_tests` (the
 /// bundle's own test files, as a `TestReport`), `validate` (a candidate `{"files"}` bundle →
-/// `Validation`, engine untouched).
+/// `Validation`, engine untouched), `diff` (the engine's bundle → a candidate `{"files"}`
+/// bundle, as a `BundleDiff`), `directory` (a firm administration operation planned as a
+/// checked delta, not applied: `directory::DirectoryPlan`).
 pub fn call(engine: &mut Engine, op: &str, input: &str) -> Result<String, ErrorBody> {
     let mut run = || -> Result<String, EngineError> {
         Ok(match op {
@@ -94,6 +96,14 @@ pub fn call(engine: &mut Engine, op: &str, input: &str) -> Result<String, ErrorB
             "info" => to_json(&engine.bundle().info()),
             "run_tests" => to_json(&crate::testing::run_tests(engine.bundle())),
             "validate" => to_json(&validate(parse::<BundleFiles>(input)?)),
+            "diff" => {
+                let candidate = Bundle::load(parse::<BundleFiles>(input)?.files)?;
+                to_json(&crate::diff::diff(engine.bundle(), &candidate))
+            }
+            "directory" => to_json(&crate::directory::plan(
+                engine,
+                &parse::<crate::directory::DirectoryRequest>(input)?,
+            )?),
             other => {
                 return Err(EngineError::Unsupported(format!(
                     "unknown operation `{other}`"

@@ -11,16 +11,19 @@
 //! - [`wire`]: the JSON types every face speaks, with stable [`ErrorCode`]s.
 //! - [`testing`]: policy tests as files, run through the engine, with coverage.
 //! - [`diff`]: files and policies changed between two bundle versions.
+//! - [`directory`]: firm administration (invite, block, profiles...) planned as checked deltas.
 //! - [`profile`]: access profiles and field levels (`none < print < read < full`).
 
 mod bundle;
 mod client_roles;
 pub mod diff;
+pub mod directory;
 mod engine;
 mod entity_json;
 mod error;
 pub mod json_api;
 pub mod profile;
+mod rules;
 mod source;
 mod store;
 pub mod testing;

@@ -77,7 +77,7 @@ impl AccessProfile {
     }
 }
 
-fn is_profile_type(uid: &EntityUid) -> bool {
+pub(crate) fn is_profile_type(uid: &EntityUid) -> bool {
     uid.type_name().basename() == "AccessProfile"
 }
 
@@ -138,9 +138,19 @@ pub(crate) fn check_profiles(
     entities: &Entities,
     origins: &HashMap<EntityRef, Location>,
 ) -> Vec<Diagnostic> {
+    check_profile_entities(entities.iter(), |uid| entities.get(uid), origins)
+}
+
+/// The profile rules over any entity view: `all` yields every entity (profiles are picked out),
+/// `get` finds a licence by uid. Shared by bundle loading and entity writes.
+pub(crate) fn check_profile_entities<'a>(
+    all: impl Iterator<Item = &'a Entity>,
+    get: impl Fn(&EntityUid) -> Option<&'a Entity>,
+    origins: &HashMap<EntityRef, Location>,
+) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
     let mut by_uid: BTreeMap<EntityRef, AccessProfile> = BTreeMap::new();
-    for entity in entities.iter().filter(|e| is_profile_type(&e.uid())) {
+    for entity in all.filter(|e| is_profile_type(&e.uid())) {
         let mut problems = Vec::new();
         let profile = read_profile(entity, &mut problems);
         let at = origins.get(&profile.uid).cloned();
@@ -173,7 +183,7 @@ pub(crate) fn check_profiles(
             }
             Some(licence) => match crate::entity_json::to_uid(licence)
                 .ok()
-                .and_then(|u| entities.get(&u))
+                .and_then(|u| get(&u))
             {
                 Some(e) => Some(levels_of(e, &mut Vec::new())),
                 None => {

@@ -1,0 +1,74 @@
+//! Domain rules every entity write must keep, not only bundle loading: a custom access profile
+//! never wider than its base or its licence, exactly one default profile. Checked on the store
+//! as a write would leave it, before the write is applied, so a refused write changes nothing.
+
+use std::collections::{HashMap, HashSet};
+
+use cedar_policy::Entity;
+use cedar_policy_core::ast::{Entity as CoreEntity, EntityUID};
+use ref_cast::RefCast;
+
+use crate::error::{Diagnostic, EngineError};
+use crate::store::EntityStore;
+
+/// Whether a write to `uid` can break a rule here (profiles and the licences that cap them).
+fn governs(uid: &EntityUID) -> bool {
+    let basename = uid.entity_type().name().basename().to_string();
+    matches!(basename.as_str(), "AccessProfile" | "Licence")
+}
+
+/// The rules over `store` with `upsert` written and `remove` removed. Only writes that touch a
+/// governed type are checked (the check reads every entity once).
+pub(crate) fn check_overlay(
+    store: &EntityStore,
+    upsert: &[CoreEntity],
+    remove: &[EntityUID],
+) -> Result<(), EngineError> {
+    if !upsert.iter().map(|e| e.uid()).chain(remove).any(governs) {
+        return Ok(());
+    }
+    let incoming: HashMap<&EntityUID, &Entity> = upsert
+        .iter()
+        .map(|e| (e.uid(), Entity::ref_cast(e)))
+        .collect();
+    let removed: HashSet<&EntityUID> = remove.iter().collect();
+    let all = store
+        .iter()
+        .filter(|e| {
+            let uid = e.uid();
+            let uid: &EntityUID = uid.as_ref();
+            !incoming.contains_key(uid) && !removed.contains(uid)
+        })
+        .chain(incoming.values().copied());
+    let get = |uid: &cedar_policy::EntityUid| {
+        let core: &EntityUID = uid.as_ref();
+        match incoming.get(core) {
+            Some(e) => Some(*e),
+            None if removed.contains(core) => None,
+            None => store.get(core),
+        }
+    };
+    verdict(crate::profile::check_profile_entities(
+        all,
+        get,
+        &HashMap::new(),
+    ))
+}
+
+/// The rules over a whole store (after a full replace or a new bundle version).
+pub(crate) fn check(store: &EntityStore) -> Result<(), EngineError> {
+    verdict(crate::profile::check_profile_entities(
+        store.iter(),
+        |uid| store.get(uid.as_ref()),
+        &HashMap::new(),
+    ))
+}
+
+fn verdict(diagnostics: Vec<Diagnostic>) -> Result<(), EngineError> {
+    let errors: Vec<Diagnostic> = diagnostics.into_iter().filter(|d| d.is_error()).collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(EngineError::Rules(errors))
+    }
+}

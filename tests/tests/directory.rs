@@ -1,0 +1,350 @@
+//! Firm administration planned by `policy_core::directory`: each operation is checked against
+//! the bundle's policies for the acting user (plan limits with counts taken from the data) and
+//! against the domain rules, and refused with a reason; what it plans, applied, does what it says.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+
+use policy_core::directory::{plan, DirectoryOp, DirectoryPlan, DirectoryRequest};
+use policy_core::wire::{Decision, EntityDelta, EntityRef};
+use policy_core::{Engine, EngineError, ErrorCode, FieldLevel};
+use serde_json::json;
+use sesame_tests::{demo_bundle, demo_firm, req};
+
+fn engine() -> Engine {
+    Engine::with_entities(demo_bundle(), demo_firm()).unwrap()
+}
+
+fn user(id: &str) -> EntityRef {
+    EntityRef::new("User", id)
+}
+
+fn profile(id: &str) -> EntityRef {
+    EntityRef::new("AccessProfile", id)
+}
+
+fn as_(actor: &str, op: DirectoryOp) -> DirectoryRequest {
+    DirectoryRequest {
+        actor: user(actor),
+        op,
+    }
+}
+
+fn invite(id: &str, email: &str) -> DirectoryOp {
+    DirectoryOp::InviteUser {
+        id: id.into(),
+        name: "Martin".into(),
+        first_name: id.into(),
+        email: email.into(),
+        roles: vec!["accountant".into()],
+        external: false,
+        profile: None,
+    }
+}
+
+fn run(engine: &mut Engine, request: DirectoryRequest) -> Result<DirectoryPlan, EngineError> {
+    let planned = plan(engine, &request)?;
+    engine.apply_delta(&planned.delta)?;
+    Ok(planned)
+}
+
+fn attr(engine: &Engine, r: &EntityRef, name: &str) -> String {
+    engine
+        .entity(r)
+        .and_then(|e| e.attr(name))
+        .map(|v| format!("{:?}", v.unwrap()))
+        .unwrap_or_default()
+}
+
+#[test]
+fn invites_fill_the_plan_then_the_limit_is_refused_with_the_counts() {
+    let mut engine = engine();
+    // Dupont has 13 staff on a 15-user plan: two invites fit.
+    let first = run(&mut engine, as_("alice", invite("zoe", "Zoe@Example.com"))).unwrap();
+    assert_eq!(
+        first.summary,
+        "alice invited User::\"zoe\" (zoe@example.com)"
+    );
+    assert!(first.checked.iter().any(|c| c.starts_with("invite_user")));
+    assert_eq!(
+        attr(&engine, &user("zoe"), "email"),
+        "String(\"zoe@example.com\")"
+    );
+    let zoe = engine
+        .decide(&req("zoe", "view_client", ("Client", "acme")))
+        .unwrap();
+    assert_eq!(
+        zoe.decision,
+        Decision::Deny,
+        "an accountant sees nothing until assigned"
+    );
+    run(
+        &mut engine,
+        as_("alice", invite("yves", "yves@example.com")),
+    )
+    .unwrap();
+
+    let err = plan(&engine, &as_("alice", invite("xena", "xena@example.com"))).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Forbidden);
+    let message = err.to_string();
+    assert!(
+        message.contains("Firm::\"dupont\" has 15 user(s); its plan firm_standard allows 15")
+            && message.contains("plan-limit-users"),
+        "{message}"
+    );
+    assert!(engine.entity(&user("xena")).is_none());
+}
+
+#[test]
+fn only_administrators_administer_and_emails_stay_unique() {
+    let mut engine = engine();
+    let err = plan(&engine, &as_("carol", invite("zoe", "zoe@example.com"))).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Forbidden);
+    assert!(err
+        .to_string()
+        .contains("User::\"carol\" may not invite_user"));
+
+    let taken = plan(&engine, &as_("alice", invite("zoe", "CAROL@example.com"))).unwrap_err();
+    assert_eq!(taken.code(), ErrorCode::DuplicateEmail);
+
+    // A client user's e-mail: administrators only (the bundle's `client-emails-by-admins-only`).
+    let change = |actor: &str| {
+        as_(
+            actor,
+            DirectoryOp::ChangeEmail {
+                user: user("ivan"),
+                email: "ivan@acme.example".into(),
+            },
+        )
+    };
+    assert_eq!(
+        plan(&engine, &change("bob")).unwrap_err().code(),
+        ErrorCode::Forbidden
+    );
+    run(&mut engine, change("alice")).unwrap();
+    assert_eq!(
+        attr(&engine, &user("ivan"), "email"),
+        "String(\"ivan@acme.example\")"
+    );
+    assert_eq!(
+        plan(
+            &engine,
+            &as_(
+                "alice",
+                DirectoryOp::ChangeEmail {
+                    user: user("bob"),
+                    email: "not-an-address".into()
+                }
+            )
+        )
+        .unwrap_err()
+        .code(),
+        ErrorCode::InvalidRequest
+    );
+}
+
+#[test]
+fn block_and_detach_take_effect_on_decisions() {
+    let mut engine = engine();
+    let carol_on_acme = |e: &Engine| {
+        e.decide(&req("carol", "view_client", ("Client", "acme")))
+            .unwrap()
+            .decision
+    };
+    assert_eq!(carol_on_acme(&engine), Decision::Allow);
+    run(
+        &mut engine,
+        as_(
+            "alice",
+            DirectoryOp::DetachUser {
+                user: user("carol"),
+                client: EntityRef::new("Client", "acme"),
+            },
+        ),
+    )
+    .unwrap();
+    assert_eq!(carol_on_acme(&engine), Decision::Deny);
+
+    let tom_on_acme = |e: &Engine| {
+        e.decide(&req("tom", "view_client", ("Client", "acme")))
+            .unwrap()
+            .decision
+    };
+    assert_eq!(tom_on_acme(&engine), Decision::Allow);
+    let block = |blocked| {
+        as_(
+            "alice",
+            DirectoryOp::BlockUser {
+                user: user("tom"),
+                blocked,
+            },
+        )
+    };
+    run(&mut engine, block(true)).unwrap();
+    assert_eq!(tom_on_acme(&engine), Decision::Deny);
+    run(&mut engine, block(false)).unwrap();
+    assert_eq!(tom_on_acme(&engine), Decision::Allow);
+}
+
+#[test]
+fn a_custom_profile_may_restrict_its_base_but_never_widen_it() {
+    let mut engine = engine();
+    let save = |levels: &[(&str, FieldLevel)]| {
+        as_(
+            "alice",
+            DirectoryOp::SaveProfile {
+                id: "readonly_notes".into(),
+                name: "Read-only notes".into(),
+                base: profile("full_accounting_readonly"),
+                levels: levels
+                    .iter()
+                    .map(|(k, l)| (k.to_string(), *l))
+                    .collect::<BTreeMap<_, _>>(),
+            },
+        )
+    };
+    // The base gives invoice.notes `read`; asking `full` is refused with the reason.
+    let wider = plan(&engine, &save(&[("invoice.notes", FieldLevel::Full)])).unwrap_err();
+    assert_eq!(wider.code(), ErrorCode::ProfileWiderThanBase);
+    assert!(
+        wider.to_string().contains("`invoice.notes` level full"),
+        "{wider}"
+    );
+    assert!(engine.entity(&profile("readonly_notes")).is_none());
+
+    run(&mut engine, save(&[("invoice.notes", FieldLevel::Print)])).unwrap();
+    let created = engine.profile(&profile("readonly_notes")).unwrap();
+    assert_eq!(
+        created.licence,
+        Some(EntityRef::new("Licence", "full_accounting"))
+    );
+    let diff = engine
+        .compare_profiles(
+            &profile("full_accounting_readonly"),
+            &profile("readonly_notes"),
+        )
+        .unwrap();
+    assert!(diff.iter().any(|d| d.key == "invoice.notes"));
+
+    // The same rule holds for a raw entity write, which changes nothing when refused.
+    let raw = EntityDelta {
+        upsert: vec![json!({
+            "uid": {"type": "AccessProfile", "id": "readonly_notes"},
+            "attrs": {"name": "x", "licence": {"__entity": {"type": "Licence", "id": "full_accounting"}},
+                      "base": {"__entity": {"type": "AccessProfile", "id": "full_accounting_readonly"}},
+                      "is_default": false},
+            "parents": [], "tags": {"invoice.iban": 3}
+        })],
+        remove: vec![],
+    };
+    let err = engine.apply_delta(&raw).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ProfileWiderThanBase);
+    assert_eq!(
+        engine.profile(&profile("readonly_notes")).unwrap(),
+        created,
+        "a refused write changes nothing"
+    );
+}
+
+#[test]
+fn default_profile_and_moving_users_between_profiles() {
+    let mut engine = engine();
+    run(
+        &mut engine,
+        as_(
+            "alice",
+            DirectoryOp::SetDefaultProfile {
+                profile: profile("junior_accountant"),
+            },
+        ),
+    )
+    .unwrap();
+    let defaults: Vec<_> = engine
+        .profiles()
+        .into_iter()
+        .filter(|p| p.is_default)
+        .map(|p| p.uid.id)
+        .collect();
+    assert_eq!(defaults, ["junior_accountant"]);
+
+    let moved = run(
+        &mut engine,
+        as_(
+            "alice",
+            DirectoryOp::MoveProfileUsers {
+                from: profile("easy_invoicing_standard"),
+                to: profile("connect_pay_standard"),
+            },
+        ),
+    )
+    .unwrap();
+    assert_eq!(moved.delta.upsert.len(), 5, "kim, liam, mia, noah, pete");
+    for u in ["kim", "liam", "mia", "noah", "pete"] {
+        assert!(attr(&engine, &user(u), "profile").contains("connect_pay_standard"));
+    }
+    assert_eq!(
+        plan(
+            &engine,
+            &as_(
+                "carol",
+                DirectoryOp::SetProfile {
+                    user: user("dave"),
+                    profile: profile("junior_accountant")
+                }
+            )
+        )
+        .unwrap_err()
+        .code(),
+        ErrorCode::Forbidden
+    );
+}
+
+#[test]
+fn a_company_role_moves_one_user_on_one_company_within_its_plan() {
+    let mut engine = engine();
+    // Globex's plan includes the director role only.
+    let err = plan(
+        &engine,
+        &as_(
+            "alice",
+            DirectoryOp::SetCompanyRole {
+                user: user("pete"),
+                client: EntityRef::new("Client", "globex"),
+                role: "billing".into(),
+            },
+        ),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("client-roles-need-plan"), "{err}");
+
+    // Liam goes from billing to supplier invoices on Acme; his other companies are untouched.
+    run(
+        &mut engine,
+        as_(
+            "alice",
+            DirectoryOp::SetCompanyRole {
+                user: user("liam"),
+                client: EntityRef::new("Client", "acme"),
+                role: "supplier_invoices".into(),
+            },
+        ),
+    )
+    .unwrap();
+    let liam = engine.entity(&user("liam")).unwrap();
+    let parents: Vec<String> = liam
+        .clone()
+        .into_inner()
+        .2
+        .into_iter()
+        .map(|p| p.id().unescaped().to_string())
+        .collect();
+    assert!(
+        parents.contains(&"acme/supplier_invoices".to_string()),
+        "{parents:?}"
+    );
+    assert!(
+        !parents.contains(&"acme/billing".to_string()),
+        "{parents:?}"
+    );
+}
