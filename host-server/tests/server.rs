@@ -633,3 +633,89 @@ fn limits_end_with_a_clear_json_error() -> TestResult {
     assert_eq!(d, "allow");
     Ok(())
 }
+
+#[test]
+fn firm_administration_is_checked_for_the_acting_user_written_and_audited() -> TestResult {
+    let server = Server::start("directory", &[])?;
+    let admin = server.admin();
+    assert_eq!(
+        admin.post("/v1/admin/login", &json!({}))?.body["role"],
+        "admin"
+    );
+
+    let invite = |actor: &str, id: &str, email: &str| {
+        json!({"actor": entity("User", actor), "op": "invite_user", "id": id, "name": "Martin",
+               "first_name": id, "email": email, "roles": ["accountant"]})
+    };
+    // An accountant may not invite: refused with the reason, nothing written.
+    let refused = admin.post("/v1/directory", &invite("carol", "zoe", "zoe@example.com"))?;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (403, "forbidden"),
+        "{}",
+        refused.body
+    );
+    let duplicate = admin.post(
+        "/v1/directory",
+        &invite("alice", "zoe", "carol@example.com"),
+    )?;
+    assert_eq!(
+        (duplicate.status, duplicate.code()),
+        (409, "duplicate_email")
+    );
+
+    // Two invites fit the 15-user plan, the third is refused with the counts.
+    for (id, email) in [("zoe", "zoe@example.com"), ("yves", "yves@example.com")] {
+        let done = admin.post("/v1/directory", &invite("alice", id, email))?;
+        assert!(done.ok(), "{}", done.body);
+    }
+    let full = admin.post(
+        "/v1/directory",
+        &invite("alice", "xena", "xena@example.com"),
+    )?;
+    assert_eq!(full.status, 403);
+    assert!(
+        full.body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("has 15 user(s); its plan firm_standard allows 15")),
+        "{}",
+        full.body
+    );
+
+    // A widened custom profile is refused with the rule it breaks.
+    let wider = admin.post(
+        "/v1/directory",
+        &json!({"actor": entity("User", "alice"), "op": "save_profile", "id": "mine",
+                "name": "Mine", "base": entity("AccessProfile", "junior_accountant"),
+                "levels": {"invoice.iban": "read"}}),
+    )?;
+    assert_eq!(
+        (wider.status, wider.code()),
+        (400, "profile_wider_than_base"),
+        "{}",
+        wider.body
+    );
+
+    // The new user is known to every worker, and the activity history says who did what.
+    let (d, _) = decision(
+        &server,
+        &request("zoe", "edit_preferences", ("User", "zoe")),
+    )?;
+    assert_eq!(d, "allow");
+    let audit = admin.get("/v1/admin/audit")?;
+    let records = audit.body.as_array().cloned().unwrap_or_default();
+    assert!(records.iter().any(|r| r["action"] == "login"));
+    let summaries: Vec<&str> = records
+        .iter()
+        .filter_map(|r| r["detail"]["directory"]["summary"].as_str())
+        .collect();
+    assert_eq!(
+        summaries,
+        [
+            "alice invited User::\"zoe\" (zoe@example.com)",
+            "alice invited User::\"yves\" (yves@example.com)"
+        ]
+    );
+    assert_eq!(admin.get("/v1/admin/audit/verify")?.body["ok"], true);
+    Ok(())
+}

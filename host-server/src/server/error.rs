@@ -71,7 +71,8 @@ struct Body<'a> {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Engine(_) | Self::BadBody(_) => StatusCode::BAD_REQUEST,
+            Self::Engine(json) => engine_status(json),
+            Self::BadBody(_) => StatusCode::BAD_REQUEST,
             Self::InvalidBundle { .. } | Self::TestsFailed { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -156,5 +157,17 @@ impl From<GuestError> for ApiError {
             GuestError::DeadlineExceeded(_) => Self::Deadline,
             other => Self::Internal(other.to_string()),
         }
+    }
+}
+
+/// The engine's own refusals of an administration operation keep their HTTP meaning.
+fn engine_status(json: &str) -> StatusCode {
+    let code = serde_json::from_str::<Value>(json)
+        .ok()
+        .and_then(|v| v.get("code").and_then(Value::as_str).map(String::from));
+    match code.as_deref() {
+        Some("forbidden") => StatusCode::FORBIDDEN,
+        Some("duplicate_email") | Some("entity_duplicate") => StatusCode::CONFLICT,
+        _ => StatusCode::BAD_REQUEST,
     }
 }

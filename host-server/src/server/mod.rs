@@ -69,6 +69,8 @@ pub fn app(state: Arc<AppState>) -> Router {
             axum::routing::put(routes::entities::replace).patch(routes::entities::patch),
         )
         .route("/v1/bundle/active", get(routes::ops::active_bundle))
+        .route("/v1/directory", post(routes::entities::directory))
+        .route("/v1/admin/login", post(routes::admin::login))
         .route("/v1/admin/deploy", post(routes::admin::deploy))
         .route("/v1/admin/activate", post(routes::admin::activate))
         .route("/v1/admin/rollback", post(routes::admin::rollback))

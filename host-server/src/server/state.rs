@@ -332,13 +332,61 @@ impl AppState {
         input: String,
     ) -> Result<String, ApiError> {
         let _changes = self.changes.lock().await;
+        self.write_locked(caller, change, input, None).await
+    }
+
+    /// A firm administration operation (`policy_core::directory`) for `caller`: planned by a
+    /// guest over the current data (the bundle's policies decide for the acting firm user),
+    /// then written like any entity delta, with the plan's summary in the audit record. Plan
+    /// and write happen under the one change lock, so no other write slips in between (the
+    /// plan-limit count stays true).
+    pub async fn directory(&self, caller: &Caller, request: String) -> Result<Value, ApiError> {
+        let _changes = self.changes.lock().await;
+        let active = self.active()?;
+        let plan = match active
+            .pool
+            .call("directory", &request)
+            .await
+            .map_err(pool_error)?
+        {
+            GuestAnswer::Ok(json) => json,
+            GuestAnswer::EngineError(json) => return Err(ApiError::Engine(json)),
+        };
+        let plan: policy_core::directory::DirectoryPlan =
+            serde_json::from_str(&plan).map_err(|e| {
+                ApiError::Internal(format!("a directory plan that does not parse: {e}"))
+            })?;
+        let input =
+            serde_json::to_string(&plan.delta).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let note = serde_json::json!({"summary": plan.summary, "checked": plan.checked});
+        self.write_locked(
+            caller,
+            EntityChange::Delta(plan.delta.clone()),
+            input,
+            Some(note),
+        )
+        .await?;
+        Ok(serde_json::to_value(&plan).map_err(|e| ApiError::Internal(e.to_string()))?)
+    }
+
+    /// An entity write with the change lock held. `note` is added to the audit record.
+    async fn write_locked(
+        &self,
+        caller: &Caller,
+        change: EntityChange,
+        input: String,
+        note: Option<Value>,
+    ) -> Result<String, ApiError> {
         let active = self.active()?;
         let digest = active.version.digest.clone();
         let op = change.op();
         let new_rev = AtomicU64::new(0);
         let persist = || {
             let draft = |upserted: usize, removed: usize| {
-                let detail = serde_json::json!({"upserted": upserted, "removed": removed});
+                let mut detail = serde_json::json!({"upserted": upserted, "removed": removed});
+                if let (Some(note), Some(map)) = (&note, detail.as_object_mut()) {
+                    map.insert("directory".into(), note.clone());
+                }
                 audit(caller, op, Some(&digest), Some(&digest), detail)
             };
             let rev = match &change {

@@ -55,3 +55,20 @@ pub async fn patch(
 ) -> Result<Response, ApiError> {
     write(state, headers, body, "apply_delta").await
 }
+
+/// `POST /v1/directory`: a firm administration operation (`policy_core::directory`) on behalf of
+/// `actor`; refused (403 `forbidden`, 409 `duplicate_email`, 400 profile rules) with the reason,
+/// or written and audited with its summary.
+pub async fn directory(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let caller = state
+        .auth
+        .authorize(authorization(&headers), AdminAction::WriteEntities)?;
+    let input = body_text(body, state.config.limits.max_body_bytes)?;
+    serde_json::from_str::<policy_core::directory::DirectoryRequest>(&input)
+        .map_err(|e| ApiError::BadBody(e.to_string()))?;
+    state.directory(&caller, input).await.map(axum::Json)
+}
