@@ -28,3 +28,4 @@ read -r raw gz br < <(node -e '
   const br = zlib.brotliCompressSync(bytes, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11 } });
   console.log(bytes.length, zlib.gzipSync(bytes, { level: 9 }).length, br.length);' "$bg")
 echo "browser package: $out ($bg raw $raw B, gzip $gz B, brotli $br B)"
+scripts/editor-bundle.sh

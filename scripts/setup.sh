@@ -45,5 +45,9 @@ if [ ! -d tests/e2e/node_modules/playwright-core ]; then
   log "installing playwright-core (npm, tests/e2e)"
   (cd tests/e2e && npm ci --no-audit --no-fund --silent)
 fi
+if [ ! -x web/editor/node_modules/.bin/esbuild ]; then
+  log "installing the console's editor (CodeMirror + esbuild from npm, web/editor)"
+  (cd web/editor && npm ci --no-audit --no-fund --silent)
+fi
 
 log "toolchain ready: $(cargo --version); wasm via $( [ -x /usr/bin/rustc ] && /usr/bin/rustc --version || echo rustup)"

@@ -1,6 +1,7 @@
 //! The demo firm app in headless Chromium (playwright-core) against a real `sesame serve`:
 //! what two users see, a deploy reaching an open page, a rollback. The scenario is
-//! `tests/e2e/demo-app.mjs`; screenshots land in `target/screenshots/`.
+//! `tests/e2e/demo-app.mjs`; screenshots land in `target/screenshots/`. The admin console the
+//! same way: `tests/e2e/admin-console.mjs`.
 
 mod support;
 
@@ -8,17 +9,18 @@ use std::process::Command;
 
 use support::{repo, Server, TestResult, ADMIN};
 
-#[test]
-fn the_demo_app_follows_users_deploys_and_rollbacks_in_chromium() -> TestResult {
+/// Runs one scenario of `tests/e2e/` in Chromium against a fresh server serving `web/` and the
+/// browser package; returns its output (each check prints `ok - ...`).
+fn scenario(script: &str, name: &str) -> Result<String, Box<dyn std::error::Error>> {
     let repo = repo();
     let web = repo.join("web");
     let pkg = repo.join("target/pkg");
     assert!(
-        pkg.join("sesame.js").is_file(),
-        "the browser package is built first (scripts/browser-pkg.sh)"
+        pkg.join("sesame.js").is_file() && pkg.join("editor/codemirror.js").is_file(),
+        "the browser package and editor are built first (scripts/browser-pkg.sh)"
     );
     let server = Server::start(
-        "browser",
+        name,
         &[
             "--web",
             &web.to_string_lossy(),
@@ -27,18 +29,31 @@ fn the_demo_app_follows_users_deploys_and_rollbacks_in_chromium() -> TestResult 
         ],
     )?;
     let out = Command::new("node")
-        .arg(repo.join("tests/e2e/demo-app.mjs"))
+        .arg(repo.join("tests/e2e").join(script))
         .current_dir(&repo)
         .env("SESAME_URL", &server.url)
         .env("SESAME_TOKEN", ADMIN)
         .env("SHOTS", repo.join("target/screenshots"))
         .output()?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
+    Ok(stdout)
+}
+
+#[test]
+fn the_demo_app_follows_users_deploys_and_rollbacks_in_chromium() -> TestResult {
+    let stdout = scenario("demo-app.mjs", "browser")?;
     assert!(
         stdout.contains("ok - after the rollback carol may edit again"),
         "{stdout}"
     );
+    Ok(())
+}
+
+#[test]
+fn the_admin_console_edits_deploys_rolls_back_and_administers_in_chromium() -> TestResult {
+    let stdout = scenario("admin-console.mjs", "console")?;
+    assert!(stdout.contains("ok - no page errors"), "{stdout}");
     Ok(())
 }

@@ -25,6 +25,19 @@ export interface AccessProfile { uid: EntityRef; name?: string; licence?: Entity
 export interface BundleInfo { digest: string; name?: string; policy_ids: string[]; entity_count: number; files: string[]; warnings: Diagnostic[]; }
 export interface BundleFiles { files: Record<string, string>; }
 export interface Validation { ok: boolean; digest: string | null; diagnostics: Diagnostic[]; }
+export interface BundleDiff { from_digest: string; to_digest: string; files_added: string[]; files_removed: string[]; files_changed: string[]; policies_added: string[]; policies_removed: string[]; policies_changed: string[]; }
+/** A firm administration operation on behalf of `actor`; `op` names it (docs/server.md, /v1/directory). */
+export type DirectoryRequest = { actor: EntityRef } & (
+  | { op: "invite_user"; id: string; name: string; first_name: string; email: string; roles?: string[]; external?: boolean; profile?: EntityRef }
+  | { op: "block_user"; user: EntityRef; blocked: boolean }
+  | { op: "detach_user"; user: EntityRef; client: EntityRef }
+  | { op: "change_email"; user: EntityRef; email: string }
+  | { op: "set_profile"; user: EntityRef; profile: EntityRef }
+  | { op: "move_profile_users"; from: EntityRef; to: EntityRef }
+  | { op: "set_company_role"; user: EntityRef; client: EntityRef; role: string }
+  | { op: "save_profile"; id: string; name: string; base: EntityRef; levels: Record<string, FieldLevel> }
+  | { op: "set_default_profile"; profile: EntityRef });
+export interface DirectoryPlan { summary: string; delta: EntityDelta; checked: string[]; }
 
 export declare class SesameError extends Error {
   code: string;
@@ -45,6 +58,8 @@ export declare class Sesame {
   compareProfiles(left: EntityRef, right: EntityRef): ProfileDifference[];
   runTests(): unknown;
   validate(files: Record<string, string>): Validation;
+  diff(files: Record<string, string>): BundleDiff;
+  planDirectory(request: DirectoryRequest): DirectoryPlan;
   callJson(op: string, json: string): string;
 }
 

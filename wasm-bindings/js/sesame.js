@@ -55,6 +55,10 @@ export class Sesame {
   runTests() { return this.#call("run_tests", {}); }
   /** Validates candidate files (an editor's buffer) without changing the resident engine. */
   validate(files) { return this.#call("validate", { files }); }
+  /** What changes from this engine's bundle to candidate files: files and policies. */
+  diff(files) { return this.#call("diff", { files }); }
+  /** Plans a firm administration operation for `actor` (checked, not applied): a delta. */
+  planDirectory(request) { return this.#call("directory", request); }
   /** Raw JSON in, raw JSON out: for callers that already hold JSON text. */
   callJson(op, json) {
     try {

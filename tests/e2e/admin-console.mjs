@@ -1,0 +1,191 @@
+// The admin console in headless Chromium, as a firm admin / policy author would use it, against
+// a real server: sign in; edit a policy with an error and see it underlined; run the tests, the
+// diff and the impact in the page; deploy with a message and watch the open demo app change;
+// roll back from the history; custom profile refused when wider, created when restricted;
+// invites up to the plan limit; what another acting user may do; the permission matrix; the
+// activity history. Screenshots go to $SHOTS (default target/screenshots).
+// Usage: SESAME_URL=http://... SESAME_TOKEN=... node tests/e2e/admin-console.mjs
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+
+const url = process.env.SESAME_URL;
+const token = process.env.SESAME_TOKEN;
+const shots = process.env.SHOTS ?? "target/screenshots";
+mkdirSync(shots, { recursive: true });
+
+function check(ok, what) {
+  if (!ok) throw new Error(`expected: ${what}`);
+  console.log(`ok - ${what}`);
+}
+
+const text = (page, testid) => page.textContent(`[data-testid='${testid}']`);
+const waitText = (page, testid, needle, timeout = 10000) => page.waitForFunction(
+  ([t, n]) => document.querySelector(`[data-testid='${t}']`)?.textContent.includes(n), [testid, needle], { timeout });
+
+// Decisions the server logs, for the impact view: carol exports inv-1 (allowed today).
+for (let i = 0; i < 3; i++) {
+  await fetch(`${url}/v1/decide`, {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ principal: { type: "User", id: "carol" }, action: { type: "Action", id: "export_document" }, resource: { type: "Document", id: "inv-1" } }),
+  });
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"],
+});
+const errors = [];
+try {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const page = await context.newPage();
+  const watch = (p) => {
+    p.on("pageerror", (e) => { errors.push(e.message); console.error(`page error: ${e.message}`); });
+    p.on("console", (m) => { if (m.type() === "error") console.error(`console: ${m.text()}`); });
+  };
+  watch(page);
+
+  // Sign in: a wrong token is refused, the right one opens the console.
+  await page.goto(`${url}/admin/`);
+  await page.fill("[data-testid=token]", "not-a-token");
+  await page.click("[data-testid=sign-in]");
+  await waitText(page, "login-error", "sign-in refused");
+  check(true, "a wrong token is refused at sign-in");
+  await page.fill("[data-testid=token]", token);
+  await page.click("[data-testid=sign-in]");
+  await waitText(page, "session", "(admin)");
+  await page.waitForSelector("[data-testid=editor] .cm-content");
+  check(await page.isVisible("[data-testid='file-guards.cedar']"), "the bundle's files are listed");
+
+  // Edit a policy with an error: policy-core's location is underlined in the editor.
+  await page.click("[data-testid='file-guards.cedar']");
+  await page.click("[data-testid=editor] .cm-content");
+  await page.keyboard.press("Control+End");
+  await page.keyboard.type('\n@id("broken")\nforbid (principal, action, resource) when { principal.no_such_attribute };\n');
+  await page.waitForSelector(".cm-lintRange-error", { timeout: 10000 });
+  const underlined = await page.$$eval(".cm-lintRange-error", (els) => els.map((e) => e.textContent).join(" "));
+  check(/no_such_attribute|principal/.test(underlined), `the error is underlined where it is (${underlined})`);
+  await waitText(page, "validity", "error(s)");
+  check((await text(page, "problems")).includes("guards.cedar:"), "the problem is listed with file:line:column");
+  await page.hover(".cm-lintRange-error");
+  await page.waitForSelector(".cm-tooltip-lint", { timeout: 5000 }).catch(() => {});
+  await page.screenshot({ path: `${shots}/admin-editor.png` });
+  await page.fill("[data-testid=deploy-message]", "should not deploy");
+  await page.click("[data-testid=deploy]");
+  await waitText(page, "output", "deploy refused");
+  check(true, "a bundle with an error is refused at deploy; the active version is unchanged");
+
+  // A real change: carol may no longer export inv-1. Tests, diff and impact run in the page.
+  await page.click("[data-testid=revert]");
+  await waitText(page, "validity", "same as the active version");
+  await page.click("[data-testid='file-guards.cedar']");
+  await page.click("[data-testid=editor] .cm-content");
+  await page.keyboard.press("Control+End");
+  await page.keyboard.type('\n@id("no-export-inv-1-for-carol")\nforbid (principal == User::"carol", action == Action::"export_document", resource == Document::"inv-1");\n');
+  await waitText(page, "validity", "new version");
+  await page.click("[data-testid=run-tests]");
+  await waitText(page, "output", "passed");
+  check(/\d+ passed, 0 failed/.test(await text(page, "output")), "the bundle's tests run in the page and pass");
+  await page.click("[data-testid=show-diff]");
+  await waitText(page, "output", "policies added: no-export-inv-1-for-carol");
+  check(true, "the diff against the active version names the new policy");
+  await page.click("[data-testid=show-impact]");
+  await waitText(page, "output", "allow → deny: carol export_document Document::inv-1");
+  check(true, "the impact replays the logged decisions: carol's exports flip to deny");
+
+  // The demo app, open as carol in another tab, follows the deploy without a reload.
+  const app = await context.newPage();
+  watch(app);
+  await app.goto(`${url}/?user=carol`);
+  await app.waitForSelector("[data-testid=document-inv-1]");
+  check(await app.isEnabled("[data-testid=document-inv-1-export_document]"), "before the deploy carol may export inv-1");
+  const before = await app.getAttribute("body", "data-digest");
+  await page.fill("[data-testid=deploy-message]", "no export of inv-1 for carol (console test)");
+  await page.click("[data-testid=deploy]");
+  await waitText(page, "output", "deployed version");
+  await waitText(page, "history", "no export of inv-1 for carol (console test)");
+  check(true, "the history lists the deploy with its message and author");
+  await app.waitForFunction((d) => document.body.dataset.digest !== d, before, { timeout: 10000 });
+  check(!(await app.isEnabled("[data-testid=document-inv-1-export_document]")), "the open demo app disables carol's export after the deploy");
+
+  // One-click rollback from the history.
+  await page.click("[data-testid=rollback-1]");
+  await app.waitForFunction((d) => document.body.dataset.digest === d, before, { timeout: 10000 });
+  check(await app.isEnabled("[data-testid=document-inv-1-export_document]"), "after the rollback carol may export again");
+  await page.screenshot({ path: `${shots}/admin-history.png`, fullPage: true });
+
+  // Profiles: by licence; a custom profile wider than its base is refused with the reason.
+  await page.click("[data-testid=tab-profiles]");
+  await page.waitForSelector("[data-testid=licence-full_accounting]");
+  check(await page.isVisible("[data-testid=profile-junior_accountant]"), "profiles are grouped by licence");
+  await page.selectOption("[data-testid=cp-base]", "junior_accountant");
+  await page.fill("[data-testid=cp-id]", "junior_no_notes");
+  await page.fill("[data-testid=cp-name]", "Junior without notes");
+  await page.selectOption("[data-testid='cp-level-invoice.iban']", "read");
+  await page.click("[data-testid=cp-save]");
+  await waitText(page, "status", "refused");
+  check((await text(page, "status")).includes("invoice.iban"), `widening is refused with the reason (${await text(page, "status")})`);
+  await page.selectOption("[data-testid='cp-level-invoice.iban']", "none");
+  await page.selectOption("[data-testid='cp-level-invoice.notes']", "none");
+  await page.click("[data-testid=cp-save]");
+  await page.waitForSelector("[data-testid=profile-junior_no_notes]");
+  check(true, "a restricted copy is created");
+  await page.selectOption("[data-testid=cmp-left]", "junior_accountant");
+  await page.selectOption("[data-testid=cmp-right]", "junior_no_notes");
+  await page.click("[data-testid=compare]");
+  await waitText(page, "comparison", "invoice.notes");
+  check(!(await text(page, "comparison")).includes("invoice.amount"), "the comparison lists differences only");
+  await page.click("[data-testid=default-junior_no_notes]");
+  await page.waitForSelector("[data-testid=profile-junior_no_notes] .badge");
+  check(!(await page.isVisible("[data-testid=profile-full_accounting_standard] .badge")), "one default profile at a time");
+  await page.screenshot({ path: `${shots}/admin-profiles.png`, fullPage: true });
+
+  // Users: two invites fit the plan, the third is refused with the counts.
+  await page.click("[data-testid=tab-users]");
+  for (const [first, email] of [["Zoe", "zoe@example.com"], ["Yves", "yves@example.com"], ["Xena", "xena@example.com"]]) {
+    await page.fill("[data-testid=inv-first]", first);
+    await page.fill("[data-testid=inv-name]", "Martin");
+    await page.fill("[data-testid=inv-email]", email);
+    await page.check("[data-testid=inv-role-accountant]");
+    await page.click("[data-testid=inv-send]");
+    await page.waitForFunction(() => /done|refused/.test(document.querySelector("[data-testid=status]").textContent));
+    if (first !== "Xena") await page.waitForSelector(`[data-testid=user-${first.toLowerCase()}]`);
+  }
+  check((await text(page, "status")).includes("its plan firm_standard allows 15"), `the plan limit is refused with a clear message (${await text(page, "status")})`);
+  check(!(await page.isVisible("[data-testid=user-xena]")), "the refused invite created nothing");
+  await page.click("[data-testid=block-dave]");
+  await waitText(page, "user-dave", "blocked");
+  check(true, "a user is blocked");
+
+  // Acting as carol (an accountant), the administration buttons are disabled.
+  await page.selectOption("[data-testid=actor]", "carol");
+  check(!(await page.isEnabled("[data-testid=inv-send]")), "carol may not invite");
+  check(!(await page.isEnabled("[data-testid=block-bob]")), "carol may not block");
+  check(!(await page.isEnabled("[data-testid=save-email-ivan]")), "carol may not change a client user's e-mail");
+  await page.selectOption("[data-testid=actor]", "alice");
+
+  // The permission matrix, by users and by roles.
+  await page.click("[data-testid=tab-matrix]");
+  await page.waitForSelector("[data-testid=matrix-alice]");
+  const aliceRow = await text(page, "matrix-alice");
+  const carolRow = await text(page, "matrix-carol");
+  check(aliceRow.includes("allow") && carolRow.includes("deny") && aliceRow !== carolRow, "the matrix shows different rights for alice and carol");
+  await page.selectOption("[data-testid=matrix-rows]", "roles");
+  await page.waitForSelector("[data-testid=matrix-administrator]");
+  check(true, "the matrix by roles");
+  await page.screenshot({ path: `${shots}/admin-matrix.png`, fullPage: true });
+
+  // The activity history: sign-in, invites, deploy, rollback.
+  await page.click("[data-testid=tab-activity]");
+  await waitText(page, "activity-table", "invited User::\"zoe\"");
+  const activity = await text(page, "activity-table");
+  for (const needle of ["login", "deploy", "rollback", "blocked User::\"dave\""]) {
+    check(activity.includes(needle), `the activity history shows ${needle}`);
+  }
+  await page.selectOption("[data-testid=activity-kind]", "login");
+  await page.waitForFunction(() => !document.querySelector("[data-testid=activity-table]").textContent.includes("invited"));
+  check(true, "the activity history filters by kind");
+  check(errors.length === 0, `no page errors (${errors.join("; ")})`);
+} finally {
+  await browser.close();
+}

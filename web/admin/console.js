@@ -1,0 +1,74 @@
+// The admin console's shell: sign-in with an API token (recorded as a login in the activity
+// history), the firm user the console acts as, tabs, and following the active version (a
+// deploy or rollback made elsewhere shows up without a reload).
+import { $, api, entitiesOf, reload, session, status } from "./session.js";
+import { activeChanged, initPolicies } from "./policies.js";
+import { initPeople, renderAll } from "./people.js";
+import { initViews, renderActivity, renderMatrix } from "./views.js";
+
+const tabs = {
+  policies: () => {},
+  profiles: () => renderAll(),
+  users: () => renderAll(),
+  matrix: () => renderMatrix(),
+  activity: () => renderActivity(),
+};
+
+function selectTab(name) {
+  for (const b of document.querySelectorAll("#tabs button")) b.classList.toggle("active", b.dataset.tab === name);
+  for (const t of Object.keys(tabs)) $(t).hidden = t !== name;
+  Promise.resolve(tabs[name]()).catch((e) => status(e.message, "error"));
+}
+
+function renderActors() {
+  const users = entitiesOf("User").filter((u) => !u.attrs.external);
+  const current = session.actor ?? users.find((u) => (u.parents ?? []).some((p) => p.id === "administrator"))?.uid.id;
+  $("actor").replaceChildren(...users.map((u) => {
+    const o = document.createElement("option");
+    o.value = u.uid.id;
+    o.textContent = `${u.attrs.name} (${u.uid.id})`;
+    o.selected = u.uid.id === current;
+    return o;
+  }));
+  session.actor = current;
+}
+
+async function signIn(event) {
+  event?.preventDefault();
+  session.token = $("token").value.trim() || session.token;
+  try {
+    session.who = await api("/v1/admin/login", { method: "POST" });
+  } catch (err) {
+    $("login-error").textContent = `sign-in refused: ${err.message}`;
+    return;
+  }
+  sessionStorage.setItem("sesame-token", session.token);
+  $("session").textContent = `signed in: ${session.who.name} (${session.who.role})`;
+  $("login").hidden = true;
+  $("console").hidden = false;
+  await reload();
+  renderActors();
+  await initPolicies();
+  initPeople();
+  initViews();
+  status(`version ${session.digest.slice(7, 19)} loaded, ${session.records.length} entities`);
+  setInterval(followActive, 2000);
+}
+
+/** Polls the active version by ETag; a new one (deploy, rollback elsewhere) is loaded. */
+async function followActive() {
+  const res = await fetch("/v1/bundle/active", { method: "HEAD", headers: { "If-None-Match": `"${session.digest}"` } });
+  if (res.status !== 304) {
+    await reload();
+    activeChanged();
+    status(`the active version changed: ${session.digest.slice(7, 19)}`);
+  }
+}
+
+for (const b of document.querySelectorAll("#tabs button")) b.onclick = () => selectTab(b.dataset.tab);
+$("actor").onchange = () => {
+  session.actor = $("actor").value;
+  selectTab(document.querySelector("#tabs button.active").dataset.tab);
+};
+$("login").onsubmit = signIn;
+if (session.token) signIn();

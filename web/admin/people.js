@@ -1,0 +1,159 @@
+// The Profiles and Users tabs: access profiles grouped by licence with their per-field levels
+// as a grid, custom profiles (a restricted copy of a base; wider is refused with the reason),
+// comparison, default profile, moving users; inviting, blocking, detaching users, changing
+// e-mails, company roles. Every operation is a /v1/directory call, pre-checked in the page.
+import { $, administer, element, entitiesOf, may, ref, session } from "./session.js";
+
+const LEVELS = ["none", "print", "read", "full"];
+const FIRM_ROLES = ["administrator", "client_manager", "accountant"];
+const COMPANY_ROLES = ["accountant", "collaborator", "client", "auditor", "director", "billing", "customer_invoicing", "supplier_invoices", "internal_accountant"];
+const idOf = (value) => value?.__entity?.id ?? value?.id;
+const levelCell = (level) => element("td", { className: `level-${level}`, textContent: level });
+
+function licenceLevels(licenceId) {
+  const licence = entitiesOf("Licence").find((l) => l.uid.id === licenceId);
+  return Object.fromEntries(Object.entries(licence?.tags ?? {}).map(([k, v]) => [k, LEVELS[v]]));
+}
+
+const usersOfProfile = (profileId) => entitiesOf("User").filter((u) => idOf(u.attrs.profile) === profileId);
+const myFirm = () => ref("Firm", idOf(entitiesOf("User").find((u) => u.uid.id === session.actor)?.attrs.firm) ?? "");
+
+function profileSelect(id, selected, testid) {
+  return element("select", { id, testid }, ...session.engine.profiles().map((p) =>
+    element("option", { value: p.uid.id, textContent: p.name ?? p.uid.id, selected: p.uid.id === selected })));
+}
+
+function renderProfiles() {
+  const profiles = session.engine.profiles();
+  const canManage = may("manage_profiles", myFirm());
+  const byLicence = new Map();
+  for (const p of profiles) {
+    const key = p.licence?.id ?? "(no licence)";
+    byLicence.set(key, [...(byLicence.get(key) ?? []), p]);
+  }
+  const groups = [...byLicence.entries()].map(([licence, list]) => {
+    const max = licenceLevels(licence);
+    const keys = [...new Set([...Object.keys(max), ...list.flatMap((p) => Object.keys(p.levels))])].sort();
+    const head = element("tr", {}, element("th", { textContent: "profile" }), ...keys.map((k) => element("th", { textContent: k })), element("th", { textContent: "users" }), element("th"));
+    const licenceRow = element("tr", {}, element("td", {}, element("em", { textContent: "licence maximum" })), ...keys.map((k) => levelCell(max[k] ?? "none")), element("td"), element("td"));
+    const rows = list.map((p) => {
+      const users = usersOfProfile(p.uid.id);
+      const target = profileSelect("", profiles.find((o) => o.uid.id !== p.uid.id)?.uid.id, `move-target-${p.uid.id}`);
+      return element("tr", { testid: `profile-${p.uid.id}` },
+        element("td", {}, `${p.name ?? p.uid.id} `, p.is_default ? element("span", { className: "badge", textContent: "default" }) : "",
+          p.base ? element("small", { textContent: ` copy of ${p.base.id}` }) : ""),
+        ...keys.map((k) => levelCell(p.levels[k] ?? "none")),
+        element("td", { testid: `users-of-${p.uid.id}` }, users.length
+          ? element("details", {}, element("summary", { textContent: `${users.length} user(s)` }), users.map((u) => u.uid.id).join(", "))
+          : "none"),
+        element("td", {},
+          p.is_default ? "" : element("button", { textContent: "make default", disabled: !canManage, testid: `default-${p.uid.id}`,
+            onclick: () => administer({ op: "set_default_profile", profile: p.uid }).then(renderAll, () => {}) }),
+          users.length ? element("span", {}, " move all users to ", target, element("button", {
+            textContent: "move", testid: `move-${p.uid.id}`,
+            onclick: () => administer({ op: "move_profile_users", from: p.uid, to: ref("AccessProfile", target.value) }).then(renderAll, () => {}),
+          })) : ""));
+    });
+    return element("div", { testid: `licence-${licence}` }, element("h3", { textContent: `Licence ${licence}` }),
+      element("table", {}, element("thead", {}, head), element("tbody", {}, licenceRow, ...rows)));
+  });
+  $("profile-groups").replaceChildren(...groups);
+
+  // Custom profile form: the base's levels, each editable.
+  const base = $("cp-base").value || profiles.find((p) => p.is_default)?.uid.id;
+  $("cp-base").replaceChildren(...profileSelect("", base, "").children);
+  $("cp-base").value = base;
+  renderLevelGrid();
+  for (const id of ["cmp-left", "cmp-right"]) {
+    const current = $(id).value || profiles[id === "cmp-left" ? 0 : 1]?.uid.id;
+    $(id).replaceChildren(...profileSelect("", current, "").children);
+    $(id).value = current;
+  }
+}
+
+function renderLevelGrid() {
+  const base = session.engine.profiles().find((p) => p.uid.id === $("cp-base").value);
+  if (!base) return;
+  const keys = Object.keys(licenceLevels(base.licence?.id)).sort();
+  $("cp-levels").tBodies[0].replaceChildren(...keys.map((k) => element("tr", {},
+    element("td", { textContent: k }),
+    element("td", {}, element("select", { name: k, testid: `cp-level-${k}` }, ...LEVELS.map((l) =>
+      element("option", { value: l, textContent: l, selected: l === (base.levels[k] ?? "none") })))))));
+}
+
+function saveCustomProfile(event) {
+  event.preventDefault();
+  const levels = {};
+  for (const select of $("cp-levels").querySelectorAll("select")) levels[select.name] = select.value;
+  administer({
+    op: "save_profile", id: $("cp-id").value.trim(), name: $("cp-name").value.trim(),
+    base: ref("AccessProfile", $("cp-base").value), levels,
+  }).then(renderAll, () => {});
+}
+
+function compare() {
+  const diffs = session.engine.compareProfiles(ref("AccessProfile", $("cmp-left").value), ref("AccessProfile", $("cmp-right").value));
+  $("comparison").tBodies[0].replaceChildren(
+    element("tr", {}, element("th", { textContent: "key" }), element("th", { textContent: $("cmp-left").value }), element("th", { textContent: $("cmp-right").value })),
+    ...(diffs.length ? diffs.map((d) => element("tr", {}, element("td", { textContent: d.key }), levelCell(d.left), levelCell(d.right)))
+      : [element("tr", {}, element("td", { colSpan: 3, textContent: "no difference" }))]));
+}
+
+function renderUsers() {
+  const clients = entitiesOf("Client");
+  $("inv-roles").replaceChildren(element("legend", { textContent: "roles" }), ...FIRM_ROLES.map((r) =>
+    element("label", {}, element("input", { type: "checkbox", value: r, testid: `inv-role-${r}` }), ` ${r}`)));
+  const rows = entitiesOf("User").map((u) => {
+    const uid = u.uid;
+    const blocked = u.attrs.blocked;
+    const email = element("input", { value: u.attrs.email, testid: `email-${uid.id}`, size: 22 });
+    const client = element("select", { testid: `client-${uid.id}` }, ...clients.map((c) => element("option", { value: c.uid.id, textContent: c.attrs.name ?? c.uid.id })));
+    const companyRole = element("select", { testid: `company-role-${uid.id}` }, ...COMPANY_ROLES.map((r) => element("option", { value: r, textContent: r })));
+    const profile = profileSelect("", idOf(u.attrs.profile), `profile-of-${uid.id}`);
+    const act = (op) => () => administer(op).then(renderAll, () => {});
+    return element("tr", { testid: `user-${uid.id}`, className: blocked ? "blocked" : "" },
+      element("td", {}, `${u.attrs.name} (${uid.id})`, u.attrs.external ? element("small", { textContent: " external" }) : "", blocked ? element("span", { className: "badge", textContent: "blocked" }) : ""),
+      element("td", {}, email, element("button", { textContent: "save", disabled: !may("change_email", uid), testid: `save-email-${uid.id}`,
+        onclick: act({ op: "change_email", user: uid, email: email.value }) })),
+      element("td", { textContent: (u.parents ?? []).map((p) => p.id).join(", ") }),
+      element("td", {}, profile, element("button", { textContent: "move", disabled: !may("assign_profile", uid),
+        onclick: act({ op: "set_profile", user: uid, profile: ref("AccessProfile", profile.value) }) })),
+      element("td", {},
+        element("button", { textContent: blocked ? "unblock" : "block", disabled: !may("block_user", uid), testid: `block-${uid.id}`,
+          onclick: act({ op: "block_user", user: uid, blocked: !blocked }) }),
+        " on ", client,
+        element("button", { textContent: "detach", disabled: !may("detach_user", uid), testid: `detach-${uid.id}`,
+          onclick: () => act({ op: "detach_user", user: uid, client: ref("Client", client.value) })() }),
+        companyRole,
+        element("button", { textContent: "set company role", testid: `set-role-${uid.id}`,
+          onclick: () => act({ op: "set_company_role", user: uid, client: ref("Client", client.value), role: companyRole.value })() })));
+  });
+  $("user-table").tBodies[0].replaceChildren(...rows);
+  $("invite").querySelector("button").disabled = !may("invite_user", myFirm(), { user_count: 0 });
+}
+
+function invite(event) {
+  event.preventDefault();
+  const email = $("inv-email").value.trim();
+  administer({
+    op: "invite_user",
+    id: email.split("@")[0].toLowerCase().replace(/[^a-z0-9_.-]/g, "-"),
+    name: $("inv-name").value.trim(),
+    first_name: $("inv-first").value.trim(),
+    email,
+    roles: [...$("inv-roles").querySelectorAll("input:checked")].map((i) => i.value),
+  }).then(() => { $("invite").reset(); renderAll(); }, () => {});
+}
+
+export function renderAll() {
+  renderProfiles();
+  renderUsers();
+}
+
+export function initPeople() {
+  $("cp-base").onchange = renderLevelGrid;
+  $("custom-profile").onsubmit = saveCustomProfile;
+  $("compare").onclick = compare;
+  $("invite").onsubmit = invite;
+  renderAll();
+}

@@ -1,0 +1,120 @@
+// What every tab of the console shares: the signed-in token, the admin API, and the resident
+// engine of the active version over the server's own entities — so every pre-check in the
+// console is computed by the same policy-core the server enforces.
+import { loadSesame } from "/pkg/sesame.js";
+
+export const $ = (id) => document.getElementById(id);
+export const ref = (type, id) => ({ type, id });
+export const show = (r) => `${r.type}::${r.id}`;
+
+export const session = {
+  token: sessionStorage.getItem("sesame-token") ?? "",
+  who: null, // { name, role } of the token
+  engine: null, // the active version, resident, over `records`
+  files: {}, // the active version's files
+  digest: null,
+  records: [], // the server's data entities
+  actor: null, // the firm user the console acts as (checked by the bundle's policies)
+};
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super(body?.message ?? `HTTP ${status}`);
+    this.status = status;
+    this.code = body?.code;
+    this.body = body;
+  }
+}
+
+/** Calls the server's API with the session's token; JSON in and out, errors thrown as ApiError. */
+export async function api(path, { method = "GET", body } = {}) {
+  const res = await fetch(path, {
+    method,
+    headers: {
+      Authorization: `Bearer ${session.token}`,
+      ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json = null;
+  try { json = text ? JSON.parse(text) : null; } catch { json = { message: text }; }
+  if (!res.ok) throw new ApiError(res.status, json);
+  return json;
+}
+
+export function status(message, kind = "") {
+  const footer = $("status");
+  footer.textContent = message;
+  footer.className = kind;
+}
+
+/** Reloads the active version and the server's entities into a fresh resident engine. */
+export async function reload() {
+  const res = await fetch("/v1/bundle/active");
+  if (!res.ok) throw new Error(`no active version (${res.status})`);
+  const bundle = await res.json();
+  const records = await api("/v1/admin/entities");
+  const engine = await loadSesame({ bundle });
+  engine.replaceEntities(records);
+  Object.assign(session, {
+    engine,
+    files: bundle.files,
+    records,
+    digest: res.headers.get("ETag").replaceAll('"', ""),
+  });
+  $("digest").textContent = session.digest.slice(7, 19);
+}
+
+/** Every entity the engine knows of a type: the bundle's own and the server's data. */
+export function entitiesOf(type) {
+  const statics = JSON.parse(session.files["entities.json"] ?? "[]");
+  const byKey = new Map();
+  for (const r of [...statics, ...session.records]) {
+    if (r.uid.type === type) byKey.set(r.uid.id, r);
+  }
+  return [...byKey.values()];
+}
+
+/** The actor's decision, computed in the page (no server call). */
+export function may(action, resource, context = {}) {
+  if (!session.actor) return false;
+  const answer = session.engine.decide({
+    principal: ref("User", session.actor), action: ref("Action", action), resource, context,
+  });
+  return answer.decision === "allow";
+}
+
+/**
+ * Runs a firm administration operation: planned in the page first (a refusal is shown with its
+ * reason without a round trip), then sent to the server, which plans again over its own data,
+ * writes and audits it. The console reloads afterwards.
+ */
+export async function administer(op) {
+  const request = { actor: ref("User", session.actor), ...op };
+  try {
+    session.engine.planDirectory(request);
+  } catch (err) {
+    status(`refused: ${err.message}`, "error");
+    throw err;
+  }
+  const plan = await api("/v1/directory", { method: "POST", body: request }).catch((err) => {
+    status(`refused by the server: ${err.message}`, "error");
+    throw err;
+  });
+  await reload();
+  status(`done: ${plan.summary}`, "ok");
+  return plan;
+}
+
+export function element(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "testid") el.dataset.testid = v;
+    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k in el) el[k] = v;
+    else el.setAttribute(k, v);
+  }
+  el.append(...children);
+  return el;
+}
