@@ -366,7 +366,7 @@ impl AppState {
             Some(note),
         )
         .await?;
-        Ok(serde_json::to_value(&plan).map_err(|e| ApiError::Internal(e.to_string()))?)
+        serde_json::to_value(&plan).map_err(|e| ApiError::Internal(e.to_string()))
     }
 
     /// An entity write with the change lock held. `note` is added to the audit record.
