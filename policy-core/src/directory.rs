@@ -83,6 +83,20 @@ pub enum DirectoryOp {
     SetDefaultProfile {
         profile: EntityRef,
     },
+    /// Removes a custom profile nobody uses any more (never the default).
+    DeleteProfile {
+        profile: EntityRef,
+    },
+    /// A new department of the actor's firm, within the plan's department limit.
+    CreateDepartment {
+        id: String,
+        name: String,
+    },
+    /// Restricts a user to these departments of the firm (empty: no restriction).
+    RestrictDepartments {
+        user: EntityRef,
+        departments: Vec<String>,
+    },
 }
 
 /// What an operation would write, and what was checked to allow it.
@@ -347,6 +361,17 @@ impl<'a> Planner<'a> {
                 }
                 (format!("made {profile} the default profile"), records)
             }
+            DirectoryOp::DeleteProfile { profile } => return self.delete_profile(profile),
+            DirectoryOp::CreateDepartment { id, name } => self.create_department(id, name)?,
+            DirectoryOp::RestrictDepartments { user, departments } => {
+                let record = self.restrict(user, departments)?;
+                let what = if departments.is_empty() {
+                    format!("lifted the department restriction of {user}")
+                } else {
+                    format!("restricted {user} to {}", departments.join(", "))
+                };
+                (what, vec![record])
+            }
         };
         Ok(DirectoryPlan {
             summary: self.summary(what),
@@ -557,6 +582,122 @@ impl<'a> Planner<'a> {
             format!("saved custom profile {uid} (copy of {base})"),
             vec![record],
         ))
+    }
+
+    fn delete_profile(mut self, profile: &EntityRef) -> Result<DirectoryPlan, EngineError> {
+        let firm = self.actor_firm()?;
+        self.require("manage_profiles", &firm, json!({}), vec![], || {
+            "profiles are managed by administrators".into()
+        })?;
+        let found = self.engine.profile(profile)?;
+        if found.base.is_none() {
+            return Err(EngineError::InvalidRequest(format!(
+                "{profile} is a base profile of its licence; only custom profiles are deleted"
+            )));
+        }
+        let users = self
+            .users()
+            .filter(|u| attr_ref(u, "profile").as_ref() == Some(profile))
+            .count();
+        if users > 0 {
+            return Err(EngineError::InvalidRequest(format!(
+                "{users} user(s) still have {profile}: move them to another profile first"
+            )));
+        }
+        Ok(DirectoryPlan {
+            summary: self.summary(format!("deleted custom profile {profile}")),
+            delta: EntityDelta {
+                upsert: Vec::new(),
+                remove: vec![profile.clone()],
+            },
+            checked: self.checked,
+        })
+    }
+
+    fn departments_of(&self, firm: &EntityRef) -> Vec<EntityRef> {
+        let Ok(firm_uid) = crate::entity_json::to_uid(firm) else {
+            return Vec::new();
+        };
+        self.engine
+            .entities()
+            .filter(|e| is_type(e, "Department") && e.uid() != firm_uid)
+            .filter(|e| self.engine.in_ancestors(&to_ref(&e.uid()), &firm_uid))
+            .map(|e| to_ref(&e.uid()))
+            .collect()
+    }
+
+    fn create_department(
+        &mut self,
+        id: &str,
+        name: &str,
+    ) -> Result<(String, Vec<Value>), EngineError> {
+        let firm = self.actor_firm()?;
+        let uid = EntityRef::new("Department", id.trim());
+        if id.trim().is_empty() || name.trim().is_empty() {
+            return Err(EngineError::InvalidRequest(
+                "a department needs an id and a name".into(),
+            ));
+        }
+        if self.engine.entity(&uid).is_some() {
+            return Err(EngineError::EntityDuplicate(format!(
+                "{uid} already exists"
+            )));
+        }
+        let department_count = self.departments_of(&firm).len();
+        let max = self
+            .entity(&firm)
+            .ok()
+            .and_then(|f| attr_ref(f, "plan"))
+            .and_then(|plan| self.engine.entity(&plan))
+            .and_then(|p| match p.attr("max_departments") {
+                Some(Ok(EvalResult::Long(n))) => Some(n),
+                _ => None,
+            });
+        self.require(
+            "create_department",
+            &firm,
+            json!({ "department_count": department_count }),
+            vec![],
+            || match max {
+                Some(n) => {
+                    format!("{firm} has {department_count} department(s); its plan allows {n}")
+                }
+                None => "departments are created by administrators".into(),
+            },
+        )?;
+        let record = json!({
+            "uid": {"type": "Department", "id": uid.id},
+            "attrs": {"name": name.trim()},
+            "parents": [{"type": firm.type_name, "id": firm.id}],
+        });
+        Ok((format!("created {uid} ({})", name.trim()), vec![record]))
+    }
+
+    fn restrict(&mut self, user: &EntityRef, departments: &[String]) -> Result<Value, EngineError> {
+        self.require("restrict_user", user, json!({}), vec![], || {
+            "department restrictions are set by administrators".into()
+        })?;
+        let firm = attr_ref(self.entity(user)?, "firm")
+            .ok_or_else(|| EngineError::InvalidRequest(format!("{user} has no firm")))?;
+        let known = self.departments_of(&firm);
+        let mut values = Vec::new();
+        for d in departments {
+            let department = EntityRef::new("Department", d);
+            if !known.contains(&department) {
+                return Err(EngineError::NotFound(format!(
+                    "{department} is not a department of {firm}"
+                )));
+            }
+            values.push(entity_value(&department));
+        }
+        let mut record = self.record(user)?;
+        let attrs = attrs_mut(&mut record)?;
+        attrs.insert(
+            "department_restricted".into(),
+            json!(!departments.is_empty()),
+        );
+        attrs.insert("departments".into(), Value::Array(values));
+        Ok(record)
     }
 }
 

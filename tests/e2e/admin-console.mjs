@@ -22,6 +22,13 @@ const text = (page, testid) => page.textContent(`[data-testid='${testid}']`);
 const waitText = (page, testid, needle, timeout = 10000) => page.waitForFunction(
   ([t, n]) => document.querySelector(`[data-testid='${t}']`)?.textContent.includes(n), [testid, needle], { timeout });
 
+/** Clicks a console button and waits for the operation's outcome in the status line. */
+async function submitAndWait(page, testid) {
+  await page.evaluate(() => { document.querySelector("[data-testid=status]").textContent = ""; });
+  await page.click(`[data-testid=${testid}]`);
+  await page.waitForFunction(() => /^(done|refused)/.test(document.querySelector("[data-testid=status]").textContent));
+}
+
 // Decisions the server logs, for the impact view: carol exports inv-1 (allowed today).
 for (let i = 0; i < 3; i++) {
   await fetch(`${url}/v1/decide`, {
@@ -139,6 +146,11 @@ try {
   await page.waitForSelector("[data-testid=profile-junior_no_notes] .badge");
   check(!(await page.isVisible("[data-testid=profile-full_accounting_standard] .badge")), "one default profile at a time");
   await page.screenshot({ path: `${shots}/admin-profiles.png`, fullPage: true });
+  await page.click("[data-testid=default-full_accounting_standard]");
+  await page.waitForSelector("[data-testid=profile-full_accounting_standard] .badge");
+  await page.click("[data-testid=delete-junior_no_notes]");
+  await page.waitForSelector("[data-testid=profile-junior_no_notes]", { state: "detached" });
+  check(true, "an unused custom profile is deleted");
 
   // Users: two invites fit the plan, the third is refused with the counts.
   await page.click("[data-testid=tab-users]");
@@ -147,12 +159,22 @@ try {
     await page.fill("[data-testid=inv-name]", "Martin");
     await page.fill("[data-testid=inv-email]", email);
     await page.check("[data-testid=inv-role-accountant]");
-    await page.click("[data-testid=inv-send]");
-    await page.waitForFunction(() => /done|refused/.test(document.querySelector("[data-testid=status]").textContent));
+    await submitAndWait(page, "inv-send");
     if (first !== "Xena") await page.waitForSelector(`[data-testid=user-${first.toLowerCase()}]`);
   }
   check((await text(page, "status")).includes("its plan firm_standard allows 15"), `the plan limit is refused with a clear message (${await text(page, "status")})`);
   check(!(await page.isVisible("[data-testid=user-xena]")), "the refused invite created nothing");
+  for (const id of ["east", "west", "centre", "coast"]) {
+    await page.fill("[data-testid=dep-id]", id);
+    await page.fill("[data-testid=dep-name]", id.toUpperCase());
+    await submitAndWait(page, "dep-create");
+  }
+  check((await text(page, "status")).includes("has 5 department(s); its plan allows 5"), `the department limit is refused with a clear message (${await text(page, "status")})`);
+  check(!(await text(page, "department-list")).includes("COAST"), "the refused department was not created");
+  await page.selectOption("[data-testid=departments-of-tom]", ["south"]);
+  await page.click("[data-testid=restrict-tom]");
+  await waitText(page, "user-tom", "restricted");
+  check(true, "a user is restricted to a department");
   await page.click("[data-testid=block-dave]");
   await waitText(page, "user-dave", "blocked");
   check(true, "a user is blocked");
@@ -179,12 +201,28 @@ try {
   await page.click("[data-testid=tab-activity]");
   await waitText(page, "activity-table", "invited User::\"zoe\"");
   const activity = await text(page, "activity-table");
-  for (const needle of ["login", "deploy", "rollback", "blocked User::\"dave\""]) {
+  for (const needle of ["login", "deploy", "rollback", "blocked User::\"dave\"", "deleted custom profile", "restricted User::\"tom\" to south"]) {
     check(activity.includes(needle), `the activity history shows ${needle}`);
   }
   await page.selectOption("[data-testid=activity-kind]", "login");
   await page.waitForFunction(() => !document.querySelector("[data-testid=activity-table]").textContent.includes("invited"));
   check(true, "the activity history filters by kind");
+
+  // Another person signs in with a viewer token: they read, but may not deploy or administer.
+  const viewer = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
+  watch(viewer);
+  await viewer.goto(`${url}/admin/`);
+  await viewer.fill("[data-testid=token]", process.env.SESAME_VIEWER_TOKEN ?? "viewer-secret");
+  await viewer.click("[data-testid=sign-in]");
+  await waitText(viewer, "session", "(viewer)");
+  await viewer.waitForSelector("[data-testid=editor] .cm-content");
+  check(!(await viewer.isEnabled("[data-testid=deploy]")), "a viewer cannot deploy");
+  check(!(await viewer.isEnabled("[data-testid=rollback-2]")), "a viewer cannot roll back");
+  await viewer.click("[data-testid=tab-users]");
+  check(!(await viewer.isEnabled("[data-testid=inv-send]")) && !(await viewer.isEnabled("[data-testid=block-bob]")), "a viewer cannot administer users");
+  await viewer.click("[data-testid=tab-activity]");
+  await viewer.waitForSelector("[data-testid=activity-denied]");
+  check(true, "the activity history is for admins only");
   check(errors.length === 0, `no page errors (${errors.join("; ")})`);
 } finally {
   await browser.close();

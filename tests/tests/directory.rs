@@ -348,3 +348,92 @@ fn a_company_role_moves_one_user_on_one_company_within_its_plan() {
         "{parents:?}"
     );
 }
+
+#[test]
+fn departments_within_the_plan_and_restrictions_that_take_effect() {
+    let mut engine = engine();
+    let create = |id: &str| {
+        as_(
+            "alice",
+            DirectoryOp::CreateDepartment {
+                id: id.into(),
+                name: id.to_uppercase(),
+            },
+        )
+    };
+    // Dupont has north and south on a 5-department plan (lyon is Martin's): three more fit.
+    for id in ["east", "west", "centre"] {
+        run(&mut engine, create(id)).unwrap();
+    }
+    let full = plan(&engine, &create("coast")).unwrap_err();
+    assert_eq!(full.code(), ErrorCode::Forbidden);
+    assert!(
+        full.to_string()
+            .contains("has 5 department(s); its plan allows 5"),
+        "{full}"
+    );
+
+    // Tom (accountant on acme, in north) restricted to south loses acme; lifted, he has it back.
+    let tom_on_acme = |e: &Engine| {
+        e.decide(&req("tom", "view_client", ("Client", "acme")))
+            .unwrap()
+            .decision
+    };
+    assert_eq!(tom_on_acme(&engine), Decision::Allow);
+    let restrict = |departments: &[&str]| {
+        as_(
+            "alice",
+            DirectoryOp::RestrictDepartments {
+                user: user("tom"),
+                departments: departments.iter().map(|d| d.to_string()).collect(),
+            },
+        )
+    };
+    run(&mut engine, restrict(&["south"])).unwrap();
+    assert_eq!(tom_on_acme(&engine), Decision::Deny);
+    run(&mut engine, restrict(&[])).unwrap();
+    assert_eq!(tom_on_acme(&engine), Decision::Allow);
+    assert_eq!(
+        plan(&engine, &restrict(&["nowhere"])).unwrap_err().code(),
+        ErrorCode::NotFound
+    );
+}
+
+#[test]
+fn only_unused_custom_profiles_are_deleted() {
+    let mut engine = engine();
+    let delete = |id: &str| {
+        as_(
+            "alice",
+            DirectoryOp::DeleteProfile {
+                profile: profile(id),
+            },
+        )
+    };
+    let in_use = plan(&engine, &delete("junior_accountant")).unwrap_err();
+    assert!(
+        in_use.to_string().contains("1 user(s) still have"),
+        "{in_use}"
+    );
+    assert_eq!(
+        plan(&engine, &delete("full_accounting_standard"))
+            .unwrap_err()
+            .code(),
+        ErrorCode::InvalidRequest,
+        "a licence's base profile stays"
+    );
+    run(
+        &mut engine,
+        as_(
+            "alice",
+            DirectoryOp::SetProfile {
+                user: user("vera"),
+                profile: profile("full_accounting_readonly"),
+            },
+        ),
+    )
+    .unwrap();
+    let deleted = run(&mut engine, delete("junior_accountant")).unwrap();
+    assert_eq!(deleted.delta.remove, [profile("junior_accountant")]);
+    assert!(engine.entity(&profile("junior_accountant")).is_none());
+}

@@ -36,7 +36,10 @@ export type DirectoryRequest = { actor: EntityRef } & (
   | { op: "move_profile_users"; from: EntityRef; to: EntityRef }
   | { op: "set_company_role"; user: EntityRef; client: EntityRef; role: string }
   | { op: "save_profile"; id: string; name: string; base: EntityRef; levels: Record<string, FieldLevel> }
-  | { op: "set_default_profile"; profile: EntityRef });
+  | { op: "set_default_profile"; profile: EntityRef }
+  | { op: "delete_profile"; profile: EntityRef }
+  | { op: "create_department"; id: string; name: string }
+  | { op: "restrict_departments"; user: EntityRef; departments: string[] });
 export interface DirectoryPlan { summary: string; delta: EntityDelta; checked: string[]; }
 
 export declare class SesameError extends Error {

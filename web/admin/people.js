@@ -49,6 +49,8 @@ function renderProfiles() {
         element("td", {},
           p.is_default ? "" : element("button", { textContent: "make default", disabled: !canManage, testid: `default-${p.uid.id}`,
             onclick: () => administer({ op: "set_default_profile", profile: p.uid }).then(renderAll, () => {}) }),
+          p.base && !p.is_default && !users.length ? element("button", { textContent: "delete", disabled: !canManage, testid: `delete-${p.uid.id}`,
+            onclick: () => administer({ op: "delete_profile", profile: p.uid }).then(renderAll, () => {}) }) : "",
           users.length ? element("span", {}, " move all users to ", target, element("button", {
             textContent: "move", testid: `move-${p.uid.id}`,
             onclick: () => administer({ op: "move_profile_users", from: p.uid, to: ref("AccessProfile", target.value) }).then(renderAll, () => {}),
@@ -110,6 +112,9 @@ function renderUsers() {
     const client = element("select", { testid: `client-${uid.id}` }, ...clients.map((c) => element("option", { value: c.uid.id, textContent: c.attrs.name ?? c.uid.id })));
     const companyRole = element("select", { testid: `company-role-${uid.id}` }, ...COMPANY_ROLES.map((r) => element("option", { value: r, textContent: r })));
     const profile = profileSelect("", idOf(u.attrs.profile), `profile-of-${uid.id}`);
+    const mine = (u.attrs.departments ?? []).map(idOf);
+    const departments = element("select", { multiple: true, size: 2, testid: `departments-of-${uid.id}` },
+      ...departmentsOf(idOf(u.attrs.firm)).map((d) => element("option", { value: d.uid.id, textContent: d.attrs.name, selected: mine.includes(d.uid.id) })));
     const act = (op) => () => administer(op).then(renderAll, () => {});
     return element("tr", { testid: `user-${uid.id}`, className: blocked ? "blocked" : "" },
       element("td", {}, `${u.attrs.name} (${uid.id})`, u.attrs.external ? element("small", { textContent: " external" }) : "", blocked ? element("span", { className: "badge", textContent: "blocked" }) : ""),
@@ -126,9 +131,17 @@ function renderUsers() {
           onclick: () => act({ op: "detach_user", user: uid, client: ref("Client", client.value) })() }),
         companyRole,
         element("button", { textContent: "set company role", testid: `set-role-${uid.id}`,
-          onclick: () => act({ op: "set_company_role", user: uid, client: ref("Client", client.value), role: companyRole.value })() })));
+          onclick: () => act({ op: "set_company_role", user: uid, client: ref("Client", client.value), role: companyRole.value })() }),
+        " departments ", departments,
+        element("button", { textContent: "restrict", disabled: !may("restrict_user", uid), testid: `restrict-${uid.id}`,
+          title: "only the selected departments; none selected lifts the restriction",
+          onclick: () => act({ op: "restrict_departments", user: uid, departments: [...departments.selectedOptions].map((o) => o.value) })() }),
+        u.attrs.department_restricted ? element("span", { className: "badge", textContent: "restricted" }) : ""));
   });
   $("user-table").tBodies[0].replaceChildren(...rows);
+  const firm = myFirm();
+  $("department-list").textContent = departmentsOf(firm.id).map((d) => d.attrs.name).join(", ") || "none";
+  $("dep-create").disabled = !may("create_department", firm, { department_count: 0 });
   $("invite").querySelector("button").disabled = !may("invite_user", myFirm(), { user_count: 0 });
 }
 
@@ -145,6 +158,14 @@ function invite(event) {
   }).then(() => { $("invite").reset(); renderAll(); }, () => {});
 }
 
+const departmentsOf = (firmId) => entitiesOf("Department").filter((d) => (d.parents ?? []).some((p) => p.type === "Firm" && p.id === firmId));
+
+function createDepartment(event) {
+  event.preventDefault();
+  administer({ op: "create_department", id: $("dep-id").value.trim(), name: $("dep-name").value.trim() })
+    .then(() => { $("department").reset(); renderAll(); }, () => {});
+}
+
 export function renderAll() {
   renderProfiles();
   renderUsers();
@@ -155,5 +176,6 @@ export function initPeople() {
   $("custom-profile").onsubmit = saveCustomProfile;
   $("compare").onclick = compare;
   $("invite").onsubmit = invite;
+  $("department").onsubmit = createDepartment;
   renderAll();
 }

@@ -5,7 +5,7 @@
 import { EditorView, EditorState, basicSetup, linter, lintGutter, forceLinting } from "/pkg/editor/codemirror.js";
 import { loadSesame } from "/pkg/sesame.js";
 import { cedarLanguage } from "./cedar-mode.js";
-import { $, api, element, reload, session, status } from "./session.js";
+import { $, api, element, reload, session, status, tokenMay } from "./session.js";
 
 let drafts = {}; // file -> text being edited
 let states = {}; // file -> EditorState (keeps each file's undo history)
@@ -169,7 +169,8 @@ export async function renderHistory() {
     element("td", { textContent: v.author }),
     element("td", { textContent: v.created_at }),
     element("td", {}, v.digest === activeDigest ? "" : element("button", {
-      textContent: "roll back to this", testid: `rollback-${v.number}`, onclick: () => rollback(v.digest),
+      textContent: "roll back to this", testid: `rollback-${v.number}`, disabled: !tokenMay("deployer"),
+      onclick: () => rollback(v.digest),
     }))));
   $("history").tBodies[0].replaceChildren(...rows);
 }
@@ -187,6 +188,8 @@ export async function initPolicies() {
   $("show-diff").onclick = () => showDiff();
   $("show-impact").onclick = () => showImpact().catch((e) => output(e.message));
   $("deploy").onclick = () => deploy();
+  $("deploy").disabled = !tokenMay("deployer");
+  $("deploy").title = tokenMay("deployer") ? "" : "deploying needs a deployer or admin token";
   $("revert").onclick = () => resetDrafts();
   resetDrafts();
   await renderHistory();

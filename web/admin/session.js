@@ -17,6 +17,16 @@ export const session = {
   actor: null, // the firm user the console acts as (checked by the bundle's policies)
 };
 
+const ROLES = ["viewer", "author", "deployer", "admin"];
+
+/**
+ * Whether the signed-in token's role reaches `role` (viewer ⊂ author ⊂ deployer ⊂ admin, as the
+ * server's admin policy grants). Only to grey out what the server would refuse anyway.
+ */
+export function tokenMay(role) {
+  return ROLES.indexOf(session.who?.role) >= ROLES.indexOf(role);
+}
+
 export class ApiError extends Error {
   constructor(status, body) {
     super(body?.message ?? `HTTP ${status}`);
@@ -76,9 +86,12 @@ export function entitiesOf(type) {
   return [...byKey.values()];
 }
 
-/** The actor's decision, computed in the page (no server call). */
+/**
+ * Whether the console may do `action` for the actor: the token may write entities and the
+ * bundle's policies allow the actor (decided in the page, no server call).
+ */
 export function may(action, resource, context = {}) {
-  if (!session.actor) return false;
+  if (!session.actor || !tokenMay("author")) return false;
   const answer = session.engine.decide({
     principal: ref("User", session.actor), action: ref("Action", action), resource, context,
   });

@@ -1,7 +1,7 @@
 // Read-only views: the permission matrix (rows users or roles, columns firm actions, sections
 // and clients, cells the decision computed in the page) and the activity history (the server's
 // hash-chained audit: sign-ins, creations, modifications, deletions, deploys).
-import { $, api, element, entitiesOf, ref, session } from "./session.js";
+import { $, api, element, entitiesOf, ref, session, tokenMay } from "./session.js";
 
 const FIRM_ACTIONS = ["view_users", "view_activity", "manage_subscription", "manage_extensions", "manage_profiles", "create_client"];
 const idOf = (value) => value?.__entity?.id ?? value?.id;
@@ -70,6 +70,10 @@ function describe(record) {
 }
 
 export async function renderActivity() {
+  if (!tokenMay("admin")) {
+    $("activity-table").tBodies[0].replaceChildren(element("tr", {}, element("td", { colSpan: 5, testid: "activity-denied", textContent: "the activity history is for admin tokens" })));
+    return;
+  }
   const records = await api("/v1/admin/audit?limit=10000");
   const wanted = $("activity-kind").value;
   const rows = records.reverse().filter((r) => !wanted || kindOf(r) === wanted).map((r) => element("tr", { testid: `activity-${r.seq}` },
