@@ -2,6 +2,8 @@
 # Several replicas on one PostgreSQL, locally: starts a throwaway PostgreSQL in $PGDIR (default
 # .sesame-pg/, port 55432) and N replicas (default 2) of `sesame serve` on ports 8081, 8082, ...
 # all on the demo bundle. Ctrl-C stops everything. Run scripts/run.sh (or the builds) first.
+# PIN=1 pins replica i to core (i-1) mod cores with one guest worker each (to measure scaling
+# on a small machine: `sesame loadtest --server URL1 --replica URL2`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${1:-2}"
@@ -20,8 +22,11 @@ trap cleanup EXIT INT TERM
 url="postgres://sesame@127.0.0.1:$port/postgres"
 # One admin token for every replica (each also writes its own to .sesame-replica-N/admin.token).
 export SESAME_ADMIN_TOKEN="${SESAME_ADMIN_TOKEN:-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
+cores=$(nproc)
 for i in $(seq 1 "$n"); do
-  target/release/sesame serve --listen "127.0.0.1:$((8080 + i))" --data ".sesame-replica-$i" \
+  pin=(); workers=()
+  if [ "${PIN:-0}" = 1 ]; then pin=(taskset -c $(( (i - 1) % cores ))); workers=(--workers 1); fi
+  "${pin[@]}" target/release/sesame serve "${workers[@]}" --listen "127.0.0.1:$((8080 + i))" --data ".sesame-replica-$i" \
     --database-url "$url" --bundle policies --entities policies/tests/fixtures/demo-firm.json \
     --guest target/wasm/wasm32-unknown-unknown/wasm-guest/wasm_guest.wasm --guest-cache target/guest-cache &
   pids+=($!)

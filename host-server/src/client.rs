@@ -58,6 +58,18 @@ impl ApiClient {
         }
     }
 
+    /// The same token and settings, another server (a replica).
+    pub fn at(&self, base: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            ..self.clone()
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     pub fn with_token(&self, token: Option<&str>) -> Self {
         Self {
             token: token.map(String::from),

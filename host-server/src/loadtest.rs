@@ -18,13 +18,16 @@ use serde_json::{json, Value};
 use crate::client::{ApiClient, ClientError};
 use crate::firm_gen::{self, FirmSize};
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LoadPlan {
     pub size: FirmSize,
     pub requests: usize,
     pub concurrency: usize,
     pub duration: Duration,
     pub batch: usize,
+    /// Other replicas of the same store: a last phase spreads the client threads over the
+    /// server and these, to compare decisions/s with one replica and with all.
+    pub replicas: Vec<ApiClient>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +44,8 @@ pub enum LoadError {
     Native(String),
     #[error("a load thread panicked")]
     Thread,
+    #[error("replica {0} did not catch up with the generated entities")]
+    Lagging(String),
 }
 
 /// Throughput and client-side latency of one phase.
@@ -62,6 +67,9 @@ pub struct LoadReport {
     pub batch: Phase,
     pub during_deploys: Phase,
     pub activations_during_load: u64,
+    /// Single decisions spread over every replica (absent without `replicas`).
+    pub all_replicas: Option<Phase>,
+    pub replica_count: usize,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -109,17 +117,29 @@ pub fn run(client: &ApiClient, bundle: Bundle, plan: &LoadPlan) -> Result<LoadRe
     let requests: Arc<Vec<String>> =
         Arc::new(decisions.iter().map(|r| json!(r).to_string()).collect());
     let native = native_phase(bundle, entities, &decisions, plan.duration)?;
-    let single = load_phase("server single", client, plan, &requests, 1, None)?;
-    let batch = load_phase("server batch", client, plan, &requests, plan.batch, None)?;
+    let one = std::slice::from_ref(client);
+    let single = load_phase("server single", one, plan, &requests, 1, None)?;
+    let batch = load_phase("server batch", one, plan, &requests, plan.batch, None)?;
     let activations = Arc::new(AtomicU64::new(0));
     let during_deploys = load_phase(
         "server single, deploys",
-        client,
+        one,
         plan,
         &requests,
         1,
         Some(activations.clone()),
     )?;
+    let all_replicas = if plan.replicas.is_empty() {
+        None
+    } else {
+        let mut clients = vec![client.clone()];
+        clients.extend(plan.replicas.iter().cloned());
+        for replica in &plan.replicas {
+            caught_up(client, replica, &requests)?;
+        }
+        let name = format!("server single, {} replicas", clients.len());
+        Some(load_phase(&name, &clients, plan, &requests, 1, None)?)
+    };
     Ok(LoadReport {
         entities: n_entities,
         native,
@@ -127,7 +147,38 @@ pub fn run(client: &ApiClient, bundle: Bundle, plan: &LoadPlan) -> Result<LoadRe
         batch,
         during_deploys,
         activations_during_load: activations.load(Ordering::Relaxed),
+        all_replicas,
+        replica_count: plan.replicas.len() + 1,
     })
+}
+
+/// Waits until `replica` answers the first requests as `primary` does: it has followed the
+/// generated entities through the shared store.
+fn caught_up(
+    primary: &ApiClient,
+    replica: &ApiClient,
+    requests: &[String],
+) -> Result<(), LoadError> {
+    let answers = |c: &ApiClient| -> Result<Vec<String>, LoadError> {
+        requests
+            .iter()
+            .take(50)
+            .map(|r| {
+                let (_, body, _) = c.send_text("POST", "/v1/decide", Some(r), &[])?;
+                let v: Value = serde_json::from_str(&body).unwrap_or_default();
+                Ok(format!("{} {}", v["decision"], v["bundle_digest"]))
+            })
+            .collect()
+    };
+    let expected = answers(primary)?;
+    let started = Instant::now();
+    while answers(replica)? != expected {
+        if started.elapsed() > Duration::from_secs(60) {
+            return Err(LoadError::Lagging(replica.base().to_string()));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(())
 }
 
 /// policy-core in this process, one thread, the same requests: the floor the server adds to.
@@ -164,29 +215,34 @@ fn native_phase(
     ))
 }
 
-/// `concurrency` threads for `plan.duration`: single decisions (`batch == 1`) or batches. With
-/// `switch`, one more thread keeps activating the other of two versions.
+/// `concurrency` threads for `plan.duration`: single decisions (`batch == 1`) or batches, thread
+/// `t` on `clients[t % n]`. With `switch`, one more thread keeps activating the other of two
+/// versions (through the first client).
 fn load_phase(
     name: &str,
-    client: &ApiClient,
+    clients: &[ApiClient],
     plan: &LoadPlan,
     requests: &Arc<Vec<String>>,
     batch: usize,
     switch: Option<Arc<AtomicU64>>,
 ) -> Result<Phase, LoadError> {
     let stop = Arc::new(AtomicBool::new(false));
+    let first = clients.first().ok_or(LoadError::Thread)?;
     let switcher = match &switch {
-        Some(count) => Some(start_switching(client, stop.clone(), count.clone())?),
+        Some(count) => Some(start_switching(first, stop.clone(), count.clone())?),
         None => None,
     };
     // Warm-up (connections, caches, instances catching up with the entity write), unmeasured.
-    for r in requests.iter().take(200) {
-        client.send_text("POST", "/v1/decide", Some(r), &[])?;
+    for client in clients {
+        for r in requests.iter().take(200) {
+            client.send_text("POST", "/v1/decide", Some(r), &[])?;
+        }
     }
     let started = Instant::now();
     let threads: Vec<_> = (0..plan.concurrency.max(1))
         .map(|t| {
-            let (client, requests, duration) = (client.clone(), requests.clone(), plan.duration);
+            let client = clients[t % clients.len()].clone();
+            let (requests, duration) = (requests.clone(), plan.duration);
             std::thread::spawn(move || {
                 let mut latencies = Vec::new();
                 let (mut decisions, mut failed) = (0u64, 0u64);

@@ -145,6 +145,10 @@ enum Command {
         /// Requests per batch call.
         #[arg(long, default_value_t = 100)]
         batch: usize,
+        /// Another replica of the same store (repeatable): adds a phase spreading the client
+        /// threads over every replica, for decisions/s with one replica vs all.
+        #[arg(long = "replica")]
+        replicas: Vec<String>,
     },
     /// Benchmark policy-core against raw cedar-policy on a generated firm.
     Bench {
@@ -335,8 +339,10 @@ fn run(cli: Cli) -> Result<Status, CliError> {
             concurrency,
             seconds,
             batch,
+            replicas,
         } => {
             let plan = host_server::loadtest::LoadPlan {
+                replicas: Vec::new(),
                 size: FirmSize::of(users, clients, documents),
                 requests,
                 concurrency,
@@ -348,6 +354,7 @@ fn run(cli: Cli) -> Result<Status, CliError> {
                 remote.token_file.as_deref(),
                 &dir,
                 plan,
+                &replicas,
                 format,
             )
         }

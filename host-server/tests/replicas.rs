@@ -171,6 +171,9 @@ fn replicas_follow_one_postgres_store() -> TestResult {
     // The database goes away: decisions go on from memory, readiness says why; it comes back.
     pg.stop()?;
     assert_eq!(decide(&r1, &view_inv1)?["bundle_digest"], last);
+    // A decision made while the database is away is spooled by r1 and logged once it is back.
+    let while_down = request("carol", "view_document", ("Document", "decided-while-down"));
+    decide(&r1, &while_down)?;
     let started = Instant::now();
     loop {
         let ready = r1.anonymous().get("/readyz")?;
@@ -192,6 +195,23 @@ fn replicas_follow_one_postgres_store() -> TestResult {
             "did not recover"
         );
         std::thread::sleep(Duration::from_millis(50));
+    }
+    let started = Instant::now();
+    loop {
+        let log = r2.admin().get("/v1/admin/decisions?limit=100000")?;
+        let spooled = log.body.as_array().is_some_and(|records| {
+            records
+                .iter()
+                .any(|r| r["request"]["resource"]["id"] == "decided-while-down")
+        });
+        if spooled {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the decision made without the database never reached the log"
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
     let redeployed = r1
         .admin()

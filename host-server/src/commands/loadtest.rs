@@ -21,7 +21,8 @@ pub fn run(
     server: &str,
     token_file: Option<&Path>,
     dir: &Path,
-    plan: LoadPlan,
+    mut plan: LoadPlan,
+    replicas: &[String],
     format: Format,
 ) -> Result<Status, CliError> {
     let bundle = match load_or_report(dir, format)? {
@@ -29,6 +30,7 @@ pub fn run(
         Err(status) => return Ok(status),
     };
     let client = client(server, token_file)?;
+    plan.replicas = replicas.iter().map(|url| client.at(url)).collect();
     let report =
         loadtest::run(&client, bundle, &plan).map_err(|e| CliError::Server(e.to_string()))?;
     match format {
@@ -47,7 +49,10 @@ pub fn run(
                 &report.single,
                 &report.batch,
                 &report.during_deploys,
-            ] {
+            ]
+            .into_iter()
+            .chain(report.all_replicas.as_ref())
+            {
                 row(p, &report.native);
             }
             println!(
@@ -55,9 +60,19 @@ pub fn run(
                 report.batch.decisions_per_s / report.single.decisions_per_s.max(1e-9),
                 report.activations_during_load
             );
+            if let Some(all) = &report.all_replicas {
+                println!(
+                    "  {} replicas / 1 replica throughput: {:.2}x",
+                    report.replica_count,
+                    all.decisions_per_s / report.single.decisions_per_s.max(1e-9)
+                );
+            }
         }
     }
-    let failed = report.single.failed + report.batch.failed + report.during_deploys.failed;
+    let failed = report.single.failed
+        + report.batch.failed
+        + report.during_deploys.failed
+        + report.all_replicas.as_ref().map_or(0, |p| p.failed);
     Ok(if failed == 0 {
         Status::Ok
     } else {

@@ -1,9 +1,12 @@
 //! The decision log: a sample of decisions (request with masked context fields, decision,
 //! version digest, latency) handed to a background thread that writes them to the store in
-//! batches, so the decision path never waits for storage.
+//! batches, so the decision path never waits for storage. While the store cannot take them (a
+//! replica that lost its database), batches are spooled to a local file and written, in order,
+//! once the store is back.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +28,8 @@ pub struct DecisionLog {
 }
 
 impl DecisionLog {
-    pub fn start(config: &DecisionLogConfig, store: Arc<dyn PolicyStore>) -> Self {
+    /// `spool`: the local file that holds batches the store could not take.
+    pub fn start(config: &DecisionLogConfig, store: Arc<dyn PolicyStore>, spool: PathBuf) -> Self {
         let every = if config.sample <= 0.0 {
             0
         } else {
@@ -38,7 +42,7 @@ impl DecisionLog {
             // Without the writer thread the log is off; decisions are unaffected.
             std::thread::Builder::new()
                 .name("sesame-decision-log".into())
-                .spawn(move || write_loop(rx, store))
+                .spawn(move || write_loop(rx, Writer { store, spool }))
                 .ok()
                 .map(|_| tx)
         };
@@ -110,8 +114,106 @@ fn mask(value: &mut Value, fields: &[String]) {
     }
 }
 
-fn write_loop(rx: Receiver<DecisionRecord>, store: Arc<dyn PolicyStore>) {
-    while let Ok(first) = rx.recv() {
+/// Most spooled bytes kept while the store is away (older records are kept, newer dropped).
+const SPOOL_LIMIT: u64 = 256 << 20;
+
+struct Writer {
+    store: Arc<dyn PolicyStore>,
+    spool: PathBuf,
+}
+
+impl Writer {
+    fn spooled(&self) -> bool {
+        std::fs::metadata(&self.spool).is_ok_and(|m| m.len() > 0)
+    }
+
+    /// Writes the spool (oldest first) to the store, then empties it. False if the store is
+    /// still away (the spool is kept as it was).
+    fn drain(&self) -> bool {
+        let Ok(text) = std::fs::read_to_string(&self.spool) else {
+            return !self.spooled();
+        };
+        let records: Vec<DecisionRecord> = text
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect();
+        for (i, chunk) in records.chunks(BATCH).enumerate() {
+            if self.store.append_decisions(chunk).is_err() {
+                // The chunks before are written: keep only the rest, so none is written twice
+                // and none lost.
+                self.rewrite(&records[i * BATCH..]);
+                return false;
+            }
+        }
+        let _ = std::fs::remove_file(&self.spool);
+        tracing::info!("decision log: {} spooled records written", records.len());
+        true
+    }
+
+    fn rewrite(&self, records: &[DecisionRecord]) {
+        let text: String = records
+            .iter()
+            .filter_map(|r| serde_json::to_string(r).ok())
+            .map(|line| line + "\n")
+            .collect();
+        if let Err(e) = std::fs::write(&self.spool, text) {
+            tracing::warn!("decision log: cannot rewrite the spool: {e}");
+        }
+    }
+
+    fn spool(&self, batch: &[DecisionRecord]) {
+        use std::io::Write;
+        let size = std::fs::metadata(&self.spool).map_or(0, |m| m.len());
+        if size > SPOOL_LIMIT {
+            tracing::warn!("decision log: spool full, {} records dropped", batch.len());
+            return;
+        }
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.spool)
+            .and_then(|mut f| {
+                for r in batch {
+                    if let Ok(line) = serde_json::to_string(r) {
+                        writeln!(f, "{line}")?;
+                    }
+                }
+                f.flush()
+            });
+        if let Err(e) = appended {
+            tracing::warn!("decision log: {} records lost, spool: {e}", batch.len());
+        }
+    }
+
+    /// Writes a batch after anything spooled before it; spools it if the store is away.
+    fn write(&self, batch: &[DecisionRecord]) {
+        if self.spooled() && !self.drain() {
+            self.spool(batch);
+            return;
+        }
+        if let Err(e) = self.store.append_decisions(batch) {
+            tracing::warn!(
+                "decision log: store unavailable ({e}); spooling {} records",
+                batch.len()
+            );
+            self.spool(batch);
+        }
+    }
+}
+
+fn write_loop(rx: Receiver<DecisionRecord>, writer: Writer) {
+    loop {
+        // Wake up now and then to write a spool even when no decision comes.
+        let first = match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(r) => r,
+            Err(RecvTimeoutError::Timeout) => {
+                if writer.spooled() {
+                    writer.drain();
+                }
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
         let mut batch = vec![first];
         while batch.len() < BATCH {
             match rx.recv_timeout(Duration::from_millis(20)) {
@@ -119,9 +221,7 @@ fn write_loop(rx: Receiver<DecisionRecord>, store: Arc<dyn PolicyStore>) {
                 Err(_) => break,
             }
         }
-        if let Err(e) = store.append_decisions(&batch) {
-            tracing::warn!("decision log: {} records not written: {e}", batch.len());
-        }
+        writer.write(&batch);
     }
 }
 

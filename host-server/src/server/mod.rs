@@ -55,6 +55,8 @@ pub enum StartError {
     Bind(std::net::SocketAddr, std::io::Error),
     #[error("server: {0}")]
     Serve(std::io::Error),
+    #[error("cannot create the data directory {0}: {1}")]
+    DataDir(String, std::io::Error),
 }
 
 /// The whole HTTP service.
@@ -120,6 +122,9 @@ async fn request_timeout(
 
 /// Opens the store, seeds it on first start and activates the stored version.
 pub fn open_state(config: ServeConfig) -> Result<Arc<AppState>, StartError> {
+    // Tokens, the guest cache and the decision-log spool live here, whatever the store.
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
     let store: Arc<dyn PolicyStore> = match &config.database_url {
         Some(url) => Arc::new(PgStore::open(url)?),
         None => Arc::new(SqliteStore::open(&config.data_dir)?),
@@ -148,7 +153,11 @@ pub fn open_state(config: ServeConfig) -> Result<Arc<AppState>, StartError> {
         ms = runtime.startup_ms,
         "guest module ready"
     );
-    let decision_log = DecisionLog::start(&config.decision_log, store.clone());
+    let decision_log = DecisionLog::start(
+        &config.decision_log,
+        store.clone(),
+        config.data_dir.join("decision-log.spool"),
+    );
     let state = Arc::new(AppState {
         store_ok: std::sync::atomic::AtomicBool::new(true),
         config,
