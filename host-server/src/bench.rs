@@ -205,6 +205,7 @@ pub fn run(
             .collect(),
         fields: vec![],
         context: None,
+        entities: Vec::new(),
     };
     let cells = matrix.actions.len() * matrix.resources.len();
     let mut matrix_cells = vec![];

@@ -462,10 +462,20 @@ pub(crate) fn matrix_on(
         Some(levels) => resource_types(&to_ref(&levels[0].0))?,
         None => BTreeSet::new(),
     };
+    let extras = if request.entities.is_empty() {
+        None
+    } else {
+        let records = keyed_records(request.entities.clone())?;
+        Some(parse_each(records.into_values(), bundle)?)
+    };
     let mut rows = Vec::with_capacity(request.resources.len());
     for resource in &request.resources {
         let resource_uid = to_uid(resource)?.as_ref().clone();
-        let slice = store.slice(shared_roots.iter().chain(std::iter::once(&resource_uid)))?;
+        let roots = shared_roots.iter().chain(std::iter::once(&resource_uid));
+        let slice = match &extras {
+            None => store.slice(roots)?,
+            Some(extras) => store.slice_with(roots, extras.clone())?,
+        };
         let entities = as_cedar(&slice);
         let mut decisions = BTreeMap::new();
         for (action, types) in request.actions.iter().zip(&action_types) {

@@ -106,6 +106,10 @@ pub struct MatrixRequest {
     pub fields: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<Value>,
+    /// Entities for this call only (e.g. a stand-in user holding one role), as in
+    /// `DecisionRequest`; never stored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entities: Vec<Value>,
 }
 
 /// One resource's row of the matrix. `decisions` is keyed by action id, `fields` by field name.

@@ -192,6 +192,10 @@ try {
   const aliceRow = await text(page, "matrix-alice");
   const carolRow = await text(page, "matrix-carol");
   check(aliceRow.includes("allow") && carolRow.includes("deny") && aliceRow !== carolRow, "the matrix shows different rights for alice and carol");
+  await page.selectOption("[data-testid=matrix-document]", "inv-1");
+  await waitText(page, "matrix-table", "invoice.iban on inv-1");
+  const veraRow = await page.$$eval("[data-testid=matrix-vera] td", (tds) => tds.map((td) => td.textContent));
+  check(veraRow.includes("print") && veraRow.includes("none"), `field levels per user (vera, junior profile: ${veraRow.slice(-4).join(" ")})`);
   await page.selectOption("[data-testid=matrix-rows]", "roles");
   await page.waitForSelector("[data-testid=matrix-administrator]");
   check(true, "the matrix by roles");

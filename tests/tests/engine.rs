@@ -117,6 +117,7 @@ fn a_matrix_gives_decisions_and_field_levels_per_resource() {
                 "invoice.notes".into(),
             ],
             context: None,
+            entities: Vec::new(),
         })
         .unwrap();
     let inv = &m.rows[0];
@@ -152,6 +153,7 @@ fn one_matrix_serves_a_whole_page_of_mixed_resource_types() {
             ],
             fields: vec!["invoice.amount".into()],
             context: None,
+            entities: Vec::new(),
         })
         .unwrap();
     let keys = |i: usize| m.rows[i].decisions.keys().cloned().collect::<Vec<_>>();
@@ -368,4 +370,36 @@ fn profiles_compare_lists_only_differences() {
         (iban.left, iban.right),
         (FieldLevel::Full, FieldLevel::None)
     );
+}
+
+#[test]
+fn a_matrix_can_decide_for_a_stand_in_user_given_with_the_call() {
+    // "What would an accountant assigned to acme with the junior profile see?" — a user who
+    // does not exist, sent with the call; the store is untouched.
+    let e = engine();
+    let stand_in = json!({
+        "uid": {"type": "User", "id": "role:accountant"},
+        "attrs": {"name": "accountant", "email": "a@role.invalid",
+                  "firm": {"__entity": {"type": "Firm", "id": "dupont"}}, "external": false,
+                  "blocked": false, "can_delete": false,
+                  "profile": {"__entity": {"type": "AccessProfile", "id": "junior_accountant"}},
+                  "department_restricted": false, "departments": []},
+        "parents": [{"type": "Role", "id": "accountant"}, {"type": "Team", "id": "acme/accountant"}]
+    });
+    let m = e
+        .matrix(&MatrixRequest {
+            principal: EntityRef::new("User", "role:accountant"),
+            actions: vec![EntityRef::new("Action", "view_document")],
+            resources: vec![EntityRef::new("Document", "inv-1")],
+            fields: vec!["invoice.amount".into(), "invoice.iban".into()],
+            context: None,
+            entities: vec![stand_in],
+        })
+        .unwrap();
+    assert_eq!(m.rows[0].decisions["view_document"], Decision::Allow);
+    assert_eq!(m.rows[0].fields["invoice.amount"], FieldLevel::Read);
+    assert_eq!(m.rows[0].fields["invoice.iban"], FieldLevel::None);
+    assert!(e
+        .entity(&EntityRef::new("User", "role:accountant"))
+        .is_none());
 }

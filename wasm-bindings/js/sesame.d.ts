@@ -15,7 +15,7 @@ export interface DecisionResponse { decision: Decision; determining_policies: st
 export interface ErrorBody { code: string; message: string; location?: Location; diagnostics?: Diagnostic[]; }
 export type BatchItem = DecisionResponse | { error: ErrorBody };
 export interface BatchResponse { results: BatchItem[]; bundle_digest: string; }
-export interface MatrixRequest { principal: EntityRef; actions: EntityRef[]; resources: EntityRef[]; fields?: string[]; context?: Record<string, unknown>; }
+export interface MatrixRequest { principal: EntityRef; actions: EntityRef[]; resources: EntityRef[]; fields?: string[]; context?: Record<string, unknown>; /** Entities for this call only; never stored. */ entities?: unknown[]; }
 export interface MatrixRow { resource: EntityRef; decisions: Record<string, Decision>; fields?: Record<string, FieldLevel>; }
 export interface MatrixResponse { principal: EntityRef; rows: MatrixRow[]; bundle_digest: string; }
 export interface EntityDelta { upsert?: unknown[]; remove?: EntityRef[]; }

@@ -1,5 +1,5 @@
-// Read-only views: the permission matrix (rows users or roles, columns firm actions, sections
-// and clients, cells the decision computed in the page) and the activity history (the server's
+// Read-only views: the permission matrix (rows users or roles, columns firm actions, sections,
+// clients, a document's actions and field levels, cells computed in the page) and the activity history (the server's
 // hash-chained audit: sign-ins, creations, modifications, deletions, deploys).
 import { $, api, element, entitiesOf, ref, session, tokenMay } from "./session.js";
 
@@ -20,31 +20,49 @@ function roleUser(role) {
   };
 }
 
+const DOCUMENT_ACTIONS = ["view_document", "edit_document", "delete_document"];
+const FIELDS = ["invoice.amount", "invoice.customer", "invoice.notes", "invoice.iban"];
+
+/** One matrix call per row (a user, or a stand-in for a role sent with the call). */
 export function renderMatrix() {
   const sections = entitiesOf("Section").map((s) => s.uid);
   const clients = entitiesOf("Client").map((c) => c.uid);
+  const documents = entitiesOf("Document").map((d) => d.uid);
+  const picked = $("matrix-document").value || documents[0]?.id;
+  $("matrix-document").replaceChildren(...documents.map((d) => element("option", { value: d.id, textContent: d.id, selected: d.id === picked })));
+  $("matrix-document").value = picked;
+  const doc = ref("Document", picked);
   const byRole = $("matrix-rows").value === "roles";
   const rows = byRole
     ? entitiesOf("Role").map((r) => ({ label: r.uid.id, user: roleUser(r.uid.id) }))
     : entitiesOf("User").map((u) => ({ label: u.uid.id, user: u }));
   const columns = [
-    ...FIRM_ACTIONS.map((a) => ({ label: a, action: a, resource: (user) => ref("Firm", idOf(user.attrs.firm)) })),
-    ...sections.map((s) => ({ label: `section ${s.id}`, action: "view_section", resource: () => s })),
-    ...clients.map((c) => ({ label: `client ${c.id}`, action: "view_client", resource: () => c })),
+    ...FIRM_ACTIONS.map((a) => ({ label: a, cell: (m, firm) => m(firm)?.decisions[a] })),
+    ...sections.map((s) => ({ label: `section ${s.id}`, cell: (m) => m(s)?.decisions.view_section })),
+    ...clients.map((c) => ({ label: `client ${c.id}`, cell: (m) => m(c)?.decisions.view_client })),
+    ...DOCUMENT_ACTIONS.map((a) => ({ label: `${a.replace("_document", "")} ${doc.id}`, cell: (m) => m(doc)?.decisions[a] })),
+    ...FIELDS.map((f) => ({ label: `${f} on ${doc.id}`, cell: (m) => m(doc)?.fields?.[f] })),
   ];
-  const requests = rows.flatMap(({ user }) => columns.map((c) => ({
-    principal: user.uid, action: ref("Action", c.action), resource: c.resource(user),
-    ...(byRole ? { entities: [user] } : {}),
-  })));
   const started = performance.now();
-  const { results } = session.engine.batch(requests);
+  const matrices = rows.map(({ user }) => {
+    const firm = ref("Firm", idOf(user.attrs.firm));
+    const answer = session.engine.matrix({
+      principal: user.uid,
+      actions: [...FIRM_ACTIONS, "view_section", "view_client", ...DOCUMENT_ACTIONS].map((a) => ref("Action", a)),
+      resources: [firm, ...sections, ...clients, doc],
+      fields: FIELDS,
+      ...(byRole ? { entities: [user] } : {}),
+    });
+    const find = (r) => answer.rows.find((row) => row.resource.type === r.type && row.resource.id === r.id);
+    return { find, firm };
+  });
   const ms = performance.now() - started;
-  const head = element("tr", {}, element("th", { textContent: `${requests.length} decisions in ${ms.toFixed(1)} ms` }), ...columns.map((c) => element("th", { textContent: c.label })));
+  const head = element("tr", {}, element("th", { textContent: `${rows.length} matrix calls in ${ms.toFixed(1)} ms` }), ...columns.map((c) => element("th", { textContent: c.label })));
   const body = rows.map(({ label }, r) => element("tr", { testid: `matrix-${label}` }, element("th", { textContent: label }),
-    ...columns.map((c, i) => {
-      const res = results[r * columns.length + i];
-      const decision = res.decision ?? "error";
-      return element("td", { className: decision, title: (res.determining_policies ?? []).join(", ") || res.error?.message || "", textContent: decision });
+    ...columns.map((c) => {
+      const value = c.cell(matrices[r].find, matrices[r].firm) ?? "n/a";
+      const kind = value === "allow" || value === "deny" ? value : `level-${value}`;
+      return element("td", { className: kind, textContent: value });
     })));
   $("matrix-table").replaceChildren(element("thead", {}, head), element("tbody", {}, ...body));
 }
@@ -87,5 +105,6 @@ export async function renderActivity() {
 
 export function initViews() {
   $("matrix-rows").onchange = renderMatrix;
+  $("matrix-document").onchange = renderMatrix;
   $("activity-kind").onchange = () => renderActivity();
 }
