@@ -8,25 +8,11 @@
 
 use std::collections::HashMap;
 
-use cedar_policy::{Entities, Entity, EntityUid, EvalResult};
+use cedar_policy::{Entities, EntityUid, EvalResult};
 
-use crate::entity_json::to_ref;
+use crate::entity_json::{attr_string, attr_uid, to_ref};
 use crate::error::{Diagnostic, ErrorCode, Location};
 use crate::wire::EntityRef;
-
-fn attr_uid(entity: &Entity, name: &str) -> Option<EntityUid> {
-    match entity.attr(name) {
-        Some(Ok(EvalResult::EntityUid(uid))) => Some(uid),
-        _ => None,
-    }
-}
-
-fn attr_string(entity: &Entity, name: &str) -> Option<String> {
-    match entity.attr(name) {
-        Some(Ok(EvalResult::String(s))) => Some(s),
-        _ => None,
-    }
-}
 
 fn plan_includes(entities: &Entities, client: &EntityUid, role: &str) -> Option<(EntityUid, bool)> {
     let plan = attr_uid(entities.get(client)?, "plan")?;

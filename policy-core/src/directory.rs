@@ -12,7 +12,7 @@ use cedar_policy::{Entity, EvalResult};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::entity_json::{entity_ref_of, to_ref};
+use crate::entity_json::{attr_string, attr_uid, entity_ref_of, to_ref};
 use crate::error::EngineError;
 use crate::profile::FieldLevel;
 use crate::wire::{Decision, DecisionRequest, EntityDelta, EntityRef};
@@ -119,18 +119,8 @@ fn action(id: &str) -> EntityRef {
     EntityRef::new("Action", id)
 }
 
-fn attr_string(entity: &Entity, name: &str) -> Option<String> {
-    match entity.attr(name) {
-        Some(Ok(EvalResult::String(s))) => Some(s),
-        _ => None,
-    }
-}
-
 fn attr_ref(entity: &Entity, name: &str) -> Option<EntityRef> {
-    match entity.attr(name) {
-        Some(Ok(EvalResult::EntityUid(uid))) => Some(to_ref(&uid)),
-        _ => None,
-    }
+    attr_uid(entity, name).map(|uid| to_ref(&uid))
 }
 
 fn is_type(entity: &Entity, basename: &str) -> bool {

@@ -37,6 +37,22 @@ pub(crate) fn to_ref(uid: &EntityUid) -> EntityRef {
     EntityRef::new(uid.type_name().to_string(), uid.id().unescaped())
 }
 
+/// An entity-valued attribute (`None` if absent or of another kind).
+pub(crate) fn attr_uid(entity: &cedar_policy::Entity, name: &str) -> Option<EntityUid> {
+    match entity.attr(name) {
+        Some(Ok(cedar_policy::EvalResult::EntityUid(uid))) => Some(uid),
+        _ => None,
+    }
+}
+
+/// A String attribute (`None` if absent or of another kind).
+pub(crate) fn attr_string(entity: &cedar_policy::Entity, name: &str) -> Option<String> {
+    match entity.attr(name) {
+        Some(Ok(cedar_policy::EvalResult::String(s))) => Some(s),
+        _ => None,
+    }
+}
+
 /// Maps Cedar's entity errors onto our codes, with the whole cause chain as message.
 pub(crate) fn classify(err: &EntitiesError) -> (ErrorCode, String) {
     let code = match err {

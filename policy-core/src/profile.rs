@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use cedar_policy::{Entities, Entity, EntityUid, EvalResult};
 use serde::{Deserialize, Serialize};
 
-use crate::entity_json::to_ref;
+use crate::entity_json::{attr_string, attr_uid, to_ref};
 use crate::error::{Diagnostic, ErrorCode, Location};
 use crate::wire::{EntityRef, ProfileDifference};
 
@@ -100,13 +100,6 @@ fn levels_of(entity: &Entity, problems: &mut Vec<String>) -> BTreeMap<String, Fi
     levels
 }
 
-fn entity_attr(entity: &Entity, name: &str) -> Option<EntityUid> {
-    match entity.attr(name) {
-        Some(Ok(EvalResult::EntityUid(uid))) => Some(uid),
-        _ => None,
-    }
-}
-
 /// Every access profile in the store, sorted by uid.
 pub fn profiles<'a>(entities: impl IntoIterator<Item = &'a Entity>) -> Vec<AccessProfile> {
     let mut out: Vec<AccessProfile> = entities
@@ -121,12 +114,9 @@ pub fn profiles<'a>(entities: impl IntoIterator<Item = &'a Entity>) -> Vec<Acces
 fn read_profile(entity: &Entity, problems: &mut Vec<String>) -> AccessProfile {
     AccessProfile {
         uid: to_ref(&entity.uid()),
-        name: match entity.attr("name") {
-            Some(Ok(EvalResult::String(s))) => Some(s),
-            _ => None,
-        },
-        licence: entity_attr(entity, "licence").map(|u| to_ref(&u)),
-        base: entity_attr(entity, "base").map(|u| to_ref(&u)),
+        name: attr_string(entity, "name"),
+        licence: attr_uid(entity, "licence").map(|u| to_ref(&u)),
+        base: attr_uid(entity, "base").map(|u| to_ref(&u)),
         is_default: matches!(entity.attr("is_default"), Some(Ok(EvalResult::Bool(true)))),
         levels: levels_of(entity, problems),
     }

@@ -5,18 +5,7 @@
 // invites up to the plan limit; what another acting user may do; the permission matrix; the
 // activity history. Screenshots go to $SHOTS (default target/screenshots).
 // Usage: SESAME_URL=http://... SESAME_TOKEN=... node tests/e2e/admin-console.mjs
-import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
-
-const url = process.env.SESAME_URL;
-const token = process.env.SESAME_TOKEN;
-const shots = process.env.SHOTS ?? "target/screenshots";
-mkdirSync(shots, { recursive: true });
-
-function check(ok, what) {
-  if (!ok) throw new Error(`expected: ${what}`);
-  console.log(`ok - ${what}`);
-}
+import { check, launch, shots, token, url } from "./harness.mjs";
 
 const text = (page, testid) => page.textContent(`[data-testid='${testid}']`);
 const waitText = (page, testid, needle, timeout = 10000) => page.waitForFunction(
@@ -37,11 +26,7 @@ for (let i = 0; i < 3; i++) {
   });
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"],
-});
+const browser = await launch();
 const errors = [];
 try {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });

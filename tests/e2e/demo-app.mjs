@@ -2,18 +2,7 @@
 // two users see different screens; a deploy changes what the open page shows without a reload;
 // a rollback brings it back. Screenshots go to $SHOTS (default target/screenshots).
 // Usage: SESAME_URL=http://... SESAME_TOKEN=... node tests/e2e/demo-app.mjs
-import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
-
-const url = process.env.SESAME_URL;
-const token = process.env.SESAME_TOKEN;
-const shots = process.env.SHOTS ?? "target/screenshots";
-mkdirSync(shots, { recursive: true });
-
-function check(ok, what) {
-  if (!ok) throw new Error(`expected: ${what}`);
-  console.log(`ok - ${what}`);
-}
+import { check, launch, shots, token, url } from "./harness.mjs";
 
 async function admin(path, body) {
   const res = await fetch(`${url}${path}`, {
@@ -26,11 +15,7 @@ async function admin(path, body) {
   return json;
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"],
-});
+const browser = await launch();
 const errors = [];
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
