@@ -21,6 +21,8 @@ printf '%s\n' \
 listen="${SESAME_LISTEN:-127.0.0.1:8080}"
 data="${SESAME_DATA:-.sesame}"
 echo; echo "== sesame serve on http://$listen (data: $data; Ctrl-C stops it)"
+echo "   demo firm app:  http://$listen/"
+echo "   admin console:  http://$listen/admin/  (sign in with the admin token below)"
 echo "   admin token: $data/admin.token (created on first start), e.g."
 echo "   SESAME_TOKEN=\$(cat $data/admin.token) $sesame history --server http://$listen"
 exec "$sesame" serve --listen "$listen" --data "$data" \
