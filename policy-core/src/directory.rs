@@ -229,14 +229,15 @@ impl<'a> Planner<'a> {
     }
 
     fn email_is_free(&self, email: &str, except: Option<&EntityRef>) -> Result<(), EngineError> {
-        let taken = self.users().find(|u| {
-            attr_string(u, "email").is_some_and(|e| e.to_lowercase() == email)
-                && Some(&to_ref(&u.uid())) != except
-        });
+        let taken = self
+            .users()
+            .filter(|u| attr_string(u, "email").is_some_and(|e| e.to_lowercase() == email))
+            .map(|u| to_ref(&u.uid()))
+            .filter(|u| Some(u) != except)
+            .min();
         match taken {
             Some(user) => Err(EngineError::DuplicateEmail(format!(
-                "{email} is already the e-mail of {}",
-                to_ref(&user.uid())
+                "{email} is already the e-mail of {user}"
             ))),
             None => Ok(()),
         }
@@ -310,11 +311,13 @@ impl<'a> Planner<'a> {
             }
             DirectoryOp::MoveProfileUsers { from, to } => {
                 self.entity(to)?;
-                let members: Vec<EntityRef> = self
+                // Sorted: the store's order is not stable, plans must be (every face agrees).
+                let mut members: Vec<EntityRef> = self
                     .users()
                     .filter(|u| attr_ref(u, "profile").as_ref() == Some(from))
                     .map(|u| to_ref(&u.uid()))
                     .collect();
+                members.sort();
                 let records = members
                     .iter()
                     .map(|u| self.move_to_profile(u, to))

@@ -1,7 +1,8 @@
 // Drives the browser package under Node exactly as a page would (ES module, wasm bytes handed to
 // init), for the differential tests in tests/tests/browser.rs.
 // Usage: node tests/node/run.mjs INPUT.json  -> JSON on stdout
-// INPUT: { "bundle": {"files": {...}}, "entities": [...], "requests": [...], "delta": {...} }
+// INPUT: { "bundle": {"files": {...}}, "entities": [...], "requests": [...], "delta": {...},
+//          "directory": [DirectoryRequest] }
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
@@ -15,6 +16,13 @@ const engine = await loadSesame({ wasm: readFileSync(join(pkg, "wasm_bindings_bg
 const out = { digest: engine.digest, tests: engine.runTests() };
 engine.replaceEntities(input.entities);
 out.batch = engine.batch(input.requests);
+out.directory = input.directory.map((r) => {
+  try {
+    return { ok: engine.planDirectory(r) };
+  } catch (err) {
+    return { error: err.code, message: err.message };
+  }
+});
 out.afterDelta = (engine.applyDelta(input.delta), engine.batch(input.requests));
 try {
   engine.callJson("decide", "{not json");

@@ -149,3 +149,32 @@ pub fn all_requests() -> Vec<DecisionRequest> {
     );
     out
 }
+
+/// Firm administration requests on the demo firm, allowed and refused (each kind of refusal):
+/// every face must plan them identically.
+pub fn directory_requests() -> Vec<serde_json::Value> {
+    let user = |id: &str| serde_json::json!({"type": "User", "id": id});
+    let profile = |id: &str| serde_json::json!({"type": "AccessProfile", "id": id});
+    let client = |id: &str| serde_json::json!({"type": "Client", "id": id});
+    vec![
+        serde_json::json!({"actor": user("alice"), "op": "invite_user", "id": "zoe", "name": "Martin",
+            "first_name": "Zoe", "email": "zoe@example.com", "roles": ["accountant"]}),
+        serde_json::json!({"actor": user("carol"), "op": "invite_user", "id": "zoe", "name": "Martin",
+            "first_name": "Zoe", "email": "zoe@example.com"}),
+        serde_json::json!({"actor": user("alice"), "op": "invite_user", "id": "zoe", "name": "Martin",
+            "first_name": "Zoe", "email": "carol@example.com"}),
+        serde_json::json!({"actor": user("alice"), "op": "block_user", "user": user("dave"), "blocked": true}),
+        serde_json::json!({"actor": user("alice"), "op": "detach_user", "user": user("carol"), "client": client("acme")}),
+        serde_json::json!({"actor": user("bob"), "op": "change_email", "user": user("ivan"), "email": "i@acme.example"}),
+        serde_json::json!({"actor": user("alice"), "op": "set_company_role", "user": user("pete"), "client": client("globex"), "role": "billing"}),
+        serde_json::json!({"actor": user("alice"), "op": "save_profile", "id": "mine", "name": "Mine",
+            "base": profile("junior_accountant"), "levels": {"invoice.iban": "read"}}),
+        serde_json::json!({"actor": user("alice"), "op": "save_profile", "id": "mine", "name": "Mine",
+            "base": profile("junior_accountant"), "levels": {"invoice.amount": "print"}}),
+        serde_json::json!({"actor": user("alice"), "op": "move_profile_users",
+            "from": profile("easy_invoicing_standard"), "to": profile("connect_pay_standard")}),
+        serde_json::json!({"actor": user("alice"), "op": "create_department", "id": "east", "name": "East"}),
+        serde_json::json!({"actor": user("alice"), "op": "restrict_departments", "user": user("tom"), "departments": ["south"]}),
+        serde_json::json!({"actor": user("alice"), "op": "delete_profile", "profile": profile("junior_accountant")}),
+    ]
+}

@@ -10,7 +10,9 @@ use policy_core::json_api::BundleFiles;
 use policy_core::wire::{EntityDelta, EntityRef};
 use policy_core::Engine;
 use serde_json::{json, Value};
-use sesame_tests::{all_requests, demo_bundle, demo_files, demo_firm, repo_root};
+use sesame_tests::{
+    all_requests, demo_bundle, demo_files, demo_firm, directory_requests, repo_root,
+};
 
 #[test]
 fn the_browser_package_agrees_with_native() {
@@ -32,6 +34,7 @@ fn the_browser_package_agrees_with_native() {
         "entities": demo_firm(),
         "requests": requests,
         "delta": delta,
+        "directory": directory_requests(),
     });
     let path = std::env::temp_dir().join(format!("sesame-node-input-{}.json", std::process::id()));
     std::fs::write(&path, input.to_string()).unwrap();
@@ -69,6 +72,15 @@ fn the_browser_package_agrees_with_native() {
         got["batch"]["results"].as_array().unwrap().len(),
         requests.len()
     );
+    // Firm administration plans (and refusals) are the same in the page as natively.
+    for (i, request) in directory_requests().iter().enumerate() {
+        let expected =
+            match policy_core::json_api::call(&mut native, "directory", &request.to_string()) {
+                Ok(plan) => json!({"ok": serde_json::from_str::<Value>(&plan).unwrap()}),
+                Err(e) => json!({"error": e.code, "message": e.message}),
+            };
+        assert_eq!(got["directory"][i], expected, "directory request #{i}");
+    }
     native.apply_delta(&delta).unwrap();
     assert_eq!(
         got["afterDelta"],

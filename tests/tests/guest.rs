@@ -198,3 +198,28 @@ fn a_precompiled_module_is_cached_and_reused() {
     ok(g.load_bundle(&bundle_json()).unwrap());
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn firm_administration_is_planned_in_the_guest_like_native() {
+    let rt = runtime(GuestLimits::default());
+    let mut g = loaded_guest(&rt);
+    let mut native = Engine::with_entities(demo_bundle(), demo_firm()).unwrap();
+    let mut refused = 0;
+    for (i, request) in sesame_tests::directory_requests().iter().enumerate() {
+        let input = request.to_string();
+        let expected = policy_core::json_api::call(&mut native, "directory", &input);
+        match (g.call("directory", &input).unwrap(), expected) {
+            (GuestAnswer::Ok(got), Ok(want)) => assert_eq!(got, want, "request #{i}"),
+            (GuestAnswer::EngineError(got), Err(want)) => {
+                refused += 1;
+                assert_eq!(
+                    got,
+                    policy_core::json_api::error_json(&want),
+                    "request #{i}"
+                );
+            }
+            (got, want) => panic!("request #{i}: guest {got:?}, native {want:?}"),
+        }
+    }
+    assert!(refused >= 5, "the refusals are compared too");
+}
