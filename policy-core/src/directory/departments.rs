@@ -1,0 +1,70 @@
+//! Departments of the firm: creation within the plan's department limit.
+
+use cedar_policy::EvalResult;
+use serde_json::{json, Value};
+
+use super::planner::{attr_ref, is_type, Planner};
+use crate::entity_json::to_ref;
+use crate::error::EngineError;
+use crate::wire::EntityRef;
+
+impl Planner<'_> {
+    pub(super) fn departments_of(&self, firm: &EntityRef) -> Vec<EntityRef> {
+        let Ok(firm_uid) = crate::entity_json::to_uid(firm) else {
+            return Vec::new();
+        };
+        self.engine
+            .entities()
+            .filter(|e| is_type(e, "Department") && e.uid() != firm_uid)
+            .filter(|e| self.engine.in_ancestors(&to_ref(&e.uid()), &firm_uid))
+            .map(|e| to_ref(&e.uid()))
+            .collect()
+    }
+
+    pub(super) fn create_department(
+        &mut self,
+        id: &str,
+        name: &str,
+    ) -> Result<(String, Vec<Value>), EngineError> {
+        let firm = self.actor_firm()?;
+        let uid = EntityRef::new("Department", id.trim());
+        if id.trim().is_empty() || name.trim().is_empty() {
+            return Err(EngineError::InvalidRequest(
+                "a department needs an id and a name".into(),
+            ));
+        }
+        if self.engine.entity(&uid).is_some() {
+            return Err(EngineError::EntityDuplicate(format!(
+                "{uid} already exists"
+            )));
+        }
+        let department_count = self.departments_of(&firm).len();
+        let max = self
+            .entity(&firm)
+            .ok()
+            .and_then(|f| attr_ref(f, "plan"))
+            .and_then(|plan| self.engine.entity(&plan))
+            .and_then(|p| match p.attr("max_departments") {
+                Some(Ok(EvalResult::Long(n))) => Some(n),
+                _ => None,
+            });
+        self.require(
+            "create_department",
+            &firm,
+            json!({ "department_count": department_count }),
+            vec![],
+            || match max {
+                Some(n) => {
+                    format!("{firm} has {department_count} department(s); its plan allows {n}")
+                }
+                None => "departments are created by administrators".into(),
+            },
+        )?;
+        let record = json!({
+            "uid": {"type": "Department", "id": uid.id},
+            "attrs": {"name": name.trim()},
+            "parents": [{"type": firm.type_name, "id": firm.id}],
+        });
+        Ok((format!("created {uid} ({})", name.trim()), vec![record]))
+    }
+}

@@ -1,0 +1,127 @@
+//! Firm administration as the admin console and the server perform it: invite, block, detach,
+//! change an e-mail, move users between access profiles or company roles, create a custom
+//! profile, choose the default one. Each operation is *planned* here — checked against the
+//! bundle's own policies for the acting user (plan limits included, with the counts the policies
+//! need computed from the store, never taken from the caller) and against the domain rules —
+//! and comes out as an entity delta. The browser plans to explain a refusal before sending; the
+//! server plans again over its own data and applies the delta through its audited write path.
+//
+//! `planner` holds the dispatch and what every operation needs (asking the bundle, reading and
+//! editing records); `users`, `profiles` and `departments` the operations on each.
+
+mod departments;
+mod planner;
+mod profiles;
+mod users;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::EngineError;
+use crate::profile::FieldLevel;
+use crate::wire::{EntityDelta, EntityRef};
+use crate::Engine;
+use planner::Planner;
+
+/// One operation, performed on behalf of `actor` (the firm user whose rights are checked).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DirectoryRequest {
+    pub actor: EntityRef,
+    #[serde(flatten)]
+    pub op: DirectoryOp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum DirectoryOp {
+    /// A new user of the actor's firm. `roles` are firm role ids (administrator, ...).
+    InviteUser {
+        id: String,
+        name: String,
+        first_name: String,
+        email: String,
+        #[serde(default)]
+        roles: Vec<String>,
+        #[serde(default)]
+        external: bool,
+        /// Default: the default access profile.
+        #[serde(default)]
+        profile: Option<EntityRef>,
+    },
+    BlockUser {
+        user: EntityRef,
+        blocked: bool,
+    },
+    /// Detaches a user from one client company; the rest of their access stays.
+    DetachUser {
+        user: EntityRef,
+        client: EntityRef,
+    },
+    ChangeEmail {
+        user: EntityRef,
+        email: String,
+    },
+    /// Moves one user to another access profile.
+    SetProfile {
+        user: EntityRef,
+        profile: EntityRef,
+    },
+    /// Moves every user of profile `from` to profile `to`.
+    MoveProfileUsers {
+        from: EntityRef,
+        to: EntityRef,
+    },
+    /// Moves one user, on one client company, into the team of `role` (leaving their other
+    /// teams of that company).
+    SetCompanyRole {
+        user: EntityRef,
+        client: EntityRef,
+        role: String,
+    },
+    /// Creates or updates a custom profile: a copy of `base` restricted to `levels`.
+    SaveProfile {
+        id: String,
+        name: String,
+        base: EntityRef,
+        levels: BTreeMap<String, FieldLevel>,
+    },
+    SetDefaultProfile {
+        profile: EntityRef,
+    },
+    /// Removes a custom profile nobody uses any more (never the default).
+    DeleteProfile {
+        profile: EntityRef,
+    },
+    /// A new department of the actor's firm, within the plan's department limit.
+    CreateDepartment {
+        id: String,
+        name: String,
+    },
+    /// Restricts a user to these departments of the firm (empty: no restriction).
+    RestrictDepartments {
+        user: EntityRef,
+        departments: Vec<String>,
+    },
+}
+
+/// What an operation would write, and what was checked to allow it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DirectoryPlan {
+    /// One line for the activity history: "alice invited User::\"zoe\"".
+    pub summary: String,
+    pub delta: EntityDelta,
+    /// The decisions taken (action on resource), all allowed.
+    pub checked: Vec<String>,
+}
+
+/// Plans `request` over the engine's current data; the engine is not changed.
+pub fn plan(engine: &Engine, request: &DirectoryRequest) -> Result<DirectoryPlan, EngineError> {
+    let planner = Planner::new(engine, &request.actor);
+    planner.entity(&request.actor)?;
+    let plan = planner.plan(&request.op)?;
+    // A custom profile wider than its base or licence is refused here, with the reason, before
+    // anyone tries to write it.
+    engine.check_rules(&plan.delta)?;
+    Ok(plan)
+}

@@ -1,0 +1,249 @@
+//! The planner: asks the bundle's policies for the acting user, reads and edits entity records,
+//! and dispatches each operation to the module that plans it.
+
+use cedar_policy::Entity;
+use serde_json::{json, Map, Value};
+
+use super::users::normalized_email;
+use super::{DirectoryOp, DirectoryPlan};
+use crate::entity_json::{attr_uid, entity_ref_of, to_ref};
+use crate::error::EngineError;
+use crate::wire::{Decision, DecisionRequest, EntityDelta, EntityRef};
+use crate::Engine;
+
+pub(super) struct Planner<'a> {
+    pub(super) engine: &'a Engine,
+    pub(super) actor: &'a EntityRef,
+    pub(super) checked: Vec<String>,
+}
+
+fn action(id: &str) -> EntityRef {
+    EntityRef::new("Action", id)
+}
+
+pub(super) fn attr_ref(entity: &Entity, name: &str) -> Option<EntityRef> {
+    attr_uid(entity, name).map(|uid| to_ref(&uid))
+}
+
+pub(super) fn is_type(entity: &Entity, basename: &str) -> bool {
+    entity.uid().type_name().basename() == basename
+}
+
+pub(super) fn entity_value(r: &EntityRef) -> Value {
+    json!({"__entity": {"type": r.type_name, "id": r.id}})
+}
+
+pub(super) fn attrs_mut(record: &mut Value) -> Result<&mut Map<String, Value>, EngineError> {
+    record
+        .as_object_mut()
+        .and_then(|o| {
+            o.entry("attrs")
+                .or_insert_with(|| json!({}))
+                .as_object_mut()
+        })
+        .ok_or_else(|| EngineError::EntityInvalid("an entity record without attrs".into()))
+}
+
+pub(super) fn parents_mut(record: &mut Value) -> Result<&mut Vec<Value>, EngineError> {
+    record
+        .as_object_mut()
+        .and_then(|o| {
+            o.entry("parents")
+                .or_insert_with(|| json!([]))
+                .as_array_mut()
+        })
+        .ok_or_else(|| EngineError::EntityInvalid("an entity record without parents".into()))
+}
+
+impl<'a> Planner<'a> {
+    pub(super) fn new(engine: &'a Engine, actor: &'a EntityRef) -> Self {
+        Self {
+            engine,
+            actor,
+            checked: Vec::new(),
+        }
+    }
+
+    pub(super) fn require(
+        &mut self,
+        action_id: &str,
+        resource: &EntityRef,
+        context: Value,
+        call_entities: Vec<Value>,
+        why: impl FnOnce() -> String,
+    ) -> Result<(), EngineError> {
+        let answer = self.engine.decide(&DecisionRequest {
+            principal: self.actor.clone(),
+            action: action(action_id),
+            resource: resource.clone(),
+            context: Some(context),
+            entities: call_entities,
+        })?;
+        if answer.decision == Decision::Allow {
+            self.checked.push(format!("{action_id} on {resource}"));
+            return Ok(());
+        }
+        let policies = if answer.determining_policies.is_empty() {
+            "no policy allows it".to_string()
+        } else {
+            format!("denied by {}", answer.determining_policies.join(", "))
+        };
+        Err(EngineError::Forbidden {
+            message: format!(
+                "{} may not {action_id} on {resource}: {} ({policies})",
+                self.actor,
+                why()
+            ),
+            determining_policies: answer.determining_policies,
+        })
+    }
+
+    pub(super) fn entity(&self, r: &EntityRef) -> Result<&'a Entity, EngineError> {
+        self.engine
+            .entity(r)
+            .ok_or_else(|| EngineError::NotFound(format!("no entity {r}")))
+    }
+
+    /// The record as the host gave it, or the bundle's entity as Cedar JSON.
+    pub(super) fn record(&self, r: &EntityRef) -> Result<Value, EngineError> {
+        if let Some(record) = self.engine.data_record(r) {
+            return Ok(record.clone());
+        }
+        self.entity(r)?
+            .to_json_value()
+            .map_err(|e| EngineError::EntityInvalid(format!("{r}: {e}")))
+    }
+
+    pub(super) fn actor_firm(&self) -> Result<EntityRef, EngineError> {
+        attr_ref(self.entity(self.actor)?, "firm")
+            .ok_or_else(|| EngineError::InvalidRequest(format!("{} has no firm", self.actor)))
+    }
+
+    pub(super) fn users(&self) -> impl Iterator<Item = &'a Entity> {
+        self.engine.entities().filter(|e| is_type(e, "User"))
+    }
+
+    pub(super) fn summary(&self, what: String) -> String {
+        format!("{} {what}", self.actor.id)
+    }
+
+    pub(super) fn plan(mut self, op: &DirectoryOp) -> Result<DirectoryPlan, EngineError> {
+        let (what, upsert) = match op {
+            DirectoryOp::InviteUser {
+                id,
+                name,
+                first_name,
+                email,
+                roles,
+                external,
+                profile,
+            } => self.invite(id, name, first_name, email, roles, *external, profile)?,
+            DirectoryOp::BlockUser { user, blocked } => {
+                self.require("block_user", user, json!({}), vec![], || {
+                    "blocking needs user administration".into()
+                })?;
+                let mut record = self.record(user)?;
+                attrs_mut(&mut record)?.insert("blocked".into(), json!(blocked));
+                let verb = if *blocked { "blocked" } else { "unblocked" };
+                (format!("{verb} {user}"), vec![record])
+            }
+            DirectoryOp::DetachUser { user, client } => {
+                self.require("detach_user", user, json!({}), vec![], || {
+                    "detaching needs user administration".into()
+                })?;
+                let mut record = self.record(client)?;
+                let attrs = attrs_mut(&mut record)?;
+                let detached = attrs
+                    .entry("detached")
+                    .or_insert_with(|| json!([]))
+                    .as_array_mut()
+                    .ok_or_else(|| EngineError::EntityInvalid(format!("{client}: detached")))?;
+                if !detached
+                    .iter()
+                    .any(|v| entity_ref_of(v).as_ref() == Some(user))
+                {
+                    detached.push(entity_value(user));
+                }
+                (format!("detached {user} from {client}"), vec![record])
+            }
+            DirectoryOp::ChangeEmail { user, email } => {
+                let email = normalized_email(email)?;
+                self.require("change_email", user, json!({}), vec![], || {
+                    "only administrators change another user's e-mail".into()
+                })?;
+                self.email_is_free(&email, Some(user))?;
+                let mut record = self.record(user)?;
+                attrs_mut(&mut record)?.insert("email".into(), json!(email));
+                (format!("changed the e-mail of {user}"), vec![record])
+            }
+            DirectoryOp::SetProfile { user, profile } => {
+                let record = self.move_to_profile(user, profile)?;
+                (format!("moved {user} to {profile}"), vec![record])
+            }
+            DirectoryOp::MoveProfileUsers { from, to } => {
+                self.entity(to)?;
+                // Sorted: the store's order is not stable, plans must be (every face agrees).
+                let mut members: Vec<EntityRef> = self
+                    .users()
+                    .filter(|u| attr_ref(u, "profile").as_ref() == Some(from))
+                    .map(|u| to_ref(&u.uid()))
+                    .collect();
+                members.sort();
+                let records = members
+                    .iter()
+                    .map(|u| self.move_to_profile(u, to))
+                    .collect::<Result<Vec<_>, _>>()?;
+                (
+                    format!("moved {} user(s) from {from} to {to}", records.len()),
+                    records,
+                )
+            }
+            DirectoryOp::SetCompanyRole { user, client, role } => {
+                let record = self.company_role(user, client, role)?;
+                (format!("made {user} {role} on {client}"), vec![record])
+            }
+            DirectoryOp::SaveProfile {
+                id,
+                name,
+                base,
+                levels,
+            } => self.save_profile(id, name, base, levels)?,
+            DirectoryOp::SetDefaultProfile { profile } => {
+                let firm = self.actor_firm()?;
+                self.require("manage_profiles", &firm, json!({}), vec![], || {
+                    "profiles are managed by administrators".into()
+                })?;
+                self.entity(profile)?;
+                let mut records = Vec::new();
+                for p in self.engine.profiles() {
+                    let is_default = &p.uid == profile;
+                    if p.is_default != is_default {
+                        let mut record = self.record(&p.uid)?;
+                        attrs_mut(&mut record)?.insert("is_default".into(), json!(is_default));
+                        records.push(record);
+                    }
+                }
+                (format!("made {profile} the default profile"), records)
+            }
+            DirectoryOp::DeleteProfile { profile } => return self.delete_profile(profile),
+            DirectoryOp::CreateDepartment { id, name } => self.create_department(id, name)?,
+            DirectoryOp::RestrictDepartments { user, departments } => {
+                let record = self.restrict(user, departments)?;
+                let what = if departments.is_empty() {
+                    format!("lifted the department restriction of {user}")
+                } else {
+                    format!("restricted {user} to {}", departments.join(", "))
+                };
+                (what, vec![record])
+            }
+        };
+        Ok(DirectoryPlan {
+            summary: self.summary(what),
+            delta: EntityDelta {
+                upsert,
+                remove: Vec::new(),
+            },
+            checked: self.checked,
+        })
+    }
+}

@@ -1,0 +1,117 @@
+//! Access profiles: the default one, moving users, custom profiles (a restricted copy of a
+//! base; the rules themselves are checked on the planned delta), deleting unused ones.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+
+use super::planner::{attr_ref, attrs_mut, entity_value, Planner};
+use super::DirectoryPlan;
+use crate::error::EngineError;
+use crate::profile::FieldLevel;
+use crate::wire::{EntityDelta, EntityRef};
+
+impl Planner<'_> {
+    pub(super) fn default_profile(&self) -> Result<EntityRef, EngineError> {
+        self.engine
+            .profiles()
+            .into_iter()
+            .find(|p| p.is_default)
+            .map(|p| p.uid)
+            .ok_or_else(|| EngineError::NotFound("no default access profile".into()))
+    }
+
+    pub(super) fn move_to_profile(
+        &mut self,
+        user: &EntityRef,
+        profile: &EntityRef,
+    ) -> Result<Value, EngineError> {
+        self.entity(profile)?;
+        self.require("assign_profile", user, json!({}), vec![], || {
+            "profiles are assigned by administrators".into()
+        })?;
+        let mut record = self.record(user)?;
+        attrs_mut(&mut record)?.insert("profile".into(), entity_value(profile));
+        Ok(record)
+    }
+
+    pub(super) fn save_profile(
+        &mut self,
+        id: &str,
+        name: &str,
+        base: &EntityRef,
+        levels: &BTreeMap<String, FieldLevel>,
+    ) -> Result<(String, Vec<Value>), EngineError> {
+        let firm = self.actor_firm()?;
+        self.require("manage_profiles", &firm, json!({}), vec![], || {
+            "profiles are managed by administrators".into()
+        })?;
+        let base_profile = self.engine.profile(base)?;
+        let licence = base_profile.licence.clone().ok_or_else(|| {
+            EngineError::InvalidRequest(format!("base profile {base} has no licence"))
+        })?;
+        let uid = EntityRef::new(base.type_name.clone(), id.trim());
+        if &uid == base {
+            return Err(EngineError::InvalidRequest(
+                "a custom profile is a copy: give it its own id".into(),
+            ));
+        }
+        let is_default = self
+            .engine
+            .profile(&uid)
+            .map(|p| p.is_default)
+            .unwrap_or(false);
+        let tags: Map<String, Value> = levels
+            .iter()
+            .map(|(k, l)| (k.clone(), json!(l.as_long())))
+            .collect();
+        let record = json!({
+            "uid": {"type": uid.type_name, "id": uid.id},
+            "attrs": {
+                "name": name,
+                "licence": entity_value(&licence),
+                "base": entity_value(base),
+                "is_default": is_default,
+            },
+            "parents": [],
+            "tags": tags,
+        });
+        Ok((
+            format!("saved custom profile {uid} (copy of {base})"),
+            vec![record],
+        ))
+    }
+
+    pub(super) fn delete_profile(
+        mut self,
+        profile: &EntityRef,
+    ) -> Result<DirectoryPlan, EngineError> {
+        let firm = self.actor_firm()?;
+        self.require("manage_profiles", &firm, json!({}), vec![], || {
+            "profiles are managed by administrators".into()
+        })?;
+        let found = self.engine.profile(profile)?;
+        if found.base.is_none() {
+            return Err(EngineError::InvalidRequest(format!(
+                "{profile} is a base profile of its licence; only custom profiles are deleted"
+            )));
+        }
+        let users = self
+            .users()
+            .filter(|u| attr_ref(u, "profile").as_ref() == Some(profile))
+            .count();
+        if users > 0 {
+            return Err(EngineError::InvalidRequest(format!(
+                "{users} user(s) still have {profile}: move them to another profile first"
+            )));
+        }
+        Ok(DirectoryPlan {
+            summary: self.summary(format!("deleted custom profile {profile}")),
+            delta: EntityDelta {
+                upsert: Vec::new(),
+                remove: vec![profile.clone()],
+            },
+            checked: self.checked,
+        })
+    }
+}

@@ -1,0 +1,216 @@
+//! People: invitations (plan's user limit, unique e-mails), company roles, department
+//! restrictions.
+
+use cedar_policy::EvalResult;
+use serde_json::{json, Value};
+
+use super::planner::{attr_ref, attrs_mut, entity_value, parents_mut, Planner};
+use crate::entity_json::{attr_string, entity_ref_of, to_ref};
+use crate::error::EngineError;
+use crate::wire::EntityRef;
+
+pub(super) fn normalized_email(email: &str) -> Result<String, EngineError> {
+    let email = email.trim().to_lowercase();
+    let valid = email
+        .split_once('@')
+        .is_some_and(|(user, host)| !user.is_empty() && host.contains('.'));
+    if valid {
+        Ok(email)
+    } else {
+        Err(EngineError::InvalidRequest(format!(
+            "`{email}` is not an e-mail address"
+        )))
+    }
+}
+
+impl Planner<'_> {
+    pub(super) fn email_is_free(
+        &self,
+        email: &str,
+        except: Option<&EntityRef>,
+    ) -> Result<(), EngineError> {
+        let taken = self
+            .users()
+            .filter(|u| attr_string(u, "email").is_some_and(|e| e.to_lowercase() == email))
+            .map(|u| to_ref(&u.uid()))
+            .filter(|u| Some(u) != except)
+            .min();
+        match taken {
+            Some(user) => Err(EngineError::DuplicateEmail(format!(
+                "{email} is already the e-mail of {user}"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn invite(
+        &mut self,
+        id: &str,
+        name: &str,
+        first_name: &str,
+        email: &str,
+        roles: &[String],
+        external: bool,
+        profile: &Option<EntityRef>,
+    ) -> Result<(String, Vec<Value>), EngineError> {
+        let email = normalized_email(email)?;
+        if id.trim().is_empty() || name.trim().is_empty() {
+            return Err(EngineError::InvalidRequest(
+                "a user needs an id and a name".into(),
+            ));
+        }
+        let uid = EntityRef::new("User", id.trim());
+        if self.engine.entity(&uid).is_some() {
+            return Err(EngineError::EntityDuplicate(format!(
+                "{uid} already exists"
+            )));
+        }
+        let firm = self.actor_firm()?;
+        // Plan limits count the firm's own staff; external users (clients' staff, auditors)
+        // do not take a seat.
+        let user_count = self
+            .users()
+            .filter(|u| attr_ref(u, "firm").as_ref() == Some(&firm))
+            .filter(|u| !matches!(u.attr("external"), Some(Ok(EvalResult::Bool(true)))))
+            .count();
+        let max = self
+            .entity(&firm)
+            .ok()
+            .and_then(|f| attr_ref(f, "plan"))
+            .and_then(|plan| self.engine.entity(&plan).map(|p| (plan, p)))
+            .and_then(|(plan, p)| match p.attr("max_users") {
+                Some(Ok(EvalResult::Long(n))) => Some((plan, n)),
+                _ => None,
+            });
+        self.require(
+            "invite_user",
+            &firm,
+            json!({ "user_count": user_count }),
+            vec![],
+            || match &max {
+                Some((plan, n)) => format!(
+                    "{firm} has {user_count} user(s); its plan {} allows {n}",
+                    plan.id
+                ),
+                None => "inviting needs user administration".into(),
+            },
+        )?;
+        self.email_is_free(&email, None)?;
+        let profile = match profile {
+            Some(p) => {
+                self.entity(p)?;
+                p.clone()
+            }
+            None => self.default_profile()?,
+        };
+        let record = json!({
+            "uid": {"type": "User", "id": uid.id},
+            "attrs": {
+                "name": format!("{} {}", first_name.trim(), name.trim()).trim(),
+                "first_name": first_name.trim(),
+                "email": email,
+                "firm": entity_value(&firm),
+                "external": external,
+                "blocked": false,
+                "can_delete": false,
+                "profile": entity_value(&profile),
+                "department_restricted": false,
+                "departments": [],
+            },
+            "parents": roles.iter().map(|r| json!({"type": "Role", "id": r})).collect::<Vec<_>>(),
+        });
+        for role in roles {
+            let role_ref = EntityRef::new("Role", role);
+            self.entity(&role_ref)?;
+            self.require(
+                "assign_role",
+                &uid,
+                json!({ "role": entity_value(&role_ref) }),
+                vec![record.clone()],
+                || format!("the role {role} cannot be given"),
+            )?;
+        }
+        Ok((format!("invited {uid} ({email})"), vec![record]))
+    }
+
+    pub(super) fn company_role(
+        &mut self,
+        user: &EntityRef,
+        client: &EntityRef,
+        role: &str,
+    ) -> Result<Value, EngineError> {
+        let client_entity = self.entity(client)?;
+        let team = match client_entity.attr("teams") {
+            Some(Ok(EvalResult::Record(teams))) => match teams.get(role) {
+                Some(EvalResult::EntityUid(uid)) => to_ref(uid),
+                _ => {
+                    return Err(EngineError::InvalidRequest(format!(
+                        "{client} has no `{role}` team"
+                    )))
+                }
+            },
+            _ => {
+                return Err(EngineError::InvalidRequest(format!(
+                    "{client} has no teams"
+                )))
+            }
+        };
+        self.require(
+            "assign_client_role",
+            client,
+            json!({ "role": role }),
+            vec![],
+            || format!("the role {role} cannot be given on {client}"),
+        )?;
+        let mut record = self.record(user)?;
+        let engine = self.engine;
+        let parents = parents_mut(&mut record)?;
+        // Leave every team of this company, then join the one of `role`.
+        parents.retain(|p| {
+            let Some(r) = entity_ref_of(p) else {
+                return true;
+            };
+            let of_client = r.type_name == "Team"
+                && engine
+                    .entity(&r)
+                    .and_then(|t| attr_ref(t, "client"))
+                    .as_ref()
+                    == Some(client);
+            !of_client
+        });
+        parents.push(json!({"type": team.type_name, "id": team.id}));
+        Ok(record)
+    }
+
+    pub(super) fn restrict(
+        &mut self,
+        user: &EntityRef,
+        departments: &[String],
+    ) -> Result<Value, EngineError> {
+        self.require("restrict_user", user, json!({}), vec![], || {
+            "department restrictions are set by administrators".into()
+        })?;
+        let firm = attr_ref(self.entity(user)?, "firm")
+            .ok_or_else(|| EngineError::InvalidRequest(format!("{user} has no firm")))?;
+        let known = self.departments_of(&firm);
+        let mut values = Vec::new();
+        for d in departments {
+            let department = EntityRef::new("Department", d);
+            if !known.contains(&department) {
+                return Err(EngineError::NotFound(format!(
+                    "{department} is not a department of {firm}"
+                )));
+            }
+            values.push(entity_value(&department));
+        }
+        let mut record = self.record(user)?;
+        let attrs = attrs_mut(&mut record)?;
+        attrs.insert(
+            "department_restricted".into(),
+            json!(!departments.is_empty()),
+        );
+        attrs.insert("departments".into(), Value::Array(values));
+        Ok(record)
+    }
+}
