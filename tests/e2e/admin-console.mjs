@@ -163,6 +163,14 @@ try {
   await page.click("[data-testid=block-dave]");
   await waitText(page, "user-dave", "blocked");
   check(true, "a user is blocked");
+  await page.screenshot({ path: `${shots}/admin-users.png`, fullPage: true });
+  await page.selectOption("[data-testid=client-pete]", "globex");
+  await page.selectOption("[data-testid=company-role-pete]", "billing");
+  check(!(await page.isEnabled("[data-testid=set-role-pete]")), "billing cannot be given on globex (its plan lacks it)");
+  await page.selectOption("[data-testid=company-role-pete]", "director");
+  await page.click("[data-testid=set-role-pete]");
+  await waitText(page, "user-pete", "globex/director");
+  check(true, "one user moved on one company: pete is globex's director");
 
   // Acting as carol (an accountant), the administration buttons are disabled.
   await page.selectOption("[data-testid=actor]", "carol");

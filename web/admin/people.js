@@ -116,6 +116,16 @@ function renderUsers() {
     const departments = element("select", { multiple: true, size: 2, testid: `departments-of-${uid.id}` },
       ...departmentsOf(idOf(u.attrs.firm)).map((d) => element("option", { value: d.uid.id, textContent: d.attrs.name, selected: mine.includes(d.uid.id) })));
     const act = (op) => () => administer(op).then(renderAll, () => {});
+    // Whether the role may be given on the chosen company is a decision of its own (the client's
+    // plan decides which roles exist there): recomputed when either choice changes.
+    const setRole = element("button", { textContent: "set company role", testid: `set-role-${uid.id}`,
+      onclick: () => act({ op: "set_company_role", user: uid, client: ref("Client", client.value), role: companyRole.value })() });
+    const gateRole = () => {
+      setRole.disabled = !(may("assign_profile", uid) && may("assign_client_role", ref("Client", client.value), { role: companyRole.value }));
+    };
+    client.addEventListener("change", gateRole);
+    companyRole.addEventListener("change", gateRole);
+    gateRole();
     return element("tr", { testid: `user-${uid.id}`, className: blocked ? "blocked" : "" },
       element("td", {}, `${u.attrs.name} (${uid.id})`, u.attrs.external ? element("small", { textContent: " external" }) : "", blocked ? element("span", { className: "badge", textContent: "blocked" }) : ""),
       element("td", {}, email, element("button", { textContent: "save", disabled: !may("change_email", uid), testid: `save-email-${uid.id}`,
@@ -130,8 +140,7 @@ function renderUsers() {
         element("button", { textContent: "detach", disabled: !may("detach_user", uid), testid: `detach-${uid.id}`,
           onclick: () => act({ op: "detach_user", user: uid, client: ref("Client", client.value) })() }),
         companyRole,
-        element("button", { textContent: "set company role", testid: `set-role-${uid.id}`,
-          onclick: () => act({ op: "set_company_role", user: uid, client: ref("Client", client.value), role: companyRole.value })() }),
+        setRole,
         " departments ", departments,
         element("button", { textContent: "restrict", disabled: !may("restrict_user", uid), testid: `restrict-${uid.id}`,
           title: "only the selected departments; none selected lifts the restriction",
