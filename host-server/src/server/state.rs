@@ -340,10 +340,11 @@ impl AppState {
     /// then written like any entity delta, with the plan's summary in the audit record. Plan
     /// and write happen under the one change lock, so no other write slips in between (the
     /// plan-limit count stays true).
-    pub async fn directory(&self, caller: &Caller, request: String) -> Result<Value, ApiError> {
+    /// Answers the guest's plan as JSON text, as written.
+    pub async fn directory(&self, caller: &Caller, request: String) -> Result<String, ApiError> {
         let _changes = self.changes.lock().await;
         let active = self.active()?;
-        let plan = match active
+        let plan_json = match active
             .pool
             .call("directory", &request)
             .await
@@ -352,21 +353,16 @@ impl AppState {
             GuestAnswer::Ok(json) => json,
             GuestAnswer::EngineError(json) => return Err(ApiError::Engine(json)),
         };
-        let plan: policy_core::directory::DirectoryPlan =
-            serde_json::from_str(&plan).map_err(|e| {
+        let plan: policy_core::directory::DirectoryPlan = serde_json::from_str(&plan_json)
+            .map_err(|e| {
                 ApiError::Internal(format!("a directory plan that does not parse: {e}"))
             })?;
         let input =
             serde_json::to_string(&plan.delta).map_err(|e| ApiError::Internal(e.to_string()))?;
         let note = serde_json::json!({"summary": plan.summary, "checked": plan.checked});
-        self.write_locked(
-            caller,
-            EntityChange::Delta(plan.delta.clone()),
-            input,
-            Some(note),
-        )
-        .await?;
-        serde_json::to_value(&plan).map_err(|e| ApiError::Internal(e.to_string()))
+        self.write_locked(caller, EntityChange::Delta(plan.delta), input, Some(note))
+            .await?;
+        Ok(plan_json)
     }
 
     /// An entity write with the change lock held. `note` is added to the audit record.

@@ -63,12 +63,13 @@ pub async fn directory(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let caller = state
         .auth
         .authorize(authorization(&headers), AdminAction::WriteEntities)?;
     let input = body_text(body, state.config.limits.max_body_bytes)?;
     serde_json::from_str::<policy_core::directory::DirectoryRequest>(&input)
         .map_err(|e| ApiError::BadBody(e.to_string()))?;
-    state.directory(&caller, input).await.map(axum::Json)
+    let plan = state.directory(&caller, input).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], plan).into_response())
 }
