@@ -77,7 +77,7 @@ impl AccessProfile {
     }
 }
 
-pub(crate) fn is_profile_type(uid: &EntityUid) -> bool {
+fn is_profile_type(uid: &EntityUid) -> bool {
     uid.type_name().basename() == "AccessProfile"
 }
 
