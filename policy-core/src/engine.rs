@@ -135,16 +135,6 @@ impl Engine {
         self.data.get(uid)
     }
 
-    /// Whether `ancestor` is among the (direct or indirect) ancestors of `uid`.
-    pub(crate) fn in_ancestors(&self, uid: &EntityRef, ancestor: &EntityUid) -> bool {
-        let Ok(uid) = to_uid(uid) else {
-            return false;
-        };
-        self.store
-            .get(uid.as_ref())
-            .is_some_and(|e| e.as_ref().ancestors().any(|a| a == ancestor.as_ref()))
-    }
-
     /// Every entity of the store.
     pub(crate) fn entities(&self) -> impl Iterator<Item = &Entity> {
         self.store.iter()

@@ -15,7 +15,9 @@ use crate::store::EntityStore;
 /// Asked for every entity of every delta: no allocation.
 fn governs(uid: &EntityUID) -> bool {
     matches!(
-        cedar_policy::EntityUid::ref_cast(uid).type_name().basename(),
+        cedar_policy::EntityUid::ref_cast(uid)
+            .type_name()
+            .basename(),
         "AccessProfile" | "Licence"
     )
 }

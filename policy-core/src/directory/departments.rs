@@ -1,22 +1,22 @@
 //! Departments of the firm: creation within the plan's department limit.
 
-use cedar_policy::EvalResult;
 use serde_json::{json, Value};
 
-use super::planner::{attr_ref, is_type, Planner};
+use super::planner::{is_type, Planner};
 use crate::entity_json::to_ref;
 use crate::error::EngineError;
 use crate::wire::EntityRef;
 
 impl Planner<'_> {
+    /// The departments `in` the firm (read from each department's own ancestors).
     pub(super) fn departments_of(&self, firm: &EntityRef) -> Vec<EntityRef> {
         let Ok(firm_uid) = crate::entity_json::to_uid(firm) else {
             return Vec::new();
         };
         self.engine
             .entities()
-            .filter(|e| is_type(e, "Department") && e.uid() != firm_uid)
-            .filter(|e| self.engine.in_ancestors(&to_ref(&e.uid()), &firm_uid))
+            .filter(|e| is_type(e, "Department"))
+            .filter(|e| e.as_ref().ancestors().any(|a| a == firm_uid.as_ref()))
             .map(|e| to_ref(&e.uid()))
             .collect()
     }
@@ -39,22 +39,14 @@ impl Planner<'_> {
             )));
         }
         let department_count = self.departments_of(&firm).len();
-        let max = self
-            .entity(&firm)
-            .ok()
-            .and_then(|f| attr_ref(f, "plan"))
-            .and_then(|plan| self.engine.entity(&plan))
-            .and_then(|p| match p.attr("max_departments") {
-                Some(Ok(EvalResult::Long(n))) => Some(n),
-                _ => None,
-            });
+        let max = self.plan_limit(&firm, "max_departments");
         self.require(
             "create_department",
             &firm,
             json!({ "department_count": department_count }),
             vec![],
             || match max {
-                Some(n) => {
+                Some((_, n)) => {
                     format!("{firm} has {department_count} department(s); its plan allows {n}")
                 }
                 None => "departments are created by administrators".into(),

@@ -1,7 +1,7 @@
 //! The planner: asks the bundle's policies for the acting user, reads and edits entity records,
 //! and dispatches each operation to the module that plans it.
 
-use cedar_policy::Entity;
+use cedar_policy::{Entity, EvalResult};
 use serde_json::{json, Map, Value};
 
 use super::users::normalized_email;
@@ -123,11 +123,25 @@ impl<'a> Planner<'a> {
         self.engine.entities().filter(|e| is_type(e, "User"))
     }
 
-    pub(super) fn summary(&self, what: String) -> String {
-        format!("{} {what}", self.actor.id)
+    /// The plan of `firm` and its limit `attr` (`max_users`, `max_departments`), if both exist.
+    pub(super) fn plan_limit(&self, firm: &EntityRef, attr: &str) -> Option<(EntityRef, i64)> {
+        let plan = attr_ref(self.entity(firm).ok()?, "plan")?;
+        match self.engine.entity(&plan)?.attr(attr) {
+            Some(Ok(EvalResult::Long(n))) => Some((plan, n)),
+            _ => None,
+        }
+    }
+
+    /// Profiles are the firm's: the actor must be allowed `manage_profiles` on its firm.
+    pub(super) fn require_profile_admin(&mut self) -> Result<(), EngineError> {
+        let firm = self.actor_firm()?;
+        self.require("manage_profiles", &firm, json!({}), vec![], || {
+            "profiles are managed by administrators".into()
+        })
     }
 
     pub(super) fn plan(mut self, op: &DirectoryOp) -> Result<DirectoryPlan, EngineError> {
+        let mut remove = Vec::new();
         let (what, upsert) = match op {
             DirectoryOp::InviteUser {
                 id,
@@ -209,10 +223,7 @@ impl<'a> Planner<'a> {
                 levels,
             } => self.save_profile(id, name, base, levels)?,
             DirectoryOp::SetDefaultProfile { profile } => {
-                let firm = self.actor_firm()?;
-                self.require("manage_profiles", &firm, json!({}), vec![], || {
-                    "profiles are managed by administrators".into()
-                })?;
+                self.require_profile_admin()?;
                 self.entity(profile)?;
                 let mut records = Vec::new();
                 for p in self.engine.profiles() {
@@ -225,7 +236,11 @@ impl<'a> Planner<'a> {
                 }
                 (format!("made {profile} the default profile"), records)
             }
-            DirectoryOp::DeleteProfile { profile } => return self.delete_profile(profile),
+            DirectoryOp::DeleteProfile { profile } => {
+                self.delete_profile(profile)?;
+                remove.push(profile.clone());
+                (format!("deleted custom profile {profile}"), Vec::new())
+            }
             DirectoryOp::CreateDepartment { id, name } => self.create_department(id, name)?,
             DirectoryOp::RestrictDepartments { user, departments } => {
                 let record = self.restrict(user, departments)?;
@@ -238,11 +253,8 @@ impl<'a> Planner<'a> {
             }
         };
         Ok(DirectoryPlan {
-            summary: self.summary(what),
-            delta: EntityDelta {
-                upsert,
-                remove: Vec::new(),
-            },
+            summary: format!("{} {what}", self.actor.id),
+            delta: EntityDelta { upsert, remove },
             checked: self.checked,
         })
     }

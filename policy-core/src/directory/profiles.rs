@@ -6,10 +6,9 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use super::planner::{attr_ref, attrs_mut, entity_value, Planner};
-use super::DirectoryPlan;
 use crate::error::EngineError;
 use crate::profile::FieldLevel;
-use crate::wire::{EntityDelta, EntityRef};
+use crate::wire::EntityRef;
 
 impl Planner<'_> {
     pub(super) fn default_profile(&self) -> Result<EntityRef, EngineError> {
@@ -42,10 +41,7 @@ impl Planner<'_> {
         base: &EntityRef,
         levels: &BTreeMap<String, FieldLevel>,
     ) -> Result<(String, Vec<Value>), EngineError> {
-        let firm = self.actor_firm()?;
-        self.require("manage_profiles", &firm, json!({}), vec![], || {
-            "profiles are managed by administrators".into()
-        })?;
+        self.require_profile_admin()?;
         let base_profile = self.engine.profile(base)?;
         let licence = base_profile.licence.clone().ok_or_else(|| {
             EngineError::InvalidRequest(format!("base profile {base} has no licence"))
@@ -82,14 +78,9 @@ impl Planner<'_> {
         ))
     }
 
-    pub(super) fn delete_profile(
-        mut self,
-        profile: &EntityRef,
-    ) -> Result<DirectoryPlan, EngineError> {
-        let firm = self.actor_firm()?;
-        self.require("manage_profiles", &firm, json!({}), vec![], || {
-            "profiles are managed by administrators".into()
-        })?;
+    /// Checks that `profile` may go: a custom profile nobody uses.
+    pub(super) fn delete_profile(&mut self, profile: &EntityRef) -> Result<(), EngineError> {
+        self.require_profile_admin()?;
         let found = self.engine.profile(profile)?;
         if found.base.is_none() {
             return Err(EngineError::InvalidRequest(format!(
@@ -105,13 +96,6 @@ impl Planner<'_> {
                 "{users} user(s) still have {profile}: move them to another profile first"
             )));
         }
-        Ok(DirectoryPlan {
-            summary: self.summary(format!("deleted custom profile {profile}")),
-            delta: EntityDelta {
-                upsert: Vec::new(),
-                remove: vec![profile.clone()],
-            },
-            checked: self.checked,
-        })
+        Ok(())
     }
 }

@@ -74,15 +74,7 @@ impl Planner<'_> {
             .filter(|u| attr_ref(u, "firm").as_ref() == Some(&firm))
             .filter(|u| !matches!(u.attr("external"), Some(Ok(EvalResult::Bool(true)))))
             .count();
-        let max = self
-            .entity(&firm)
-            .ok()
-            .and_then(|f| attr_ref(f, "plan"))
-            .and_then(|plan| self.engine.entity(&plan).map(|p| (plan, p)))
-            .and_then(|(plan, p)| match p.attr("max_users") {
-                Some(Ok(EvalResult::Long(n))) => Some((plan, n)),
-                _ => None,
-            });
+        let max = self.plan_limit(&firm, "max_users");
         self.require(
             "invite_user",
             &firm,
