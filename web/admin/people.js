@@ -2,12 +2,11 @@
 // as a grid, custom profiles (a restricted copy of a base; wider is refused with the reason),
 // comparison, default profile, moving users; inviting, blocking, detaching users, changing
 // e-mails, company roles. Every operation is a /v1/directory call, pre-checked in the page.
-import { $, administer, element, entitiesOf, may, ref, session } from "./session.js";
+import { $, actorFirm, administer, element, entitiesOf, idOf, may, ref, session } from "./session.js";
 
 const LEVELS = ["none", "print", "read", "full"];
 const FIRM_ROLES = ["administrator", "client_manager", "accountant"];
 const COMPANY_ROLES = ["accountant", "collaborator", "client", "auditor", "director", "billing", "customer_invoicing", "supplier_invoices", "internal_accountant"];
-const idOf = (value) => value?.__entity?.id ?? value?.id;
 const levelCell = (level) => element("td", { className: `level-${level}`, textContent: level });
 
 function licenceLevels(licenceId) {
@@ -16,7 +15,6 @@ function licenceLevels(licenceId) {
 }
 
 const usersOfProfile = (profileId) => entitiesOf("User").filter((u) => idOf(u.attrs.profile) === profileId);
-const myFirm = () => ref("Firm", idOf(entitiesOf("User").find((u) => u.uid.id === session.actor)?.attrs.firm) ?? "");
 
 function profileSelect(id, selected, testid) {
   return element("select", { id, testid }, ...session.engine.profiles().map((p) =>
@@ -25,7 +23,7 @@ function profileSelect(id, selected, testid) {
 
 function renderProfiles() {
   const profiles = session.engine.profiles();
-  const canManage = may("manage_profiles", myFirm());
+  const canManage = may("manage_profiles", actorFirm());
   const byLicence = new Map();
   for (const p of profiles) {
     const key = p.licence?.id ?? "(no licence)";
@@ -148,10 +146,10 @@ function renderUsers() {
         u.attrs.department_restricted ? element("span", { className: "badge", textContent: "restricted" }) : ""));
   });
   $("user-table").tBodies[0].replaceChildren(...rows);
-  const firm = myFirm();
+  const firm = actorFirm();
   $("department-list").textContent = departmentsOf(firm.id).map((d) => d.attrs.name).join(", ") || "none";
   $("dep-create").disabled = !may("create_department", firm, { department_count: 0 });
-  $("invite").querySelector("button").disabled = !may("invite_user", myFirm(), { user_count: 0 });
+  $("invite").querySelector("button").disabled = !may("invite_user", firm, { user_count: 0 });
 }
 
 function invite(event) {

@@ -6,12 +6,15 @@ import { loadSesame } from "/pkg/sesame.js";
 export const $ = (id) => document.getElementById(id);
 export const ref = (type, id) => ({ type, id });
 export const show = (r) => `${r.type}::${r.id}`;
+/** The id of an entity reference in either JSON form (`{"__entity": {...}}` or `{type, id}`). */
+export const idOf = (value) => value?.__entity?.id ?? value?.id;
 
 export const session = {
   token: sessionStorage.getItem("sesame-token") ?? "",
   who: null, // { name, role } of the token
   engine: null, // the active version, resident, over `records`
   files: {}, // the active version's files
+  statics: [], // the bundle's own entities (entities.json), parsed once per version
   digest: null,
   records: [], // the server's data entities
   actor: null, // the firm user the console acts as (checked by the bundle's policies)
@@ -70,6 +73,7 @@ export async function reload() {
   Object.assign(session, {
     engine,
     files: bundle.files,
+    statics: JSON.parse(bundle.files["entities.json"] ?? "[]"),
     records,
     digest: res.headers.get("ETag").replaceAll('"', ""),
   });
@@ -78,12 +82,16 @@ export async function reload() {
 
 /** Every entity the engine knows of a type: the bundle's own and the server's data. */
 export function entitiesOf(type) {
-  const statics = JSON.parse(session.files["entities.json"] ?? "[]");
   const byKey = new Map();
-  for (const r of [...statics, ...session.records]) {
+  for (const r of [...session.statics, ...session.records]) {
     if (r.uid.type === type) byKey.set(r.uid.id, r);
   }
   return [...byKey.values()];
+}
+
+/** The firm of the user the console acts as. */
+export function actorFirm() {
+  return ref("Firm", idOf(entitiesOf("User").find((u) => u.uid.id === session.actor)?.attrs.firm) ?? "");
 }
 
 /**

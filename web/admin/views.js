@@ -1,19 +1,18 @@
 // Read-only views: the permission matrix (rows users or roles, columns firm actions, sections,
 // clients, a document's actions and field levels, cells computed in the page) and the activity history (the server's
 // hash-chained audit: sign-ins, creations, modifications, deletions, deploys).
-import { $, api, element, entitiesOf, ref, session, tokenMay } from "./session.js";
+import { $, actorFirm, api, element, entitiesOf, idOf, ref, session, tokenMay } from "./session.js";
 
 const FIRM_ACTIONS = ["view_users", "view_activity", "manage_subscription", "manage_extensions", "manage_profiles", "create_client"];
-const idOf = (value) => value?.__entity?.id ?? value?.id;
 
 /** A stand-in user holding only `role`, sent with each request (never stored). */
 function roleUser(role) {
-  const firm = idOf(entitiesOf("User").find((u) => u.uid.id === session.actor)?.attrs.firm) ?? "";
+  const firm = actorFirm();
   const profile = session.engine.profiles().find((p) => p.is_default)?.uid;
   return {
     uid: ref("User", `role:${role}`),
     attrs: {
-      name: role, email: `${role}@role.invalid`, firm: { __entity: ref("Firm", firm) }, external: false, blocked: false,
+      name: role, email: `${role}@role.invalid`, firm: { __entity: firm }, external: false, blocked: false,
       can_delete: true, profile: { __entity: profile }, department_restricted: false, departments: [],
     },
     parents: [ref("Role", role)],
