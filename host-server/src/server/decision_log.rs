@@ -4,11 +4,13 @@
 //! replica that lost its database), batches are spooled to a local file and written, in order,
 //! once the store is back.
 
+use std::cell::Cell;
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -42,7 +44,7 @@ impl DecisionLog {
             // Without the writer thread the log is off; decisions are unaffected.
             std::thread::Builder::new()
                 .name("sesame-decision-log".into())
-                .spawn(move || write_loop(rx, Writer { store, spool }))
+                .spawn(move || write_loop(rx, Writer::new(store, spool)))
                 .ok()
                 .map(|_| tx)
         };
@@ -120,18 +122,47 @@ const SPOOL_LIMIT: u64 = 256 << 20;
 struct Writer {
     store: Arc<dyn PolicyStore>,
     spool: PathBuf,
+    /// After a failed attempt, the spool is not tried again before this instant: while the
+    /// store is away, the spool is read at most once a second, not once per batch.
+    retry_at: Cell<Option<Instant>>,
+}
+
+/// One JSON line per record.
+fn write_lines(file: &mut impl Write, records: &[DecisionRecord]) -> std::io::Result<()> {
+    for r in records {
+        if let Ok(line) = serde_json::to_string(r) {
+            writeln!(file, "{line}")?;
+        }
+    }
+    file.flush()
 }
 
 impl Writer {
+    fn new(store: Arc<dyn PolicyStore>, spool: PathBuf) -> Self {
+        Self {
+            store,
+            spool,
+            retry_at: Cell::new(None),
+        }
+    }
+
     fn spooled(&self) -> bool {
         std::fs::metadata(&self.spool).is_ok_and(|m| m.len() > 0)
     }
 
-    /// Writes the spool (oldest first) to the store, then empties it. False if the store is
-    /// still away (the spool is kept as it was).
-    fn drain(&self) -> bool {
+    fn back_off(&self) {
+        self.retry_at
+            .set(Some(Instant::now() + Duration::from_secs(1)));
+    }
+
+    /// Writes the spool (oldest first) to the store, then empties it; if the store is still
+    /// away, keeps what was not written and backs off.
+    fn drain(&self) {
+        if self.retry_at.get().is_some_and(|t| Instant::now() < t) {
+            return;
+        }
         let Ok(text) = std::fs::read_to_string(&self.spool) else {
-            return !self.spooled();
+            return;
         };
         let records: Vec<DecisionRecord> = text
             .lines()
@@ -140,29 +171,24 @@ impl Writer {
         for (i, chunk) in records.chunks(BATCH).enumerate() {
             if self.store.append_decisions(chunk).is_err() {
                 // The chunks before are written: keep only the rest, so none is written twice
-                // and none lost.
-                self.rewrite(&records[i * BATCH..]);
-                return false;
+                // and none lost (nothing written: the spool stays as it is).
+                if i > 0 {
+                    let rewritten = std::fs::File::create(&self.spool)
+                        .and_then(|mut f| write_lines(&mut f, &records[i * BATCH..]));
+                    if let Err(e) = rewritten {
+                        tracing::warn!("decision log: cannot rewrite the spool: {e}");
+                    }
+                }
+                self.back_off();
+                return;
             }
         }
         let _ = std::fs::remove_file(&self.spool);
+        self.retry_at.set(None);
         tracing::info!("decision log: {} spooled records written", records.len());
-        true
-    }
-
-    fn rewrite(&self, records: &[DecisionRecord]) {
-        let text: String = records
-            .iter()
-            .filter_map(|r| serde_json::to_string(r).ok())
-            .map(|line| line + "\n")
-            .collect();
-        if let Err(e) = std::fs::write(&self.spool, text) {
-            tracing::warn!("decision log: cannot rewrite the spool: {e}");
-        }
     }
 
     fn spool(&self, batch: &[DecisionRecord]) {
-        use std::io::Write;
         let size = std::fs::metadata(&self.spool).map_or(0, |m| m.len());
         if size > SPOOL_LIMIT {
             tracing::warn!("decision log: spool full, {} records dropped", batch.len());
@@ -172,23 +198,18 @@ impl Writer {
             .create(true)
             .append(true)
             .open(&self.spool)
-            .and_then(|mut f| {
-                for r in batch {
-                    if let Ok(line) = serde_json::to_string(r) {
-                        writeln!(f, "{line}")?;
-                    }
-                }
-                f.flush()
-            });
+            .and_then(|mut f| write_lines(&mut f, batch));
         if let Err(e) = appended {
             tracing::warn!("decision log: {} records lost, spool: {e}", batch.len());
         }
     }
 
-    /// Writes a batch after anything spooled before it; spools it if the store is away.
+    /// Writes a batch; behind spooled records it joins the spool (keeping the order), and the
+    /// spool is drained when the back-off allows.
     fn write(&self, batch: &[DecisionRecord]) {
-        if self.spooled() && !self.drain() {
+        if self.spooled() {
             self.spool(batch);
+            self.drain();
             return;
         }
         if let Err(e) = self.store.append_decisions(batch) {
@@ -197,6 +218,7 @@ impl Writer {
                 batch.len()
             );
             self.spool(batch);
+            self.back_off();
         }
     }
 }
