@@ -335,6 +335,13 @@ impl AppState {
         self.write_locked(caller, change, input, None).await
     }
 
+    /// A sign-in, for the activity history.
+    pub fn record_login(&self, caller: &Caller) -> Result<(), ApiError> {
+        let draft = audit(caller, "login", None, None, serde_json::json!({}));
+        self.store.append_audit(draft)?;
+        Ok(())
+    }
+
     /// A firm administration operation (`policy_core::directory`) for `caller`: planned by a
     /// guest over the current data (the bundle's policies decide for the acting firm user),
     /// then written like any entity delta, with the plan's summary in the audit record. Plan

@@ -251,14 +251,7 @@ pub async fn login(
 ) -> Result<Json<Session>, ApiError> {
     let caller = caller(&state, &headers, AdminAction::Read)?;
     blocking(|| {
-        state.store.append_audit(crate::store::AuditDraft {
-            actor: caller.name.clone(),
-            role: caller.role.clone(),
-            action: "login".into(),
-            version_before: None,
-            version_after: None,
-            detail: serde_json::json!({}),
-        })?;
+        state.record_login(&caller)?;
         Ok(Session {
             name: caller.name.clone(),
             role: caller.role.clone(),
