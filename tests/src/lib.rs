@@ -176,5 +176,10 @@ pub fn directory_requests() -> Vec<serde_json::Value> {
         serde_json::json!({"actor": user("alice"), "op": "create_department", "id": "east", "name": "East"}),
         serde_json::json!({"actor": user("alice"), "op": "restrict_departments", "user": user("tom"), "departments": ["south"]}),
         serde_json::json!({"actor": user("alice"), "op": "delete_profile", "profile": profile("junior_accountant")}),
+        // A client's director: his company's own staff, roles of its plan; nobody else.
+        serde_json::json!({"actor": user("kim"), "op": "set_company_role", "user": user("noah"), "client": client("acme"), "role": "billing"}),
+        serde_json::json!({"actor": user("kim"), "op": "set_company_role", "user": user("dave"), "client": client("acme"), "role": "accountant"}),
+        serde_json::json!({"actor": user("kim"), "op": "set_company_role", "user": user("uma"), "client": client("acme"), "role": "billing"}),
+        serde_json::json!({"actor": user("alice"), "op": "detach_user", "user": user("carol"), "client": client("initech")}),
     ]
 }

@@ -118,8 +118,14 @@ function renderUsers() {
     // plan decides which roles exist there): recomputed when either choice changes.
     const setRole = element("button", { textContent: "set company role", testid: `set-role-${uid.id}`,
       onclick: () => act({ op: "set_company_role", user: uid, client: ref("Client", client.value), role: companyRole.value })() });
+    const detach = element("button", { textContent: "detach", testid: `detach-${uid.id}`,
+      onclick: () => act({ op: "detach_user", user: uid, client: ref("Client", client.value) })() });
+    // The user acted on is part of each question: authority over the company is not authority
+    // over whoever is put into its teams (a client's director manages its own staff only).
     const gateRole = () => {
-      setRole.disabled = !(may("assign_profile", uid) && may("assign_client_role", ref("Client", client.value), { role: companyRole.value }));
+      const company = ref("Client", client.value);
+      setRole.disabled = !may("assign_client_role", company, { role: companyRole.value, user: uid });
+      detach.disabled = !may("detach_user", uid, { client: company });
     };
     client.addEventListener("change", gateRole);
     companyRole.addEventListener("change", gateRole);
@@ -129,14 +135,13 @@ function renderUsers() {
       element("td", {}, email, element("button", { textContent: "save", disabled: !may("change_email", uid), testid: `save-email-${uid.id}`,
         onclick: act({ op: "change_email", user: uid, email: email.value }) })),
       element("td", { textContent: (u.parents ?? []).map((p) => p.id).join(", ") }),
-      element("td", {}, profile, element("button", { textContent: "move", disabled: !may("assign_profile", uid),
+      element("td", {}, profile, element("button", { textContent: "move", disabled: !may("assign_profile", uid, { profile: ref("AccessProfile", profile.value) }),
         onclick: act({ op: "set_profile", user: uid, profile: ref("AccessProfile", profile.value) }) })),
       element("td", {},
         element("button", { textContent: blocked ? "unblock" : "block", disabled: !may("block_user", uid), testid: `block-${uid.id}`,
           onclick: act({ op: "block_user", user: uid, blocked: !blocked }) }),
         " on ", client,
-        element("button", { textContent: "detach", disabled: !may("detach_user", uid), testid: `detach-${uid.id}`,
-          onclick: () => act({ op: "detach_user", user: uid, client: ref("Client", client.value) })() }),
+        detach,
         companyRole,
         setRole,
         " departments ", departments,

@@ -113,13 +113,16 @@ pub struct DirectoryPlan {
     pub delta: EntityDelta,
     /// The decisions taken (action on resource), all allowed.
     pub checked: Vec<String>,
+    /// The acting user's firm: a host that scopes its callers to tenants checks it.
+    pub actor_firm: EntityRef,
 }
 
 /// Plans `request` over the engine's current data; the engine is not changed.
 pub fn plan(engine: &Engine, request: &DirectoryRequest) -> Result<DirectoryPlan, EngineError> {
     let planner = Planner::new(engine, &request.actor);
     planner.entity(&request.actor)?;
-    let plan = planner.plan(&request.op)?;
+    let actor_firm = planner.actor_firm()?;
+    let plan = planner.plan(&request.op, actor_firm)?;
     // A custom profile wider than its base or licence is refused here, with the reason, before
     // anyone tries to write it.
     engine.check_rules(&plan.delta)?;

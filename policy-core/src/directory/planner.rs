@@ -132,15 +132,34 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Profiles are the firm's: the actor must be allowed `manage_profiles` on its firm.
-    pub(super) fn require_profile_admin(&mut self) -> Result<(), EngineError> {
+    /// Profiles are the firm's: the actor must be allowed `manage_profiles` on its firm, and on
+    /// `profile` when one is named (another firm's custom profile is not the actor's to change).
+    pub(super) fn require_profile_admin(
+        &mut self,
+        profile: Option<&EntityRef>,
+    ) -> Result<(), EngineError> {
         let firm = self.actor_firm()?;
-        self.require("manage_profiles", &firm, json!({}), vec![], || {
-            "profiles are managed by administrators".into()
-        })
+        let context = match profile {
+            Some(p) => json!({ "profile": entity_value(p) }),
+            None => json!({}),
+        };
+        self.require(
+            "manage_profiles",
+            &firm,
+            context,
+            vec![],
+            || match profile {
+                Some(p) => format!("{p} is managed by the administrators of its firm"),
+                None => "profiles are managed by administrators".into(),
+            },
+        )
     }
 
-    pub(super) fn plan(mut self, op: &DirectoryOp) -> Result<DirectoryPlan, EngineError> {
+    pub(super) fn plan(
+        mut self,
+        op: &DirectoryOp,
+        actor_firm: EntityRef,
+    ) -> Result<DirectoryPlan, EngineError> {
         let mut remove = Vec::new();
         let (what, upsert) = match op {
             DirectoryOp::InviteUser {
@@ -162,9 +181,14 @@ impl<'a> Planner<'a> {
                 (format!("{verb} {user}"), vec![record])
             }
             DirectoryOp::DetachUser { user, client } => {
-                self.require("detach_user", user, json!({}), vec![], || {
-                    "detaching needs user administration".into()
-                })?;
+                self.entity(client)?;
+                self.require(
+                    "detach_user",
+                    user,
+                    json!({ "client": entity_value(client) }),
+                    vec![],
+                    || format!("detaching from {client} needs user administration of its firm"),
+                )?;
                 let mut record = self.record(client)?;
                 let attrs = attrs_mut(&mut record)?;
                 let detached = attrs
@@ -196,9 +220,15 @@ impl<'a> Planner<'a> {
             }
             DirectoryOp::MoveProfileUsers { from, to } => {
                 self.entity(to)?;
-                // Sorted: the store's order is not stable, plans must be (every face agrees).
+                // Checked even when nobody is moved: an empty move is still an administration.
+                self.require_profile_admin(Some(to))?;
+                // Only the actor's firm's users: a profile may be shared by several firms, and
+                // each of them moves its own people. Sorted: the store's order is not stable,
+                // plans must be (every face agrees).
+                let firm = self.actor_firm()?;
                 let mut members: Vec<EntityRef> = self
                     .users()
+                    .filter(|u| attr_ref(u, "firm").as_ref() == Some(&firm))
                     .filter(|u| attr_ref(u, "profile").as_ref() == Some(from))
                     .map(|u| to_ref(&u.uid()))
                     .collect();
@@ -223,8 +253,8 @@ impl<'a> Planner<'a> {
                 levels,
             } => self.save_profile(id, name, base, levels)?,
             DirectoryOp::SetDefaultProfile { profile } => {
-                self.require_profile_admin()?;
                 self.entity(profile)?;
+                self.require_profile_admin(Some(profile))?;
                 let mut records = Vec::new();
                 for p in self.engine.profiles() {
                     let is_default = &p.uid == profile;
@@ -256,6 +286,7 @@ impl<'a> Planner<'a> {
             summary: format!("{} {what}", self.actor.id),
             delta: EntityDelta { upsert, remove },
             checked: self.checked,
+            actor_firm,
         })
     }
 }

@@ -26,9 +26,13 @@ impl Planner<'_> {
         profile: &EntityRef,
     ) -> Result<Value, EngineError> {
         self.entity(profile)?;
-        self.require("assign_profile", user, json!({}), vec![], || {
-            "profiles are assigned by administrators".into()
-        })?;
+        self.require(
+            "assign_profile",
+            user,
+            json!({ "profile": entity_value(profile) }),
+            vec![],
+            || format!("{profile} is not given by this user"),
+        )?;
         let mut record = self.record(user)?;
         attrs_mut(&mut record)?.insert("profile".into(), entity_value(profile));
         Ok(record)
@@ -41,7 +45,8 @@ impl Planner<'_> {
         base: &EntityRef,
         levels: &BTreeMap<String, FieldLevel>,
     ) -> Result<(String, Vec<Value>), EngineError> {
-        self.require_profile_admin()?;
+        self.entity(base)?;
+        self.require_profile_admin(Some(base))?;
         let base_profile = self.engine.profile(base)?;
         let licence = base_profile.licence.clone().ok_or_else(|| {
             EngineError::InvalidRequest(format!("base profile {base} has no licence"))
@@ -52,11 +57,16 @@ impl Planner<'_> {
                 "a custom profile is a copy: give it its own id".into(),
             ));
         }
+        // Saving over an existing profile changes it: the actor must manage that one too.
+        if self.engine.entity(&uid).is_some() {
+            self.require_profile_admin(Some(&uid))?;
+        }
         let is_default = self
             .engine
             .profile(&uid)
             .map(|p| p.is_default)
             .unwrap_or(false);
+        let firm = self.actor_firm()?;
         let tags: Map<String, Value> = levels
             .iter()
             .map(|(k, l)| (k.clone(), json!(l.as_long())))
@@ -67,6 +77,7 @@ impl Planner<'_> {
                 "name": name,
                 "licence": entity_value(&licence),
                 "base": entity_value(base),
+                "firm": entity_value(&firm),
                 "is_default": is_default,
             },
             "parents": [],
@@ -80,7 +91,8 @@ impl Planner<'_> {
 
     /// Checks that `profile` may go: a custom profile nobody uses.
     pub(super) fn delete_profile(&mut self, profile: &EntityRef) -> Result<(), EngineError> {
-        self.require_profile_admin()?;
+        self.entity(profile)?;
+        self.require_profile_admin(Some(profile))?;
         let found = self.engine.profile(profile)?;
         if found.base.is_none() {
             return Err(EngineError::InvalidRequest(format!(

@@ -89,7 +89,7 @@ impl Planner<'_> {
             },
         )?;
         self.email_is_free(&email, None)?;
-        let profile = match profile {
+        let chosen = match profile {
             Some(p) => {
                 self.entity(p)?;
                 p.clone()
@@ -106,12 +106,21 @@ impl Planner<'_> {
                 "external": external,
                 "blocked": false,
                 "can_delete": false,
-                "profile": entity_value(&profile),
+                "profile": entity_value(&chosen),
                 "department_restricted": false,
                 "departments": [],
             },
             "parents": roles.iter().map(|r| json!({"type": "Role", "id": r})).collect::<Vec<_>>(),
         });
+        if profile.is_some() {
+            self.require(
+                "assign_profile",
+                &uid,
+                json!({ "profile": entity_value(&chosen) }),
+                vec![record.clone()],
+                || format!("{chosen} is not given by this user"),
+            )?;
+        }
         for role in roles {
             let role_ref = EntityRef::new("Role", role);
             self.entity(&role_ref)?;
@@ -148,14 +157,16 @@ impl Planner<'_> {
                 )))
             }
         };
+        // The target user is part of the question: authority over the company alone is not
+        // authority over whoever is put into its teams.
+        let mut record = self.record(user)?;
         self.require(
             "assign_client_role",
             client,
-            json!({ "role": role }),
+            json!({ "role": role, "user": entity_value(user) }),
             vec![],
-            || format!("the role {role} cannot be given on {client}"),
+            || format!("the role {role} cannot be given to {user} on {client}"),
         )?;
-        let mut record = self.record(user)?;
         let engine = self.engine;
         let parents = parents_mut(&mut record)?;
         // Leave every team of this company, then join the one of `role`.
