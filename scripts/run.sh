@@ -20,11 +20,19 @@ printf '%s\n' \
 
 listen="${SESAME_LISTEN:-127.0.0.1:8080}"
 data="${SESAME_DATA:-.sesame}"
+# A development identity provider: a local signing key whose JWKS the server trusts, and a
+# sign-in token for alice (the demo firm's administrator) minted with it.
+mkdir -p "$data"
+[ -f "$data/dev-idp.pem" ] || "$sesame" jwt keygen "$data/dev-idp.pem"
+"$sesame" jwt jwks "$data/dev-idp.pem" > "$data/dev-idp.jwks.json"
+"$sesame" jwt mint --key "$data/dev-idp.pem" --sub alice --tenant dupont > "$data/alice.jwt"
 echo; echo "== sesame serve on http://$listen (data: $data; Ctrl-C stops it)"
 echo "   demo firm app:  http://$listen/"
-echo "   admin console:  http://$listen/admin/  (sign in with the admin token below)"
-echo "   admin token: $data/admin.token (created on first start), e.g."
-echo "   SESAME_TOKEN=\$(cat $data/admin.token) $sesame history --server http://$listen"
+echo "   admin console:  http://$listen/admin/"
+echo "     as alice, the firm's administrator (a JWT of the dev identity provider, 8 h): $data/alice.jwt"
+echo "     as the operator (policies, versions, activity): $data/admin.token (created on first start)"
+echo "   e.g. SESAME_TOKEN=\$(cat $data/admin.token) $sesame history --server http://$listen"
 exec "$sesame" serve --listen "$listen" --data "$data" \
   --bundle policies --entities policies/tests/fixtures/demo-firm.json \
+  --jwt-jwks "$data/dev-idp.jwks.json" \
   --guest target/wasm/wasm32-unknown-unknown/wasm-guest/wasm_guest.wasm --pkg target/pkg

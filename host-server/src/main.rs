@@ -75,6 +75,11 @@ enum Command {
     },
     /// Run the decision server (decision API, versioned store, admin API).
     Serve(Box<ServeArgs>),
+    /// Development keys and firm users' tokens (in place of an identity provider).
+    Jwt {
+        #[command(subcommand)]
+        command: JwtCommand,
+    },
     /// Validate, test, store and activate a bundle folder on a server.
     Deploy {
         dir: PathBuf,
@@ -245,6 +250,52 @@ struct ServeArgs {
     /// Context field masked in the decision log (repeatable).
     #[arg(long = "mask")]
     masked: Vec<String>,
+    /// Accept firm users' JWTs signed by a key of this JWKS (a file or an http(s) URL).
+    #[arg(long)]
+    jwt_jwks: Option<String>,
+    /// Required `iss` of those JWTs.
+    #[arg(long)]
+    jwt_issuer: Option<String>,
+    /// Required `aud` of those JWTs.
+    #[arg(long)]
+    jwt_audience: Option<String>,
+    /// The entity type of the principal a JWT's `sub` names.
+    #[arg(long, default_value = "User")]
+    jwt_principal_type: String,
+    /// The JWT claim naming the caller's tenant.
+    #[arg(long, default_value = "firm")]
+    jwt_tenant_claim: String,
+    /// The entity type whose ids name tenants (tokens' `tenants`, the JWT tenant claim).
+    #[arg(long, default_value = "Firm")]
+    tenant_type: String,
+}
+
+#[derive(Subcommand)]
+enum JwtCommand {
+    /// Write a new Ed25519 private key (PKCS#8 PEM) to OUT.
+    Keygen { out: PathBuf },
+    /// Print the public JWKS of a private key, for `serve --jwt-jwks`.
+    Jwks { key: PathBuf },
+    /// Print a signed token for a firm user.
+    Mint {
+        #[arg(long)]
+        key: PathBuf,
+        /// The user's id (`sub`).
+        #[arg(long)]
+        sub: String,
+        /// The user's tenant (the id of its firm).
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, default_value = "firm")]
+        tenant_claim: String,
+        #[arg(long)]
+        iss: Option<String>,
+        #[arg(long)]
+        aud: Option<String>,
+        /// Lifetime, seconds.
+        #[arg(long, default_value_t = 8 * 3600)]
+        ttl: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -289,6 +340,27 @@ fn run(cli: Cli) -> Result<Status, CliError> {
         ),
         Command::Decide { bundle, entities } => commands::decide::run(&bundle, entities.as_ref()),
         Command::Serve(args) => commands::serve::run(serve_config(*args)),
+        Command::Jwt { command } => match command {
+            JwtCommand::Keygen { out } => commands::jwt::keygen(&out),
+            JwtCommand::Jwks { key } => commands::jwt::jwks(&key),
+            JwtCommand::Mint {
+                key,
+                sub,
+                tenant,
+                tenant_claim,
+                iss,
+                aud,
+                ttl,
+            } => commands::jwt::mint(&commands::jwt::MintArgs {
+                key: &key,
+                subject: &sub,
+                tenant: &tenant,
+                tenant_claim: &tenant_claim,
+                issuer: iss.as_deref(),
+                audience: aud.as_deref(),
+                ttl_s: ttl,
+            }),
+        },
         Command::Deploy {
             dir,
             remote,
@@ -378,6 +450,7 @@ fn run(cli: Cli) -> Result<Status, CliError> {
 
 fn serve_config(a: ServeArgs) -> host_server::server::config::ServeConfig {
     use host_server::server::config::{DecisionLogConfig, Limits, ServeConfig};
+    use host_server::server::identity::JwtConfig;
     let guest = a
         .guest
         .unwrap_or_else(host_server::guest::default_guest_path);
@@ -403,6 +476,14 @@ fn serve_config(a: ServeArgs) -> host_server::server::config::ServeConfig {
         sample: a.decision_log_sample,
         masked_fields: a.masked,
     };
+    config.jwt = a.jwt_jwks.map(|jwks| JwtConfig {
+        jwks,
+        issuer: a.jwt_issuer,
+        audience: a.jwt_audience,
+        principal_type: a.jwt_principal_type,
+        tenant_claim: a.jwt_tenant_claim,
+    });
+    config.tenant_type = a.tenant_type;
     config
 }
 

@@ -7,6 +7,7 @@ mod support;
 
 use std::process::Command;
 
+use host_server::server::identity::dev;
 use support::{repo, Server, TestResult, ADMIN};
 
 /// Runs one scenario of `tests/e2e/` in Chromium against a fresh server serving `web/` and the
@@ -19,6 +20,23 @@ fn scenario(script: &str, name: &str) -> Result<String, Box<dyn std::error::Erro
         pkg.join("sesame.js").is_file() && pkg.join("editor/codemirror.js").is_file(),
         "the browser package and editor are built first (scripts/browser-pkg.sh)"
     );
+    // Firm users sign in with tokens of an identity provider: a key made for this run.
+    let idp = std::env::temp_dir().join(format!("sesame-idp-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&idp)?;
+    let key = dev::keygen()?;
+    let jwks = idp.join("jwks.json");
+    std::fs::write(&jwks, serde_json::to_string(&dev::jwks(&key, "idp")?)?)?;
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs()
+        + 3600;
+    let session = |user: &str| {
+        dev::mint(
+            &key,
+            "idp",
+            &serde_json::json!({"sub": user, "firm": "dupont", "exp": exp}),
+        )
+    };
     let server = Server::start(
         name,
         &[
@@ -26,6 +44,8 @@ fn scenario(script: &str, name: &str) -> Result<String, Box<dyn std::error::Erro
             &web.to_string_lossy(),
             "--pkg",
             &pkg.to_string_lossy(),
+            "--jwt-jwks",
+            &jwks.to_string_lossy(),
         ],
     )?;
     let out = Command::new("node")
@@ -33,6 +53,8 @@ fn scenario(script: &str, name: &str) -> Result<String, Box<dyn std::error::Erro
         .current_dir(&repo)
         .env("SESAME_URL", &server.url)
         .env("SESAME_TOKEN", ADMIN)
+        .env("SESAME_ALICE_TOKEN", session("alice")?)
+        .env("SESAME_CAROL_TOKEN", session("carol")?)
         .env("SHOTS", repo.join("target/screenshots"))
         .output()?;
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();

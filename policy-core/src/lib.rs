@@ -13,6 +13,7 @@
 //! - [`diff`]: files and policies changed between two bundle versions.
 //! - [`directory`]: firm administration (invite, block, profiles...) planned as checked deltas.
 //! - [`profile`]: access profiles and field levels (`none < print < read < full`).
+//! - [`tenancy`]: the records a caller bound to one tenant may read.
 
 mod bundle;
 mod client_roles;
@@ -26,6 +27,7 @@ pub mod profile;
 mod rules;
 mod source;
 mod store;
+pub mod tenancy;
 pub mod testing;
 pub mod wire;
 

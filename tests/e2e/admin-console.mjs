@@ -2,14 +2,26 @@
 // a real server: sign in; edit a policy with an error and see it underlined; run the tests, the
 // diff and the impact in the page; deploy with a message and watch the open demo app change;
 // roll back from the history; custom profile refused when wider, created when restricted;
-// invites up to the plan limit; what another acting user may do; the permission matrix; the
-// activity history. Screenshots go to $SHOTS (default target/screenshots).
-// Usage: SESAME_URL=http://... SESAME_TOKEN=... node tests/e2e/admin-console.mjs
+// invites up to the plan limit — as alice, signed in with a JWT of the identity provider, bound
+// to her; what carol's own session may do; the permission matrix; the activity history.
+// Screenshots go to $SHOTS (default target/screenshots).
+// Usage: SESAME_URL=http://... SESAME_TOKEN=... SESAME_ALICE_TOKEN=<jwt> SESAME_CAROL_TOKEN=<jwt>
+//        node tests/e2e/admin-console.mjs
 import { check, launch, shots, token, url } from "./harness.mjs";
 
 const text = (page, testid) => page.textContent(`[data-testid='${testid}']`);
 const waitText = (page, testid, needle, timeout = 10000) => page.waitForFunction(
   ([t, n]) => document.querySelector(`[data-testid='${t}']`)?.textContent.includes(n), [testid, needle], { timeout });
+
+/** Signs the page out and in again with `secret`; waits for the session line to show `role`. */
+async function signInAs(page, secret, role) {
+  await page.goto(`${url}/admin/`);
+  await page.evaluate(() => sessionStorage.clear());
+  await page.goto(`${url}/admin/`);
+  await page.fill("[data-testid=token]", secret);
+  await page.click("[data-testid=sign-in]");
+  await waitText(page, "session", `(${role})`);
+}
 
 /** Clicks a console button and waits for the operation's outcome in the status line. */
 async function submitAndWait(page, testid) {
@@ -106,6 +118,20 @@ try {
   check(await app.isEnabled("[data-testid=document-inv-1-export_document]"), "after the rollback carol may export again");
   await page.screenshot({ path: `${shots}/admin-history.png`, fullPage: true });
 
+  // An operator's token administers no firm: it never said which firm user is behind it.
+  await page.click("[data-testid=tab-users]");
+  await page.waitForSelector("[data-testid=user-bob]");
+  check(!(await page.isEnabled("[data-testid=block-bob]")) && !(await page.isEnabled("[data-testid=inv-send]")),
+    "an operator's token previews the firm but cannot administer it");
+
+  // alice signs in with her identity provider's token: the console acts as her, and only her.
+  await signInAs(page, process.env.SESAME_ALICE_TOKEN, "member");
+  check((await text(page, "session")).includes("User::\"alice\""), "alice's JWT signs her in as herself");
+  check(!(await page.isEnabled("[data-testid=actor]")) && (await page.inputValue("[data-testid=actor]")) === "alice",
+    "a firm user's session cannot pick another acting user");
+  check(!(await page.isVisible("[data-testid=tab-policies]")), "a firm user's session has no policy editor");
+  check(!(await page.isVisible("[data-testid=user-uma]")), "another firm's users are not shown");
+
   // Profiles: by licence; a custom profile wider than its base is refused with the reason.
   await page.click("[data-testid=tab-profiles]");
   await page.waitForSelector("[data-testid=licence-full_accounting]");
@@ -172,12 +198,14 @@ try {
   await waitText(page, "user-pete", "globex/director");
   check(true, "one user moved on one company: pete is globex's director");
 
-  // Acting as carol (an accountant), the administration buttons are disabled.
-  await page.selectOption("[data-testid=actor]", "carol");
-  check(!(await page.isEnabled("[data-testid=inv-send]")), "carol may not invite");
-  check(!(await page.isEnabled("[data-testid=block-bob]")), "carol may not block");
-  check(!(await page.isEnabled("[data-testid=save-email-ivan]")), "carol may not change a client user's e-mail");
-  await page.selectOption("[data-testid=actor]", "alice");
+  // carol (an accountant) signs in with her own token: the administration buttons are disabled.
+  const carol = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
+  watch(carol);
+  await signInAs(carol, process.env.SESAME_CAROL_TOKEN, "member");
+  await carol.waitForSelector("[data-testid=user-bob]");
+  check(!(await carol.isEnabled("[data-testid=inv-send]")), "carol may not invite");
+  check(!(await carol.isEnabled("[data-testid=block-bob]")), "carol may not block");
+  check(!(await carol.isEnabled("[data-testid=save-email-ivan]")), "carol may not change a client user's e-mail");
 
   // The permission matrix, by users and by roles.
   await page.click("[data-testid=tab-matrix]");
@@ -194,7 +222,8 @@ try {
   check(true, "the matrix by roles");
   await page.screenshot({ path: `${shots}/admin-matrix.png`, fullPage: true });
 
-  // The activity history: sign-in, invites, deploy, rollback.
+  // The activity history (the operators'): sign-in, invites, deploy, rollback.
+  await signInAs(page, token, "admin");
   await page.click("[data-testid=tab-activity]");
   await waitText(page, "activity-table", "invited User::\"zoe\"");
   const activity = await text(page, "activity-table");

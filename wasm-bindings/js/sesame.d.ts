@@ -40,7 +40,7 @@ export type DirectoryRequest = { actor: EntityRef } & (
   | { op: "delete_profile"; profile: EntityRef }
   | { op: "create_department"; id: string; name: string }
   | { op: "restrict_departments"; user: EntityRef; departments: string[] });
-export interface DirectoryPlan { summary: string; delta: EntityDelta; checked: string[]; }
+export interface DirectoryPlan { summary: string; delta: EntityDelta; checked: string[]; actor_firm: EntityRef; }
 
 export declare class SesameError extends Error {
   code: string;

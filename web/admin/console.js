@@ -1,7 +1,7 @@
 // The admin console's shell: sign-in with an API token (recorded as a login in the activity
 // history), the firm user the console acts as, tabs, and following the active version (a
 // deploy or rollback made elsewhere shows up without a reload).
-import { $, api, entitiesOf, reload, session, status } from "./session.js";
+import { $, api, boundSession, entitiesOf, idOf, reload, session, status, tokenMay } from "./session.js";
 import { activeChanged, initPolicies } from "./policies.js";
 import { initPeople, renderAll } from "./people.js";
 import { initViews, renderActivity, renderMatrix } from "./views.js";
@@ -20,9 +20,19 @@ function selectTab(name) {
   Promise.resolve(tabs[name]()).catch((e) => status(e.message, "error"));
 }
 
+/**
+ * The firm user the console acts as: a session's own user, fixed; for a service token, a user of
+ * its tenants; for an operator's token, a user whose view is previewed (administration greyed:
+ * the server accepts it only from a caller bound to a user or tenant).
+ */
 function renderActors() {
-  const users = entitiesOf("User").filter((u) => !u.attrs.external);
-  const current = session.actor ?? users.find((u) => (u.parents ?? []).some((p) => p.id === "administrator"))?.uid.id;
+  const bound = boundSession();
+  let users = entitiesOf("User");
+  if (bound?.fixed) users = users.filter((u) => u.uid.id === bound.fixed);
+  else users = users.filter((u) => !u.attrs.external && (!bound?.tenants || bound.tenants.includes(idOf(u.attrs.firm))));
+  const current = bound?.fixed ?? session.actor ?? users.find((u) => (u.parents ?? []).some((p) => p.id === "administrator"))?.uid.id;
+  $("actor").disabled = Boolean(bound?.fixed);
+  $("actor-label").textContent = bound ? "acting as firm user" : "previewing as firm user (sign in as a firm user to administer)";
   $("actor").replaceChildren(...users.map((u) => {
     const o = document.createElement("option");
     o.value = u.uid.id;
@@ -48,9 +58,14 @@ async function signIn(event) {
   $("console").hidden = false;
   await reload();
   renderActors();
-  await initPolicies();
+  // A firm user's session administers its firm: the bundle's files, versions and the server's
+  // audit chain are the operators'.
+  const operator = tokenMay("viewer");
+  for (const tab of ["policies", "activity"]) document.querySelector(`#tabs button[data-tab=${tab}]`).hidden = !operator;
+  if (operator) await initPolicies();
   initPeople();
   initViews();
+  if (!operator) selectTab("users");
   status(`version ${session.digest.slice(7, 19)} loaded, ${session.records.length} entities`);
   setInterval(followActive, 2000);
 }

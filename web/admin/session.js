@@ -30,6 +30,18 @@ export function tokenMay(role) {
   return ROLES.indexOf(session.who?.role) >= ROLES.indexOf(role);
 }
 
+/**
+ * Whether the signed-in caller administers the firm, and as whom: a firm user's session (a JWT
+ * or a subject-bound token) as that user only; a service token scoped to tenants as their users;
+ * an operator's token as nobody (the server refuses it: it never said who is behind the call).
+ */
+export function boundSession() {
+  const who = session.who ?? {};
+  if (who.subject) return { fixed: who.subject.id, tenants: who.tenants ?? null };
+  if (who.tenants && tokenMay("author")) return { fixed: null, tenants: who.tenants };
+  return null;
+}
+
 export class ApiError extends Error {
   constructor(status, body) {
     super(body?.message ?? `HTTP ${status}`);
@@ -99,7 +111,7 @@ export function actorFirm() {
  * bundle's policies allow the actor (decided in the page, no server call).
  */
 export function may(action, resource, context = {}) {
-  if (!session.actor || !tokenMay("author")) return false;
+  if (!session.actor || !boundSession()) return false;
   const answer = session.engine.decide({
     principal: ref("User", session.actor), action: ref("Action", action), resource, context,
   });

@@ -8,6 +8,7 @@ pub mod decide;
 pub mod diff;
 pub mod fmt;
 pub mod impact;
+pub mod jwt;
 pub mod loadtest;
 pub mod profile;
 pub mod remote;

@@ -1,6 +1,9 @@
 //! Admin authentication and authorization. Tokens are configured as SHA-256 hashes, each with a
-//! name and a role; what a role may do is decided by a Cedar policy shipped with the server
-//! (`host-server/admin-policy/`), evaluated by policy-core like any other bundle.
+//! name and a role, and optionally bound to a firm user (`subject`) or to tenants (`tenants`);
+//! firm users may also present a JWT of the embedding app's identity provider (`identity`).
+//! What a role may do is decided by a Cedar policy shipped with the server
+//! (`host-server/admin-policy/`), evaluated by policy-core like any other bundle; whom a bound
+//! caller may act as is checked by `Caller::may_act_as` and `Caller::may_act_in`.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
+use super::identity::{looks_like_jwt, JwtVerifier};
 
 /// The admin policy bundle, compiled into the binary so it cannot drift from the server.
 const ADMIN_POLICY: &[(&str, &str)] = &[
@@ -28,7 +32,9 @@ const ADMIN_POLICY: &[(&str, &str)] = &[
     ),
 ];
 
-pub const ROLES: &[&str] = &["viewer", "author", "deployer", "admin"];
+/// `member`: a firm user's session (a subject-bound token or a JWT) — it signs in and
+/// administers its firm through `/v1/directory`, as itself, and nothing else.
+pub const ROLES: &[&str] = &["viewer", "author", "deployer", "admin", "member"];
 
 /// What an admin call needs (actions of the admin policy's schema).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +44,10 @@ pub enum AdminAction {
     WriteEntities,
     Activate,
     ReadAudit,
+    /// Opens a console session (`/v1/admin/login`).
+    SignIn,
+    /// Firm administration through `/v1/directory`, as a bound caller.
+    Administer,
 }
 
 impl AdminAction {
@@ -48,6 +58,8 @@ impl AdminAction {
             Self::WriteEntities => "write_entities",
             Self::Activate => "activate",
             Self::ReadAudit => "read_audit",
+            Self::SignIn => "sign_in",
+            Self::Administer => "administer",
         }
     }
 }
@@ -58,6 +70,12 @@ pub struct TokenEntry {
     pub role: String,
     /// Hex SHA-256 of the token text.
     pub sha256: String,
+    /// The firm user this token is a session of: it acts as that user only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<EntityRef>,
+    /// The tenants (firm ids) a service token may act in; absent: not bound to any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenants: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -79,18 +97,78 @@ pub enum AuthSetupError {
     Write(String, std::io::Error),
     #[error("no randomness for a token: {0}")]
     Random(String),
+    #[error("token `{0}` has role `member` but no subject: a member session is a firm user's")]
+    MemberWithoutSubject(String),
+    #[error("JWKS {0}: {1}")]
+    Jwks(String, String),
 }
 
-/// Who made an admin call.
+/// Who made an admin call, and whom it may act for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub name: String,
     pub role: String,
+    /// A firm user's session: the only actor it may name.
+    pub subject: Option<EntityRef>,
+    /// The tenants it may act in (a subject's session: its own firm).
+    pub tenants: Option<Vec<String>>,
+}
+
+impl Caller {
+    /// An operator's token: no subject, no tenant.
+    pub fn operator(name: impl Into<String>, role: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            role: role.into(),
+            subject: None,
+            tenants: None,
+        }
+    }
+
+    /// Whether this caller may act as `actor`: a session only as its own user; a service token
+    /// as users of its tenants (checked by `may_act_in` once the actor's firm is known); an
+    /// unbound operator token as nobody — it was never told who is behind the call.
+    pub fn may_act_as(&self, actor: &EntityRef) -> Result<(), ApiError> {
+        match (&self.subject, &self.tenants) {
+            (Some(subject), _) if subject == actor => Ok(()),
+            (Some(subject), _) => Err(ApiError::NotYours(format!(
+                "`{}` is a session of {subject} and acts as that user only, not as {actor}",
+                self.name
+            ))),
+            (None, Some(_)) => Ok(()),
+            (None, None) => Err(ApiError::NotYours(format!(
+                "token `{}` is bound to no firm user and no tenant: firm administration needs \
+                 a user's session (a JWT or a token with a subject) or a service token scoped \
+                 to tenants",
+                self.name
+            ))),
+        }
+    }
+
+    /// Whether this caller may act inside `tenant` (the id of the actor's firm).
+    pub fn may_act_in(&self, tenant: &str) -> Result<(), ApiError> {
+        match &self.tenants {
+            Some(tenants) if tenants.iter().any(|t| t == tenant) => Ok(()),
+            Some(tenants) => Err(ApiError::NotYours(format!(
+                "`{}` acts in {} only, not in {tenant}",
+                self.name,
+                tenants.join(", ")
+            ))),
+            // A subject-bound token without tenants: its user's firm is its tenant, and the
+            // actor is that user (checked by `may_act_as`).
+            None if self.subject.is_some() => Ok(()),
+            None => Err(ApiError::NotYours(format!(
+                "token `{}` is bound to no tenant",
+                self.name
+            ))),
+        }
+    }
 }
 
 pub struct AdminAuth {
     by_hash: HashMap<String, TokenEntry>,
     engine: Engine,
+    jwt: Option<JwtVerifier>,
 }
 
 pub fn hash_token(token: &str) -> String {
@@ -106,6 +184,9 @@ impl AdminAuth {
                     role: t.role.clone(),
                 });
             }
+            if t.role == "member" && t.subject.is_none() {
+                return Err(AuthSetupError::MemberWithoutSubject(t.name.clone()));
+            }
         }
         let bundle = Bundle::load(ADMIN_POLICY.iter().map(|(p, t)| (*p, t.as_bytes())))
             .map_err(|e| AuthSetupError::Policy(e.to_string()))?;
@@ -115,7 +196,14 @@ impl AdminAuth {
                 .map(|t| (t.sha256.to_ascii_lowercase(), t))
                 .collect(),
             engine: Engine::new(bundle),
+            jwt: None,
         })
+    }
+
+    /// Also accept firm users' JWTs verified by `verifier` (role `member`).
+    pub fn with_jwt(mut self, verifier: JwtVerifier) -> Self {
+        self.jwt = Some(verifier);
+        self
     }
 
     /// Loads the tokens file; on first start (no file) creates one with a random admin token,
@@ -140,6 +228,8 @@ impl AdminAuth {
                         name: "admin".into(),
                         role: "admin".into(),
                         sha256: hash_token(&token),
+                        subject: None,
+                        tenants: None,
                     }],
                 };
                 let text = serde_json::to_string_pretty(&file).unwrap_or_default();
@@ -154,6 +244,8 @@ impl AdminAuth {
                 name: "env-admin".into(),
                 role: "admin".into(),
                 sha256: hash_token(token),
+                subject: None,
+                tenants: None,
             });
         }
         Ok((Self::new(file.tokens)?, created))
@@ -170,19 +262,16 @@ impl AdminAuth {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::Unauthorized)?;
-        let entry = self
-            .by_hash
-            .get(&hash_token(token))
-            .ok_or(ApiError::Unauthorized)?;
+        let caller = self.identify(token)?;
         let request = DecisionRequest {
-            principal: EntityRef::new("Token", entry.name.as_str()),
+            principal: EntityRef::new("Token", caller.name.as_str()),
             action: EntityRef::new("Action", action.as_str()),
             resource: EntityRef::new("Server", "sesame"),
             context: None,
             entities: vec![serde_json::json!({
-                "uid": {"type": "Token", "id": entry.name},
+                "uid": {"type": "Token", "id": caller.name},
                 "attrs": {},
-                "parents": [{"type": "Role", "id": entry.role}],
+                "parents": [{"type": "Role", "id": caller.role}],
             })],
         };
         let allowed = self
@@ -190,10 +279,6 @@ impl AdminAuth {
             .decide(&request)
             .map(|r| r.decision == Decision::Allow)
             .map_err(|e| ApiError::Internal(format!("admin policy: {e}")))?;
-        let caller = Caller {
-            name: entry.name.clone(),
-            role: entry.role.clone(),
-        };
         if allowed {
             Ok(caller)
         } else {
@@ -203,6 +288,30 @@ impl AdminAuth {
                 action: action.as_str().into(),
             })
         }
+    }
+
+    /// The caller a bearer value stands for: a JWT (when an identity provider is configured)
+    /// or a token of the tokens file.
+    fn identify(&self, token: &str) -> Result<Caller, ApiError> {
+        if let (Some(jwt), true) = (&self.jwt, looks_like_jwt(token)) {
+            let identity = jwt.verify(token)?;
+            return Ok(Caller {
+                name: identity.principal.to_string(),
+                role: "member".into(),
+                subject: Some(identity.principal),
+                tenants: Some(vec![identity.tenant]),
+            });
+        }
+        let entry = self
+            .by_hash
+            .get(&hash_token(token))
+            .ok_or(ApiError::Unauthorized)?;
+        Ok(Caller {
+            name: entry.name.clone(),
+            role: entry.role.clone(),
+            subject: entry.subject.clone(),
+            tenants: entry.tenants.clone(),
+        })
     }
 }
 
@@ -240,9 +349,58 @@ mod tests {
                 name: name.into(),
                 role: role.into(),
                 sha256: hash_token(&format!("secret-{name}")),
+                subject: None,
+                tenants: None,
             })
             .collect(),
         )
+    }
+
+    #[test]
+    fn bound_callers_act_only_within_their_identity() {
+        let alice = EntityRef::new("User", "alice");
+        let bob = EntityRef::new("User", "bob");
+        let session = Caller {
+            subject: Some(alice.clone()),
+            tenants: Some(vec!["dupont".into()]),
+            ..Caller::operator("alice-session", "member")
+        };
+        assert!(session.may_act_as(&alice).is_ok());
+        assert!(matches!(
+            session.may_act_as(&bob),
+            Err(ApiError::NotYours(_))
+        ));
+        assert!(session.may_act_in("dupont").is_ok());
+        assert!(matches!(
+            session.may_act_in("martin"),
+            Err(ApiError::NotYours(_))
+        ));
+        let service = Caller {
+            tenants: Some(vec!["dupont".into()]),
+            ..Caller::operator("svc", "author")
+        };
+        assert!(service.may_act_as(&bob).is_ok());
+        assert!(service.may_act_in("martin").is_err());
+        let operator = Caller::operator("ops", "admin");
+        assert!(matches!(
+            operator.may_act_as(&alice),
+            Err(ApiError::NotYours(_))
+        ));
+    }
+
+    #[test]
+    fn a_member_token_needs_a_subject() {
+        let entry = TokenEntry {
+            name: "m".into(),
+            role: "member".into(),
+            sha256: hash_token("m"),
+            subject: None,
+            tenants: None,
+        };
+        assert!(matches!(
+            AdminAuth::new(vec![entry]),
+            Err(AuthSetupError::MemberWithoutSubject(_))
+        ));
     }
 
     #[test]

@@ -30,6 +30,10 @@ pub struct ServeConfig {
     pub workers: usize,
     pub limits: Limits,
     pub decision_log: DecisionLogConfig,
+    /// Firm users' JWTs: the identity provider's keys and claim mapping (off when `None`).
+    pub jwt: Option<super::identity::JwtConfig>,
+    /// The entity type whose ids name tenants (tokens' `tenants`, the JWT tenant claim).
+    pub tenant_type: String,
 }
 
 #[derive(Debug, Clone)]
@@ -88,6 +92,8 @@ impl ServeConfig {
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             limits: Limits::default(),
             decision_log: DecisionLogConfig::default(),
+            jwt: None,
+            tenant_type: "Firm".into(),
         }
     }
 }

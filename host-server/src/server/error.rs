@@ -42,6 +42,10 @@ pub enum ApiError {
         role: String,
         action: String,
     },
+    /// A bound caller (a firm user's session, a tenant-scoped service token) named an actor or
+    /// a tenant outside its identity.
+    #[error("{0}")]
+    NotYours(String),
     #[error("{0}")]
     NotFound(String),
     #[error("no version is active yet")]
@@ -78,7 +82,7 @@ impl ApiError {
             }
             Self::BodyTooLarge(_) | Self::BatchTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::Forbidden { .. } | Self::NotYours(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -98,6 +102,7 @@ impl ApiError {
             Self::BatchTooLarge { .. } => "batch_too_large",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden { .. } => "forbidden",
+            Self::NotYours(_) => "not_your_identity",
             Self::NotFound(_) => "not_found",
             Self::NotReady => "not_ready",
             Self::Conflict(_) => "conflict",

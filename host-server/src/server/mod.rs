@@ -10,6 +10,7 @@ pub mod auth;
 pub mod config;
 pub mod decision_log;
 pub mod error;
+pub mod identity;
 pub mod metrics;
 pub mod routes;
 pub mod state;
@@ -134,7 +135,11 @@ pub fn open_state(config: ServeConfig) -> Result<Arc<AppState>, StartError> {
         .clone()
         .unwrap_or_else(|| config.data_dir.join("tokens.json"));
     let env_admin = std::env::var("SESAME_ADMIN_TOKEN").ok();
-    let (auth, created) = AdminAuth::from_file(&tokens_file, env_admin.as_deref())?;
+    let (mut auth, created) = AdminAuth::from_file(&tokens_file, env_admin.as_deref())?;
+    if let Some(jwt) = &config.jwt {
+        auth = auth.with_jwt(identity::JwtVerifier::load(jwt.clone())?);
+        tracing::info!("firm users' JWTs verified with the keys of {}", jwt.jwks);
+    }
     if let Some(path) = created {
         tracing::info!("first start: admin token written to {}", path.display());
     }
@@ -184,10 +189,7 @@ pub fn open_state(config: ServeConfig) -> Result<Arc<AppState>, StartError> {
 
 /// First start only: the seed entities, then the seed bundle as version 1.
 fn seed(state: &Arc<AppState>) -> Result<(), StartError> {
-    let bootstrap = Caller {
-        name: "bootstrap".into(),
-        role: "admin".into(),
-    };
+    let bootstrap = Caller::operator("bootstrap", "admin");
     if let Some(path) = &state.config.seed_entities {
         if state.store.active()?.is_none() && state.store.entities()?.is_empty() {
             let err = |m: String| StartError::SeedEntities(path.display().to_string(), m);

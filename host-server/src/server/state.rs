@@ -364,6 +364,8 @@ impl AppState {
             .map_err(|e| {
                 ApiError::Internal(format!("a directory plan that does not parse: {e}"))
             })?;
+        // The actor's firm is known once planned (from the server's data, not the body).
+        caller.may_act_in(&plan.actor_firm.id)?;
         let input =
             serde_json::to_string(&plan.delta).map_err(|e| ApiError::Internal(e.to_string()))?;
         let note = serde_json::json!({"summary": plan.summary, "checked": plan.checked});

@@ -15,6 +15,8 @@ use serde_json::{json, Value};
 pub type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 pub const ADMIN: &str = "admin-secret";
+/// A back end's token scoped to the firm Dupont.
+pub const SERVICE: &str = "service-secret";
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -27,16 +29,36 @@ pub struct Server {
     extra_args: Vec<String>,
 }
 
-/// Tokens for every role: `<role>-secret`.
+/// Tokens for every operator role (`<role>-secret`), a service token of the firm Dupont
+/// (`service-secret`, author, tenant `dupont`) and sessions of Dupont's users alice, carol and
+/// kim (`<user>-session`, member, bound to that user).
 fn write_tokens(data: &Path) -> std::io::Result<()> {
-    let tokens = ["viewer", "author", "deployer", "admin"]
+    let mut tokens: Vec<TokenEntry> = ["viewer", "author", "deployer", "admin"]
         .iter()
         .map(|role| TokenEntry {
             name: format!("{role}-token"),
             role: role.to_string(),
             sha256: hash_token(&format!("{role}-secret")),
+            subject: None,
+            tenants: None,
         })
         .collect();
+    tokens.push(TokenEntry {
+        name: "dupont-service".into(),
+        role: "author".into(),
+        sha256: hash_token(SERVICE),
+        subject: None,
+        tenants: Some(vec!["dupont".into()]),
+    });
+    for user in ["alice", "carol", "kim"] {
+        tokens.push(TokenEntry {
+            name: format!("{user}-session"),
+            role: "member".into(),
+            sha256: hash_token(&format!("{user}-session")),
+            subject: Some(policy_core::wire::EntityRef::new("User", user)),
+            tenants: None,
+        });
+    }
     std::fs::create_dir_all(data)?;
     std::fs::write(
         data.join("tokens.json"),

@@ -11,6 +11,7 @@ use axum::http::HeaderMap;
 use axum::Json;
 use policy_core::diff::{diff, BundleDiff};
 use policy_core::json_api::{validate, BundleFiles, Validation};
+use policy_core::wire::EntityRef;
 use policy_core::Bundle;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -190,8 +191,26 @@ pub async fn entities(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Result<Json<Vec<Value>>, ApiError> {
-    caller(&state, &headers, AdminAction::Read)?;
-    blocking(|| Ok(state.store.entities()?))
+    // A caller bound to tenants (a firm user's session, a scoped service token) reads its
+    // tenants' records and the shared ones; an operator token needs `read` and sees all.
+    let caller = caller(&state, &headers, AdminAction::SignIn)?;
+    let tenants = match &caller.tenants {
+        Some(tenants) => tenants.clone(),
+        None => {
+            state
+                .auth
+                .authorize(authorization(&headers), AdminAction::Read)?;
+            return blocking(|| Ok(state.store.entities()?));
+        }
+    };
+    blocking(|| {
+        let records = state.store.entities()?;
+        Ok(policy_core::tenancy::tenant_records(
+            &records,
+            &state.config.tenant_type,
+            &tenants,
+        ))
+    })
 }
 
 #[derive(Deserialize)]
@@ -242,6 +261,11 @@ pub async fn decisions(
 pub struct Session {
     name: String,
     role: String,
+    /// A firm user's session: the console acts as this user only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<EntityRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tenants: Option<Vec<String>>,
 }
 
 /// `POST /v1/admin/login`: checks a token and records the sign-in in the activity history.
@@ -249,12 +273,14 @@ pub async fn login(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Result<Json<Session>, ApiError> {
-    let caller = caller(&state, &headers, AdminAction::Read)?;
+    let caller = caller(&state, &headers, AdminAction::SignIn)?;
     blocking(|| {
         state.record_login(&caller)?;
         Ok(Session {
             name: caller.name.clone(),
             role: caller.role.clone(),
+            subject: caller.subject.clone(),
+            tenants: caller.tenants.clone(),
         })
     })
 }

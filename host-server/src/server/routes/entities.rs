@@ -57,8 +57,9 @@ pub async fn patch(
 }
 
 /// `POST /v1/directory`: a firm administration operation (`policy_core::directory`) on behalf of
-/// `actor`; refused (403 `forbidden`, 409 `duplicate_email`, 400 profile rules) with the reason,
-/// or written and audited with its summary.
+/// `actor` — the caller's own user (a session) or a user of its tenants (a service token);
+/// refused (403 `not_your_identity`, 403 `forbidden`, 409 `duplicate_email`, 400 profile rules)
+/// with the reason, or written and audited with its summary.
 pub async fn directory(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -66,10 +67,12 @@ pub async fn directory(
 ) -> Result<Response, ApiError> {
     let caller = state
         .auth
-        .authorize(authorization(&headers), AdminAction::WriteEntities)?;
+        .authorize(authorization(&headers), AdminAction::Administer)?;
     let input = body_text(body, state.config.limits.max_body_bytes)?;
-    serde_json::from_str::<policy_core::directory::DirectoryRequest>(&input)
+    let request = serde_json::from_str::<policy_core::directory::DirectoryRequest>(&input)
         .map_err(|e| ApiError::BadBody(e.to_string()))?;
+    // The actor is whoever the caller's identity says, never whoever the body names.
+    caller.may_act_as(&request.actor)?;
     let plan = state.directory(&caller, input).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], plan).into_response())
 }

@@ -1,0 +1,207 @@
+//! Who acts is bound to the caller: a firm user's session (a subject-bound token, or a JWT of
+//! the embedding app's identity provider verified against its JWKS) acts as that user only; a
+//! service token acts only in its tenants; an unbound operator token acts as nobody. Replays the
+//! reported cases: the client-director escalation, acting as any user of any firm.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use host_server::server::identity::dev;
+use serde_json::{json, Value};
+use support::{entity, request, Server, TestResult, SERVICE};
+
+fn set_company_role(actor: &str, user: &str, client: &str, role: &str) -> Value {
+    json!({"actor": entity("User", actor), "op": "set_company_role", "user": entity("User", user),
+           "client": entity("Client", client), "role": role})
+}
+
+fn block(actor: &str, user: &str) -> Value {
+    json!({"actor": entity("User", actor), "op": "block_user", "user": entity("User", user),
+           "blocked": true})
+}
+
+fn decision(server: &Server, body: &Value) -> String {
+    let r = server.anonymous().post("/v1/decide", body).unwrap();
+    r.body["decision"].as_str().unwrap_or_default().to_string()
+}
+
+#[test]
+fn the_client_director_escalation_is_refused_and_changes_nothing() -> TestResult {
+    let server = Server::start("escalation", &[])?;
+    let kim = server.client(Some("kim-session"));
+    let dave_reads = request("dave", "view_document", ("Document", "inv-1"));
+    assert_eq!(decision(&server, &dave_reads), "deny");
+    for (user, role) in [
+        ("dave", "accountant"), // a firm accountant not assigned to Acme
+        ("carol", "client"),    // firm staff into the client's team
+        ("uma", "billing"),     // a user of another firm
+        ("judy", "director"),   // an auditor the firm assigned, not Acme's staff
+    ] {
+        let r = kim.post(
+            "/v1/directory",
+            &set_company_role("kim", user, "acme", role),
+        )?;
+        assert_eq!(
+            (r.status, r.code()),
+            (403, "forbidden"),
+            "{user}: {}",
+            r.body
+        );
+    }
+    assert_eq!(
+        decision(&server, &dave_reads),
+        "deny",
+        "nothing was written"
+    );
+    // Within his right: one of Acme's own staff, a role of Acme's plan.
+    let ok = kim.post(
+        "/v1/directory",
+        &set_company_role("kim", "noah", "acme", "billing"),
+    )?;
+    assert!(ok.ok(), "{}", ok.body);
+    Ok(())
+}
+
+#[test]
+fn sessions_act_as_their_user_and_service_tokens_in_their_tenants_only() -> TestResult {
+    let server = Server::start("bound-callers", &[])?;
+    // An operator token is bound to nobody: it cannot pick a firm user to act as.
+    let admin = server
+        .admin()
+        .post("/v1/directory", &block("alice", "dave"))?;
+    assert_eq!(
+        (admin.status, admin.code()),
+        (403, "not_your_identity"),
+        "{}",
+        admin.body
+    );
+    let author = server
+        .client(Some("author-secret"))
+        .post("/v1/directory", &block("alice", "dave"))?;
+    assert_eq!(author.code(), "not_your_identity");
+    // alice's session acts as alice, never as anyone else.
+    let alice = server.client(Some("alice-session"));
+    let login = alice.post("/v1/admin/login", &json!({}))?;
+    assert_eq!(
+        login.body["subject"],
+        json!({"type": "User", "id": "alice"})
+    );
+    let as_bob = alice.post("/v1/directory", &block("bob", "dave"))?;
+    assert_eq!(as_bob.code(), "not_your_identity", "{}", as_bob.body);
+    // A session is no operator: no raw entity writes, no deploys.
+    let raw = alice.send(
+        "PATCH",
+        "/v1/entities",
+        Some(r#"{"upsert": [], "remove": []}"#),
+    )?;
+    assert_eq!(raw.status, 403, "{}", raw.body);
+    // Dupont's back end acts for Dupont's users, not for the other firm's.
+    let service = server.client(Some(SERVICE));
+    let uma = service.post(
+        "/v1/directory",
+        &json!({"actor": entity("User", "uma"), "op": "change_email",
+                "user": entity("User", "uma"), "email": "uma@elsewhere.example"}),
+    )?;
+    assert_eq!(
+        (uma.status, uma.code()),
+        (403, "not_your_identity"),
+        "{}",
+        uma.body
+    );
+    let done = alice.post("/v1/directory", &block("alice", "dave"))?;
+    assert!(done.ok(), "{}", done.body);
+    let audit = server.admin().get("/v1/admin/audit")?;
+    let last = audit
+        .body
+        .as_array()
+        .and_then(|a| a.last())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(last["actor"], "alice-session", "{last}");
+    Ok(())
+}
+
+#[test]
+fn a_jwt_of_the_identity_provider_signs_a_firm_user_in_bound_to_its_firm() -> TestResult {
+    let dir = std::env::temp_dir().join(format!("sesame-jwt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let key = dev::keygen()?;
+    let jwks = dir.join("jwks.json");
+    std::fs::write(&jwks, serde_json::to_string(&dev::jwks(&key, "k1")?)?)?;
+    let server = Server::start(
+        "jwt",
+        &[
+            "--jwt-jwks",
+            jwks.to_str().unwrap(),
+            "--jwt-issuer",
+            "https://idp.test",
+        ],
+    )?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let token = |sub: &str, firm: &str, exp: u64| {
+        dev::mint(
+            &key,
+            "k1",
+            &json!({"sub": sub, "firm": firm, "iss": "https://idp.test", "exp": exp}),
+        )
+        .unwrap()
+    };
+    let alice = server.client(Some(&token("alice", "dupont", now + 600)));
+    let login = alice.post("/v1/admin/login", &json!({}))?;
+    assert_eq!(
+        (login.body["role"].clone(), login.body["subject"].clone()),
+        (json!("member"), json!({"type": "User", "id": "alice"})),
+        "{}",
+        login.body
+    );
+    // The console reads its firm's data and the shared data, nothing of the other firm.
+    let records = alice.get("/v1/admin/entities")?;
+    let ids: Vec<&str> = records
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["uid"]["id"].as_str())
+        .collect();
+    assert!(ids.contains(&"carol") && ids.contains(&"acme"), "{ids:?}");
+    assert!(!ids.contains(&"uma") && !ids.contains(&"initech") && !ids.contains(&"martin"));
+    assert!(alice.post("/v1/directory", &block("alice", "dave"))?.ok());
+    assert_eq!(
+        alice.post("/v1/directory", &block("bob", "dave"))?.code(),
+        "not_your_identity"
+    );
+    // A token whose tenant claim lies about the user's firm acts nowhere.
+    let lying = server.client(Some(&token("uma", "dupont", now + 600)));
+    let r = lying.post("/v1/directory", &block("uma", "uma"))?;
+    assert_eq!(r.code(), "not_your_identity", "{}", r.body);
+    // Expired, signed by another key, from another issuer, or tampered: 401.
+    let other_key = dev::keygen()?;
+    let forged = dev::mint(
+        &other_key,
+        "k1",
+        &json!({"sub": "alice", "firm": "dupont", "iss": "https://idp.test", "exp": now + 600}),
+    )?;
+    let wrong_issuer = dev::mint(
+        &key,
+        "k1",
+        &json!({"sub": "alice", "firm": "dupont", "iss": "https://evil.test", "exp": now + 600}),
+    )?;
+    let good = token("alice", "dupont", now + 600);
+    let tampered = format!("{}x", &good[..good.len() - 1]);
+    for bad in [
+        token("alice", "dupont", now - 3600),
+        forged,
+        wrong_issuer,
+        tampered,
+    ] {
+        let r = server
+            .client(Some(&bad))
+            .post("/v1/admin/login", &json!({}))?;
+        assert_eq!((r.status, r.code()), (401, "unauthorized"), "{}", r.body);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
