@@ -18,9 +18,12 @@ async function signInAs(page, secret, role) {
   await page.goto(`${url}/admin/`);
   await page.evaluate(() => sessionStorage.clear());
   await page.goto(`${url}/admin/`);
+  await page.waitForSelector("[data-testid=token]", { state: "visible" });
   await page.fill("[data-testid=token]", secret);
   await page.click("[data-testid=sign-in]");
   await waitText(page, "session", `(${role})`);
+  // Signed in once the acting user is chosen (after the data is loaded).
+  await page.waitForSelector("[data-testid=actor] option", { state: "attached" });
 }
 
 /** Clicks a console button and waits for the operation's outcome in the status line. */
