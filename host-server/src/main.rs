@@ -233,12 +233,20 @@ struct ServeArgs {
     /// Most requests per batch (and cells per matrix).
     #[arg(long, default_value_t = 10_000)]
     max_batch: usize,
-    /// Time budget of one evaluation in the guest, milliseconds.
+    /// Time budget of one evaluation in the guest (a decision, a batch item, a matrix row),
+    /// milliseconds.
     #[arg(long, default_value_t = 500)]
     eval_timeout_ms: u64,
-    /// Whole-request timeout, seconds.
+    /// Guest time one batch or matrix may use in all, milliseconds (at most the request
+    /// timeout).
+    #[arg(long, default_value_t = 10_000)]
+    batch_budget_ms: u64,
+    /// Whole-request timeout, seconds (every endpoint).
     #[arg(long, default_value_t = 30)]
     request_timeout_s: u64,
+    /// Time a deploy's bundle tests may take, milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    deploy_tests_timeout_ms: u64,
     /// Fraction of decisions written to the decision log (0 = off, 1 = all).
     #[arg(long, default_value_t = 1.0)]
     decision_log_sample: f64,
@@ -378,6 +386,7 @@ fn run(cli: Cli) -> Result<Status, CliError> {
 
 fn serve_config(a: ServeArgs) -> host_server::server::config::ServeConfig {
     use host_server::server::config::{DecisionLogConfig, Limits, ServeConfig};
+    use std::time::Duration;
     let guest = a
         .guest
         .unwrap_or_else(host_server::guest::default_guest_path);
@@ -393,11 +402,14 @@ fn serve_config(a: ServeArgs) -> host_server::server::config::ServeConfig {
     if let Some(n) = a.workers {
         config.workers = n.max(1);
     }
+    let request_timeout = Duration::from_secs(a.request_timeout_s.max(1));
     config.limits = Limits {
         max_body_bytes: a.max_body,
         max_batch: a.max_batch,
-        eval_deadline: std::time::Duration::from_millis(a.eval_timeout_ms.max(1)),
-        request_timeout: std::time::Duration::from_secs(a.request_timeout_s.max(1)),
+        eval_deadline: Duration::from_millis(a.eval_timeout_ms.max(1)),
+        batch_budget: Duration::from_millis(a.batch_budget_ms.max(1)).min(request_timeout),
+        request_timeout,
+        deploy_tests_timeout: Duration::from_millis(a.deploy_tests_timeout_ms.max(1)),
     };
     config.decision_log = DecisionLogConfig {
         sample: a.decision_log_sample,

@@ -38,10 +38,16 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Most requests in one `/v1/decide/batch` call, and cells in one matrix.
     pub max_batch: usize,
-    /// Wall-clock budget of one evaluation in the guest (a batch gets it per request).
+    /// Wall-clock budget of one evaluation in the guest: a single decision, one item of a
+    /// batch, one resource row of a matrix.
     pub eval_deadline: Duration,
-    /// Whole-request timeout (408 above).
+    /// Guest time one batch or matrix may use in all (never more than `request_timeout`);
+    /// past it the rest of a batch is answered `budget_exceeded` item by item.
+    pub batch_budget: Duration,
+    /// Whole-request timeout (408 above), every endpoint: guest calls are cut at it too.
     pub request_timeout: Duration,
+    /// Time a deploy's bundle tests may take (they run in a guest, outside the change lock).
+    pub deploy_tests_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -50,7 +56,9 @@ impl Default for Limits {
             max_body_bytes: 16 << 20,
             max_batch: 10_000,
             eval_deadline: Duration::from_millis(500),
+            batch_budget: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
+            deploy_tests_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -28,6 +28,8 @@ pub enum ApiError {
         total: usize,
         report: Value,
     },
+    #[error("the bundle's tests did not finish within {0:?}")]
+    TestsTimedOut(std::time::Duration),
     #[error("malformed request body: {0}")]
     BadBody(String),
     #[error("request body larger than {0} bytes")]
@@ -52,6 +54,8 @@ pub enum ApiError {
     Deadline,
     #[error("the request took longer than {0:?}")]
     Timeout(std::time::Duration),
+    #[error("the call used its whole budget of {0:?} before every item was evaluated")]
+    BudgetExceeded(std::time::Duration),
     #[error("{0}")]
     Internal(String),
 }
@@ -73,7 +77,7 @@ impl ApiError {
         match self {
             Self::Engine(json) => engine_status(json),
             Self::BadBody(_) => StatusCode::BAD_REQUEST,
-            Self::InvalidBundle { .. } | Self::TestsFailed { .. } => {
+            Self::InvalidBundle { .. } | Self::TestsFailed { .. } | Self::TestsTimedOut(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::BodyTooLarge(_) | Self::BatchTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -83,7 +87,7 @@ impl ApiError {
             Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Deadline => StatusCode::GATEWAY_TIMEOUT,
-            Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::Timeout(_) | Self::BudgetExceeded(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -93,6 +97,7 @@ impl ApiError {
             Self::Engine(_) => "engine_error",
             Self::InvalidBundle { .. } => "invalid_bundle",
             Self::TestsFailed { .. } => "tests_failed",
+            Self::TestsTimedOut(_) => "tests_timeout",
             Self::BadBody(_) => "malformed_json",
             Self::BodyTooLarge(_) => "body_too_large",
             Self::BatchTooLarge { .. } => "batch_too_large",
@@ -103,6 +108,7 @@ impl ApiError {
             Self::Conflict(_) => "conflict",
             Self::Deadline => "deadline_exceeded",
             Self::Timeout(_) => "request_timeout",
+            Self::BudgetExceeded(_) => "budget_exceeded",
             Self::Internal(_) => "internal",
         }
     }
@@ -139,6 +145,14 @@ impl IntoResponse for ApiError {
             report,
         };
         (status, axum::Json(body)).into_response()
+    }
+}
+
+impl ApiError {
+    /// This error as one item of a batch answer (`{"error": {code, message}}`): an item that
+    /// fails, fails alone.
+    pub fn batch_item(&self) -> Value {
+        serde_json::json!({"error": {"code": self.code(), "message": self.to_string()}})
     }
 }
 

@@ -7,6 +7,8 @@
 //! graceful shutdown.
 
 pub mod auth;
+pub mod batch;
+pub mod budget;
 pub mod config;
 pub mod decision_log;
 pub mod error;
@@ -27,6 +29,7 @@ use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
 use self::auth::{AdminAuth, Caller};
+use self::budget::{Budget, RequestDeadline};
 use self::config::ServeConfig;
 use self::decision_log::DecisionLog;
 use self::metrics::Metrics;
@@ -107,16 +110,24 @@ pub fn app(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Ends a request that takes longer than the configured timeout with a JSON 408.
+/// Handlers answer their own 408 at the deadline (their guest calls are cut there); this layer
+/// is the backstop for anything that would wait longer, a little after it.
+const TIMEOUT_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Puts the request's deadline on it (handlers bound their guest calls and lock waits by it)
+/// and ends a request that outlives it with a JSON 408.
 async fn request_timeout(
     axum::extract::State(limit): axum::extract::State<std::time::Duration>,
-    request: axum::extract::Request,
+    mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    match tokio::time::timeout(limit, next.run(request)).await {
+    let deadline = RequestDeadline(Budget::new(limit));
+    request.extensions_mut().insert(deadline);
+    let backstop = deadline.budget().end() + TIMEOUT_GRACE;
+    match tokio::time::timeout_at(backstop.into(), next.run(request)).await {
         Ok(response) => response,
-        Err(_) => error::ApiError::Timeout(limit).into_response(),
+        Err(_) => deadline.timeout().into_response(),
     }
 }
 
@@ -172,7 +183,10 @@ pub fn open_state(config: ServeConfig) -> Result<Arc<AppState>, StartError> {
     seed(&state)?;
     if let Some(version) = state.store.active()? {
         let active = state
-            .build_active(version)
+            .build_active(
+                version,
+                RequestDeadline(Budget::new(workers::LOAD_DEADLINE)),
+            )
             .map_err(|e| StartError::Activate(e.to_string()))?;
         state
             .metrics
@@ -234,6 +248,9 @@ fn seed_bundle(state: &Arc<AppState>, dir: &Path, bootstrap: &Caller) -> Result<
             files,
             format!("bootstrap from {}", dir.display()),
             Some(crate::store::ActivationKind::Bootstrap),
+            // No caller waits: the seed gets as long as loading entities may take (its tests
+            // still have their own limit).
+            RequestDeadline(Budget::new(workers::LOAD_DEADLINE)),
         ))
     });
     outcome.map(|_| ()).map_err(|e| err(e.to_string()))

@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use super::{authorization, body_json};
 use crate::server::auth::{AdminAction, Caller};
+use crate::server::budget::RequestDeadline;
 use crate::server::error::ApiError;
 use crate::server::state::{AppState, DeployOutcome};
 use crate::store::{
@@ -48,6 +49,7 @@ fn yes() -> bool {
 pub async fn deploy(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    deadline: RequestDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<DeployOutcome>, ApiError> {
     let body: DeployBody = body_json(body, state.config.limits.max_body_bytes)?;
@@ -63,6 +65,7 @@ pub async fn deploy(
             body.files,
             body.message,
             body.activate.then_some(ActivationKind::Deploy),
+            deadline,
         )
         .await
         .map(Json)
@@ -77,12 +80,18 @@ pub struct ActivateBody {
 pub async fn activate(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    deadline: RequestDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<VersionMeta>, ApiError> {
     let body: ActivateBody = body_json(body, state.config.limits.max_body_bytes)?;
     let caller = caller(&state, &headers, AdminAction::Activate)?;
     state
-        .activate(&caller, Some(body.digest), ActivationKind::Activate)
+        .activate(
+            &caller,
+            Some(body.digest),
+            ActivationKind::Activate,
+            deadline,
+        )
         .await
         .map(Json)
 }
@@ -97,6 +106,7 @@ pub struct RollbackBody {
 pub async fn rollback(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    deadline: RequestDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<VersionMeta>, ApiError> {
     let caller = caller(&state, &headers, AdminAction::Activate)?;
@@ -105,7 +115,7 @@ pub async fn rollback(
         other => body_json(other, state.config.limits.max_body_bytes)?,
     };
     state
-        .activate(&caller, body.to, ActivationKind::Rollback)
+        .activate(&caller, body.to, ActivationKind::Rollback, deadline)
         .await
         .map(Json)
 }

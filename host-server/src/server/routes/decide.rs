@@ -1,6 +1,6 @@
 //! The decision API: every decision is made inside a wasmtime guest of the active version.
-//! Request and answer JSON pass through untouched (the guest speaks the wire types), so the
-//! server parses only what it must: batch sizes, and sampled requests for the decision log.
+//! A single decision's JSON passes through untouched (the guest speaks the wire types); batches
+//! and matrices are parsed here, to be split within their budgets (`server::batch`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,13 +10,16 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::body_text;
 use crate::guest::GuestAnswer;
+use crate::server::batch::{self, Budgets};
+use crate::server::budget::{Budget, RequestDeadline};
 use crate::server::error::ApiError;
 use crate::server::metrics::Endpoint;
-use crate::server::state::{pool_error, AppState};
+use crate::server::state::AppState;
 
 fn json_response(json: String) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], json).into_response()
@@ -29,19 +32,35 @@ fn count_allow_deny(answer: &str) -> (u64, u64) {
     )
 }
 
-async fn run(
+/// Records a call's latency and decisions.
+fn counted(
     state: &AppState,
     endpoint: Endpoint,
-    op: &str,
+    started: Instant,
+    result: Result<String, ApiError>,
+) -> Result<String, ApiError> {
+    state
+        .metrics
+        .request(endpoint, started.elapsed(), result.is_ok());
+    let json = result?;
+    let (allow, deny) = count_allow_deny(&json);
+    state.metrics.decisions(allow, deny);
+    Ok(json)
+}
+
+async fn decide_one(
+    state: &AppState,
     input: &str,
+    deadline: RequestDeadline,
 ) -> Result<String, ApiError> {
     let active = state.active()?;
-    let answer = match endpoint {
-        Endpoint::Decide => active.pool.call(op, input).await,
-        Endpoint::Batch | Endpoint::Matrix => active.pool.call_blocking(op, input).await,
-    }
-    .map_err(pool_error)?;
-    match answer {
+    let limit = deadline.limit(state.config.limits.eval_deadline)?;
+    match active
+        .pool
+        .call("decide", input, limit.deadline)
+        .await
+        .map_err(|e| deadline.pool_error(limit, e))?
+    {
         GuestAnswer::Ok(json) => Ok(json),
         GuestAnswer::EngineError(json) => Err(ApiError::Engine(json)),
     }
@@ -50,11 +69,13 @@ async fn run(
 /// `POST /v1/decide`
 pub async fn decide(
     State(state): State<Arc<AppState>>,
+    deadline: RequestDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let input = body_text(body, state.config.limits.max_body_bytes)?;
-    let json = run_counted(&state, Endpoint::Decide, "decide", &input, started).await?;
+    let result = decide_one(&state, &input, deadline).await;
+    let json = counted(&state, Endpoint::Decide, started, result)?;
     let elapsed = started.elapsed();
     if state.decision_log.sample() {
         if let (Ok(request), Ok(answer)) = (
@@ -72,7 +93,7 @@ fn parse_within_limit(
     state: &AppState,
     input: &str,
     size: impl Fn(&Value) -> usize,
-) -> Result<(Value, usize), ApiError> {
+) -> Result<Value, ApiError> {
     let parsed: Value =
         serde_json::from_str(input).map_err(|e| ApiError::BadBody(e.to_string()))?;
     let got = size(&parsed);
@@ -80,44 +101,52 @@ fn parse_within_limit(
     if got > limit {
         return Err(ApiError::BatchTooLarge { got, limit });
     }
-    Ok((parsed, got))
+    Ok(parsed)
 }
 
-/// Runs a decision operation and records its latency and decisions.
-async fn run_counted(
-    state: &AppState,
-    endpoint: Endpoint,
-    op: &str,
-    input: &str,
-    started: Instant,
-) -> Result<String, ApiError> {
-    let result = run(state, endpoint, op, input).await;
-    state
-        .metrics
-        .request(endpoint, started.elapsed(), result.is_ok());
-    let json = result?;
-    let (allow, deny) = count_allow_deny(&json);
-    state.metrics.decisions(allow, deny);
-    Ok(json)
+/// The budgets of a batch or matrix that started at `started`.
+fn budgets(state: &AppState, started: Instant, deadline: RequestDeadline) -> Budgets {
+    Budgets {
+        eval: state.config.limits.eval_deadline,
+        call: Budget::from(started, state.config.limits.batch_budget).within(deadline.budget()),
+    }
+}
+
+/// A batch body: each request kept as the JSON text it came as.
+#[derive(serde::Deserialize)]
+struct BatchBody<'a> {
+    #[serde(borrow)]
+    requests: Vec<&'a RawValue>,
 }
 
 /// `POST /v1/decide/batch`
 pub async fn batch(
     State(state): State<Arc<AppState>>,
+    deadline: RequestDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let input = body_text(body, state.config.limits.max_body_bytes)?;
-    let (parsed, requests) = parse_within_limit(&state, &input, |v| {
-        v["requests"].as_array().map_or(0, Vec::len)
-    })?;
-    let json = run_counted(&state, Endpoint::Batch, "batch", &input, started).await?;
-    log_batch(&state, &parsed, &json, started.elapsed(), requests);
+    let body: BatchBody<'_> =
+        serde_json::from_str(&input).map_err(|e| ApiError::BadBody(e.to_string()))?;
+    let (got, limit) = (body.requests.len(), state.config.limits.max_batch);
+    if got > limit {
+        return Err(ApiError::BatchTooLarge { got, limit });
+    }
+    let result = match state.active() {
+        Ok(active) => {
+            batch::decide_batch(&active, &body.requests, budgets(&state, started, deadline)).await
+        }
+        Err(e) => Err(e),
+    };
+    let json = counted(&state, Endpoint::Batch, started, result)?;
+    log_batch(&state, &body.requests, &json, started.elapsed());
     Ok(json_response(json))
 }
 
 /// Logs the sampled items of a batch (each with the batch's latency shared out).
-fn log_batch(state: &AppState, parsed: &Value, json: &str, elapsed: std::time::Duration, n: usize) {
+fn log_batch(state: &AppState, requests: &[&RawValue], json: &str, elapsed: std::time::Duration) {
+    let n = requests.len();
     let sampled: Vec<usize> = (0..n).filter(|_| state.decision_log.sample()).collect();
     if sampled.is_empty() {
         return;
@@ -127,7 +156,12 @@ fn log_batch(state: &AppState, parsed: &Value, json: &str, elapsed: std::time::D
     };
     let per_item = elapsed / u32::try_from(n.max(1)).unwrap_or(u32::MAX);
     for i in sampled {
-        let request = parsed["requests"][i].clone();
+        let Some(Ok(request)) = requests
+            .get(i)
+            .map(|r| serde_json::from_str::<Value>(r.get()))
+        else {
+            continue;
+        };
         let mut item = answer["results"][i].clone();
         if item.get("bundle_digest").is_none() {
             item["bundle_digest"] = answer["bundle_digest"].clone();
@@ -139,14 +173,20 @@ fn log_batch(state: &AppState, parsed: &Value, json: &str, elapsed: std::time::D
 /// `POST /v1/matrix`
 pub async fn matrix(
     State(state): State<Arc<AppState>>,
+    deadline: RequestDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let input = body_text(body, state.config.limits.max_body_bytes)?;
-    parse_within_limit(&state, &input, |v| {
+    let parsed = parse_within_limit(&state, &input, |v| {
         let len = |key: &str| v[key].as_array().map_or(0, Vec::len);
         len("resources") * (len("actions") + len("fields")).max(1)
     })?;
-    let json = run_counted(&state, Endpoint::Matrix, "matrix", &input, started).await?;
+    drop(input);
+    let result = match state.active() {
+        Ok(active) => batch::matrix(&active, &parsed, budgets(&state, started, deadline)).await,
+        Err(e) => Err(e),
+    };
+    let json = counted(&state, Endpoint::Matrix, started, result)?;
     Ok(json_response(json))
 }

@@ -11,12 +11,14 @@ use axum::response::{IntoResponse, Response};
 
 use super::{authorization, body_text};
 use crate::server::auth::AdminAction;
+use crate::server::budget::RequestDeadline;
 use crate::server::error::ApiError;
 use crate::server::state::{AppState, EntityChange};
 
 async fn write(
     state: Arc<AppState>,
     headers: HeaderMap,
+    deadline: RequestDeadline,
     body: Result<Bytes, BytesRejection>,
     op: &'static str,
 ) -> Result<Response, ApiError> {
@@ -34,7 +36,9 @@ async fn write(
         };
         ApiError::BadBody(format!("expected {expected}"))
     })?;
-    let json = state.write_entities(&caller, change, input).await?;
+    let json = state
+        .write_entities(&caller, change, input, deadline)
+        .await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 
@@ -42,18 +46,20 @@ async fn write(
 pub async fn replace(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    deadline: RequestDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    write(state, headers, body, "replace_entities").await
+    write(state, headers, deadline, body, "replace_entities").await
 }
 
 /// `PATCH /v1/entities`: upsert and remove.
 pub async fn patch(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    deadline: RequestDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    write(state, headers, body, "apply_delta").await
+    write(state, headers, deadline, body, "apply_delta").await
 }
 
 /// `POST /v1/directory`: a firm administration operation (`policy_core::directory`) on behalf of

@@ -1,0 +1,279 @@
+//! The server's limits hold against callers who push on them (issue 14): time budgets that stop
+//! work, and every refusal a JSON error with a stable code. Each test replays one of the cases
+//! that were found to break, against a real `sesame serve` process.
+
+mod support;
+
+use std::thread;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::{demo_files, entity, request, Server, TestResult};
+
+/// A request whose context takes the guest a while to read (about 10 ms per 1,000 entries
+/// here): slow to decide, small enough to send.
+fn slow_request(entries: usize) -> Value {
+    let mut r = request("carol", "view_document", ("Document", "inv-1"));
+    r["context"] = json!({ "noise": (0..entries).map(|i| json!({"k": i, "v": [i, i, i]})).collect::<Vec<_>>() });
+    r
+}
+
+fn carol_views_inv1() -> Value {
+    request("carol", "view_document", ("Document", "inv-1"))
+}
+
+/// `decision` or `error.code` of each batch result.
+fn outcomes(answer: &Value) -> Vec<String> {
+    answer["results"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|item| {
+                    item["decision"]
+                        .as_str()
+                        .or_else(|| item["error"]["code"].as_str())
+                        .unwrap_or("?")
+                        .to_string()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_batch_item_fails_alone_and_a_batch_stops_at_its_budget() -> TestResult {
+    // Seed: each item gets one evaluation budget (5 ms here).
+    let server = Server::start(
+        "limits-batch",
+        &["--eval-timeout-ms", "5", "--decision-log-sample", "0"],
+    )?;
+    let api = server.anonymous();
+    let items = [
+        carol_views_inv1(),
+        slow_request(3_000),
+        request("dave", "view_document", ("Document", "inv-1")),
+        json!({"principal": 5}),
+        carol_views_inv1(),
+    ];
+    let r = api.post("/v1/decide/batch", &json!({ "requests": items }))?;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // The slow item is cut at its own budget, the malformed one fails alone; the others are
+    // decided.
+    assert_eq!(
+        outcomes(&r.body),
+        [
+            "allow",
+            "deadline_exceeded",
+            "deny",
+            "malformed_json",
+            "allow"
+        ],
+        "{}",
+        r.body
+    );
+
+    // A batch gets 1.5 s in all. A slow item costs its budget and the rebuild of the instance
+    // it was cut on: a hundred and forty of them do not fit. What was not evaluated says so.
+    let server = Server::start(
+        "limits-batch-budget",
+        &[
+            "--eval-timeout-ms",
+            "5",
+            "--batch-budget-ms",
+            "1500",
+            "--decision-log-sample",
+            "0",
+        ],
+    )?;
+    let api = server.anonymous();
+    let mut slow: Vec<Value> = (0..140).map(|_| slow_request(3_000)).collect();
+    slow.push(carol_views_inv1());
+    let r = api.post("/v1/decide/batch", &json!({ "requests": slow }))?;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let got = outcomes(&r.body);
+    assert_eq!(got.len(), slow.len());
+    assert_eq!(got.last().map(String::as_str), Some("budget_exceeded"));
+    assert!(
+        r.body["results"][got.len() - 1]["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("budget of 1.5s")),
+        "{}",
+        r.body["results"][got.len() - 1]
+    );
+    Ok(())
+}
+
+#[test]
+fn two_slow_batches_do_not_starve_a_single_decision() -> TestResult {
+    let server = Server::start(
+        "limits-starve",
+        &[
+            "--workers",
+            "2",
+            "--eval-timeout-ms",
+            "5",
+            "--batch-budget-ms",
+            "4000",
+            "--decision-log-sample",
+            "0",
+        ],
+    )?;
+    // A slow item costs its 5 ms and the rebuild of the instance it was cut on (50-400 ms):
+    // a hundred and forty do not fit in four seconds.
+    let slow_batch =
+        json!({ "requests": (0..140).map(|_| slow_request(3_000)).collect::<Vec<_>>() });
+    let batches: Vec<_> = (0..2)
+        .map(|_| {
+            let (api, body) = (server.anonymous(), slow_batch.clone());
+            thread::spawn(move || api.post("/v1/decide/batch", &body))
+        })
+        .collect();
+    // Both batches hold both workers, slice after slice, for four seconds.
+    thread::sleep(Duration::from_millis(1000));
+    let single = server.anonymous().post("/v1/decide", &carol_views_inv1())?;
+    let batches_running = batches.iter().filter(|b| !b.is_finished()).count();
+    assert_eq!(
+        (single.status, single.body["decision"].as_str()),
+        (200, Some("allow")),
+        "{}",
+        single.body
+    );
+    assert_eq!(
+        batches_running, 2,
+        "the single decision was answered while both batches ran"
+    );
+    for batch in batches {
+        let r = batch.join().map_err(|_| "batch thread panicked")??;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let got = outcomes(&r.body);
+        assert!(got.iter().any(|o| o == "deadline_exceeded"), "{got:?}");
+        assert_eq!(got.last().map(String::as_str), Some("budget_exceeded"));
+    }
+    Ok(())
+}
+
+#[test]
+fn the_request_timeout_cuts_a_slow_decision_and_frees_its_worker() -> TestResult {
+    // One worker, a one-second request timeout, an evaluation budget far longer than that.
+    let server = Server::start(
+        "limits-timeout",
+        &[
+            "--workers",
+            "1",
+            "--request-timeout-s",
+            "1",
+            "--eval-timeout-ms",
+            "60000",
+            "--decision-log-sample",
+            "0",
+        ],
+    )?;
+    // About three seconds of guest work: cut at the request's deadline.
+    let r = server
+        .anonymous()
+        .post("/v1/decide", &slow_request(250_000))?;
+    assert_eq!((r.status, r.code()), (408, "request_timeout"), "{}", r.body);
+    // Nothing runs on after the answer: the only worker takes the next call (had the slow
+    // evaluation gone on, this one would wait for it and time out too).
+    let next = server.anonymous().post("/v1/decide", &carol_views_inv1())?;
+    assert_eq!(
+        (next.status, next.body["decision"].as_str()),
+        (200, Some("allow")),
+        "{}",
+        next.body
+    );
+    Ok(())
+}
+
+#[test]
+fn a_matrix_row_past_its_budget_ends_the_matrix_with_504() -> TestResult {
+    let server = Server::start(
+        "limits-matrix",
+        &["--eval-timeout-ms", "5", "--decision-log-sample", "0"],
+    )?;
+    let api = server.anonymous();
+    let mut matrix = json!({
+        "principal": entity("User", "carol"),
+        "actions": [entity("Action", "view_document")],
+        "resources": (0..40).map(|i| entity("Document", &format!("d{i}"))).collect::<Vec<_>>(),
+    });
+    let fast = api.post("/v1/matrix", &matrix)?;
+    assert_eq!(fast.status, 200, "{}", fast.body);
+    assert_eq!(fast.body["rows"].as_array().map(Vec::len), Some(40));
+    matrix["context"] = slow_request(3_000)["context"].clone();
+    let slow = api.post("/v1/matrix", &matrix)?;
+    assert_eq!(
+        (slow.status, slow.code()),
+        (504, "deadline_exceeded"),
+        "{}",
+        slow.body
+    );
+    Ok(())
+}
+
+/// The demo bundle with `cases` more test cases (each a decision to check): a bundle whose
+/// tests take long.
+fn bundle_with_many_tests(cases: usize) -> Result<Value, Box<dyn std::error::Error>> {
+    let mut files = demo_files()?;
+    let mut yaml = String::from(
+        "description: many cases\nfixtures: [tests/fixtures/demo-firm.json]\ncases:\n",
+    );
+    for i in 0..cases {
+        yaml.push_str(&format!(
+            "  - name: case {i}\n    principal: User::\"carol\"\n    action: view_document\n    resource: Document::\"inv-1\"\n    expect: allow\n"
+        ));
+    }
+    files.insert("tests/many.test.yaml".into(), json!(yaml));
+    Ok(json!({"files": files, "message": "slow tests", "activate": true}))
+}
+
+#[test]
+fn deploy_tests_have_a_time_limit_and_do_not_hold_the_change_lock() -> TestResult {
+    let server = Server::start("limits-deploy", &["--deploy-tests-timeout-ms", "1000"])?;
+    let admin = server.admin();
+    let before = admin.get("/v1/admin/history")?;
+    // About five seconds of tests (measured 0.28 ms a case).
+    let body = bundle_with_many_tests(20_000)?;
+    let deploy = {
+        let admin = admin.clone();
+        thread::spawn(move || admin.post("/v1/admin/deploy", &body))
+    };
+    // While the tests run, an entity write goes through: the change lock is not held.
+    thread::sleep(Duration::from_millis(300));
+    let write = admin.send(
+        "PATCH",
+        "/v1/entities",
+        Some(
+            &json!({"upsert": [{"uid": entity("Document", "during-deploy"), "attrs": {
+                "client": {"__entity": entity("Client", "acme")}, "kind": "customer_invoice",
+                "archived": false}, "parents": [entity("Client", "acme")]}]})
+            .to_string(),
+        ),
+    )?;
+    let deploy_still_running = !deploy.is_finished();
+    assert!(write.ok(), "{}", write.body);
+    assert!(
+        deploy_still_running,
+        "the entity write was answered while the deploy's tests ran"
+    );
+    let r = deploy.join().map_err(|_| "deploy thread panicked")??;
+    assert_eq!((r.status, r.code()), (422, "tests_timeout"), "{}", r.body);
+    // Nothing changed but the audit of the rejection.
+    let after = admin.get("/v1/admin/history")?;
+    assert_eq!(after.body["versions"], before.body["versions"]);
+    assert_eq!(after.body["active"], before.body["active"]);
+    let audit = admin.get("/v1/admin/audit")?;
+    let rejected = audit.body.as_array().and_then(|records| {
+        records
+            .iter()
+            .rev()
+            .find(|r| r["action"] == "deploy_rejected")
+            .cloned()
+    });
+    assert_eq!(
+        rejected.map(|r| r["detail"]["code"].clone()),
+        Some(json!("tests_timeout"))
+    );
+    Ok(())
+}
