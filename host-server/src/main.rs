@@ -227,9 +227,12 @@ struct ServeArgs {
     /// Guest instances (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
-    /// Largest request body, bytes.
+    /// Largest request body, bytes (batches, matrices, entity writes, deploys).
     #[arg(long, default_value_t = 16 << 20)]
     max_body: usize,
+    /// Largest /v1/decide body, bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    max_decide_body: usize,
     /// Most requests per batch (and cells per matrix).
     #[arg(long, default_value_t = 10_000)]
     max_batch: usize,
@@ -253,6 +256,15 @@ struct ServeArgs {
     /// Context field masked in the decision log (repeatable).
     #[arg(long = "mask")]
     masked: Vec<String>,
+    /// Decision-log records older than this many days are deleted.
+    #[arg(long, default_value_t = 30.0)]
+    decision_log_retention_days: f64,
+    /// The decision log is pruned, oldest first, to about this many bytes.
+    #[arg(long, default_value_t = 1 << 30)]
+    decision_log_max_bytes: u64,
+    /// A logged request larger than this has its context replaced by a marker, bytes.
+    #[arg(long, default_value_t = 8 << 10)]
+    decision_log_max_record_bytes: usize,
 }
 
 #[derive(Subcommand)]
@@ -405,6 +417,7 @@ fn serve_config(a: ServeArgs) -> host_server::server::config::ServeConfig {
     let request_timeout = Duration::from_secs(a.request_timeout_s.max(1));
     config.limits = Limits {
         max_body_bytes: a.max_body,
+        max_decide_body_bytes: a.max_decide_body,
         max_batch: a.max_batch,
         eval_deadline: Duration::from_millis(a.eval_timeout_ms.max(1)),
         batch_budget: Duration::from_millis(a.batch_budget_ms.max(1)).min(request_timeout),
@@ -414,6 +427,10 @@ fn serve_config(a: ServeArgs) -> host_server::server::config::ServeConfig {
     config.decision_log = DecisionLogConfig {
         sample: a.decision_log_sample,
         masked_fields: a.masked,
+        retention: Duration::try_from_secs_f64(a.decision_log_retention_days.max(0.0) * 86_400.0)
+            .unwrap_or(Duration::MAX),
+        max_bytes: a.decision_log_max_bytes,
+        max_record_bytes: a.decision_log_max_record_bytes,
     };
     config
 }

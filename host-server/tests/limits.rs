@@ -1,5 +1,5 @@
 //! The server's limits hold against callers who push on them (issue 14): time budgets that stop
-//! work, and every refusal a JSON error with a stable code. Each test replays one of the cases
+//! work, storage that stays bounded, and every refusal a JSON error with a stable code. Each test replays one of the cases
 //! that were found to break, against a real `sesame serve` process.
 
 mod support;
@@ -165,6 +165,8 @@ fn the_request_timeout_cuts_a_slow_decision_and_frees_its_worker() -> TestResult
             "1",
             "--eval-timeout-ms",
             "60000",
+            "--max-decide-body",
+            "16777216",
             "--decision-log-sample",
             "0",
         ],
@@ -275,5 +277,121 @@ fn deploy_tests_have_a_time_limit_and_do_not_hold_the_change_lock() -> TestResul
         rejected.map(|r| r["detail"]["code"].clone()),
         Some(json!("tests_timeout"))
     );
+    Ok(())
+}
+
+/// Sends only the headers of a POST announcing a body of `length` bytes, and reads the answer:
+/// what a server says before it reads a body (a client that sent the body would see the
+/// connection closed under it).
+fn announce_body(
+    server: &Server,
+    path: &str,
+    length: usize,
+) -> Result<(u16, Value), Box<dyn std::error::Error>> {
+    use std::io::{Read, Write};
+    let addr = server.url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    Ok((status, serde_json::from_str(body)?))
+}
+
+/// Total bytes of decision records in a server's SQLite store.
+fn logged_bytes(server: &Server) -> Result<(i64, i64), Box<dyn std::error::Error>> {
+    let db = rusqlite::Connection::open(server.data.join("sesame.db"))?;
+    Ok(db.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(length(CAST(record AS BLOB))), 0) FROM decisions",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
+}
+
+#[test]
+fn the_decision_log_stays_within_its_record_and_total_size() -> TestResult {
+    let server = Server::start(
+        "limits-log",
+        &[
+            "--decision-log-max-bytes",
+            "200000",
+            "--decision-log-max-record-bytes",
+            "2048",
+        ],
+    )?;
+    let api = server.anonymous();
+    let admin = server.admin();
+    // The replayed case: a 4 MiB context on /v1/decide is refused (its body read and dropped,
+    // so that the client reads the answer), and one announced far larger without being read.
+    let mut huge = carol_views_inv1();
+    huge["context"] = json!({ "blob": "x".repeat(4 << 20) });
+    let r = api.post("/v1/decide", &huge)?;
+    assert_eq!((r.status, r.code()), (413, "body_too_large"), "{}", r.body);
+    let (status, body) = announce_body(&server, "/v1/decide", 1 << 30)?;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("body_too_large")),
+        "{body}"
+    );
+
+    // Under the body limit but over the record cap: decided, logged with its context cut.
+    let mut large = request("kim", "assign_client_role", ("Client", "acme"));
+    large["context"] = json!({ "role": "x".repeat(500_000) });
+    let r = api.post("/v1/decide", &large)?;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let logged = support::wait_until(
+        || {
+            admin.get("/v1/admin/decisions?limit=5").is_ok_and(|r| {
+                r.body.as_array().is_some_and(|records| {
+                    records
+                        .iter()
+                        .any(|rec| rec["request"]["context"]["_truncated"] == true)
+                })
+            })
+        },
+        "the large request logged with its context cut",
+    );
+    assert!(logged.is_ok(), "{logged:?}");
+    let records = admin.get("/v1/admin/decisions?limit=5")?;
+    let cut = records.body.as_array().and_then(|records| {
+        records
+            .iter()
+            .find(|rec| rec["request"]["context"]["_truncated"] == true)
+            .cloned()
+    });
+    assert_eq!(
+        cut.as_ref()
+            .map(|c| c["request"]["principal"]["id"].clone()),
+        Some(json!("kim"))
+    );
+    assert!(
+        cut.as_ref()
+            .and_then(|c| c["request"]["context"]["bytes"].as_u64())
+            .is_some_and(|b| b > 500_000),
+        "{cut:?}"
+    );
+
+    // Thousands of decisions later the log holds about its cap, newest kept.
+    let batch = json!({ "requests": (0..1_000).map(|_| carol_views_inv1()).collect::<Vec<_>>() });
+    for _ in 0..4 {
+        let r = api.post("/v1/decide/batch", &batch)?;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let bounded = support::wait_until(
+        || logged_bytes(&server).is_ok_and(|(rows, bytes)| rows > 100 && bytes <= 200_000 + 60_000),
+        "the decision log pruned to its size cap",
+    );
+    assert!(bounded.is_ok(), "{bounded:?}: {:?}", logged_bytes(&server));
+    let newest = admin.get("/v1/admin/decisions?limit=1")?;
+    assert_eq!(newest.body[0]["request"]["principal"]["id"], "carol");
     Ok(())
 }

@@ -34,8 +34,12 @@ pub struct ServeConfig {
 
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Largest request body accepted (413 above).
+    /// Largest request body accepted (413 above), except `/v1/decide`.
     pub max_body_bytes: usize,
+    /// Largest `/v1/decide` body (never more than `max_body_bytes`): one decision needs far
+    /// less than a batch, and every byte of it may be parsed several times (guest, decision
+    /// log).
+    pub max_decide_body_bytes: usize,
     /// Most requests in one `/v1/decide/batch` call, and cells in one matrix.
     pub max_batch: usize,
     /// Wall-clock budget of one evaluation in the guest: a single decision, one item of a
@@ -54,6 +58,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_body_bytes: 16 << 20,
+            max_decide_body_bytes: 1 << 20,
             max_batch: 10_000,
             eval_deadline: Duration::from_millis(500),
             batch_budget: Duration::from_secs(10),
@@ -63,12 +68,26 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// The body limit of `/v1/decide`.
+    pub fn decide_body_bytes(&self) -> usize {
+        self.max_decide_body_bytes.min(self.max_body_bytes)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct DecisionLogConfig {
     /// Fraction of decisions logged: 0 (off) to 1 (all).
     pub sample: f64,
     /// Context fields replaced by `"***"` before a request is logged (at any depth).
     pub masked_fields: Vec<String>,
+    /// Records older than this are deleted.
+    pub retention: Duration,
+    /// The log is pruned, oldest first, to about this many bytes of records.
+    pub max_bytes: u64,
+    /// A logged request larger than this keeps its principal, action and resource; its
+    /// context is replaced by `{"_truncated": true, "bytes": N}`.
+    pub max_record_bytes: usize,
 }
 
 impl Default for DecisionLogConfig {
@@ -76,6 +95,9 @@ impl Default for DecisionLogConfig {
         Self {
             sample: 1.0,
             masked_fields: Vec::new(),
+            retention: Duration::from_secs(30 * 86_400),
+            max_bytes: 1 << 30,
+            max_record_bytes: 8 << 10,
         }
     }
 }

@@ -66,7 +66,11 @@ pub enum StartError {
 pub fn app(state: Arc<AppState>) -> Router {
     let limits = state.config.limits.clone();
     let mut router = Router::new()
-        .route("/v1/decide", post(routes::decide::decide))
+        .route(
+            "/v1/decide",
+            // One decision needs far less than a batch: its own, smaller body limit.
+            post(routes::decide::decide).layer(DefaultBodyLimit::max(limits.decide_body_bytes())),
+        )
         .route("/v1/decide/batch", post(routes::decide::batch))
         .route("/v1/matrix", post(routes::decide::matrix))
         .route(

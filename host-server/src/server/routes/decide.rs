@@ -5,18 +5,17 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::body_text;
+use super::read_body;
 use crate::guest::GuestAnswer;
 use crate::server::batch::{self, Budgets};
 use crate::server::budget::{Budget, RequestDeadline};
+use crate::server::decision_log::loggable_request;
 use crate::server::error::ApiError;
 use crate::server::metrics::Endpoint;
 use crate::server::state::AppState;
@@ -70,16 +69,17 @@ async fn decide_one(
 pub async fn decide(
     State(state): State<Arc<AppState>>,
     deadline: RequestDeadline,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let input = body_text(body, state.config.limits.max_body_bytes)?;
+    let input = read_body(request, state.config.limits.decide_body_bytes()).await?;
     let result = decide_one(&state, &input, deadline).await;
     let json = counted(&state, Endpoint::Decide, started, result)?;
     let elapsed = started.elapsed();
     if state.decision_log.sample() {
-        if let (Ok(request), Ok(answer)) = (
-            serde_json::from_str::<Value>(&input),
+        let max = state.decision_log.max_record_bytes();
+        if let (Some(request), Ok(answer)) = (
+            loggable_request(&input, max),
             serde_json::from_str::<Value>(&json),
         ) {
             state.decision_log.record(request, &answer, elapsed);
@@ -123,10 +123,10 @@ struct BatchBody<'a> {
 pub async fn batch(
     State(state): State<Arc<AppState>>,
     deadline: RequestDeadline,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let input = body_text(body, state.config.limits.max_body_bytes)?;
+    let input = read_body(request, state.config.limits.max_body_bytes).await?;
     let body: BatchBody<'_> =
         serde_json::from_str(&input).map_err(|e| ApiError::BadBody(e.to_string()))?;
     let (got, limit) = (body.requests.len(), state.config.limits.max_batch);
@@ -155,11 +155,9 @@ fn log_batch(state: &AppState, requests: &[&RawValue], json: &str, elapsed: std:
         return;
     };
     let per_item = elapsed / u32::try_from(n.max(1)).unwrap_or(u32::MAX);
+    let max = state.decision_log.max_record_bytes();
     for i in sampled {
-        let Some(Ok(request)) = requests
-            .get(i)
-            .map(|r| serde_json::from_str::<Value>(r.get()))
-        else {
+        let Some(request) = requests.get(i).and_then(|r| loggable_request(r.get(), max)) else {
             continue;
         };
         let mut item = answer["results"][i].clone();
@@ -174,10 +172,10 @@ fn log_batch(state: &AppState, requests: &[&RawValue], json: &str, elapsed: std:
 pub async fn matrix(
     State(state): State<Arc<AppState>>,
     deadline: RequestDeadline,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let input = body_text(body, state.config.limits.max_body_bytes)?;
+    let input = read_body(request, state.config.limits.max_body_bytes).await?;
     let parsed = parse_within_limit(&state, &input, |v| {
         let len = |key: &str| v[key].as_array().map_or(0, Vec::len);
         len("resources") * (len("actions") + len("fields")).max(1)
