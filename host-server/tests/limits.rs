@@ -10,8 +10,12 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use support::{demo_files, entity, request, Server, TestResult};
 
-/// A request whose context takes the guest a while to read (about 10 ms per 1,000 entries
-/// here): slow to decide, small enough to send.
+/// Context entries of a slow request: about 140 ms for the guest to read (10 ms per 1,000
+/// here), three times the 50 ms evaluation budget the tests give; 450 KB to send.
+const SLOW: usize = 12_000;
+
+/// A request whose context takes the guest a while to read: slow to decide, small enough to
+/// send.
 fn slow_request(entries: usize) -> Value {
     let mut r = request("carol", "view_document", ("Document", "inv-1"));
     r["context"] = json!({ "noise": (0..entries).map(|i| json!({"k": i, "v": [i, i, i]})).collect::<Vec<_>>() });
@@ -43,15 +47,15 @@ fn outcomes(answer: &Value) -> Vec<String> {
 
 #[test]
 fn a_batch_item_fails_alone_and_a_batch_stops_at_its_budget() -> TestResult {
-    // Seed: each item gets one evaluation budget (5 ms here).
+    // Seed: each item gets one evaluation budget (50 ms here).
     let server = Server::start(
         "limits-batch",
-        &["--eval-timeout-ms", "5", "--decision-log-sample", "0"],
+        &["--eval-timeout-ms", "50", "--decision-log-sample", "0"],
     )?;
     let api = server.anonymous();
     let items = [
         carol_views_inv1(),
-        slow_request(3_000),
+        slow_request(SLOW),
         request("dave", "view_document", ("Document", "inv-1")),
         json!({"principal": 5}),
         carol_views_inv1(),
@@ -74,12 +78,14 @@ fn a_batch_item_fails_alone_and_a_batch_stops_at_its_budget() -> TestResult {
     );
 
     // A batch gets 1.5 s in all. A slow item costs its budget and the rebuild of the instance
-    // it was cut on: a hundred and forty of them do not fit. What was not evaluated says so.
+    // it was cut on: sixty of them do not fit. What was not evaluated says so.
     let server = Server::start(
         "limits-batch-budget",
         &[
             "--eval-timeout-ms",
-            "5",
+            "50",
+            "--max-body",
+            "67108864",
             "--batch-budget-ms",
             "1500",
             "--decision-log-sample",
@@ -87,7 +93,7 @@ fn a_batch_item_fails_alone_and_a_batch_stops_at_its_budget() -> TestResult {
         ],
     )?;
     let api = server.anonymous();
-    let mut slow: Vec<Value> = (0..140).map(|_| slow_request(3_000)).collect();
+    let mut slow: Vec<Value> = (0..60).map(|_| slow_request(SLOW)).collect();
     slow.push(carol_views_inv1());
     let r = api.post("/v1/decide/batch", &json!({ "requests": slow }))?;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -112,24 +118,25 @@ fn two_slow_batches_do_not_starve_a_single_decision() -> TestResult {
             "--workers",
             "2",
             "--eval-timeout-ms",
-            "5",
+            "50",
+            "--max-body",
+            "67108864",
             "--batch-budget-ms",
-            "4000",
+            "3000",
             "--decision-log-sample",
             "0",
         ],
     )?;
-    // A slow item costs its 5 ms and the rebuild of the instance it was cut on (50-400 ms):
-    // a hundred and forty do not fit in four seconds.
-    let slow_batch =
-        json!({ "requests": (0..140).map(|_| slow_request(3_000)).collect::<Vec<_>>() });
+    // A slow item costs its 50 ms and the rebuild of the instance it was cut on (50-400 ms):
+    // sixty do not fit in three seconds.
+    let slow_batch = json!({ "requests": (0..60).map(|_| slow_request(SLOW)).collect::<Vec<_>>() });
     let batches: Vec<_> = (0..2)
         .map(|_| {
             let (api, body) = (server.anonymous(), slow_batch.clone());
             thread::spawn(move || api.post("/v1/decide/batch", &body))
         })
         .collect();
-    // Both batches hold both workers, slice after slice, for four seconds.
+    // Both batches hold both workers, slice after slice, for three seconds.
     thread::sleep(Duration::from_millis(1000));
     let single = server.anonymous().post("/v1/decide", &carol_views_inv1())?;
     let batches_running = batches.iter().filter(|b| !b.is_finished()).count();
@@ -192,7 +199,7 @@ fn the_request_timeout_cuts_a_slow_decision_and_frees_its_worker() -> TestResult
 fn a_matrix_row_past_its_budget_ends_the_matrix_with_504() -> TestResult {
     let server = Server::start(
         "limits-matrix",
-        &["--eval-timeout-ms", "5", "--decision-log-sample", "0"],
+        &["--eval-timeout-ms", "50", "--decision-log-sample", "0"],
     )?;
     let api = server.anonymous();
     let mut matrix = json!({
@@ -203,7 +210,7 @@ fn a_matrix_row_past_its_budget_ends_the_matrix_with_504() -> TestResult {
     let fast = api.post("/v1/matrix", &matrix)?;
     assert_eq!(fast.status, 200, "{}", fast.body);
     assert_eq!(fast.body["rows"].as_array().map(Vec::len), Some(40));
-    matrix["context"] = slow_request(3_000)["context"].clone();
+    matrix["context"] = slow_request(SLOW)["context"].clone();
     let slow = api.post("/v1/matrix", &matrix)?;
     assert_eq!(
         (slow.status, slow.code()),
