@@ -402,3 +402,66 @@ fn the_decision_log_stays_within_its_record_and_total_size() -> TestResult {
     assert_eq!(newest.body[0]["request"]["principal"]["id"], "carol");
     Ok(())
 }
+
+#[test]
+fn errors_no_handler_writes_are_json_too() -> TestResult {
+    let server = Server::start("limits-json", &[])?;
+    let api = server.admin();
+    let unknown = api.get("/v1/no-such-thing")?;
+    assert_eq!((unknown.status, unknown.code()), (404, "not_found"));
+    let (status, text, headers) = api.exchange("GET", "/v1/decide", None, &[])?;
+    let body: Value = serde_json::from_str(&text)?;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+    assert_eq!(
+        headers.get("allow").and_then(|v| v.to_str().ok()),
+        Some("POST")
+    );
+    let query = api.get("/v1/admin/audit?limit=many")?;
+    assert_eq!(
+        (query.status, query.code()),
+        (400, "invalid_query"),
+        "{}",
+        query.body
+    );
+    let missing = api.get("/v1/admin/diff")?;
+    assert_eq!(
+        (missing.status, missing.code()),
+        (400, "invalid_query"),
+        "{}",
+        missing.body
+    );
+    Ok(())
+}
+
+#[test]
+fn admin_writes_check_the_token_before_reading_the_body() -> TestResult {
+    let server = Server::start("limits-token-first", &[])?;
+    let garbage = Some("{\"files\": [this is not json");
+    for (method, path) in [
+        ("POST", "/v1/admin/deploy"),
+        ("POST", "/v1/admin/activate"),
+        ("POST", "/v1/admin/rollback"),
+        ("POST", "/v1/admin/validate"),
+        ("PUT", "/v1/entities"),
+        ("PATCH", "/v1/entities"),
+    ] {
+        let r = server.anonymous().send(method, path, garbage)?;
+        assert_eq!(
+            (r.status, r.code()),
+            (401, "unauthorized"),
+            "{method} {path}: {}",
+            r.body
+        );
+    }
+    // A known token with too little role is refused before its body is read too.
+    let viewer = server.client(Some("viewer-secret"));
+    let r = viewer.send("POST", "/v1/admin/deploy", garbage)?;
+    assert_eq!((r.status, r.code()), (403, "forbidden"), "{}", r.body);
+    // With the right token the body is read, and refused for what it is.
+    let r = server.admin().send("POST", "/v1/admin/deploy", garbage)?;
+    assert_eq!((r.status, r.code()), (400, "malformed_json"), "{}", r.body);
+    Ok(())
+}

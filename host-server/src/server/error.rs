@@ -32,6 +32,10 @@ pub enum ApiError {
     TestsTimedOut(std::time::Duration),
     #[error("malformed request body: {0}")]
     BadBody(String),
+    #[error("invalid query string: {0}")]
+    BadQuery(String),
+    #[error("invalid path parameter: {0}")]
+    BadPath(String),
     #[error("request body larger than {0} bytes")]
     BodyTooLarge(usize),
     #[error("{got} requests in one call; the limit is {limit}")]
@@ -46,6 +50,8 @@ pub enum ApiError {
     },
     #[error("{0}")]
     NotFound(String),
+    #[error("{method} is not allowed on {path}")]
+    MethodNotAllowed { method: String, path: String },
     #[error("no version is active yet")]
     NotReady,
     #[error("{0}")]
@@ -58,6 +64,9 @@ pub enum ApiError {
     BudgetExceeded(std::time::Duration),
     #[error("{0}")]
     Internal(String),
+    /// An error no handler of ours wrote (a layer, a static file service), in our shape.
+    #[error("{message}")]
+    Rejected { status: StatusCode, message: String },
 }
 
 #[derive(Serialize)]
@@ -76,7 +85,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Engine(json) => engine_status(json),
-            Self::BadBody(_) => StatusCode::BAD_REQUEST,
+            Self::BadBody(_) | Self::BadQuery(_) | Self::BadPath(_) => StatusCode::BAD_REQUEST,
             Self::InvalidBundle { .. } | Self::TestsFailed { .. } | Self::TestsTimedOut(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -84,11 +93,13 @@ impl ApiError {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Deadline => StatusCode::GATEWAY_TIMEOUT,
             Self::Timeout(_) | Self::BudgetExceeded(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Rejected { status, .. } => *status,
         }
     }
 
@@ -99,17 +110,22 @@ impl ApiError {
             Self::TestsFailed { .. } => "tests_failed",
             Self::TestsTimedOut(_) => "tests_timeout",
             Self::BadBody(_) => "malformed_json",
+            Self::BadQuery(_) => "invalid_query",
+            Self::BadPath(_) => "invalid_path",
             Self::BodyTooLarge(_) => "body_too_large",
             Self::BatchTooLarge { .. } => "batch_too_large",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden { .. } => "forbidden",
             Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::NotReady => "not_ready",
             Self::Conflict(_) => "conflict",
             Self::Deadline => "deadline_exceeded",
             Self::Timeout(_) => "request_timeout",
             Self::BudgetExceeded(_) => "budget_exceeded",
             Self::Internal(_) => "internal",
+            Self::Rejected { status, .. } if status.is_server_error() => "internal",
+            Self::Rejected { .. } => "bad_request",
         }
     }
 }

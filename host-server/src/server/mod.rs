@@ -110,6 +110,7 @@ pub fn app(state: Arc<AppState>) -> Router {
             limits.request_timeout,
             request_timeout,
         ))
+        .layer(axum::middleware::from_fn(json_errors))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -133,6 +134,55 @@ async fn request_timeout(
         Ok(response) => response,
         Err(_) => deadline.timeout().into_response(),
     }
+}
+
+/// Every error the service answers has the API's JSON shape, including the ones no handler
+/// wrote: an unknown path (404), a method a path does not take (405, `Allow` kept), a missing
+/// static file.
+async fn json_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+    let method = request.method().to_string();
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let error = match status {
+        StatusCode::NOT_FOUND => {
+            error::ApiError::NotFound(format!("no such path: {method} {path}"))
+        }
+        StatusCode::METHOD_NOT_ALLOWED => error::ApiError::MethodNotAllowed { method, path },
+        other => {
+            let text = axum::body::to_bytes(response.into_body(), 4096)
+                .await
+                .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+                .unwrap_or_default();
+            error::ApiError::Rejected {
+                status: other,
+                message: if text.is_empty() {
+                    other.canonical_reason().unwrap_or("error").to_string()
+                } else {
+                    text
+                },
+            }
+        }
+    };
+    let mut answer = error.into_response();
+    if let Some(allow) = allow {
+        answer.headers_mut().insert(header::ALLOW, allow);
+    }
+    answer
 }
 
 /// Opens the store, seeds it on first start and activates the stored version.

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 
-use super::{authorization, body_text};
+use super::{authorization, body_text, read_body};
 use crate::server::auth::AdminAction;
 use crate::server::budget::RequestDeadline;
 use crate::server::error::ApiError;
@@ -17,15 +17,14 @@ use crate::server::state::{AppState, EntityChange};
 
 async fn write(
     state: Arc<AppState>,
-    headers: HeaderMap,
     deadline: RequestDeadline,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
     op: &'static str,
 ) -> Result<Response, ApiError> {
     let caller = state
         .auth
-        .authorize(authorization(&headers), AdminAction::WriteEntities)?;
-    let input = body_text(body, state.config.limits.max_body_bytes)?;
+        .authorize(authorization(request.headers()), AdminAction::WriteEntities)?;
+    let input = read_body(request, state.config.limits.max_body_bytes).await?;
     // Shape errors are reported before touching the engine (which would say the same); the
     // parsed write is what the store persists, so the body is parsed once here.
     let change = EntityChange::parse(op, &input).map_err(|_| {
@@ -45,21 +44,19 @@ async fn write(
 /// `PUT /v1/entities`: replace all data entities.
 pub async fn replace(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     deadline: RequestDeadline,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    write(state, headers, deadline, body, "replace_entities").await
+    write(state, deadline, request, "replace_entities").await
 }
 
 /// `PATCH /v1/entities`: upsert and remove.
 pub async fn patch(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     deadline: RequestDeadline,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    write(state, headers, deadline, body, "apply_delta").await
+    write(state, deadline, request, "apply_delta").await
 }
 
 /// `POST /v1/directory`: a firm administration operation (`policy_core::directory`) on behalf of

@@ -7,7 +7,8 @@ pub mod ops;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 
@@ -46,7 +47,8 @@ pub fn authorization(headers: &HeaderMap) -> Option<&str> {
 const DRAINED_PAST_LIMIT: u64 = 16 << 20;
 
 /// Reads the body of `request` as text, at most `limit` bytes; one announced (Content-Length)
-/// over the limit is refused without being kept.
+/// over the limit is refused without being kept. Handlers that check a token read the body
+/// after the check, so an unauthenticated call is refused (401) before its body is read.
 pub async fn read_body(request: Request, limit: usize) -> Result<String, ApiError> {
     let announced = request
         .headers()
@@ -68,4 +70,32 @@ async fn drain(mut body: axum::body::Body) {
     while let Some(Ok(_)) =
         std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
     {}
+}
+
+/// A query string parsed into `T`; a bad one is a JSON `invalid_query` error.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Self(q.0))
+            .map_err(|e| ApiError::BadQuery(e.body_text()))
+    }
+}
+
+/// Path parameters parsed into `T`; a bad one is a JSON `invalid_path` error.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Self(p.0))
+            .map_err(|e| ApiError::BadPath(e.body_text()))
+    }
 }
