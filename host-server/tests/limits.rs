@@ -53,17 +53,20 @@ fn a_batch_item_fails_alone_and_a_batch_stops_at_its_budget() -> TestResult {
         &["--eval-timeout-ms", "50", "--decision-log-sample", "0"],
     )?;
     let api = server.anonymous();
+    let mut nul = carol_views_inv1();
+    nul["principal"]["id"] = json!("ca\u{0}rol");
     let items = [
         carol_views_inv1(),
         slow_request(SLOW),
         request("dave", "view_document", ("Document", "inv-1")),
         json!({"principal": 5}),
+        nul,
         carol_views_inv1(),
     ];
     let r = api.post("/v1/decide/batch", &json!({ "requests": items }))?;
     assert_eq!(r.status, 200, "{}", r.body);
-    // The slow item is cut at its own budget, the malformed one fails alone; the others are
-    // decided.
+    // The slow item is cut at its own budget, the malformed and the NUL ones fail alone; the
+    // others are decided.
     assert_eq!(
         outcomes(&r.body),
         [
@@ -71,6 +74,7 @@ fn a_batch_item_fails_alone_and_a_batch_stops_at_its_budget() -> TestResult {
             "deadline_exceeded",
             "deny",
             "malformed_json",
+            "control_character_in_id",
             "allow"
         ],
         "{}",
@@ -463,5 +467,97 @@ fn admin_writes_check_the_token_before_reading_the_body() -> TestResult {
     // With the right token the body is read, and refused for what it is.
     let r = server.admin().send("POST", "/v1/admin/deploy", garbage)?;
     assert_eq!((r.status, r.code()), (400, "malformed_json"), "{}", r.body);
+    Ok(())
+}
+
+#[test]
+fn ids_with_control_characters_are_refused_at_the_boundary() -> TestResult {
+    let server = Server::start("limits-ids", &[])?;
+    let admin = server.admin();
+    let mut nul = carol_views_inv1();
+    nul["resource"]["id"] = json!("inv-1\u{0}");
+    let r = server.anonymous().post("/v1/decide", &nul)?;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "control_character_in_id"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("resource.id") && m.contains("U+0000")),
+        "{}",
+        r.body
+    );
+    let entities_before = admin.get("/v1/admin/entities")?.body;
+    let write = admin.send(
+        "PATCH",
+        "/v1/entities",
+        Some(
+            &json!({"upsert": [{"uid": entity("User", "mallory\u{1b}[2J"), "attrs": {},
+                "parents": []}]})
+            .to_string(),
+        ),
+    )?;
+    assert_eq!(
+        (write.status, write.code()),
+        (400, "control_character_in_id"),
+        "{}",
+        write.body
+    );
+    let remove = admin.send(
+        "PATCH",
+        "/v1/entities",
+        Some(&json!({"remove": [entity("User", "alice\n")]}).to_string()),
+    )?;
+    assert_eq!(remove.code(), "control_character_in_id", "{}", remove.body);
+    assert_eq!(admin.get("/v1/admin/entities")?.body, entities_before);
+    Ok(())
+}
+
+#[test]
+fn one_patch_names_each_uid_once() -> TestResult {
+    let server = Server::start("limits-dup", &[])?;
+    let admin = server.admin();
+    let doc = |archived: bool| {
+        json!({"uid": entity("Document", "twice"), "attrs": {
+            "client": {"__entity": entity("Client", "acme")}, "kind": "customer_invoice",
+            "archived": archived}, "parents": [entity("Client", "acme")]})
+    };
+    let audit_len = |a: &host_server::client::ApiClient| {
+        a.get("/v1/admin/audit")
+            .map(|r| r.body.as_array().map_or(0, Vec::len))
+    };
+    let before = audit_len(&admin)?;
+    let twice = admin.send(
+        "PATCH",
+        "/v1/entities",
+        Some(&json!({"upsert": [doc(false), doc(true)]}).to_string()),
+    )?;
+    assert_eq!(
+        (twice.status, twice.code()),
+        (409, "entity_duplicate"),
+        "{}",
+        twice.body
+    );
+    let upsert_and_remove = admin.send(
+        "PATCH",
+        "/v1/entities",
+        Some(&json!({"upsert": [doc(false)], "remove": [entity("Document", "twice")]}).to_string()),
+    )?;
+    assert_eq!(
+        (upsert_and_remove.status, upsert_and_remove.code()),
+        (409, "entity_duplicate"),
+        "{}",
+        upsert_and_remove.body
+    );
+    assert_eq!(audit_len(&admin)?, before, "nothing was written");
+    let once = admin.send(
+        "PATCH",
+        "/v1/entities",
+        Some(&json!({"upsert": [doc(false)]}).to_string()),
+    )?;
+    assert!(once.ok(), "{}", once.body);
     Ok(())
 }

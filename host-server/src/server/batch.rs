@@ -22,6 +22,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::budget::{is_deadline, Budget};
+use super::entity_ids::{may_hold_controls, refuse_controls};
 use super::error::ApiError;
 use super::state::{pool_error, Active};
 use super::workers::Session;
@@ -146,14 +147,27 @@ fn json_array<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
 
 /// Decides every request of a batch (each the JSON text of one request, as received);
 /// answers `{"results": [...], "bundle_digest"}` with one result per request, in order: a
-/// decision, or `{"error": {code, message}}`. The requests and results pass through as text.
+/// decision, or `{"error": {code, message}}`. The requests and results pass through as text:
+/// only a request that may hold a control character is parsed here.
 pub async fn decide_batch(
     active: &Active,
     requests: &[&RawValue],
     budgets: Budgets,
 ) -> Result<String, ApiError> {
     let mut results: Vec<Option<String>> = vec![None; requests.len()];
-    let pending: Vec<usize> = (0..requests.len()).collect();
+    let mut pending = Vec::with_capacity(requests.len());
+    for (i, request) in requests.iter().enumerate() {
+        let refused = match may_hold_controls(request.get()) {
+            true => serde_json::from_str::<Value>(request.get())
+                .ok()
+                .and_then(|v| refuse_controls(&v, &format!("requests[{i}]")).err()),
+            false => None,
+        };
+        match refused {
+            None => pending.push(i),
+            Some(e) => results[i] = Some(e.batch_item().to_string()),
+        }
+    }
     let mut queue: VecDeque<Work> = pending
         .chunks(CHUNK_ITEMS)
         .map(|ids| Work::Chunk(ids.to_vec()))

@@ -36,6 +36,10 @@ pub enum ApiError {
     BadQuery(String),
     #[error("invalid path parameter: {0}")]
     BadPath(String),
+    #[error("entity {at} contains a control character ({code_point}); ids and types may not")]
+    ControlCharacter { at: String, code_point: String },
+    #[error("{0} appears more than once in one write (upsert or remove it once)")]
+    DuplicateUid(String),
     #[error("request body larger than {0} bytes")]
     BodyTooLarge(usize),
     #[error("{got} requests in one call; the limit is {limit}")]
@@ -85,7 +89,11 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Engine(json) => engine_status(json),
-            Self::BadBody(_) | Self::BadQuery(_) | Self::BadPath(_) => StatusCode::BAD_REQUEST,
+            Self::BadBody(_)
+            | Self::BadQuery(_)
+            | Self::BadPath(_)
+            | Self::ControlCharacter { .. } => StatusCode::BAD_REQUEST,
+            Self::DuplicateUid(_) => StatusCode::CONFLICT,
             Self::InvalidBundle { .. } | Self::TestsFailed { .. } | Self::TestsTimedOut(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -112,6 +120,9 @@ impl ApiError {
             Self::BadBody(_) => "malformed_json",
             Self::BadQuery(_) => "invalid_query",
             Self::BadPath(_) => "invalid_path",
+            Self::ControlCharacter { .. } => "control_character_in_id",
+            // The engine's code for two entities with one uid.
+            Self::DuplicateUid(_) => "entity_duplicate",
             Self::BodyTooLarge(_) => "body_too_large",
             Self::BatchTooLarge { .. } => "batch_too_large",
             Self::Unauthorized => "unauthorized",

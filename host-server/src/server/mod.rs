@@ -11,6 +11,7 @@ pub mod batch;
 pub mod budget;
 pub mod config;
 pub mod decision_log;
+pub mod entity_ids;
 pub mod error;
 pub mod metrics;
 pub mod routes;

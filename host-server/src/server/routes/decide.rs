@@ -16,6 +16,7 @@ use crate::guest::GuestAnswer;
 use crate::server::batch::{self, Budgets};
 use crate::server::budget::{Budget, RequestDeadline};
 use crate::server::decision_log::loggable_request;
+use crate::server::entity_ids::refuse_controls_in;
 use crate::server::error::ApiError;
 use crate::server::metrics::Endpoint;
 use crate::server::state::AppState;
@@ -52,6 +53,7 @@ async fn decide_one(
     input: &str,
     deadline: RequestDeadline,
 ) -> Result<String, ApiError> {
+    refuse_controls_in(input)?;
     let active = state.active()?;
     let limit = deadline.limit(state.config.limits.eval_deadline)?;
     match active
@@ -181,8 +183,11 @@ pub async fn matrix(
         len("resources") * (len("actions") + len("fields")).max(1)
     })?;
     drop(input);
-    let result = match state.active() {
-        Ok(active) => batch::matrix(&active, &parsed, budgets(&state, started, deadline)).await,
+    let result = match crate::server::entity_ids::refuse_controls(&parsed, "") {
+        Ok(()) => match state.active() {
+            Ok(active) => batch::matrix(&active, &parsed, budgets(&state, started, deadline)).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     let json = counted(&state, Endpoint::Matrix, started, result)?;

@@ -1,6 +1,7 @@
 //! Entity data: replaced or changed by deltas, persisted, and applied to every guest instance,
 //! so callers never resend entities with their decisions.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -8,12 +9,15 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
+use policy_core::wire::EntityDelta;
 
 use super::{authorization, body_text, read_body};
 use crate::server::auth::AdminAction;
 use crate::server::budget::RequestDeadline;
+use crate::server::entity_ids::refuse_controls_in;
 use crate::server::error::ApiError;
 use crate::server::state::{AppState, EntityChange};
+use crate::store::entity_key;
 
 async fn write(
     state: Arc<AppState>,
@@ -35,10 +39,29 @@ async fn write(
         };
         ApiError::BadBody(format!("expected {expected}"))
     })?;
+    refuse_controls_in(&input)?;
+    if let EntityChange::Delta(delta) = &change {
+        refuse_repeated_uids(delta)?;
+    }
     let json = state
         .write_entities(&caller, change, input, deadline)
         .await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
+}
+
+/// One delta names each uid once: upserting one twice, or upserting and removing it, has no
+/// order the store and every guest instance would agree on.
+fn refuse_repeated_uids(delta: &EntityDelta) -> Result<(), ApiError> {
+    let mut seen = HashSet::new();
+    // A record without a uid is the engine's to refuse, with its own message.
+    let upserted = delta.upsert.iter().filter_map(|r| entity_key(r).ok());
+    let removed = delta.remove.iter().map(ToString::to_string);
+    for uid in upserted.chain(removed) {
+        if !seen.insert(uid.clone()) {
+            return Err(ApiError::DuplicateUid(uid));
+        }
+    }
+    Ok(())
 }
 
 /// `PUT /v1/entities`: replace all data entities.
