@@ -185,9 +185,16 @@ struct Remote {
 enum AuditCommand {
     /// Walk the hash chain; exit 1 if any record was edited, removed or reordered.
     Verify {
-        /// The server's data directory.
+        /// The server's data directory (its SQLite store).
         #[arg(long, default_value = ".sesame")]
         data: PathBuf,
+        /// A PostgreSQL store instead (also read from SESAME_DATABASE_URL).
+        #[arg(long, env = "SESAME_DATABASE_URL")]
+        database_url: Option<String>,
+        /// A head published earlier (GET /v1/admin/audit/head): exit 1 if it is no longer in
+        /// the chain (records removed from its end).
+        #[arg(long)]
+        head: Option<String>,
     },
 }
 
@@ -347,8 +354,13 @@ fn run(cli: Cli) -> Result<Status, CliError> {
             Ok(Status::Ok)
         }
         Command::Audit {
-            command: AuditCommand::Verify { data },
-        } => commands::audit::verify(&data, format),
+            command:
+                AuditCommand::Verify {
+                    data,
+                    database_url,
+                    head,
+                },
+        } => commands::audit::verify(&data, database_url.as_deref(), head.as_deref(), format),
         Command::Loadtest {
             dir,
             remote,

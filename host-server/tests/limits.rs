@@ -561,3 +561,56 @@ fn one_patch_names_each_uid_once() -> TestResult {
     assert!(once.ok(), "{}", once.body);
     Ok(())
 }
+
+fn sesame(args: &[&str]) -> Result<std::process::Output, std::io::Error> {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
+        .args(args)
+        .output()
+}
+
+#[test]
+fn a_published_audit_head_reveals_a_truncated_chain() -> TestResult {
+    let mut server = Server::start("limits-audit-head", &[])?;
+    let admin = server.admin();
+    assert!(admin.post("/v1/admin/login", &json!({}))?.ok());
+    // A viewer may read the head to publish it.
+    let head = server
+        .client(Some("viewer-secret"))
+        .get("/v1/admin/audit/head")?;
+    assert!(head.ok(), "{}", head.body);
+    let (seq, hash) = (
+        head.body["seq"].as_u64().unwrap_or_default(),
+        head.body["hash"].as_str().unwrap_or_default().to_string(),
+    );
+    assert!(seq >= 2, "{}", head.body);
+    let verified = admin.get(&format!("/v1/admin/audit/verify?head={hash}"))?;
+    assert_eq!(verified.body["ok"], true, "{}", verified.body);
+
+    // The last record is deleted: the chain still links up, only the published head shows it.
+    server.kill();
+    let db = rusqlite::Connection::open(server.data.join("sesame.db"))?;
+    db.execute("DELETE FROM audit WHERE seq = ?1", [seq as i64])?;
+    drop(db);
+    let data = server.data.to_string_lossy().to_string();
+    let plain = sesame(&["audit", "verify", "--data", &data])?;
+    assert_eq!(
+        plain.status.code(),
+        Some(0),
+        "a shorter chain still links up"
+    );
+    let out = sesame(&["audit", "verify", "--data", &data, "--head", &hash])?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!("BROKEN at record {seq}")) && stdout.contains("removed"),
+        "{stdout}"
+    );
+    // The server says the same.
+    server.crash_and_restart()?;
+    let check = server
+        .admin()
+        .get(&format!("/v1/admin/audit/verify?head={hash}"))?;
+    assert_eq!(check.body["ok"], false, "{}", check.body);
+    assert_eq!(check.body["broken_at"], seq, "{}", check.body);
+    Ok(())
+}

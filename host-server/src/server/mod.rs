@@ -93,6 +93,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/admin/validate", post(routes::admin::validate_bundle))
         .route("/v1/admin/entities", get(routes::admin::entities))
         .route("/v1/admin/audit", get(routes::admin::audit_log))
+        .route("/v1/admin/audit/head", get(routes::admin::audit_head))
         .route("/v1/admin/audit/verify", get(routes::admin::audit_verify))
         .route("/v1/admin/decisions", get(routes::admin::decisions))
         .route("/healthz", get(routes::ops::healthz))

@@ -18,6 +18,7 @@ use crate::server::auth::{AdminAction, Caller};
 use crate::server::budget::RequestDeadline;
 use crate::server::error::ApiError;
 use crate::server::state::{AppState, DeployOutcome};
+use crate::store::audit::AuditHead;
 use crate::store::{
     audit, Activation, ActivationKind, AuditRecord, ChainCheck, DecisionRecord, VersionMeta,
 };
@@ -232,16 +233,38 @@ pub async fn audit_log(
     blocking(|| Ok(state.store.audit(page.after, page.limit.min(10_000))?))
 }
 
-/// `GET /v1/admin/audit/verify`: walks the whole chain.
+#[derive(Deserialize)]
+pub struct VerifyQuery {
+    /// A head published earlier (`/v1/admin/audit/head`): it must still be in the chain.
+    head: Option<String>,
+}
+
+/// `GET /v1/admin/audit/verify?head=HASH`: walks the whole chain; with `head`, also finds
+/// records removed from its end since that head was published.
 pub async fn audit_verify(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    ApiQuery(q): ApiQuery<VerifyQuery>,
 ) -> Result<Json<ChainCheck>, ApiError> {
     caller(&state, &headers, AdminAction::ReadAudit)?;
     blocking(|| {
         let records = state.store.audit(0, usize::MAX >> 1)?;
-        Ok(audit::verify(&records))
+        Ok(match &q.head {
+            Some(head) => audit::verify_with_head(&records, head),
+            None => audit::verify(&records),
+        })
     })
+}
+
+/// `GET /v1/admin/audit/head`: the chain's last record (seq, hash, time), to publish outside
+/// the server; `sesame audit verify --head HASH` then detects a truncated chain. A viewer may
+/// read it: a hash and a count reveal no record.
+pub async fn audit_head(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<AuditHead>, ApiError> {
+    caller(&state, &headers, AdminAction::Read)?;
+    blocking(|| Ok(AuditHead::of(state.store.audit_head()?.as_ref())))
 }
 
 /// `GET /v1/admin/decisions?limit=M`: the newest logged decisions (for `sesame impact`).
