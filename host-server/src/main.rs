@@ -272,6 +272,16 @@ struct ServeArgs {
     /// A logged request larger than this has its context replaced by a marker, bytes.
     #[arg(long, default_value_t = 8 << 10)]
     decision_log_max_record_bytes: usize,
+    /// Decision endpoints need a token (any role the admin policy allows `decide`).
+    #[arg(long)]
+    decisions_need_token: bool,
+    /// Requests per second per client (token, or peer address); 0 = no limit.
+    #[arg(long, default_value_t = 0.0)]
+    rate_limit: f64,
+    /// Requests a client may make at once before the rate applies (default: one second's
+    /// worth).
+    #[arg(long)]
+    rate_burst: Option<f64>,
 }
 
 #[derive(Subcommand)]
@@ -409,7 +419,7 @@ fn run(cli: Cli) -> Result<Status, CliError> {
 }
 
 fn serve_config(a: ServeArgs) -> host_server::server::config::ServeConfig {
-    use host_server::server::config::{DecisionLogConfig, Limits, ServeConfig};
+    use host_server::server::config::{Admission, DecisionLogConfig, Limits, ServeConfig};
     use std::time::Duration;
     let guest = a
         .guest
@@ -443,6 +453,11 @@ fn serve_config(a: ServeArgs) -> host_server::server::config::ServeConfig {
             .unwrap_or(Duration::MAX),
         max_bytes: a.decision_log_max_bytes,
         max_record_bytes: a.decision_log_max_record_bytes,
+    };
+    config.admission = Admission {
+        decisions_need_token: a.decisions_need_token,
+        rate_per_second: a.rate_limit.max(0.0),
+        rate_burst: a.rate_burst.unwrap_or(a.rate_limit).max(1.0),
     };
     config
 }

@@ -1,6 +1,7 @@
 //! The server's limits hold against callers who push on them (issue 14): time budgets that stop
-//! work, storage that stays bounded, and every refusal a JSON error with a stable code. Each test replays one of the cases
-//! that were found to break, against a real `sesame serve` process.
+//! work, storage that stays bounded, who may call and how often, and every refusal a JSON error
+//! with a stable code. Each test replays one of the cases that were found to break, against a
+//! real `sesame serve` process.
 
 mod support;
 
@@ -408,6 +409,63 @@ fn the_decision_log_stays_within_its_record_and_total_size() -> TestResult {
 }
 
 #[test]
+fn decisions_can_need_a_token_and_each_client_has_a_rate() -> TestResult {
+    let server = Server::start(
+        "limits-admission",
+        &[
+            "--decisions-need-token",
+            "--rate-limit",
+            "0.5",
+            "--rate-burst",
+            "3",
+        ],
+    )?;
+    let anonymous = server.anonymous().post("/v1/decide", &carol_views_inv1())?;
+    assert_eq!(
+        (anonymous.status, anonymous.code()),
+        (401, "unauthorized"),
+        "{}",
+        anonymous.body
+    );
+    let unknown = server
+        .client(Some("guess"))
+        .post("/v1/decide", &carol_views_inv1())?;
+    assert_eq!((unknown.status, unknown.code()), (401, "unauthorized"));
+    // Any role the admin policy allows `decide`: a viewer's token will do.
+    let viewer = server.client(Some("viewer-secret"));
+    for _ in 0..2 {
+        let r = viewer.post("/v1/decide", &carol_views_inv1())?;
+        assert_eq!(r.body["decision"], "allow", "{}", r.body);
+    }
+    // The burst of three is spent (the unknown token counted against the peer address, not
+    // against this token): the next call waits.
+    let third = viewer.post("/v1/decide", &carol_views_inv1())?;
+    assert!(third.ok(), "{}", third.body);
+    let limited = viewer.post("/v1/decide", &carol_views_inv1())?;
+    assert_eq!(
+        (limited.status, limited.code()),
+        (429, "rate_limited"),
+        "{}",
+        limited.body
+    );
+    assert!(
+        limited
+            .retry_after
+            .as_deref()
+            .and_then(|s| s.parse::<u64>().ok())
+            .is_some_and(|s| (1..=2).contains(&s)),
+        "{:?}",
+        limited.retry_after
+    );
+    // Another client has its own bucket.
+    let other = server
+        .client(Some("author-secret"))
+        .post("/v1/decide", &carol_views_inv1())?;
+    assert!(other.ok(), "{}", other.body);
+    Ok(())
+}
+
+#[test]
 fn errors_no_handler_writes_are_json_too() -> TestResult {
     let server = Server::start("limits-json", &[])?;
     let api = server.admin();
@@ -437,36 +495,6 @@ fn errors_no_handler_writes_are_json_too() -> TestResult {
         "{}",
         missing.body
     );
-    Ok(())
-}
-
-#[test]
-fn admin_writes_check_the_token_before_reading_the_body() -> TestResult {
-    let server = Server::start("limits-token-first", &[])?;
-    let garbage = Some("{\"files\": [this is not json");
-    for (method, path) in [
-        ("POST", "/v1/admin/deploy"),
-        ("POST", "/v1/admin/activate"),
-        ("POST", "/v1/admin/rollback"),
-        ("POST", "/v1/admin/validate"),
-        ("PUT", "/v1/entities"),
-        ("PATCH", "/v1/entities"),
-    ] {
-        let r = server.anonymous().send(method, path, garbage)?;
-        assert_eq!(
-            (r.status, r.code()),
-            (401, "unauthorized"),
-            "{method} {path}: {}",
-            r.body
-        );
-    }
-    // A known token with too little role is refused before its body is read too.
-    let viewer = server.client(Some("viewer-secret"));
-    let r = viewer.send("POST", "/v1/admin/deploy", garbage)?;
-    assert_eq!((r.status, r.code()), (403, "forbidden"), "{}", r.body);
-    // With the right token the body is read, and refused for what it is.
-    let r = server.admin().send("POST", "/v1/admin/deploy", garbage)?;
-    assert_eq!((r.status, r.code()), (400, "malformed_json"), "{}", r.body);
     Ok(())
 }
 
@@ -559,6 +587,36 @@ fn one_patch_names_each_uid_once() -> TestResult {
         Some(&json!({"upsert": [doc(false)]}).to_string()),
     )?;
     assert!(once.ok(), "{}", once.body);
+    Ok(())
+}
+
+#[test]
+fn admin_writes_check_the_token_before_reading_the_body() -> TestResult {
+    let server = Server::start("limits-token-first", &[])?;
+    let garbage = Some("{\"files\": [this is not json");
+    for (method, path) in [
+        ("POST", "/v1/admin/deploy"),
+        ("POST", "/v1/admin/activate"),
+        ("POST", "/v1/admin/rollback"),
+        ("POST", "/v1/admin/validate"),
+        ("PUT", "/v1/entities"),
+        ("PATCH", "/v1/entities"),
+    ] {
+        let r = server.anonymous().send(method, path, garbage)?;
+        assert_eq!(
+            (r.status, r.code()),
+            (401, "unauthorized"),
+            "{method} {path}: {}",
+            r.body
+        );
+    }
+    // A known token with too little role is refused before its body is read too.
+    let viewer = server.client(Some("viewer-secret"));
+    let r = viewer.send("POST", "/v1/admin/deploy", garbage)?;
+    assert_eq!((r.status, r.code()), (403, "forbidden"), "{}", r.body);
+    // With the right token the body is read, and refused for what it is.
+    let r = server.admin().send("POST", "/v1/admin/deploy", garbage)?;
+    assert_eq!((r.status, r.code()), (400, "malformed_json"), "{}", r.body);
     Ok(())
 }
 

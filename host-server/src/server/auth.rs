@@ -38,6 +38,8 @@ pub enum AdminAction {
     WriteEntities,
     Activate,
     ReadAudit,
+    /// Ask for decisions, when the server is started with decisions behind a token.
+    Decide,
 }
 
 impl AdminAction {
@@ -48,6 +50,7 @@ impl AdminAction {
             Self::WriteEntities => "write_entities",
             Self::Activate => "activate",
             Self::ReadAudit => "read_audit",
+            Self::Decide => "decide",
         }
     }
 }

@@ -30,6 +30,7 @@ pub struct ServeConfig {
     pub workers: usize,
     pub limits: Limits,
     pub decision_log: DecisionLogConfig,
+    pub admission: Admission,
 }
 
 #[derive(Debug, Clone)]
@@ -75,6 +76,17 @@ impl Limits {
     }
 }
 
+/// Who may call the API and how often.
+#[derive(Debug, Clone, Default)]
+pub struct Admission {
+    /// Decision endpoints need a token whose role the admin policy allows `decide`.
+    pub decisions_need_token: bool,
+    /// Requests per second per client (token, or peer address without one); 0 = no limit.
+    pub rate_per_second: f64,
+    /// Requests a client may make at once before the rate applies (bucket size).
+    pub rate_burst: f64,
+}
+
 #[derive(Debug, Clone)]
 pub struct DecisionLogConfig {
     /// Fraction of decisions logged: 0 (off) to 1 (all).
@@ -118,6 +130,7 @@ impl ServeConfig {
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             limits: Limits::default(),
             decision_log: DecisionLogConfig::default(),
+            admission: Admission::default(),
         }
     }
 }

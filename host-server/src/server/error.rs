@@ -56,6 +56,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("{method} is not allowed on {path}")]
     MethodNotAllowed { method: String, path: String },
+    #[error("too many requests from {client}; retry in {retry_after_s} s")]
+    RateLimited { client: String, retry_after_s: u64 },
     #[error("no version is active yet")]
     NotReady,
     #[error("{0}")]
@@ -102,6 +104,7 @@ impl ApiError {
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Deadline => StatusCode::GATEWAY_TIMEOUT,
@@ -129,6 +132,7 @@ impl ApiError {
             Self::Forbidden { .. } => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::RateLimited { .. } => "rate_limited",
             Self::NotReady => "not_ready",
             Self::Conflict(_) => "conflict",
             Self::Deadline => "deadline_exceeded",
@@ -171,7 +175,14 @@ impl IntoResponse for ApiError {
             diagnostics,
             report,
         };
-        (status, axum::Json(body)).into_response()
+        let mut response = (status, axum::Json(body)).into_response();
+        if let Self::RateLimited { retry_after_s, .. } = &self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(*retry_after_s),
+            );
+        }
+        response
     }
 }
 

@@ -6,6 +6,7 @@
 //! opens the store, seeds it on first start, activates the stored version, binds and serves with
 //! graceful shutdown.
 
+pub mod admission;
 pub mod auth;
 pub mod batch;
 pub mod budget;
@@ -66,7 +67,7 @@ pub enum StartError {
 /// The whole HTTP service.
 pub fn app(state: Arc<AppState>) -> Router {
     let limits = state.config.limits.clone();
-    let mut router = Router::new()
+    let decisions = Router::new()
         .route(
             "/v1/decide",
             // One decision needs far less than a batch: its own, smaller body limit.
@@ -74,6 +75,11 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .route("/v1/decide/batch", post(routes::decide::batch))
         .route("/v1/matrix", post(routes::decide::matrix))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admission::admit_decisions,
+        ));
+    let api = Router::new()
         .route(
             "/v1/entities",
             axum::routing::put(routes::entities::replace).patch(routes::entities::patch),
@@ -96,6 +102,13 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/admin/audit/head", get(routes::admin::audit_head))
         .route("/v1/admin/audit/verify", get(routes::admin::audit_verify))
         .route("/v1/admin/decisions", get(routes::admin::decisions))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admission::admit_api,
+        ));
+    let mut router = Router::new()
+        .merge(decisions)
+        .merge(api)
         .route("/healthz", get(routes::ops::healthz))
         .route("/readyz", get(routes::ops::readyz))
         .route("/metrics", get(routes::ops::metrics))
@@ -220,6 +233,10 @@ pub fn open_state(config: ServeConfig) -> Result<Arc<AppState>, StartError> {
         ms = runtime.startup_ms,
         "guest module ready"
     );
+    let rate_limiter = admission::RateLimiter::new(
+        config.admission.rate_per_second,
+        config.admission.rate_burst,
+    );
     let decision_log = DecisionLog::start(
         &config.decision_log,
         store.clone(),
@@ -235,6 +252,7 @@ pub fn open_state(config: ServeConfig) -> Result<Arc<AppState>, StartError> {
         auth,
         metrics: Metrics::default(),
         decision_log,
+        rate_limiter,
     });
     seed(&state)?;
     if let Some(version) = state.store.active()? {
@@ -325,7 +343,9 @@ pub async fn serve(config: ServeConfig) -> Result<(), StartError> {
     }
     // One line on stdout that scripts and tests wait for.
     println!("sesame listening on http://{local}");
-    axum::serve(listener, app(state))
+    // The peer address is the rate limiter's client when a call carries no token.
+    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(StartError::Serve)

@@ -51,6 +51,8 @@ pub struct AppState {
     pub auth: AdminAuth,
     pub metrics: Metrics,
     pub decision_log: DecisionLog,
+    /// Per-client token buckets; `None` when there is no rate limit.
+    pub rate_limiter: Option<super::admission::RateLimiter>,
 }
 
 /// What a deploy answers.
