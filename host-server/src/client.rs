@@ -23,6 +23,8 @@ pub struct ApiResponse {
     pub status: u16,
     pub body: Value,
     pub etag: Option<String>,
+    /// `Retry-After` of a 429, seconds.
+    pub retry_after: Option<String>,
 }
 
 impl ApiResponse {
@@ -92,7 +94,14 @@ impl ApiClient {
         path: &str,
         body: Option<&str>,
     ) -> Result<ApiResponse, ClientError> {
-        let (status, text, etag) = self.send_text(method, path, body, &[])?;
+        let (status, text, headers) = self.exchange(method, path, body, &[])?;
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(String::from)
+        };
+        let (etag, retry_after) = (header("etag"), header("retry-after"));
         let body = if text.trim().is_empty() {
             Value::Null
         } else {
@@ -102,7 +111,12 @@ impl ApiClient {
                 text: text.chars().take(300).collect(),
             })?
         };
-        Ok(ApiResponse { status, body, etag })
+        Ok(ApiResponse {
+            status,
+            body,
+            etag,
+            retry_after,
+        })
     }
 
     /// The raw answer: status, body text, ETag.
@@ -113,6 +127,22 @@ impl ApiClient {
         body: Option<&str>,
         headers: &[(&str, &str)],
     ) -> Result<(u16, String, Option<String>), ClientError> {
+        let (status, text, headers) = self.exchange(method, path, body, headers)?;
+        let etag = headers
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        Ok((status, text, etag))
+    }
+
+    /// The raw answer: status, body text, headers.
+    pub fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Result<(u16, String, ureq::http::HeaderMap), ClientError> {
         let url = format!("{}{path}", self.base);
         let transport = |e: ureq::Error| ClientError::Transport {
             url: url.clone(),
@@ -136,17 +166,13 @@ impl ApiClient {
             })?;
         let mut response = self.agent.run(request).map_err(transport)?;
         let status = response.status().as_u16();
-        let etag = response
-            .headers()
-            .get("etag")
-            .and_then(|v| v.to_str().ok())
-            .map(String::from);
+        let response_headers = response.headers().clone();
         let text = response
             .body_mut()
             .with_config()
             .limit(1 << 30)
             .read_to_string()
             .map_err(transport)?;
-        Ok((status, text, etag))
+        Ok((status, text, response_headers))
     }
 }

@@ -190,9 +190,16 @@ struct Remote {
 enum AuditCommand {
     /// Walk the hash chain; exit 1 if any record was edited, removed or reordered.
     Verify {
-        /// The server's data directory.
+        /// The server's data directory (its SQLite store).
         #[arg(long, default_value = ".sesame")]
         data: PathBuf,
+        /// A PostgreSQL store instead (also read from SESAME_DATABASE_URL).
+        #[arg(long, env = "SESAME_DATABASE_URL")]
+        database_url: Option<String>,
+        /// A head published earlier (GET /v1/admin/audit/head): exit 1 if it is no longer in
+        /// the chain (records removed from its end).
+        #[arg(long)]
+        head: Option<String>,
     },
 }
 
@@ -232,18 +239,29 @@ struct ServeArgs {
     /// Guest instances (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
-    /// Largest request body, bytes.
+    /// Largest request body, bytes (batches, matrices, entity writes, deploys).
     #[arg(long, default_value_t = 16 << 20)]
     max_body: usize,
+    /// Largest /v1/decide body, bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    max_decide_body: usize,
     /// Most requests per batch (and cells per matrix).
     #[arg(long, default_value_t = 10_000)]
     max_batch: usize,
-    /// Time budget of one evaluation in the guest, milliseconds.
+    /// Time budget of one evaluation in the guest (a decision, a batch item, a matrix row),
+    /// milliseconds.
     #[arg(long, default_value_t = 500)]
     eval_timeout_ms: u64,
-    /// Whole-request timeout, seconds.
+    /// Guest time one batch or matrix may use in all, milliseconds (at most the request
+    /// timeout).
+    #[arg(long, default_value_t = 10_000)]
+    batch_budget_ms: u64,
+    /// Whole-request timeout, seconds (every endpoint).
     #[arg(long, default_value_t = 30)]
     request_timeout_s: u64,
+    /// Time a deploy's bundle tests may take, milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    deploy_tests_timeout_ms: u64,
     /// Fraction of decisions written to the decision log (0 = off, 1 = all).
     #[arg(long, default_value_t = 1.0)]
     decision_log_sample: f64,
@@ -268,6 +286,25 @@ struct ServeArgs {
     /// The entity type whose ids name tenants (tokens' `tenants`, the JWT tenant claim).
     #[arg(long, default_value = "Firm")]
     tenant_type: String,
+    /// Decision-log records older than this many days are deleted.
+    #[arg(long, default_value_t = 30.0)]
+    decision_log_retention_days: f64,
+    /// The decision log is pruned, oldest first, to about this many bytes.
+    #[arg(long, default_value_t = 1 << 30)]
+    decision_log_max_bytes: u64,
+    /// A logged request larger than this has its context replaced by a marker, bytes.
+    #[arg(long, default_value_t = 8 << 10)]
+    decision_log_max_record_bytes: usize,
+    /// Decision endpoints need a token (any role the admin policy allows `decide`).
+    #[arg(long)]
+    decisions_need_token: bool,
+    /// Requests per second per client (token, or peer address); 0 = no limit.
+    #[arg(long, default_value_t = 0.0)]
+    rate_limit: f64,
+    /// Requests a client may make at once before the rate applies (default: one second's
+    /// worth).
+    #[arg(long)]
+    rate_burst: Option<f64>,
 }
 
 #[derive(Subcommand)]
@@ -399,8 +436,13 @@ fn run(cli: Cli) -> Result<Status, CliError> {
             Ok(Status::Ok)
         }
         Command::Audit {
-            command: AuditCommand::Verify { data },
-        } => commands::audit::verify(&data, format),
+            command:
+                AuditCommand::Verify {
+                    data,
+                    database_url,
+                    head,
+                },
+        } => commands::audit::verify(&data, database_url.as_deref(), head.as_deref(), format),
         Command::Loadtest {
             dir,
             remote,
@@ -449,8 +491,9 @@ fn run(cli: Cli) -> Result<Status, CliError> {
 }
 
 fn serve_config(a: ServeArgs) -> host_server::server::config::ServeConfig {
-    use host_server::server::config::{DecisionLogConfig, Limits, ServeConfig};
+    use host_server::server::config::{Admission, DecisionLogConfig, Limits, ServeConfig};
     use host_server::server::identity::JwtConfig;
+    use std::time::Duration;
     let guest = a
         .guest
         .unwrap_or_else(host_server::guest::default_guest_path);
@@ -466,15 +509,28 @@ fn serve_config(a: ServeArgs) -> host_server::server::config::ServeConfig {
     if let Some(n) = a.workers {
         config.workers = n.max(1);
     }
+    let request_timeout = Duration::from_secs(a.request_timeout_s.max(1));
     config.limits = Limits {
         max_body_bytes: a.max_body,
+        max_decide_body_bytes: a.max_decide_body,
         max_batch: a.max_batch,
-        eval_deadline: std::time::Duration::from_millis(a.eval_timeout_ms.max(1)),
-        request_timeout: std::time::Duration::from_secs(a.request_timeout_s.max(1)),
+        eval_deadline: Duration::from_millis(a.eval_timeout_ms.max(1)),
+        batch_budget: Duration::from_millis(a.batch_budget_ms.max(1)).min(request_timeout),
+        request_timeout,
+        deploy_tests_timeout: Duration::from_millis(a.deploy_tests_timeout_ms.max(1)),
     };
     config.decision_log = DecisionLogConfig {
         sample: a.decision_log_sample,
         masked_fields: a.masked,
+        retention: Duration::try_from_secs_f64(a.decision_log_retention_days.max(0.0) * 86_400.0)
+            .unwrap_or(Duration::MAX),
+        max_bytes: a.decision_log_max_bytes,
+        max_record_bytes: a.decision_log_max_record_bytes,
+    };
+    config.admission = Admission {
+        decisions_need_token: a.decisions_need_token,
+        rate_per_second: a.rate_limit.max(0.0),
+        rate_burst: a.rate_burst.unwrap_or(a.rate_limit).max(1.0),
     };
     config.jwt = a.jwt_jwks.map(|jwks| JwtConfig {
         jwks,

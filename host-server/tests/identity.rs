@@ -173,6 +173,22 @@ fn a_jwt_of_the_identity_provider_signs_a_firm_user_in_bound_to_its_firm() -> Te
         alice.post("/v1/directory", &block("bob", "dave"))?.code(),
         "not_your_identity"
     );
+    // Decisions asked with alice's token are alice's: the principal comes from the token.
+    let own = alice.post(
+        "/v1/decide",
+        &json!({"action": entity("Action", "edit_preferences"), "resource": entity("User", "alice")}),
+    )?;
+    assert_eq!(own.body["decision"], "allow", "{}", own.body);
+    let someone_else = alice.post(
+        "/v1/decide",
+        &request("carol", "view_document", ("Document", "inv-1")),
+    )?;
+    assert_eq!(
+        someone_else.code(),
+        "not_your_identity",
+        "{}",
+        someone_else.body
+    );
     // A token whose tenant claim lies about the user's firm acts nowhere.
     let lying = server.client(Some(&token("uma", "dupont", now + 600)));
     let r = lying.post("/v1/directory", &block("uma", "uma"))?;

@@ -220,3 +220,70 @@ fn replicas_follow_one_postgres_store() -> TestResult {
     until(&r2, &view_inv1, |a| a["bundle_digest"] == v2.as_str())?;
     Ok(())
 }
+
+/// A decision record logged at `at`, about `padding` bytes long.
+fn logged_at(at: &str, padding: usize) -> host_server::store::DecisionRecord {
+    host_server::store::DecisionRecord {
+        at: at.into(),
+        request: json!({ "padding": "x".repeat(padding) }),
+        decision: "allow".into(),
+        determining_policies: vec![],
+        digest: "d".into(),
+        latency_us: 1,
+    }
+}
+
+#[test]
+fn the_postgres_store_bounds_its_decision_log_and_its_published_head_catches_truncation(
+) -> TestResult {
+    use host_server::store::postgres::PgStore;
+    use host_server::store::{AuditDraft, PolicyStore};
+    let pg = Postgres::start("bounds")?;
+    let url = pg.url();
+    let store = PgStore::open(&url)?;
+
+    // Retention by age, then by size (about 1,100 bytes a record: 5,000 keep four).
+    let old: Vec<_> = (0..3)
+        .map(|_| logged_at("2020-01-01T00:00:00.000Z", 10))
+        .collect();
+    let new: Vec<_> = (0..10)
+        .map(|_| logged_at("2030-01-01T00:00:00.000Z", 1_000))
+        .collect();
+    store.append_decisions(&old)?;
+    store.append_decisions(&new)?;
+    let cut = "2025-01-01T00:00:00.000Z";
+    assert_eq!(store.prune_decisions(cut, u64::MAX)?, 3);
+    assert_eq!(store.prune_decisions(cut, 5_000)?, 6);
+    assert_eq!(store.decisions(100)?.len(), 4);
+    assert_eq!(store.prune_decisions(cut, 5_000)?, 0);
+
+    // The audit chain on PostgreSQL: a published head catches its last record deleted.
+    for action in ["deploy", "activate", "rollback"] {
+        store.append_audit(AuditDraft {
+            actor: "t".into(),
+            role: "admin".into(),
+            action: action.into(),
+            version_before: None,
+            version_after: None,
+            detail: Value::Null,
+        })?;
+    }
+    let head = store.audit_head()?.ok_or("no head")?;
+    assert_eq!(head.seq, 3);
+    let verify = |head: Option<&str>| {
+        let mut args = vec!["audit", "verify", "--database-url", url.as_str()];
+        args.extend(head.map(|h| ["--head", h]).into_iter().flatten());
+        std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
+            .args(&args)
+            .output()
+    };
+    assert_eq!(verify(Some(&head.hash))?.status.code(), Some(0));
+    let mut client = postgres::Client::connect(&url, postgres::NoTls)?;
+    client.execute("DELETE FROM audit WHERE seq = 3", &[])?;
+    assert_eq!(verify(None)?.status.code(), Some(0), "still links up");
+    let out = verify(Some(&head.hash))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("BROKEN at record 3"), "{stdout}");
+    Ok(())
+}

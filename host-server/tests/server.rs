@@ -620,7 +620,7 @@ fn limits_end_with_a_clear_json_error() -> TestResult {
         &["--eval-timeout-ms", "1", "--decision-log-sample", "0"],
     )?;
     let mut slow = request("carol", "view_document", ("Document", "inv-1"));
-    slow["context"] = json!({ "noise": (0..60_000).map(|i| json!({"k": i, "v": [i, i, i]})).collect::<Vec<_>>() });
+    slow["context"] = json!({ "noise": (0..20_000).map(|i| json!({"k": i, "v": [i, i, i]})).collect::<Vec<_>>() });
     let r = server.anonymous().post("/v1/decide", &slow)?;
     assert_eq!(
         (r.status, r.code()),

@@ -1,25 +1,41 @@
-//! `sesame audit verify --data DIR`: walks the audit chain in a server's store directly (the
-//! server need not run), so an operator can check it from a backup too.
+//! `sesame audit verify --data DIR | --database-url URL [--head HASH]`: walks the audit chain
+//! in a server's store directly (the server need not run), so an operator can check it from a
+//! backup too. With `--head`, a head published earlier (`GET /v1/admin/audit/head`) must still
+//! be in the chain: the only way to see records deleted from its end.
 
 use std::path::Path;
 
 use super::{json, CliError, Format, Status};
-use crate::store::audit::verify as verify_chain;
+use crate::store::audit::{verify as verify_chain, verify_with_head};
+use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::PolicyStore;
 
-pub fn verify(data: &Path, format: Format) -> Result<Status, CliError> {
-    if !data.join("sesame.db").is_file() {
-        return Err(CliError::Usage(format!(
-            "no store at {}",
-            data.join("sesame.db").display()
-        )));
-    }
-    let store = SqliteStore::open(data).map_err(|e| CliError::Server(e.to_string()))?;
+pub fn verify(
+    data: &Path,
+    database_url: Option<&str>,
+    head: Option<&str>,
+    format: Format,
+) -> Result<Status, CliError> {
+    let store: Box<dyn PolicyStore> = match database_url {
+        Some(url) => Box::new(PgStore::open(url).map_err(|e| CliError::Server(e.to_string()))?),
+        None => {
+            if !data.join("sesame.db").is_file() {
+                return Err(CliError::Usage(format!(
+                    "no store at {}",
+                    data.join("sesame.db").display()
+                )));
+            }
+            Box::new(SqliteStore::open(data).map_err(|e| CliError::Server(e.to_string()))?)
+        }
+    };
     let records = store
         .audit(0, usize::MAX >> 1)
         .map_err(|e| CliError::Server(e.to_string()))?;
-    let check = verify_chain(&records);
+    let check = match head {
+        Some(head) => verify_with_head(&records, head),
+        None => verify_chain(&records),
+    };
     match format {
         Format::Json => println!("{}", json(&check)),
         Format::Text if check.ok => {

@@ -31,8 +31,9 @@ struct Impact {
     deny_to_allow: usize,
     /// Requests the candidate refuses (e.g. an action it no longer declares).
     refused: usize,
-    /// Requests that carried entities for their call only: the log keeps their count, not
-    /// their content, so they cannot be replayed faithfully.
+    /// Requests that carried entities for their call only (the log keeps their count, not
+    /// their content) or whose context was cut from the log for its size: they cannot be
+    /// replayed faithfully.
     skipped: usize,
     changes: Vec<Change>,
 }
@@ -66,7 +67,11 @@ pub fn run(
             eprint!("\rreplaying {i}/{}", log.len());
             let _ = std::io::stderr().flush();
         }
-        if record.request.get("entities_count").is_some() {
+        let cut = |v: &Value| v.get("_truncated").is_some();
+        if record.request.get("entities_count").is_some()
+            || cut(&record.request)
+            || cut(&record.request["context"])
+        {
             impact.skipped += 1;
             continue;
         }

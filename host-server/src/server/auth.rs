@@ -48,6 +48,8 @@ pub enum AdminAction {
     SignIn,
     /// Firm administration through `/v1/directory`, as a bound caller.
     Administer,
+    /// Ask for decisions, when the server is started with decisions behind a token.
+    Decide,
 }
 
 impl AdminAction {
@@ -60,6 +62,7 @@ impl AdminAction {
             Self::ReadAudit => "read_audit",
             Self::SignIn => "sign_in",
             Self::Administer => "administer",
+            Self::Decide => "decide",
         }
     }
 }
@@ -249,6 +252,13 @@ impl AdminAuth {
             });
         }
         Ok((Self::new(file.tokens)?, created))
+    }
+
+    /// The firm user a bearer value is a session of (a JWT, a subject-bound token), if it is
+    /// one; anything else, valid or not, is `None`.
+    pub fn subject_of(&self, authorization: &str) -> Option<EntityRef> {
+        let token = authorization.strip_prefix("Bearer ")?.trim();
+        self.identify(token).ok()?.subject
     }
 
     /// Checks the `Authorization: Bearer ...` value and asks the admin policy.

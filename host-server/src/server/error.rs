@@ -28,8 +28,18 @@ pub enum ApiError {
         total: usize,
         report: Value,
     },
+    #[error("the bundle's tests did not finish within {0:?}")]
+    TestsTimedOut(std::time::Duration),
     #[error("malformed request body: {0}")]
     BadBody(String),
+    #[error("invalid query string: {0}")]
+    BadQuery(String),
+    #[error("invalid path parameter: {0}")]
+    BadPath(String),
+    #[error("entity {at} contains a control character ({code_point}); ids and types may not")]
+    ControlCharacter { at: String, code_point: String },
+    #[error("{0} appears more than once in one write (upsert or remove it once)")]
+    DuplicateUid(String),
     #[error("request body larger than {0} bytes")]
     BodyTooLarge(usize),
     #[error("{got} requests in one call; the limit is {limit}")]
@@ -48,6 +58,10 @@ pub enum ApiError {
     NotYours(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("{method} is not allowed on {path}")]
+    MethodNotAllowed { method: String, path: String },
+    #[error("too many requests from {client}; retry in {retry_after_s} s")]
+    RateLimited { client: String, retry_after_s: u64 },
     #[error("no version is active yet")]
     NotReady,
     #[error("{0}")]
@@ -56,8 +70,13 @@ pub enum ApiError {
     Deadline,
     #[error("the request took longer than {0:?}")]
     Timeout(std::time::Duration),
+    #[error("the call used its whole budget of {0:?} before every item was evaluated")]
+    BudgetExceeded(std::time::Duration),
     #[error("{0}")]
     Internal(String),
+    /// An error no handler of ours wrote (a layer, a static file service), in our shape.
+    #[error("{message}")]
+    Rejected { status: StatusCode, message: String },
 }
 
 #[derive(Serialize)]
@@ -76,19 +95,26 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Engine(json) => engine_status(json),
-            Self::BadBody(_) => StatusCode::BAD_REQUEST,
-            Self::InvalidBundle { .. } | Self::TestsFailed { .. } => {
+            Self::BadBody(_)
+            | Self::BadQuery(_)
+            | Self::BadPath(_)
+            | Self::ControlCharacter { .. } => StatusCode::BAD_REQUEST,
+            Self::DuplicateUid(_) => StatusCode::CONFLICT,
+            Self::InvalidBundle { .. } | Self::TestsFailed { .. } | Self::TestsTimedOut(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::BodyTooLarge(_) | Self::BatchTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } | Self::NotYours(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Deadline => StatusCode::GATEWAY_TIMEOUT,
-            Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::Timeout(_) | Self::BudgetExceeded(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Rejected { status, .. } => *status,
         }
     }
 
@@ -97,18 +123,29 @@ impl ApiError {
             Self::Engine(_) => "engine_error",
             Self::InvalidBundle { .. } => "invalid_bundle",
             Self::TestsFailed { .. } => "tests_failed",
+            Self::TestsTimedOut(_) => "tests_timeout",
             Self::BadBody(_) => "malformed_json",
+            Self::BadQuery(_) => "invalid_query",
+            Self::BadPath(_) => "invalid_path",
+            Self::ControlCharacter { .. } => "control_character_in_id",
+            // The engine's code for two entities with one uid.
+            Self::DuplicateUid(_) => "entity_duplicate",
             Self::BodyTooLarge(_) => "body_too_large",
             Self::BatchTooLarge { .. } => "batch_too_large",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden { .. } => "forbidden",
             Self::NotYours(_) => "not_your_identity",
             Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::RateLimited { .. } => "rate_limited",
             Self::NotReady => "not_ready",
             Self::Conflict(_) => "conflict",
             Self::Deadline => "deadline_exceeded",
             Self::Timeout(_) => "request_timeout",
+            Self::BudgetExceeded(_) => "budget_exceeded",
             Self::Internal(_) => "internal",
+            Self::Rejected { status, .. } if status.is_server_error() => "internal",
+            Self::Rejected { .. } => "bad_request",
         }
     }
 }
@@ -143,7 +180,22 @@ impl IntoResponse for ApiError {
             diagnostics,
             report,
         };
-        (status, axum::Json(body)).into_response()
+        let mut response = (status, axum::Json(body)).into_response();
+        if let Self::RateLimited { retry_after_s, .. } = &self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(*retry_after_s),
+            );
+        }
+        response
+    }
+}
+
+impl ApiError {
+    /// This error as one item of a batch answer (`{"error": {code, message}}`): an item that
+    /// fails, fails alone.
+    pub fn batch_item(&self) -> Value {
+        serde_json::json!({"error": {"code": self.code(), "message": self.to_string()}})
     }
 }
 

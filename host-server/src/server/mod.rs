@@ -6,9 +6,13 @@
 //! opens the store, seeds it on first start, activates the stored version, binds and serves with
 //! graceful shutdown.
 
+pub mod admission;
 pub mod auth;
+pub mod batch;
+pub mod budget;
 pub mod config;
 pub mod decision_log;
+pub mod entity_ids;
 pub mod error;
 pub mod identity;
 pub mod metrics;
@@ -28,6 +32,7 @@ use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
 use self::auth::{AdminAuth, Caller};
+use self::budget::{Budget, RequestDeadline};
 use self::config::ServeConfig;
 use self::decision_log::DecisionLog;
 use self::metrics::Metrics;
@@ -63,10 +68,19 @@ pub enum StartError {
 /// The whole HTTP service.
 pub fn app(state: Arc<AppState>) -> Router {
     let limits = state.config.limits.clone();
-    let mut router = Router::new()
-        .route("/v1/decide", post(routes::decide::decide))
+    let decisions = Router::new()
+        .route(
+            "/v1/decide",
+            // One decision needs far less than a batch: its own, smaller body limit.
+            post(routes::decide::decide).layer(DefaultBodyLimit::max(limits.decide_body_bytes())),
+        )
         .route("/v1/decide/batch", post(routes::decide::batch))
         .route("/v1/matrix", post(routes::decide::matrix))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admission::admit_decisions,
+        ));
+    let api = Router::new()
         .route(
             "/v1/entities",
             axum::routing::put(routes::entities::replace).patch(routes::entities::patch),
@@ -86,8 +100,16 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/admin/validate", post(routes::admin::validate_bundle))
         .route("/v1/admin/entities", get(routes::admin::entities))
         .route("/v1/admin/audit", get(routes::admin::audit_log))
+        .route("/v1/admin/audit/head", get(routes::admin::audit_head))
         .route("/v1/admin/audit/verify", get(routes::admin::audit_verify))
         .route("/v1/admin/decisions", get(routes::admin::decisions))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admission::admit_api,
+        ));
+    let mut router = Router::new()
+        .merge(decisions)
+        .merge(api)
         .route("/healthz", get(routes::ops::healthz))
         .route("/readyz", get(routes::ops::readyz))
         .route("/metrics", get(routes::ops::metrics))
@@ -104,21 +126,79 @@ pub fn app(state: Arc<AppState>) -> Router {
             limits.request_timeout,
             request_timeout,
         ))
+        .layer(axum::middleware::from_fn(json_errors))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
-/// Ends a request that takes longer than the configured timeout with a JSON 408.
+/// Handlers answer their own 408 at the deadline (their guest calls are cut there); this layer
+/// is the backstop for anything that would wait longer, a little after it.
+const TIMEOUT_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Puts the request's deadline on it (handlers bound their guest calls and lock waits by it)
+/// and ends a request that outlives it with a JSON 408.
 async fn request_timeout(
     axum::extract::State(limit): axum::extract::State<std::time::Duration>,
-    request: axum::extract::Request,
+    mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    match tokio::time::timeout(limit, next.run(request)).await {
+    let deadline = RequestDeadline(Budget::new(limit));
+    request.extensions_mut().insert(deadline);
+    let backstop = deadline.budget().end() + TIMEOUT_GRACE;
+    match tokio::time::timeout_at(backstop.into(), next.run(request)).await {
         Ok(response) => response,
-        Err(_) => error::ApiError::Timeout(limit).into_response(),
+        Err(_) => deadline.timeout().into_response(),
     }
+}
+
+/// Every error the service answers has the API's JSON shape, including the ones no handler
+/// wrote: an unknown path (404), a method a path does not take (405, `Allow` kept), a missing
+/// static file.
+async fn json_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+    let method = request.method().to_string();
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let error = match status {
+        StatusCode::NOT_FOUND => {
+            error::ApiError::NotFound(format!("no such path: {method} {path}"))
+        }
+        StatusCode::METHOD_NOT_ALLOWED => error::ApiError::MethodNotAllowed { method, path },
+        other => {
+            let text = axum::body::to_bytes(response.into_body(), 4096)
+                .await
+                .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+                .unwrap_or_default();
+            error::ApiError::Rejected {
+                status: other,
+                message: if text.is_empty() {
+                    other.canonical_reason().unwrap_or("error").to_string()
+                } else {
+                    text
+                },
+            }
+        }
+    };
+    let mut answer = error.into_response();
+    if let Some(allow) = allow {
+        answer.headers_mut().insert(header::ALLOW, allow);
+    }
+    answer
 }
 
 /// Opens the store, seeds it on first start and activates the stored version.
@@ -158,6 +238,10 @@ pub fn open_state(config: ServeConfig) -> Result<Arc<AppState>, StartError> {
         ms = runtime.startup_ms,
         "guest module ready"
     );
+    let rate_limiter = admission::RateLimiter::new(
+        config.admission.rate_per_second,
+        config.admission.rate_burst,
+    );
     let decision_log = DecisionLog::start(
         &config.decision_log,
         store.clone(),
@@ -173,11 +257,15 @@ pub fn open_state(config: ServeConfig) -> Result<Arc<AppState>, StartError> {
         auth,
         metrics: Metrics::default(),
         decision_log,
+        rate_limiter,
     });
     seed(&state)?;
     if let Some(version) = state.store.active()? {
         let active = state
-            .build_active(version)
+            .build_active(
+                version,
+                RequestDeadline(Budget::new(workers::LOAD_DEADLINE)),
+            )
             .map_err(|e| StartError::Activate(e.to_string()))?;
         state
             .metrics
@@ -236,6 +324,9 @@ fn seed_bundle(state: &Arc<AppState>, dir: &Path, bootstrap: &Caller) -> Result<
             files,
             format!("bootstrap from {}", dir.display()),
             Some(crate::store::ActivationKind::Bootstrap),
+            // No caller waits: the seed gets as long as loading entities may take (its tests
+            // still have their own limit).
+            RequestDeadline(Budget::new(workers::LOAD_DEADLINE)),
         ))
     });
     outcome.map(|_| ()).map_err(|e| err(e.to_string()))
@@ -254,7 +345,9 @@ pub async fn serve(config: ServeConfig) -> Result<(), StartError> {
     }
     // One line on stdout that scripts and tests wait for.
     println!("sesame listening on http://{local}");
-    axum::serve(listener, app(state))
+    // The peer address is the rate limiter's client when a call carries no token.
+    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(StartError::Serve)

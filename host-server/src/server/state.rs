@@ -10,19 +10,20 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 use policy_core::json_api::{to_json, BundleFiles};
-use policy_core::testing::run_tests;
+use policy_core::testing::TestReport;
 use policy_core::wire::EntityDelta;
 use policy_core::Bundle;
 use serde::Serialize;
 use serde_json::Value;
 
 use super::auth::{AdminAuth, Caller};
+use super::budget::{Budget, CallLimit, RequestDeadline};
 use super::config::ServeConfig;
 use super::decision_log::DecisionLog;
 use super::error::ApiError;
 use super::metrics::Metrics;
-use super::workers::{PoolError, WorkerPool};
-use crate::guest::{GuestAnswer, GuestRuntime};
+use super::workers::{PoolError, WorkerPool, LOAD_DEADLINE};
+use crate::guest::{GuestAnswer, GuestError, GuestInstance, GuestRuntime};
 use crate::store::{ActivationKind, AuditDraft, NewVersion, PolicyStore, VersionMeta};
 
 /// The version answering decisions, with its guest instances.
@@ -50,6 +51,8 @@ pub struct AppState {
     pub auth: AdminAuth,
     pub metrics: Metrics,
     pub decision_log: DecisionLog,
+    /// Per-client token buckets; `None` when there is no rate limit.
+    pub rate_limiter: Option<super::admission::RateLimiter>,
 }
 
 /// What a deploy answers.
@@ -60,6 +63,12 @@ pub struct DeployOutcome {
     /// Already stored (same digest): nothing new was written but the activation.
     pub existing: bool,
     pub tests: TestSummary,
+}
+
+/// A bundle that loaded and passed its tests, ready to be stored.
+struct CheckedBundle {
+    bundle: Bundle,
+    tests: TestSummary,
 }
 
 #[derive(Debug, Serialize)]
@@ -123,9 +132,13 @@ impl AppState {
     }
 
     /// Builds the guest pool for a stored version over the stored entities (blocking).
-    pub fn build_active(&self, version: VersionMeta) -> Result<Active, ApiError> {
+    pub fn build_active(
+        &self,
+        version: VersionMeta,
+        deadline: RequestDeadline,
+    ) -> Result<Active, ApiError> {
         let files = self.store.version_files(&version.digest)?;
-        self.pool_for_files(&version, files)
+        self.pool_for_files(&version, files, deadline)
     }
 
     fn install(&self, active: Active) {
@@ -141,17 +154,26 @@ impl AppState {
 
     /// Validates, tests, stores and (with `activation`: `Deploy`, or `Bootstrap` at first
     /// start) activates a bundle. Nothing changes unless every step passes; a rejection is
-    /// audited.
+    /// audited. Validation and the bundle's tests run before the change lock is taken (they
+    /// read nothing it protects), the tests in a guest under their own time limit; the lock is
+    /// held only to build the new pool, store and swap.
     pub async fn deploy(
         &self,
         caller: &Caller,
         files: BTreeMap<String, String>,
         message: String,
         activation: Option<ActivationKind>,
+        deadline: RequestDeadline,
     ) -> Result<DeployOutcome, ApiError> {
-        let _changes = self.changes.lock().await;
-        let result =
-            tokio::task::block_in_place(|| self.deploy_locked(caller, files, &message, activation));
+        let result = match tokio::task::block_in_place(|| self.check_bundle(files, deadline)) {
+            Ok(checked) => match self.lock_changes(deadline).await {
+                Ok(_changes) => tokio::task::block_in_place(|| {
+                    self.deploy_locked(caller, checked, &message, activation, deadline)
+                }),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
         self.metrics.deploy(result.is_ok());
         if let Err(e) = &result {
             let before = self.active_digest();
@@ -171,18 +193,27 @@ impl AppState {
         result
     }
 
-    fn deploy_locked(
+    /// The change lock, waited for no longer than the request may last.
+    async fn lock_changes(
         &self,
-        caller: &Caller,
+        deadline: RequestDeadline,
+    ) -> Result<tokio::sync::MutexGuard<'_, ()>, ApiError> {
+        tokio::time::timeout_at(deadline.budget().end().into(), self.changes.lock())
+            .await
+            .map_err(|_| deadline.timeout())
+    }
+
+    /// Loads the bundle (located diagnostics) and runs its tests.
+    fn check_bundle(
+        &self,
         files: BTreeMap<String, String>,
-        message: &str,
-        activation: Option<ActivationKind>,
-    ) -> Result<DeployOutcome, ApiError> {
+        deadline: RequestDeadline,
+    ) -> Result<CheckedBundle, ApiError> {
         let bundle = Bundle::load(files).map_err(|e| ApiError::InvalidBundle {
             message: e.to_string(),
             diagnostics: e.diagnostics,
         })?;
-        let report = run_tests(&bundle);
+        let report = self.run_tests_in_guest(&bundle, deadline)?;
         let failed = report.cases.iter().filter(|c| !c.passed).count();
         if !report.ok() {
             return Err(ApiError::TestsFailed {
@@ -195,6 +226,51 @@ impl AppState {
             passed: report.cases.len() - failed,
             failed,
         };
+        Ok(CheckedBundle { bundle, tests })
+    }
+
+    /// The bundle's tests, run by the same engine build as every decision, in a throwaway
+    /// guest instance: its epoch deadline is what makes the time limit hold (policy-core
+    /// running natively could not be stopped).
+    fn run_tests_in_guest(
+        &self,
+        bundle: &Bundle,
+        deadline: RequestDeadline,
+    ) -> Result<TestReport, ApiError> {
+        let limit = self.config.limits.deploy_tests_timeout;
+        let tests = Budget::new(limit);
+        let internal = |e: GuestError| ApiError::Internal(format!("bundle tests: {e}"));
+        let mut guest = self.runtime.instance().map_err(internal)?;
+        let mut run = |f: &dyn Fn(&mut GuestInstance) -> Result<GuestAnswer, GuestError>| {
+            let call = tests.limit(limit).ok_or(ApiError::TestsTimedOut(limit))?;
+            let call: CallLimit = deadline.limit(call.deadline)?;
+            guest.set_deadline(call.deadline);
+            match f(&mut guest) {
+                Ok(GuestAnswer::Ok(json)) => Ok(json),
+                Ok(GuestAnswer::EngineError(json)) => Err(ApiError::Engine(json)),
+                Err(GuestError::DeadlineExceeded(_)) if call.cut => Err(deadline.timeout()),
+                Err(GuestError::DeadlineExceeded(_)) => Err(ApiError::TestsTimedOut(limit)),
+                Err(other) => Err(internal(other)),
+            }
+        };
+        let bundle_json = to_json(&BundleFiles {
+            files: bundle.files().clone(),
+        });
+        run(&|g| g.load_bundle(&bundle_json))?;
+        let report = run(&|g| g.call("run_tests", "{}"))?;
+        serde_json::from_str(&report)
+            .map_err(|e| ApiError::Internal(format!("a test report that does not parse: {e}")))
+    }
+
+    fn deploy_locked(
+        &self,
+        caller: &Caller,
+        checked: CheckedBundle,
+        message: &str,
+        activation: Option<ActivationKind>,
+        deadline: RequestDeadline,
+    ) -> Result<DeployOutcome, ApiError> {
+        let CheckedBundle { bundle, tests } = checked;
         let digest = bundle.digest().to_string();
         let existing = self.store.version(&digest)?.is_some();
         let before = self.active_digest();
@@ -212,6 +288,9 @@ impl AppState {
             serde_json::json!({"message": message, "activate": activation.is_some(), "existing": existing}),
         );
         let Some(kind) = activation else {
+            if deadline.budget().spent() {
+                return Err(deadline.timeout());
+            }
             let version = self.store.deploy(new_version, None, draft)?;
             return Ok(DeployOutcome {
                 version,
@@ -230,7 +309,11 @@ impl AppState {
             created_at: String::new(),
             parent: before.clone(),
         };
-        let pool_source = self.pool_for_files(&provisional, bundle.files().clone())?;
+        let pool_source = self.pool_for_files(&provisional, bundle.files().clone(), deadline)?;
+        // Past the request's deadline the caller has its 408: record nothing it was not told.
+        if deadline.budget().spent() {
+            return Err(deadline.timeout());
+        }
         let version = self.store.deploy(new_version, Some(kind), draft)?;
         self.install(Active {
             version: version.clone(),
@@ -248,23 +331,25 @@ impl AppState {
         &self,
         version: &VersionMeta,
         files: BTreeMap<String, String>,
+        deadline: RequestDeadline,
     ) -> Result<Active, ApiError> {
         let bundle_json: Arc<str> = to_json(&BundleFiles { files }).into();
         let (records, entity_rev) = self.store.entity_snapshot()?;
         let entities: Arc<str> = Value::Array(records).to_string().into();
+        let limit = deadline.limit(LOAD_DEADLINE)?;
         let pool = WorkerPool::build(
             self.runtime.clone(),
             bundle_json.clone(),
             entities,
             self.config.workers,
-            self.config.limits.eval_deadline,
+            limit.deadline,
         )
         .map_err(|e| match e {
             PoolError::Refused { what, body } => ApiError::Conflict(format!(
                 "version {} cannot be activated: the guest refused {what}: {body}",
                 version.digest
             )),
-            other => ApiError::Internal(other.to_string()),
+            other => deadline.pool_error(limit, other),
         })?;
         Ok(Active {
             version: version.clone(),
@@ -282,8 +367,9 @@ impl AppState {
         caller: &Caller,
         digest: Option<String>,
         kind: ActivationKind,
+        deadline: RequestDeadline,
     ) -> Result<VersionMeta, ApiError> {
-        let _changes = self.changes.lock().await;
+        let _changes = self.lock_changes(deadline).await?;
         tokio::task::block_in_place(|| {
             let before = self.active_digest();
             let target = match digest {
@@ -294,7 +380,10 @@ impl AppState {
                 .store
                 .version(&target)?
                 .ok_or_else(|| ApiError::NotFound(format!("no version {target}")))?;
-            let active = self.build_active(version.clone())?;
+            let active = self.build_active(version.clone(), deadline)?;
+            if deadline.budget().spent() {
+                return Err(deadline.timeout());
+            }
             self.store.activate(
                 &target,
                 kind,
@@ -330,9 +419,11 @@ impl AppState {
         caller: &Caller,
         change: EntityChange,
         input: String,
+        deadline: RequestDeadline,
     ) -> Result<String, ApiError> {
-        let _changes = self.changes.lock().await;
-        self.write_locked(caller, change, input, None).await
+        let _changes = self.lock_changes(deadline).await?;
+        self.write_locked(caller, change, input, None, deadline)
+            .await
     }
 
     /// A sign-in, for the activity history.
@@ -349,11 +440,12 @@ impl AppState {
     /// plan-limit count stays true).
     /// Answers the guest's plan as JSON text, as written.
     pub async fn directory(&self, caller: &Caller, request: String) -> Result<String, ApiError> {
-        let _changes = self.changes.lock().await;
+        let deadline = RequestDeadline(Budget::new(self.config.limits.request_timeout));
+        let _changes = self.lock_changes(deadline).await?;
         let active = self.active()?;
         let plan_json = match active
             .pool
-            .call("directory", &request)
+            .call("directory", &request, self.config.limits.eval_deadline)
             .await
             .map_err(pool_error)?
         {
@@ -369,8 +461,14 @@ impl AppState {
         let input =
             serde_json::to_string(&plan.delta).map_err(|e| ApiError::Internal(e.to_string()))?;
         let note = serde_json::json!({"summary": plan.summary, "checked": plan.checked});
-        self.write_locked(caller, EntityChange::Delta(plan.delta), input, Some(note))
-            .await?;
+        self.write_locked(
+            caller,
+            EntityChange::Delta(plan.delta),
+            input,
+            Some(note),
+            deadline,
+        )
+        .await?;
         Ok(plan_json)
     }
 
@@ -381,8 +479,10 @@ impl AppState {
         change: EntityChange,
         input: String,
         note: Option<Value>,
+        deadline: RequestDeadline,
     ) -> Result<String, ApiError> {
         let active = self.active()?;
+        let limit = deadline.limit(LOAD_DEADLINE)?;
         let digest = active.version.digest.clone();
         let op = change.op();
         let new_rev = AtomicU64::new(0);
@@ -407,9 +507,9 @@ impl AppState {
         };
         let answer = active
             .pool
-            .write(op, input.into(), persist)
+            .write(op, input.into(), limit.deadline, persist)
             .await
-            .map_err(pool_error)??;
+            .map_err(|e| deadline.pool_error(limit, e))??;
         match answer {
             GuestAnswer::Ok(json) => {
                 self.metrics.entity_write();
@@ -451,7 +551,8 @@ impl AppState {
                 _ => None,
             };
             let Some((current, writes)) = replay else {
-                let active = self.build_active(stored)?;
+                let active =
+                    self.build_active(stored, RequestDeadline(Budget::new(LOAD_DEADLINE)))?;
                 self.install(active);
                 return Ok(());
             };

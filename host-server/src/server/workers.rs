@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 use crate::guest::{GuestAnswer, GuestError, GuestInstance, GuestRuntime};
 
 /// Loading a large entity set takes seconds; decisions get the configured short deadline.
-const LOAD_DEADLINE: Duration = Duration::from_secs(300);
+pub const LOAD_DEADLINE: Duration = Duration::from_secs(300);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
@@ -51,23 +51,47 @@ pub struct WorkerPool {
     free: Semaphore,
     next: AtomicUsize,
     log: RwLock<Vec<EntityOp>>,
-    eval_deadline: Duration,
+}
+
+/// A worker held by one caller for a slice of work (see [`WorkerPool::session`]).
+pub struct Session<'a> {
+    pool: &'a WorkerPool,
+    worker: MutexGuard<'a, Worker>,
+}
+
+impl Session<'_> {
+    /// Runs one operation with its own deadline. An instance that trapped in an earlier call
+    /// of the session is rebuilt first.
+    pub fn call(
+        &mut self,
+        op: &str,
+        input: &str,
+        deadline: Duration,
+    ) -> Result<GuestAnswer, PoolError> {
+        self.pool.catch_up(&mut self.worker)?;
+        self.pool.run(&mut self.worker, op, input, deadline)
+    }
 }
 
 impl WorkerPool {
     /// Builds `size` instances, each holding the bundle and `base_entities` (a JSON array),
-    /// loaded in parallel. Fails, leaving nothing behind, if the guest refuses either.
+    /// loaded in parallel, each load within `load_deadline`. Fails, leaving nothing behind, if
+    /// the guest refuses either or a load runs out of time.
     pub fn build(
         runtime: Arc<GuestRuntime>,
         bundle_json: Arc<str>,
         base_entities: Arc<str>,
         size: usize,
-        eval_deadline: Duration,
+        load_deadline: Duration,
     ) -> Result<Self, PoolError> {
         let size = size.max(1);
         let instances: Vec<Result<GuestInstance, PoolError>> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..size)
-                .map(|_| scope.spawn(|| fresh_instance(&runtime, &bundle_json, &base_entities)))
+                .map(|_| {
+                    scope.spawn(|| {
+                        fresh_instance(&runtime, &bundle_json, &base_entities, load_deadline)
+                    })
+                })
                 .collect();
             handles
                 .into_iter()
@@ -95,7 +119,6 @@ impl WorkerPool {
             free: Semaphore::new(size),
             next: AtomicUsize::new(0),
             log: RwLock::new(Vec::new()),
-            eval_deadline,
         })
     }
 
@@ -103,38 +126,52 @@ impl WorkerPool {
         self.slots.len()
     }
 
-    /// Runs one read-only operation (`decide`, `batch`, `matrix`, `field_level`, `profiles`...).
-    pub async fn call(&self, op: &str, input: &str) -> Result<GuestAnswer, PoolError> {
+    /// Runs one read-only operation (`decide`, `profiles`...) with the given deadline, on the
+    /// calling thread: a single decision takes microseconds, less than moving off the async
+    /// threads would cost, and its deadline bounds how long it can hold one.
+    pub async fn call(
+        &self,
+        op: &str,
+        input: &str,
+        deadline: Duration,
+    ) -> Result<GuestAnswer, PoolError> {
         let _permit = self.free.acquire().await.map_err(|_| PoolError::Poisoned)?;
         let mut worker = self.checkout()?;
-        let deadline = self.eval_deadline;
         self.run(&mut worker, op, input, deadline)
     }
 
-    /// Runs one operation that may take long (batches, matrices) off the async threads.
-    pub async fn call_blocking(&self, op: &str, input: &str) -> Result<GuestAnswer, PoolError> {
+    /// Waits for a free worker (a future the request timeout can drop), then runs `work` on
+    /// it off the async threads. `work` makes as many calls as it likes and returns when it
+    /// has held the worker long enough: batches do their work in such slices, so that other
+    /// callers queued for a worker (the semaphore is fair) get one between two slices.
+    pub async fn session<T>(
+        &self,
+        work: impl FnOnce(&mut Session<'_>) -> T,
+    ) -> Result<T, PoolError> {
         let _permit = self.free.acquire().await.map_err(|_| PoolError::Poisoned)?;
         tokio::task::block_in_place(|| {
-            let mut worker = self.checkout()?;
-            // A batch of n requests gets n evaluation budgets.
-            let deadline = self.eval_deadline * batch_weight(input);
-            self.run(&mut worker, op, input, deadline)
+            let worker = self.checkout()?;
+            let mut session = Session { pool: self, worker };
+            Ok(work(&mut session))
         })
     }
 
     /// Applies an entity write (`apply_delta` or `replace_entities`) on one instance; if the
     /// engine accepts it, `persist` runs (the write is acknowledged only once it is stored),
     /// then the write joins the log every other instance replays. Callers serialize writes.
+    /// `deadline` bounds applying it (the request's remaining time); catching the instance up
+    /// with earlier writes is the pool's own work and gets `LOAD_DEADLINE`.
     pub async fn write(
         &self,
         op: &'static str,
         input: Arc<str>,
+        deadline: Duration,
         persist: impl FnOnce() -> Result<(), crate::store::StoreError>,
     ) -> Result<Result<GuestAnswer, crate::store::StoreError>, PoolError> {
         let _permit = self.free.acquire().await.map_err(|_| PoolError::Poisoned)?;
         tokio::task::block_in_place(|| {
             let mut worker = self.checkout()?;
-            let answer = self.run(&mut worker, op, &input, LOAD_DEADLINE)?;
+            let answer = self.run(&mut worker, op, &input, deadline)?;
             if let GuestAnswer::EngineError(_) = answer {
                 return Ok(Ok(answer));
             }
@@ -200,6 +237,7 @@ impl WorkerPool {
                 &self.runtime,
                 &self.bundle_json,
                 &self.base_entities,
+                LOAD_DEADLINE,
             )?);
             worker.applied = 0;
         }
@@ -239,19 +277,14 @@ impl WorkerPool {
     }
 }
 
-/// An upper bound on the evaluations an input holds, for its deadline (cheap: counts `"id"`,
-/// at least one per request of a batch and per action or resource of a matrix).
-fn batch_weight(input: &str) -> u32 {
-    u32::try_from(input.matches("\"id\"").count().max(1)).unwrap_or(u32::MAX)
-}
-
 fn fresh_instance(
     runtime: &GuestRuntime,
     bundle_json: &str,
     entities: &str,
+    load_deadline: Duration,
 ) -> Result<GuestInstance, PoolError> {
     let mut instance = runtime.instance()?;
-    instance.set_deadline(LOAD_DEADLINE);
+    instance.set_deadline(load_deadline);
     if let GuestAnswer::EngineError(body) = instance.load_bundle(bundle_json)? {
         return Err(PoolError::Refused {
             what: "the bundle",

@@ -117,6 +117,63 @@ pub fn verify<'a>(records: impl IntoIterator<Item = &'a AuditRecord>) -> ChainCh
     }
 }
 
+/// Checks the chain and that `head`, a record hash published earlier, is still in it: a chain
+/// whose last records were deleted still links up, only a head kept elsewhere shows it is
+/// shorter than it was.
+pub fn verify_with_head<'a>(
+    records: impl IntoIterator<Item = &'a AuditRecord>,
+    head: &str,
+) -> ChainCheck {
+    let records: Vec<&AuditRecord> = records.into_iter().collect();
+    let check = verify(records.iter().copied());
+    if !check.ok {
+        return check;
+    }
+    let head = head.trim().to_ascii_lowercase();
+    if head == GENESIS || records.iter().any(|r| r.hash == head) {
+        return check;
+    }
+    ChainCheck {
+        ok: false,
+        records: check.records,
+        broken_at: Some(check.records + 1),
+        reason: Some(format!(
+            "the published head {head} is not in the chain: records were removed from its end \
+             (it now ends at record {}), or the chain was rewritten",
+            check.records
+        )),
+        head: check.head,
+    }
+}
+
+/// The chain's last record, for publishing outside the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditHead {
+    /// 0 for an empty chain.
+    pub seq: u64,
+    /// [`GENESIS`] for an empty chain.
+    pub hash: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+}
+
+impl AuditHead {
+    pub fn of(last: Option<&AuditRecord>) -> Self {
+        match last {
+            Some(r) => Self {
+                seq: r.seq,
+                hash: r.hash.clone(),
+                at: Some(r.at.clone()),
+            },
+            None => Self {
+                seq: 0,
+                hash: GENESIS.to_string(),
+                at: None,
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +225,20 @@ mod tests {
         let mut records = chain(5);
         records.remove(1);
         assert_eq!(verify(&records).broken_at, Some(3));
+    }
+
+    #[test]
+    fn a_truncated_chain_is_caught_only_by_a_published_head() {
+        let mut records = chain(5);
+        let head = records[4].hash.clone();
+        assert!(verify_with_head(&records, &head).ok);
+        records.pop();
+        assert!(verify(&records).ok, "the shorter chain still links up");
+        let check = verify_with_head(&records, &head);
+        assert!(!check.ok);
+        assert_eq!(check.broken_at, Some(5), "{check:?}");
+        // An older head is still in a longer chain.
+        assert!(verify_with_head(&records, &records[1].hash.clone()).ok);
     }
 
     #[test]

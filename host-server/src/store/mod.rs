@@ -169,11 +169,21 @@ pub trait PolicyStore: Send + Sync {
     fn append_audit(&self, audit: AuditDraft) -> Result<AuditRecord, StoreError>;
     /// Audit records with `seq > after`, at most `limit`, oldest first.
     fn audit(&self, after: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
+    /// The last audit record.
+    fn audit_head(&self) -> Result<Option<AuditRecord>, StoreError>;
 
     fn append_decisions(&self, records: &[DecisionRecord]) -> Result<(), StoreError>;
     /// The newest `limit` decision records, oldest first.
     fn decisions(&self, limit: usize) -> Result<Vec<DecisionRecord>, StoreError>;
+    /// Deletes, oldest first, decision records logged before `older_than` (RFC 3339, as
+    /// [`now_rfc3339`] writes it) and those beyond the newest `max_bytes` bytes of records;
+    /// returns how many were deleted. Deletes in short transactions, so that a large backlog
+    /// never holds the store for long.
+    fn prune_decisions(&self, older_than: &str, max_bytes: u64) -> Result<u64, StoreError>;
 }
+
+/// Rows one pruning transaction deletes at most.
+pub const PRUNE_CHUNK: i64 = 5_000;
 
 /// The key an entity record is stored under (`Type::"id"`), or an error naming the record.
 pub fn entity_key(record: &Value) -> Result<String, StoreError> {
@@ -184,9 +194,15 @@ pub fn entity_key(record: &Value) -> Result<String, StoreError> {
     Ok(uid.to_string())
 }
 
-/// Now, RFC 3339 UTC with milliseconds (no date crate: civil-from-days arithmetic).
+/// Now, RFC 3339 UTC with milliseconds.
 pub fn now_rfc3339() -> String {
-    let now = std::time::SystemTime::now()
+    rfc3339(std::time::SystemTime::now())
+}
+
+/// `time` as RFC 3339 UTC with milliseconds (no date crate: civil-from-days arithmetic). The
+/// fixed width makes these strings sort like the times they stand for.
+pub fn rfc3339(time: std::time::SystemTime) -> String {
+    let now = time
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let secs = now.as_secs() as i64;
@@ -220,5 +236,9 @@ mod tests {
         assert_eq!(t.len(), 24, "{t}");
         assert!(t.starts_with("20") && t.ends_with('Z'), "{t}");
         assert_eq!(&t[10..11], "T");
+        let day = std::time::Duration::from_secs(86_400);
+        let epoch = std::time::UNIX_EPOCH;
+        assert_eq!(rfc3339(epoch + day * 365), "1971-01-01T00:00:00.000Z");
+        assert!(rfc3339(epoch + day) < rfc3339(epoch + day * 20));
     }
 }

@@ -33,7 +33,8 @@ use super::{
 const WRITE_LOCK: i64 = 0x5e5a_3e01;
 const CHANNEL: &str = "sesame";
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE versions (
         number     BIGSERIAL PRIMARY KEY,
         digest     TEXT NOT NULL UNIQUE,
@@ -61,7 +62,19 @@ const MIGRATIONS: &[&str] = &[r#"
     );
     CREATE TABLE decisions (id BIGSERIAL PRIMARY KEY, record TEXT NOT NULL);
     CREATE TABLE entity_log (rev BIGSERIAL PRIMARY KEY, op TEXT NOT NULL, input TEXT NOT NULL);
-"#];
+"#,
+    // Decision-log retention: each record's time and end offset (bytes of records logged up
+    // to and including it), so that pruning finds its cut in the rows it deletes. Replicas
+    // append without the write lock, so offsets are approximate by at most one batch.
+    r#"
+    ALTER TABLE decisions ADD COLUMN at TEXT;
+    ALTER TABLE decisions ADD COLUMN end_offset BIGINT;
+    UPDATE decisions SET at = record::json->>'at';
+    UPDATE decisions AS d SET end_offset = w.total
+      FROM (SELECT id, SUM(octet_length(record)) OVER (ORDER BY id) AS total FROM decisions) AS w
+     WHERE d.id = w.id;
+"#,
+];
 
 pub struct PgStore {
     url: String,
@@ -464,14 +477,99 @@ impl PolicyStore for PgStore {
 
     fn append_decisions(&self, records: &[DecisionRecord]) -> Result<(), StoreError> {
         self.with_tx(false, |tx| {
+            let mut offset: i64 = tx
+                .query_opt(
+                    "SELECT end_offset FROM decisions ORDER BY id DESC LIMIT 1",
+                    &[],
+                )
+                .map_err(backend)?
+                .and_then(|r| r.get::<_, Option<i64>>(0))
+                .unwrap_or(0);
             for record in records {
+                let text = serde_json::to_string(record).map_err(backend)?;
+                offset = offset.saturating_add(i64::try_from(text.len()).unwrap_or(i64::MAX));
                 tx.execute(
-                    "INSERT INTO decisions (record) VALUES ($1)",
-                    &[&serde_json::to_string(record).map_err(backend)?],
+                    "INSERT INTO decisions (record, at, end_offset) VALUES ($1, $2, $3)",
+                    &[&text, &record.at, &offset],
                 )
                 .map_err(backend)?;
             }
             Ok(())
+        })
+    }
+
+    fn prune_decisions(&self, older_than: &str, max_bytes: u64) -> Result<u64, StoreError> {
+        // The first record to keep (see the SQLite driver: each lookup reads what it deletes).
+        let keep_from: Option<i64> = self.with_tx(false, |tx| {
+            let Some(last) = tx
+                .query_opt(
+                    "SELECT id, end_offset FROM decisions ORDER BY id DESC LIMIT 1",
+                    &[],
+                )
+                .map_err(backend)?
+            else {
+                return Ok(None);
+            };
+            let (last_id, end): (i64, Option<i64>) = (last.get(0), last.get(1));
+            let by_age = tx
+                .query_opt(
+                    "SELECT id FROM decisions WHERE at >= $1 ORDER BY id LIMIT 1",
+                    &[&older_than],
+                )
+                .map_err(backend)?
+                .map_or(last_id + 1, |r| r.get(0));
+            let max = i64::try_from(max_bytes).unwrap_or(i64::MAX);
+            // Kept: the records that start within the newest `max_bytes`.
+            let by_size = match end {
+                Some(end) if end > max => tx
+                    .query_opt(
+                        "SELECT id FROM decisions WHERE end_offset - octet_length(record) >= $1
+                         ORDER BY id LIMIT 1",
+                        &[&(end - max)],
+                    )
+                    .map_err(backend)?
+                    .map_or(last_id + 1, |r| r.get(0)),
+                _ => 0,
+            };
+            Ok(Some(by_age.max(by_size)))
+        })?;
+        let Some(keep_from) = keep_from else {
+            return Ok(0);
+        };
+        let mut deleted = 0u64;
+        loop {
+            let n = self.with_tx(false, |tx| {
+                tx.execute(
+                    "DELETE FROM decisions WHERE id IN
+                       (SELECT id FROM decisions WHERE id < $1 ORDER BY id LIMIT $2)",
+                    &[&keep_from, &super::PRUNE_CHUNK],
+                )
+                .map_err(backend)
+            })?;
+            deleted += n;
+            if (n as i64) < super::PRUNE_CHUNK {
+                return Ok(deleted);
+            }
+        }
+    }
+
+    fn audit_head(&self) -> Result<Option<AuditRecord>, StoreError> {
+        self.with_tx(false, |tx| {
+            tx.query_opt(
+                "SELECT seq, at, draft, prev_hash, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                &[],
+            )
+            .map_err(backend)?
+            .map(|r| {
+                Ok(AuditRecord {
+                    seq: r.get::<_, i64>(0) as u64,
+                    at: r.get(1),
+                    draft: serde_json::from_str(&r.get::<_, String>(2)).map_err(corrupt)?,
+                    prev_hash: r.get(3),
+                    hash: r.get(4),
+                })
+            })
+            .transpose()
         })
     }
 

@@ -62,6 +62,18 @@ const MIGRATIONS: &[&str] = &[
         input TEXT NOT NULL
     );
 "#,
+    // Decision-log retention: the time of each record and its end offset (bytes of records
+    // logged up to and including it), so that pruning by age or size finds its cut in the
+    // rows it deletes, without summing the table.
+    r#"
+    ALTER TABLE decisions ADD COLUMN at TEXT;
+    ALTER TABLE decisions ADD COLUMN end_offset INTEGER;
+    UPDATE decisions SET at = json_extract(record, '$.at');
+    UPDATE decisions SET end_offset = w.total
+      FROM (SELECT id, SUM(length(CAST(record AS BLOB))) OVER (ORDER BY id) AS total
+            FROM decisions) AS w
+     WHERE decisions.id = w.id;
+"#,
 ];
 
 pub struct SqliteStore {
@@ -470,14 +482,117 @@ impl PolicyStore for SqliteStore {
 
     fn append_decisions(&self, records: &[DecisionRecord]) -> Result<(), StoreError> {
         self.with_tx(|tx| {
+            let mut offset: i64 = tx
+                .query_row(
+                    "SELECT end_offset FROM decisions ORDER BY id DESC LIMIT 1",
+                    [],
+                    |r| r.get::<_, Option<i64>>(0),
+                )
+                .optional()
+                .map_err(backend)?
+                .flatten()
+                .unwrap_or(0);
             let mut stmt = tx
-                .prepare_cached("INSERT INTO decisions (record) VALUES (?1)")
+                .prepare_cached(
+                    "INSERT INTO decisions (record, at, end_offset) VALUES (?1, ?2, ?3)",
+                )
                 .map_err(backend)?;
             for record in records {
-                stmt.execute([serde_json::to_string(record).map_err(backend)?])
+                let text = serde_json::to_string(record).map_err(backend)?;
+                offset = offset.saturating_add(i64::try_from(text.len()).unwrap_or(i64::MAX));
+                stmt.execute(params![text, record.at, offset])
                     .map_err(backend)?;
             }
             Ok(())
+        })
+    }
+
+    fn prune_decisions(&self, older_than: &str, max_bytes: u64) -> Result<u64, StoreError> {
+        // The first record to keep; every record before it goes. Each lookup scans from the
+        // oldest record and stops at the first one kept: it reads what it deletes, no more.
+        let keep_from: Option<i64> = self.with_tx(|tx| {
+            let last: Option<(i64, Option<i64>)> = tx
+                .query_row(
+                    "SELECT id, end_offset FROM decisions ORDER BY id DESC LIMIT 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(backend)?;
+            let Some((last_id, end)) = last else {
+                return Ok(None);
+            };
+            let first_where = |condition: &str, value: &dyn rusqlite::ToSql| {
+                tx.query_row(
+                    &format!("SELECT id FROM decisions WHERE {condition} ORDER BY id LIMIT 1"),
+                    [value],
+                    |r| r.get::<_, i64>(0),
+                )
+                .optional()
+                .map_err(backend)
+                .map(|id| id.unwrap_or(last_id + 1))
+            };
+            let by_age = first_where("at >= ?1", &older_than)?;
+            let max = i64::try_from(max_bytes).unwrap_or(i64::MAX);
+            // Kept: the records that start within the newest `max_bytes` (a record's start is
+            // its end offset less its length), so that what is kept fits in the cap.
+            let by_size = match end {
+                Some(end) if end > max => first_where(
+                    "end_offset - length(CAST(record AS BLOB)) >= ?1",
+                    &(end - max),
+                )?,
+                _ => 0,
+            };
+            Ok(Some(by_age.max(by_size)))
+        })?;
+        let Some(keep_from) = keep_from else {
+            return Ok(0);
+        };
+        let mut deleted = 0u64;
+        loop {
+            let n = self.with_tx(|tx| {
+                tx.execute(
+                    "DELETE FROM decisions WHERE id IN
+                       (SELECT id FROM decisions WHERE id < ?1 ORDER BY id LIMIT ?2)",
+                    params![keep_from, super::PRUNE_CHUNK],
+                )
+                .map_err(backend)
+            })?;
+            deleted += n as u64;
+            if (n as i64) < super::PRUNE_CHUNK {
+                return Ok(deleted);
+            }
+        }
+    }
+
+    fn audit_head(&self) -> Result<Option<AuditRecord>, StoreError> {
+        self.with_tx(|tx| {
+            let last = tx
+                .query_row(
+                    "SELECT seq, at, draft, prev_hash, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                    [],
+                    |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, String>(4)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(backend)?;
+            last.map(|(seq, at, draft, prev_hash, hash)| {
+                Ok(AuditRecord {
+                    seq: seq as u64,
+                    at,
+                    draft: serde_json::from_str(&draft).map_err(corrupt)?,
+                    prev_hash,
+                    hash,
+                })
+            })
+            .transpose()
         })
     }
 
@@ -566,6 +681,48 @@ mod tests {
         let audit = store.audit(0, 100)?;
         assert_eq!(audit.len(), 5);
         assert!(verify(&audit).ok);
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
+
+    fn decision(at: &str, padding: usize) -> DecisionRecord {
+        DecisionRecord {
+            at: at.into(),
+            request: serde_json::json!({"padding": "x".repeat(padding)}),
+            decision: "allow".into(),
+            determining_policies: vec![],
+            digest: "d".into(),
+            latency_us: 1,
+        }
+    }
+
+    #[test]
+    fn the_decision_log_is_pruned_by_age_and_by_size_oldest_first() -> Result<(), StoreError> {
+        let dir = temp_dir("prune");
+        let store = SqliteStore::open(&dir)?;
+        let old: Vec<_> = (0..3)
+            .map(|_| decision("2020-01-01T00:00:00.000Z", 10))
+            .collect();
+        let new: Vec<_> = (0..10)
+            .map(|_| decision("2030-01-01T00:00:00.000Z", 1000))
+            .collect();
+        store.append_decisions(&old)?;
+        store.append_decisions(&new)?;
+        assert_eq!(
+            store.prune_decisions("2025-01-01T00:00:00.000Z", u64::MAX)?,
+            3
+        );
+        assert_eq!(store.decisions(100)?.len(), 10);
+        // About 1,100 bytes a record: 5,000 bytes keep the newest four.
+        assert_eq!(store.prune_decisions("2025-01-01T00:00:00.000Z", 5_000)?, 6);
+        assert_eq!(store.decisions(100)?.len(), 4);
+        assert_eq!(store.prune_decisions("2025-01-01T00:00:00.000Z", 5_000)?, 0);
+        // Everything is older than the cut: everything goes.
+        assert_eq!(
+            store.prune_decisions("2031-01-01T00:00:00.000Z", u64::MAX)?,
+            4
+        );
+        assert!(store.decisions(100)?.is_empty());
         let _ = std::fs::remove_dir_all(&dir);
         Ok(())
     }

@@ -4,9 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use policy_core::diff::{diff, BundleDiff};
@@ -16,10 +14,12 @@ use policy_core::Bundle;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{authorization, body_json};
+use super::{authorization, read_body, ApiPath, ApiQuery};
 use crate::server::auth::{AdminAction, Caller};
+use crate::server::budget::RequestDeadline;
 use crate::server::error::ApiError;
 use crate::server::state::{AppState, DeployOutcome};
+use crate::store::audit::AuditHead;
 use crate::store::{
     audit, Activation, ActivationKind, AuditRecord, ChainCheck, DecisionRecord, VersionMeta,
 };
@@ -45,25 +45,36 @@ fn yes() -> bool {
     true
 }
 
+/// A JSON body parsed into `T`, read only now (after the token was checked).
+async fn json_body<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    request: Request,
+) -> Result<T, ApiError> {
+    let text = read_body(request, state.config.limits.max_body_bytes).await?;
+    serde_json::from_str(&text).map_err(|e| ApiError::BadBody(e.to_string()))
+}
+
 /// `POST /v1/admin/deploy`
 pub async fn deploy(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    deadline: RequestDeadline,
+    request: Request,
 ) -> Result<Json<DeployOutcome>, ApiError> {
-    let body: DeployBody = body_json(body, state.config.limits.max_body_bytes)?;
-    let needed = if body.activate {
-        AdminAction::Activate
-    } else {
-        AdminAction::Upload
-    };
-    let caller = caller(&state, &headers, needed)?;
+    // Storing a version is the least a deploy needs: check that before reading the body, and
+    // activation (which the body asks for or not) after.
+    let headers = request.headers().clone();
+    let mut caller = caller(&state, &headers, AdminAction::Upload)?;
+    let body: DeployBody = json_body(&state, request).await?;
+    if body.activate {
+        caller = self::caller(&state, &headers, AdminAction::Activate)?;
+    }
     state
         .deploy(
             &caller,
             body.files,
             body.message,
             body.activate.then_some(ActivationKind::Deploy),
+            deadline,
         )
         .await
         .map(Json)
@@ -77,13 +88,18 @@ pub struct ActivateBody {
 /// `POST /v1/admin/activate`
 pub async fn activate(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    deadline: RequestDeadline,
+    request: Request,
 ) -> Result<Json<VersionMeta>, ApiError> {
-    let body: ActivateBody = body_json(body, state.config.limits.max_body_bytes)?;
-    let caller = caller(&state, &headers, AdminAction::Activate)?;
+    let caller = caller(&state, request.headers(), AdminAction::Activate)?;
+    let body: ActivateBody = json_body(&state, request).await?;
     state
-        .activate(&caller, Some(body.digest), ActivationKind::Activate)
+        .activate(
+            &caller,
+            Some(body.digest),
+            ActivationKind::Activate,
+            deadline,
+        )
         .await
         .map(Json)
 }
@@ -97,16 +113,18 @@ pub struct RollbackBody {
 /// `POST /v1/admin/rollback`: to `to`, or to the version active before the current one.
 pub async fn rollback(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    deadline: RequestDeadline,
+    request: Request,
 ) -> Result<Json<VersionMeta>, ApiError> {
-    let caller = caller(&state, &headers, AdminAction::Activate)?;
-    let body: RollbackBody = match body {
-        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => RollbackBody::default(),
-        other => body_json(other, state.config.limits.max_body_bytes)?,
+    let caller = caller(&state, request.headers(), AdminAction::Activate)?;
+    let text = read_body(request, state.config.limits.max_body_bytes).await?;
+    let body: RollbackBody = if text.trim().is_empty() {
+        RollbackBody::default()
+    } else {
+        serde_json::from_str(&text).map_err(|e| ApiError::BadBody(e.to_string()))?
     };
     state
-        .activate(&caller, body.to, ActivationKind::Rollback)
+        .activate(&caller, body.to, ActivationKind::Rollback, deadline)
         .await
         .map(Json)
 }
@@ -137,7 +155,7 @@ pub async fn history(
 pub async fn version_files(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Path(digest): Path<String>,
+    ApiPath(digest): ApiPath<String>,
 ) -> Result<Json<BundleFiles>, ApiError> {
     caller(&state, &headers, AdminAction::Read)?;
     blocking(|| {
@@ -158,7 +176,7 @@ pub struct DiffQuery {
 pub async fn version_diff(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(q): Query<DiffQuery>,
+    ApiQuery(q): ApiQuery<DiffQuery>,
 ) -> Result<Json<BundleDiff>, ApiError> {
     caller(&state, &headers, AdminAction::Read)?;
     blocking(|| {
@@ -178,11 +196,10 @@ pub async fn version_diff(
 /// `POST /v1/admin/validate`: a candidate bundle's diagnostics; nothing is stored.
 pub async fn validate_bundle(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<Json<Validation>, ApiError> {
-    caller(&state, &headers, AdminAction::Read)?;
-    let files: BundleFiles = body_json(body, state.config.limits.max_body_bytes)?;
+    caller(&state, request.headers(), AdminAction::Read)?;
+    let files: BundleFiles = json_body(&state, request).await?;
     blocking(|| Ok(validate(files)))
 }
 
@@ -229,29 +246,51 @@ fn default_limit() -> usize {
 pub async fn audit_log(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(page): Query<Page>,
+    ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<Vec<AuditRecord>>, ApiError> {
     caller(&state, &headers, AdminAction::ReadAudit)?;
     blocking(|| Ok(state.store.audit(page.after, page.limit.min(10_000))?))
 }
 
-/// `GET /v1/admin/audit/verify`: walks the whole chain.
+#[derive(Deserialize)]
+pub struct VerifyQuery {
+    /// A head published earlier (`/v1/admin/audit/head`): it must still be in the chain.
+    head: Option<String>,
+}
+
+/// `GET /v1/admin/audit/verify?head=HASH`: walks the whole chain; with `head`, also finds
+/// records removed from its end since that head was published.
 pub async fn audit_verify(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    ApiQuery(q): ApiQuery<VerifyQuery>,
 ) -> Result<Json<ChainCheck>, ApiError> {
     caller(&state, &headers, AdminAction::ReadAudit)?;
     blocking(|| {
         let records = state.store.audit(0, usize::MAX >> 1)?;
-        Ok(audit::verify(&records))
+        Ok(match &q.head {
+            Some(head) => audit::verify_with_head(&records, head),
+            None => audit::verify(&records),
+        })
     })
+}
+
+/// `GET /v1/admin/audit/head`: the chain's last record (seq, hash, time), to publish outside
+/// the server; `sesame audit verify --head HASH` then detects a truncated chain. A viewer may
+/// read it: a hash and a count reveal no record.
+pub async fn audit_head(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<AuditHead>, ApiError> {
+    caller(&state, &headers, AdminAction::Read)?;
+    blocking(|| Ok(AuditHead::of(state.store.audit_head()?.as_ref())))
 }
 
 /// `GET /v1/admin/decisions?limit=M`: the newest logged decisions (for `sesame impact`).
 pub async fn decisions(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(page): Query<Page>,
+    ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<Vec<DecisionRecord>>, ApiError> {
     caller(&state, &headers, AdminAction::Read)?;
     blocking(|| Ok(state.store.decisions(page.limit.min(1_000_000))?))

@@ -1,29 +1,34 @@
 //! Entity data: replaced or changed by deltas, persisted, and applied to every guest instance,
 //! so callers never resend entities with their decisions.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
+use policy_core::wire::EntityDelta;
 
-use super::{authorization, body_text};
+use super::{authorization, body_text, read_body};
 use crate::server::auth::AdminAction;
+use crate::server::budget::RequestDeadline;
+use crate::server::entity_ids::refuse_controls_in;
 use crate::server::error::ApiError;
 use crate::server::state::{AppState, EntityChange};
+use crate::store::entity_key;
 
 async fn write(
     state: Arc<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    deadline: RequestDeadline,
+    request: Request,
     op: &'static str,
 ) -> Result<Response, ApiError> {
     let caller = state
         .auth
-        .authorize(authorization(&headers), AdminAction::WriteEntities)?;
-    let input = body_text(body, state.config.limits.max_body_bytes)?;
+        .authorize(authorization(request.headers()), AdminAction::WriteEntities)?;
+    let input = read_body(request, state.config.limits.max_body_bytes).await?;
     // Shape errors are reported before touching the engine (which would say the same); the
     // parsed write is what the store persists, so the body is parsed once here.
     let change = EntityChange::parse(op, &input).map_err(|_| {
@@ -34,26 +39,47 @@ async fn write(
         };
         ApiError::BadBody(format!("expected {expected}"))
     })?;
-    let json = state.write_entities(&caller, change, input).await?;
+    refuse_controls_in(&input)?;
+    if let EntityChange::Delta(delta) = &change {
+        refuse_repeated_uids(delta)?;
+    }
+    let json = state
+        .write_entities(&caller, change, input, deadline)
+        .await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
+}
+
+/// One delta names each uid once: upserting one twice, or upserting and removing it, has no
+/// order the store and every guest instance would agree on.
+fn refuse_repeated_uids(delta: &EntityDelta) -> Result<(), ApiError> {
+    let mut seen = HashSet::new();
+    // A record without a uid is the engine's to refuse, with its own message.
+    let upserted = delta.upsert.iter().filter_map(|r| entity_key(r).ok());
+    let removed = delta.remove.iter().map(ToString::to_string);
+    for uid in upserted.chain(removed) {
+        if !seen.insert(uid.clone()) {
+            return Err(ApiError::DuplicateUid(uid));
+        }
+    }
+    Ok(())
 }
 
 /// `PUT /v1/entities`: replace all data entities.
 pub async fn replace(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    deadline: RequestDeadline,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    write(state, headers, body, "replace_entities").await
+    write(state, deadline, request, "replace_entities").await
 }
 
 /// `PATCH /v1/entities`: upsert and remove.
 pub async fn patch(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    deadline: RequestDeadline,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    write(state, headers, body, "apply_delta").await
+    write(state, deadline, request, "apply_delta").await
 }
 
 /// `POST /v1/directory`: a firm administration operation (`policy_core::directory`) on behalf of
