@@ -13,6 +13,7 @@
 //! - [`diff`]: files and policies changed between two bundle versions.
 //! - [`directory`]: firm administration (invite, block, profiles...) planned as checked deltas.
 //! - [`profile`]: access profiles and field levels (`none < print < read < full`).
+//! - [`nesting`]: the bounds on how deeply Cedar text may nest, checked before Cedar parses it.
 
 mod bundle;
 mod client_roles;
@@ -22,6 +23,7 @@ mod engine;
 mod entity_json;
 mod error;
 pub mod json_api;
+pub mod nesting;
 pub mod profile;
 mod rules;
 mod source;
