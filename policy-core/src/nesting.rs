@@ -10,8 +10,10 @@
 //!
 //! Two numbers are bounded, per statement:
 //! - **nesting**: open `(`, `[`, `{` (and `<` in schemas: `Set<Set<...>>`) plus open `if`s;
-//! - **expression depth**: an upper bound of the depth of the tree Cedar builds, in which every
-//!   operator (binary, unary, `.` access, `if`) along a path counts one and every bracket one.
+//! - **expression depth**: an upper bound of the depth of the tree Cedar builds: every bracket
+//!   and every operator (binary, unary, `.` access, call, `if`) on the path from the statement
+//!   to the deepest leaf counts one, operator precedence deciding what is on a path (in
+//!   `a.b == 1 || c.d == 2`, `.b` and `.d` are siblings: depth 3, not 5).
 //!
 //! The limits are far above anything written by hand or found in Cedar's public test corpus
 //! (see `docs/fuzzing.md` for the measured maxima) and far below what overflows the stacks we
@@ -28,11 +30,14 @@ use crate::source::SourceText;
 pub const MAX_NESTING: usize = 64;
 
 /// Most operators plus brackets along one path of an expression's tree (see the module doc).
-pub const MAX_EXPRESSION_DEPTH: usize = 512;
+/// Chains are what this bounds (brackets hit [`MAX_NESTING`] first): in the wasmtime guest's
+/// 1 MiB stack, validating a chain of `+` overflows at about 360 operators.
+pub const MAX_EXPRESSION_DEPTH: usize = 128;
 
 /// The thread stack to run Cedar on untrusted text with (the server's runtime threads, the
 /// CLI's command thread). The worst input the limits admit (64 nested parentheses) needs about
-/// 1.2 MiB in a dev build; the tests run it on a quarter of this. Only the pages a thread
+/// 1.2 MiB in a dev build, a chain at [`MAX_EXPRESSION_DEPTH`] far less; the tests run both
+/// on a quarter of this. Only the pages a thread
 /// touches are ever mapped, so a large reservation costs nothing until used.
 pub const THREAD_STACK: usize = 32 << 20;
 
@@ -115,8 +120,21 @@ struct Exceeded {
     len: usize,
 }
 
-/// One open bracket, or the statement level. Operators count toward the segment they are in;
-/// `,` `:` `;` start a sibling segment (list elements, record fields, statements).
+/// Operator precedence levels of Cedar's expression grammar, loosest first: an operator's
+/// operands are the tighter expressions around it, so a chain adds one level per operator to
+/// the deepest of its operands, not to its siblings.
+const IF: usize = 0;
+const OR: usize = 1;
+const AND: usize = 2;
+const RELATION: usize = 3;
+const ADD: usize = 4;
+const MUL: usize = 5;
+const UNARY: usize = 6;
+const MEMBER: usize = 7;
+const LEVELS: usize = 8;
+
+/// One open bracket, or the statement level. `,` `:` `;` start a sibling segment (list
+/// elements, record fields, statements).
 #[derive(Debug, Default, Clone, Copy)]
 struct Frame {
     /// A bracket (counts one level); `false` for the statement level.
@@ -125,12 +143,17 @@ struct Frame {
     outer: usize,
     /// Depth, relative to this frame, of the deepest segment already finished.
     finished: usize,
-    /// Operators in the current segment.
-    ops: usize,
-    /// Relative depth of the deepest bracket closed inside the current segment.
-    inner: usize,
+    /// Per precedence level, operators of the chain being read at that level...
+    count: [usize; LEVELS],
+    /// ...and the depth of the deepest operand already finished in that chain.
+    operands: [usize; LEVELS],
     /// `if`s opened in the current segment (each nests its branches).
     ifs: usize,
+    /// The last token ended an operand: a `-` now subtracts, a `(` or `[` is a call or index.
+    after_operand: bool,
+    /// The last token was the name after a `.`: a `(` now is that method's call, already
+    /// counted with the `.`.
+    after_member_name: bool,
 }
 
 impl Frame {
@@ -138,20 +161,56 @@ impl Frame {
         usize::from(self.bracket)
     }
 
+    /// Depth of the current segment, as if it ended here.
+    fn segment(&self) -> usize {
+        (0..LEVELS).rev().fold(0, |tighter, level| {
+            self.count[level] + self.operands[level].max(tighter)
+        })
+    }
+
     /// Depth of this frame relative to its parent.
     fn relative(&self) -> usize {
-        self.own() + self.finished.max(self.ops + self.inner)
+        self.own() + self.finished.max(self.segment())
     }
 
     fn absolute(&self) -> usize {
         self.outer + self.relative()
     }
 
+    /// Depth on the path from the frame to the operand being read: every unfinished operator.
+    fn path(&self) -> usize {
+        self.outer + self.own() + self.count.iter().sum::<usize>()
+    }
+
+    /// Ends the chains tighter than `level`: their depth becomes one operand at `level`.
+    fn fold_above(&mut self, level: usize) {
+        let mut tighter = 0;
+        for l in (level + 1..LEVELS).rev() {
+            tighter = self.count[l] + self.operands[l].max(tighter);
+            self.count[l] = 0;
+            self.operands[l] = 0;
+        }
+        self.operands[level] = self.operands[level].max(tighter);
+    }
+
+    fn operator(&mut self, level: usize) {
+        self.fold_above(level);
+        self.count[level] += 1;
+        self.after_operand = false;
+        self.after_member_name = false;
+    }
+
     fn next_segment(&mut self) {
-        self.finished = self.finished.max(self.ops + self.inner);
-        self.ops = 0;
-        self.inner = 0;
-        self.ifs = 0;
+        self.finished = self.finished.max(self.segment());
+        let bracket = self.bracket;
+        let outer = self.outer;
+        let finished = self.finished;
+        *self = Frame {
+            bracket,
+            outer,
+            finished,
+            ..Frame::default()
+        };
     }
 }
 
@@ -205,13 +264,17 @@ impl Scan {
         Err(Exceeded { kind, offset, len })
     }
 
-    fn open(&mut self, offset: usize) -> Result<(), Exceeded> {
+    fn open(&mut self, bracket: u8, offset: usize) -> Result<(), Exceeded> {
+        let top = self.top();
+        // A call or index applies to the operand before it, like `.`.
+        if top.after_operand && !top.after_member_name && bracket != b'{' {
+            top.operator(MEMBER);
+        }
         let top = *self.top_ref();
         self.ifs_below += top.ifs;
         self.open.push(Frame {
             bracket: true,
-            // The path to anything inside goes through the operators before the bracket.
-            outer: top.outer + top.own() + top.ops,
+            outer: top.path(),
             ..Frame::default()
         });
         self.check(offset, 1)
@@ -223,22 +286,43 @@ impl Scan {
             return Ok(());
         };
         let top = self.top();
-        top.inner = top.inner.max(closed.relative());
+        // What the brackets held is one operand of the tightest level.
+        top.operands[MEMBER] = top.operands[MEMBER].max(closed.relative());
+        top.after_operand = true;
         let ifs = top.ifs;
         self.ifs_below = self.ifs_below.saturating_sub(ifs);
         self.check(offset, 1)
     }
 
-    fn operator(&mut self, offset: usize, len: usize) -> Result<(), Exceeded> {
-        self.top().ops += 1;
+    fn operator(&mut self, level: usize, offset: usize, len: usize) -> Result<(), Exceeded> {
+        self.top().operator(level);
         self.check(offset, len)
     }
 
-    fn keyword_if(&mut self, offset: usize) -> Result<(), Exceeded> {
+    fn keyword(&mut self, word: &str, offset: usize) -> Result<(), Exceeded> {
         let top = self.top();
-        top.ops += 1;
-        top.ifs += 1;
-        self.check(offset, 2)
+        match word {
+            "if" => {
+                top.operator(IF);
+                top.ifs += 1;
+            }
+            // The branches of an `if` are siblings under it.
+            "then" | "else" => {
+                top.fold_above(IF);
+                top.after_operand = false;
+            }
+            "in" | "has" | "like" | "is" => top.operator(RELATION),
+            // The parts of a statement (scope, conditions) are siblings.
+            "permit" | "forbid" | "when" | "unless" => {
+                top.next_segment();
+                return Ok(());
+            }
+            _ => {
+                top.after_operand = true;
+                return Ok(());
+            }
+        }
+        self.check(offset, word.len())
     }
 
     fn run(&mut self, text: &str) -> Result<(), Exceeded> {
@@ -269,13 +353,15 @@ impl Scan {
                             _ => {}
                         }
                     }
+                    self.top().after_operand = true;
                     continue;
                 }
-                b'(' | b'[' | b'{' => self.open(start)?,
+                b'(' | b'[' | b'{' => self.open(b, start)?,
                 b')' | b']' | b'}' => self.close(start)?,
-                b'<' if self.syntax == Syntax::Schema => self.open(start)?,
+                b'<' if self.syntax == Syntax::Schema => self.open(b'{', start)?,
                 b'>' if self.syntax == Syntax::Schema => self.close(start)?,
-                b',' | b';' | b':' => {
+                // Annotations (`@id("...")`) are siblings of each other and of the policy.
+                b',' | b';' | b':' | b'@' => {
                     if b == b':' && bytes.get(i + 1) == Some(&b':') {
                         // `::` joins a path; not a separator.
                         i += 2;
@@ -286,39 +372,42 @@ impl Scan {
                 _ if b.is_ascii_whitespace() => {
                     after_dot = was_after_dot;
                 }
-                _ if b.is_ascii_alphabetic() || b == b'_' => {
+                _ if b.is_ascii_alphanumeric() || b == b'_' => {
                     while bytes
                         .get(i)
                         .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
                     {
                         i += 1;
                     }
+                    let word = text.get(start..i).unwrap_or("");
                     if self.syntax == Syntax::Policy && !was_after_dot {
-                        match &text[start..i] {
-                            "if" => self.keyword_if(start)?,
-                            "in" | "has" | "like" | "is" => self.operator(start, i - start)?,
-                            _ => {}
-                        }
+                        self.keyword(word, start)?;
+                        self.top().after_member_name = false;
+                    } else {
+                        let top = self.top();
+                        top.after_operand = true;
+                        top.after_member_name = was_after_dot;
                     }
                     continue;
                 }
                 _ if self.syntax == Syntax::Policy => {
-                    // Two-character operators count once.
                     let pair = bytes.get(i..i + 2);
-                    let len = match pair {
-                        Some(b"||" | b"&&" | b"==" | b"!=" | b"<=" | b">=") => 2,
-                        _ => 1,
+                    let (level, len) = match (b, pair) {
+                        (_, Some(b"||")) => (Some(OR), 2),
+                        (_, Some(b"&&")) => (Some(AND), 2),
+                        (_, Some(b"==" | b"!=" | b"<=" | b">=")) => (Some(RELATION), 2),
+                        (b'<' | b'>' | b'=', _) => (Some(RELATION), 1),
+                        (b'+', _) => (Some(ADD), 1),
+                        (b'-', _) if self.top_ref().after_operand => (Some(ADD), 1),
+                        (b'*' | b'/' | b'%', _) => (Some(MUL), 1),
+                        (b'!' | b'-', _) => (Some(UNARY), 1),
+                        (b'.', _) => (Some(MEMBER), 1),
+                        _ => (None, 1),
                     };
-                    if matches!(
-                        b,
-                        b'|' | b'&' | b'=' | b'!' | b'<' | b'>' | b'+' | b'-' | b'*' | b'/' | b'%'
-                    ) {
-                        self.operator(start, len)?;
+                    if let Some(level) = level {
+                        self.operator(level, start, len)?;
                     }
                     after_dot = b == b'.';
-                    if after_dot {
-                        self.operator(start, 1)?;
-                    }
                     i += len;
                     continue;
                 }
@@ -382,6 +471,14 @@ mod tests {
         assert_eq!(d.expression, 5);
         // Attribute names after `.` are not keywords; `::` is no separator.
         assert_eq!(depth("when { a.if && A::\"b\" }").expression, 3);
+        // Precedence: the operands of `||` are siblings, not one chain.
+        let alternatives = vec!["principal.role == \"r\""; 40].join(" || ");
+        assert_eq!(
+            depth(&format!("when {{ {alternatives} }}")).expression,
+            1 + 39 + 2
+        );
+        // `-` after an operand subtracts (one chain), before one negates (nests in the operand).
+        assert_eq!(depth("when { 1 - 1 - -1 }").expression, 1 + 2 + 1);
     }
 
     #[test]
