@@ -35,10 +35,10 @@ pub const MAX_NESTING: usize = 64;
 pub const MAX_EXPRESSION_DEPTH: usize = 128;
 
 /// The thread stack to run Cedar on untrusted text with (the server's runtime threads, the
-/// CLI's command thread). The worst input the limits admit (64 nested parentheses) needs about
-/// 1.2 MiB in a dev build, a chain at [`MAX_EXPRESSION_DEPTH`] far less; the tests run both
-/// on a quarter of this. Only the pages a thread
-/// touches are ever mapped, so a large reservation costs nothing until used.
+/// CLI's command thread). The worst input the limits admit (parentheses at [`MAX_NESTING`])
+/// needs about 1.2 MiB in a dev build, a chain at [`MAX_EXPRESSION_DEPTH`] far less; the tests
+/// run both on a quarter of this. Only the pages a thread touches are ever mapped, so a large
+/// reservation costs nothing until used.
 pub const THREAD_STACK: usize = 32 << 20;
 
 /// Which of Cedar's two text grammars a file is written in.
@@ -74,15 +74,7 @@ pub fn check(path: &str, text: &str, syntax: Syntax) -> Result<(), Diagnostic> {
 }
 
 pub(crate) fn check_source(src: &SourceText<'_>, syntax: Syntax) -> Result<(), Diagnostic> {
-    check_with(src, syntax, MAX_NESTING, MAX_EXPRESSION_DEPTH)
-}
-
-fn check_with(
-    src: &SourceText<'_>,
-    syntax: Syntax,
-    max_nesting: usize,
-    max_expression: usize,
-) -> Result<(), Diagnostic> {
+    let (max_nesting, max_expression) = (MAX_NESTING, MAX_EXPRESSION_DEPTH);
     let mut scan = Scan::new(syntax, max_nesting, max_expression);
     scan.run(src.text).map_err(|over| {
         let (what, limit) = match over.kind {

@@ -373,7 +373,7 @@ fn no_case_of_cedars_public_corpus_comes_near_the_limits() {
         policies.0, policies.1
     );
     assert_eq!(cases, 7_831);
-    // Measured 12, 20 and 7: a quarter of each limit leaves room for real policies too.
+    // Measured 12, 21 and 7: a quarter of each limit leaves room for real policies too.
     assert!(policies.0 <= MAX_NESTING / 4 && schemas <= MAX_NESTING / 4);
     assert!(policies.1 <= MAX_EXPRESSION_DEPTH / 4);
 }
