@@ -20,6 +20,8 @@ if ! rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unkno
   command -v wasm-ld-16 >/dev/null || need_pkgs+=(lld-16)
   [ -x /usr/bin/cargo ] || need_pkgs+=(cargo-web)
 fi
+# A C++ compiler: libfuzzer-sys builds libFuzzer for the fuzz targets (scripts/fuzz.sh).
+command -v c++ >/dev/null || need_pkgs+=(g++)
 # Headless Chromium for the browser end-to-end tests (driven by playwright-core from npm).
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
 # A PostgreSQL server for the replica tests (started by the tests themselves, in a temp dir).

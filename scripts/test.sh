@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: formatting, lints, every crate's tests (unit,
 # integration, the policies/ bundle tests with coverage and mutation), the CLI on the demo
-# bundle, and the wasm32 build of the browser face over policy-core.
+# bundle, the wasm32 build of the browser face over policy-core, and a bounded fuzzing run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CI="${CI:-true}"
@@ -24,4 +24,7 @@ cargo run --quiet --locked -p host-server --bin sesame -- test policies
 step "sesame check + test host-server/admin-policy (who may use the admin API)"
 cargo run --quiet --locked -p host-server --bin sesame -- check host-server/admin-policy
 cargo run --quiet --locked -p host-server --bin sesame -- test host-server/admin-policy
+# Fuzzing, bounded: every target (bundle files, decision requests, entity deltas, directory
+# operations) for 45 s; a longer run is `scripts/fuzz.sh` alone (docs/fuzzing.md).
+step "fuzz policy-core: each target 45 s (fails on any crash)"; scripts/fuzz.sh --time 45
 step "all tests passed"

@@ -33,6 +33,12 @@ pub struct GuestLimits {
     pub deadline: Duration,
     /// Linear memory cap per instance, bytes.
     pub max_memory: usize,
+    /// Native stack wasm code may use per call, bytes (wasmtime's `max_wasm_stack`); past it
+    /// the call traps with a stack overflow and the instance is replaced. It must stay well
+    /// below the stack of every thread that calls into a guest: wasmtime's default, 512 KiB,
+    /// fits the 2 MiB of plain threads, and the deepest input policy-core's nesting limits
+    /// admit needs less (tested).
+    pub max_stack: usize,
 }
 
 impl Default for GuestLimits {
@@ -40,6 +46,7 @@ impl Default for GuestLimits {
         Self {
             deadline: Duration::from_secs(60),
             max_memory: 2 << 30,
+            max_stack: 512 << 10,
         }
     }
 }
@@ -104,6 +111,7 @@ impl GuestRuntime {
         let started = Instant::now();
         let mut config = Config::new();
         config.epoch_interruption(true);
+        config.max_wasm_stack(limits.max_stack);
         let engine = Engine::new(&config).map_err(wasmtime_error)?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         {

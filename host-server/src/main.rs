@@ -544,7 +544,23 @@ fn serve_config(a: ServeArgs) -> host_server::server::config::ServeConfig {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    // Commands run Cedar on untrusted text (bundle folders, request files): on a thread with the
+    // stack policy-core's nesting limits are measured against, not the main thread's 8 MiB
+    // (or less, set by the environment).
+    let command = std::thread::Builder::new()
+        .name("sesame".into())
+        .stack_size(policy_core::nesting::THREAD_STACK)
+        .spawn(move || run(cli));
+    let outcome = match command {
+        Ok(handle) => handle
+            .join()
+            .unwrap_or_else(|_| Err(CliError::Usage("the command panicked".into()))),
+        Err(e) => Err(CliError::Usage(format!(
+            "cannot start the command thread: {e}"
+        ))),
+    };
+    match outcome {
         Ok(Status::Ok) => ExitCode::SUCCESS,
         Ok(Status::Problems) => ExitCode::from(1),
         Err(e) => {

@@ -341,3 +341,42 @@ fn a_plain_cedar_folder_works_with_every_local_command() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn deeply_nested_policies_are_reported_located_by_check_and_fmt_not_a_crash() {
+    // Issue 14: Cedar's recursive parser overflowed the stack on such text and aborted.
+    let dir = copy_of_policies("deep");
+    let deep = format!(
+        "@id(\"deep\")\npermit(principal, action, resource) when {{\n  {}true{}\n}};\n",
+        "(".repeat(200),
+        ")".repeat(200)
+    );
+    std::fs::write(dir.join("deep.cedar"), deep).unwrap();
+    for args in [["check", ""], ["fmt", "--check"]] {
+        let mut args: Vec<&str> = args.iter().copied().filter(|a| !a.is_empty()).collect();
+        args.push(dir.to_str().unwrap());
+        let out = sesame(&args, None);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains("deep.cedar:3:66"), "{args:?}: {stderr}");
+        assert!(stderr.contains("too_deep"), "{args:?}: {stderr}");
+    }
+    // The deepest the limits admit formats and checks like any policy.
+    let n = policy_core::nesting::MAX_NESTING - 1;
+    let deepest = format!(
+        "@id(\"deep\")\npermit(principal, action, resource) when {{ {}true{} }};\n",
+        "(".repeat(n),
+        ")".repeat(n)
+    );
+    std::fs::write(dir.join("deep.cedar"), deepest).unwrap();
+    let out = sesame(&["check", dir.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = sesame(&["fmt", dir.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    std::fs::remove_dir_all(dir).unwrap();
+}

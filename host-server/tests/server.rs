@@ -637,6 +637,51 @@ fn limits_end_with_a_clear_json_error() -> TestResult {
 }
 
 #[test]
+fn a_viewer_cannot_crash_the_server_with_deeply_nested_policies_or_requests() -> TestResult {
+    // Issue 14: 200 nested parentheses overflowed a runtime thread's stack and aborted the
+    // process. Now: a located JSON error, and the server keeps answering.
+    let server = Server::start("deep", &[])?;
+    let viewer = server.client(Some("viewer-secret"));
+    let mut files = demo_files()?;
+    let deep = format!(
+        "@id(\"deep\")\npermit(principal, action, resource) when {{ {}true{} }};\n",
+        "(".repeat(200),
+        ")".repeat(200)
+    );
+    files.insert("deep.cedar".into(), Value::String(deep));
+    let r = viewer.post("/v1/admin/validate", &json!({ "files": files }))?;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["ok"], false, "{}", r.body);
+    let diagnostic = &r.body["diagnostics"][0];
+    assert_eq!(diagnostic["code"], "too_deep", "{}", r.body);
+    assert_eq!(
+        (
+            &diagnostic["location"]["file"],
+            &diagnostic["location"]["line"]
+        ),
+        (&json!("deep.cedar"), &json!(2))
+    );
+    assert!(server.anonymous().get("/readyz")?.ok());
+
+    // The same through a deploy (the native gate refuses it; nothing is stored), and JSON past
+    // serde's recursion limit in a decision request (the guest never sees it).
+    let r = server
+        .client(Some("deployer-secret"))
+        .post("/v1/admin/deploy", &json!({ "files": files }))?;
+    assert_eq!(r.status, 422, "{}", r.body);
+    let mut req = request("carol", "view_document", ("Document", "inv-1"));
+    req["context"] = serde_json::from_str(&format!("{}1{}", "[".repeat(120), "]".repeat(120)))?;
+    let r = server.anonymous().post("/v1/decide", &req)?;
+    assert_eq!((r.status, r.code()), (400, "invalid_request"), "{}", r.body);
+    let (d, _) = decision(
+        &server,
+        &request("carol", "view_document", ("Document", "inv-1")),
+    )?;
+    assert_eq!(d, "allow");
+    Ok(())
+}
+
+#[test]
 fn firm_administration_is_checked_for_the_acting_user_written_and_audited() -> TestResult {
     let server = Server::start("directory", &[])?;
     let admin = server.admin();

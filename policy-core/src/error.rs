@@ -57,6 +57,9 @@ pub enum ErrorCode {
     Forbidden,
     /// Another user already has this e-mail address.
     DuplicateEmail,
+    /// Cedar text nests deeper than Sesame's limits (`nesting::MAX_NESTING`,
+    /// `nesting::MAX_EXPRESSION_DEPTH`); refused before Cedar's recursive parser sees it.
+    TooDeep,
 }
 
 impl ErrorCode {
@@ -88,6 +91,7 @@ impl ErrorCode {
             Self::FileIgnored => "file_ignored",
             Self::Forbidden => "forbidden",
             Self::DuplicateEmail => "duplicate_email",
+            Self::TooDeep => "too_deep",
         }
     }
 }

@@ -14,6 +14,7 @@
 //! - [`directory`]: firm administration (invite, block, profiles...) planned as checked deltas.
 //! - [`profile`]: access profiles and field levels (`none < print < read < full`).
 //! - [`tenancy`]: the records a caller bound to one tenant may read.
+//! - [`nesting`]: the bounds on how deeply Cedar text may nest, checked before Cedar parses it.
 
 mod bundle;
 mod client_roles;
@@ -23,6 +24,7 @@ mod engine;
 mod entity_json;
 mod error;
 pub mod json_api;
+pub mod nesting;
 pub mod profile;
 mod rules;
 mod source;

@@ -223,3 +223,98 @@ fn firm_administration_is_planned_in_the_guest_like_native() {
     }
     assert!(refused >= 5, "the refusals are compared too");
 }
+
+fn with_policy_file(name: &str, text: String) -> String {
+    let mut files = demo_files();
+    files.insert(name.into(), text);
+    serde_json::to_string(&BundleFiles { files }).unwrap()
+}
+
+#[test]
+fn deep_input_through_the_guest_is_refused_located_or_decided_never_aborts() {
+    use policy_core::nesting::{MAX_EXPRESSION_DEPTH, MAX_NESTING};
+    let rt = runtime(GuestLimits::default());
+    let mut g = rt.instance().unwrap();
+    // 200 nested parentheses: the guest's own loader refuses them, located; the instance lives.
+    let deep = format!(
+        "@id(\"deep\")\npermit(principal, action, resource) when {{ {}true{} }};\n",
+        "(".repeat(200),
+        ")".repeat(200)
+    );
+    let GuestAnswer::EngineError(e) = g
+        .load_bundle(&with_policy_file("deep.cedar", deep))
+        .unwrap()
+    else {
+        panic!("200 nested parentheses loaded")
+    };
+    let body: Value = serde_json::from_str(&e).unwrap();
+    let diagnostic = &body["diagnostics"][0];
+    assert_eq!(diagnostic["code"], "too_deep", "{body}");
+    assert_eq!(diagnostic["location"]["file"], "deep.cedar", "{body}");
+    // The deepest policies the limits admit load, validate and decide inside the guest's
+    // default stack: nesting at its limit, then an operator chain at the other.
+    let n = MAX_NESTING - 1;
+    let chain = MAX_EXPRESSION_DEPTH - n - 2;
+    for condition in [
+        format!("{}true{}", "(".repeat(n), ")".repeat(n)),
+        format!(
+            "{}true{}",
+            "if true then ".repeat(n),
+            " else false".repeat(n)
+        ),
+        format!(
+            "{}1{}{} == 1",
+            "(".repeat(n),
+            " + 0".repeat(chain),
+            ")".repeat(n)
+        ),
+    ] {
+        let deepest = format!(
+            "@id(\"deepest\")\npermit(principal == User::\"dave\", action == Action::\"view_document\", resource) when {{ {condition} }};\n"
+        );
+        ok(g.load_bundle(&with_policy_file("deepest.cedar", deepest))
+            .unwrap());
+        let answer: Value = serde_json::from_str(&ok(g
+            .call("decide", r#"{"principal":{"type":"User","id":"dave"},"action":{"type":"Action","id":"view_document"},"resource":{"type":"Document","id":"inv-1"}}"#)
+            .unwrap()))
+        .unwrap();
+        assert_eq!(
+            answer["determining_policies"],
+            json!(["deepest"]),
+            "{answer}"
+        );
+    }
+}
+
+#[test]
+fn a_stack_overflow_in_the_guest_traps_and_the_instance_is_replaced() {
+    // A native stack far too small for Cedar's parser on the deepest policy the limits admit:
+    // in the guest, overflowing it is a trap (never an abort of the host); the instance, whose
+    // memory may be inconsistent, refuses further calls, and a fresh one from the same runtime
+    // answers.
+    let rt = runtime(GuestLimits {
+        max_stack: 16 << 10,
+        ..GuestLimits::default()
+    });
+    let mut g = rt.instance().unwrap();
+    let n = policy_core::nesting::MAX_NESTING - 1;
+    let deepest = format!(
+        "@id(\"deepest\")\npermit(principal, action, resource) when {{ {}true{} }};\n",
+        "(".repeat(n),
+        ")".repeat(n)
+    );
+    let err = g
+        .load_bundle(&with_policy_file("deepest.cedar", deepest))
+        .unwrap_err();
+    assert!(matches!(err, GuestError::Trap(_)), "{err}");
+    assert!(err.to_string().contains("stack"), "{err}");
+    assert!(matches!(
+        g.call("info", "{}").unwrap_err(),
+        GuestError::Poisoned
+    ));
+    let mut fresh = rt.instance().unwrap();
+    let GuestAnswer::EngineError(e) = fresh.call("info", "{}").unwrap() else {
+        panic!("no bundle yet")
+    };
+    assert!(e.contains("not_found"), "{e}");
+}

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use cedar_policy_formatter::{policies_str_to_pretty, Config};
+use policy_core::nesting::Syntax;
 use policy_core::{classify, FileKind};
 
 use super::{json, load_or_report, CliError, Format, Status};
@@ -22,7 +23,13 @@ pub fn run(dir: &Path, check: bool, format: Format) -> Result<Status, CliError> 
             continue;
         }
         let text = String::from_utf8_lossy(&bytes);
-        let Ok(pretty) = policies_str_to_pretty(&text, &STYLE) else {
+        // The formatter parses with Cedar's recursive parser: text nested too deeply is reported
+        // (located, by `check`'s loader, which applies the same limits) instead.
+        let admitted = policy_core::nesting::check(&path, &text, Syntax::Policy).is_ok();
+        let formatted = admitted
+            .then(|| policies_str_to_pretty(&text, &STYLE).ok())
+            .flatten();
+        let Some(pretty) = formatted else {
             // Not parseable: report it the way `check` does (located, with a snippet).
             return match load_or_report(dir, format)? {
                 Err(status) => Ok(status),

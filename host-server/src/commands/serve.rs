@@ -14,7 +14,11 @@ pub fn run(config: ServeConfig) -> Result<Status, CliError> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
+    // Admin routes run Cedar natively on untrusted text (validate, deploy, diff) on these
+    // threads, blocking ones included: give them the stack policy-core's nesting limits are
+    // measured against, not tokio's 2 MiB.
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(policy_core::nesting::THREAD_STACK)
         .enable_all()
         .build()
         .map_err(|e| CliError::Server(format!("cannot start the runtime: {e}")))?;

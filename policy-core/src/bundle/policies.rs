@@ -6,6 +6,7 @@ use std::str::FromStr;
 use cedar_policy::{Effect, PolicyId, PolicySet, Schema, ValidationMode, Validator};
 
 use crate::error::{Diagnostic, ErrorCode, Location, Severity};
+use crate::nesting::{self, Syntax};
 use crate::source::{policy_starts, SourceText};
 
 /// Where a policy came from, for diagnostics, coverage and diffs.
@@ -36,6 +37,11 @@ pub(crate) fn parse_policy_files(
     let mut index: BTreeMap<String, PolicyInfo> = BTreeMap::new();
     for (path, text) in files {
         let src = SourceText::new(path, text);
+        // Cedar's parser recurses over the text's nesting: refuse what would overflow a stack.
+        if let Err(too_deep) = nesting::check_source(&src, Syntax::Policy) {
+            diags.push(too_deep);
+            continue;
+        }
         let parsed = match PolicySet::from_str(text) {
             Ok(p) => p,
             Err(errs) => {

@@ -3,6 +3,7 @@
 use cedar_policy::Schema;
 
 use crate::error::{Diagnostic, ErrorCode, Severity};
+use crate::nesting::{self, Syntax};
 use crate::source::SourceText;
 
 use super::files::FileKind;
@@ -14,6 +15,15 @@ pub(crate) fn parse_schema(
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Schema> {
     let src = SourceText::new(path, text);
+    // Cedar's schema parser recurses over nested records and `Set<...>`, like the policy parser
+    // over expressions: refuse what would overflow a stack. (JSON schemas are bounded by
+    // serde_json's recursion limit.)
+    if kind == FileKind::SchemaCedar {
+        if let Err(too_deep) = nesting::check_source(&src, Syntax::Schema) {
+            diags.push(too_deep);
+            return None;
+        }
+    }
     match kind {
         FileKind::SchemaCedar => match Schema::from_cedarschema_str(text) {
             Ok((schema, warnings)) => {
