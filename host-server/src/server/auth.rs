@@ -33,8 +33,9 @@ const ADMIN_POLICY: &[(&str, &str)] = &[
 ];
 
 /// `member`: a firm user's session (a subject-bound token or a JWT) — it signs in and
-/// administers its firm through `/v1/directory`, as itself, and nothing else.
-pub const ROLES: &[&str] = &["viewer", "author", "deployer", "admin", "member"];
+/// administers its firm through `/v1/directory`, as itself, and nothing else. `decider`: a
+/// service that only asks for decisions (with `--decisions-need-token`), reading nothing else.
+pub const ROLES: &[&str] = &["viewer", "author", "deployer", "admin", "member", "decider"];
 
 /// What an admin call needs (actions of the admin policy's schema).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -95,6 +95,7 @@ pub async fn directory(
         .auth
         .authorize(authorization(&headers), AdminAction::Administer)?;
     let input = body_text(body, state.config.limits.max_body_bytes)?;
+    crate::server::entity_ids::refuse_controls_in(&input)?;
     let request = serde_json::from_str::<policy_core::directory::DirectoryRequest>(&input)
         .map_err(|e| ApiError::BadBody(e.to_string()))?;
     // The actor is whoever the caller's identity says, never whoever the body names.
