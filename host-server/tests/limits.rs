@@ -361,7 +361,8 @@ fn the_decision_log_stays_within_its_record_and_total_size() -> TestResult {
 
     // Under the body limit but over the record cap: decided, logged with its context cut.
     let mut large = request("kim", "assign_client_role", ("Client", "acme"));
-    large["context"] = json!({ "role": "x".repeat(500_000) });
+    large["context"] =
+        json!({ "role": "x".repeat(500_000), "user": {"__entity": entity("User", "noah")} });
     let r = api.post("/v1/decide", &large)?;
     assert_eq!(r.status, 200, "{}", r.body);
     let logged = support::wait_until(
