@@ -462,15 +462,7 @@ impl PolicyStore for PgStore {
             )
             .map_err(backend)?
             .iter()
-            .map(|r| {
-                Ok(AuditRecord {
-                    seq: r.get::<_, i64>(0) as u64,
-                    at: r.get(1),
-                    draft: serde_json::from_str(&r.get::<_, String>(2)).map_err(corrupt)?,
-                    prev_hash: r.get(3),
-                    hash: r.get(4),
-                })
-            })
+            .map(audit_record)
             .collect()
         })
     }
@@ -560,15 +552,7 @@ impl PolicyStore for PgStore {
                 &[],
             )
             .map_err(backend)?
-            .map(|r| {
-                Ok(AuditRecord {
-                    seq: r.get::<_, i64>(0) as u64,
-                    at: r.get(1),
-                    draft: serde_json::from_str(&r.get::<_, String>(2)).map_err(corrupt)?,
-                    prev_hash: r.get(3),
-                    hash: r.get(4),
-                })
-            })
+            .map(|r| audit_record(&r))
             .transpose()
         })
     }
@@ -635,4 +619,15 @@ fn listen_loop(url: &str, signal: &tokio::sync::mpsc::UnboundedSender<()>) {
             }
         }
     }
+}
+
+/// One row of `SELECT seq, at, draft, prev_hash, hash FROM audit`.
+fn audit_record(r: &postgres::Row) -> Result<AuditRecord, StoreError> {
+    Ok(AuditRecord {
+        seq: r.get::<_, i64>(0) as u64,
+        at: r.get(1),
+        draft: serde_json::from_str(&r.get::<_, String>(2)).map_err(corrupt)?,
+        prev_hash: r.get(3),
+        hash: r.get(4),
+    })
 }

@@ -455,26 +455,11 @@ impl PolicyStore for SqliteStore {
                 )
                 .map_err(backend)?;
             let rows = stmt
-                .query_map(params![after as i64, limit as i64], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                    ))
-                })
+                .query_map(params![after as i64, limit as i64], audit_row)
                 .map_err(backend)?;
             let mut out = Vec::new();
             for row in rows {
-                let (seq, at, draft, prev_hash, hash) = row.map_err(backend)?;
-                out.push(AuditRecord {
-                    seq: seq as u64,
-                    at,
-                    draft: serde_json::from_str(&draft).map_err(corrupt)?,
-                    prev_hash,
-                    hash,
-                });
+                out.push(audit_record(row.map_err(backend)?)?);
             }
             Ok(out)
         })
@@ -571,28 +556,11 @@ impl PolicyStore for SqliteStore {
                 .query_row(
                     "SELECT seq, at, draft, prev_hash, hash FROM audit ORDER BY seq DESC LIMIT 1",
                     [],
-                    |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, String>(3)?,
-                            r.get::<_, String>(4)?,
-                        ))
-                    },
+                    audit_row,
                 )
                 .optional()
                 .map_err(backend)?;
-            last.map(|(seq, at, draft, prev_hash, hash)| {
-                Ok(AuditRecord {
-                    seq: seq as u64,
-                    at,
-                    draft: serde_json::from_str(&draft).map_err(corrupt)?,
-                    prev_hash,
-                    hash,
-                })
-            })
-            .transpose()
+            last.map(audit_record).transpose()
         })
     }
 
@@ -612,6 +580,23 @@ impl PolicyStore for SqliteStore {
             Ok(out)
         })
     }
+}
+
+/// One row of `SELECT seq, at, draft, prev_hash, hash FROM audit`, as read.
+type AuditRow = (i64, String, String, String, String);
+
+fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+fn audit_record((seq, at, draft, prev_hash, hash): AuditRow) -> Result<AuditRecord, StoreError> {
+    Ok(AuditRecord {
+        seq: seq as u64,
+        at,
+        draft: serde_json::from_str(&draft).map_err(corrupt)?,
+        prev_hash,
+        hash,
+    })
 }
 
 #[cfg(test)]
