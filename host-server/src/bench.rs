@@ -72,7 +72,7 @@ fn cedar_request(bundle: &Bundle, r: &DecisionRequest) -> Result<Request, BenchE
     };
     let action = uid(&r.action)?;
     let context = match &r.context {
-        Some(v) => Context::from_json_value(v.clone(), Some((bundle.schema(), &action)))
+        Some(v) => Context::from_json_value(v.clone(), bundle.schema().map(|s| (s, &action)))
             .map_err(|e| BenchError::Cedar(e.to_string()))?,
         None => Context::empty(),
     };
@@ -81,7 +81,7 @@ fn cedar_request(bundle: &Bundle, r: &DecisionRequest) -> Result<Request, BenchE
         action,
         uid(&r.resource)?,
         context,
-        Some(bundle.schema()),
+        bundle.schema(),
     )
     .map_err(|e| BenchError::Cedar(e.to_string()))
 }
@@ -109,9 +109,8 @@ pub fn run(
     let mut all = bundle.entity_records().to_vec();
     all.extend(records.iter().cloned());
     let started = Instant::now();
-    let cedar_entities =
-        Entities::from_json_value(serde_json::Value::Array(all), Some(bundle.schema()))
-            .map_err(|e| BenchError::Cedar(e.to_string()))?;
+    let cedar_entities = Entities::from_json_value(serde_json::Value::Array(all), bundle.schema())
+        .map_err(|e| BenchError::Cedar(e.to_string()))?;
     let cedar_load_ms = started.elapsed().as_secs_f64() * 1e3;
     let started = Instant::now();
     let mut engine = Engine::with_entities(bundle, records)?;
@@ -262,12 +261,12 @@ pub fn run(
     // The same insert through cedar-policy's own store, once (it costs seconds at this size).
     let doc = Entity::from_json_value(
         json!({"uid": {"type": "Document", "id": "bench-cedar"}, "attrs": {"client": {"__entity": {"type": "Client", "id": "c1"}}, "kind": "receipt", "archived": false}, "parents": [{"type": "Client", "id": "c1"}]}),
-        Some(engine.bundle().schema()),
+        engine.bundle().schema(),
     )
     .map_err(|e| BenchError::Cedar(e.to_string()))?;
     let t = Instant::now();
     let cedar_entities = cedar_entities
-        .upsert_entities([doc], Some(engine.bundle().schema()))
+        .upsert_entities([doc], engine.bundle().schema())
         .map_err(|e| BenchError::Cedar(e.to_string()))?;
     let cedar_delta_insert_us = t.elapsed().as_secs_f64() * 1e6;
     std::hint::black_box(&cedar_entities);

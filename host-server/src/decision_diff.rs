@@ -31,7 +31,7 @@ pub struct TestReplay {
     pub not_run: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct SampleReplay {
     pub requests: usize,
     /// Requests one of the bundles refused (e.g. a context the action requires).
@@ -145,7 +145,10 @@ pub fn replay_sample(from: &Bundle, to: &Bundle, limit: usize) -> SampleReplay {
     }
     // Per action (sorted: the sample must not depend on hash order), the principals and
     // resources of the types it applies to.
-    let schema = from.schema();
+    // A schema-less bundle declares no actions or applies-to: nothing to generate from.
+    let Some(schema) = from.schema() else {
+        return SampleReplay::default();
+    };
     let of = |types: Option<std::collections::HashSet<&cedar_policy::EntityTypeName>>| {
         let mut names: Vec<String> = types.into_iter().flatten().map(|t| t.to_string()).collect();
         names.sort();

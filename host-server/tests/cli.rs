@@ -320,7 +320,7 @@ fn a_plain_cedar_folder_works_with_every_local_command() {
     let p = plain.to_str().unwrap();
     let out = sesame(&["check", p], None);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("named `policies.cedar#0`"));
+    assert!(text(&out.stderr).contains("named `policy0`"));
     assert_eq!(sesame(&["test", p], None).status.code(), Some(0));
     assert_eq!(sesame(&["fmt", "--check", p], None).status.code(), Some(0));
     let out = sesame(
@@ -329,7 +329,7 @@ fn a_plain_cedar_folder_works_with_every_local_command() {
     );
     assert!(
         text(&out.stdout)
-            .starts_with("{\"decision\":\"allow\",\"determining_policies\":[\"policies.cedar#0\"]"),
+            .starts_with("{\"decision\":\"allow\",\"determining_policies\":[\"policy0\"]"),
         "{}",
         text(&out.stdout)
     );

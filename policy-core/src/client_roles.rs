@@ -1,10 +1,10 @@
 //! "A client-side role is only assignable when the client's plan includes it", checked over an
 //! entity store.
 //!
-//! Convention: a user holds a role on a client by being a member (`in`) of a `Team` entity with
-//! attributes `client` (the client entity) and `role` (String). The client has `plan`, a plan
-//! entity with `client_roles: Set<String>`. Which roles are plan-gated is listed in the
-//! manifest's `client_roles`.
+//! Part of the declared firm model (`firm_model.rs`): a user holds a role on a client by being a
+//! member (`in`) of an entity of the team type whose attributes name the client (an entity) and
+//! the role (String). The client's plan attribute names a plan entity whose client-roles
+//! attribute is a `Set<String>`. Which roles are plan-gated is the model's `client_roles`.
 
 use std::collections::HashMap;
 
@@ -12,11 +12,17 @@ use cedar_policy::{Entities, EntityUid, EvalResult};
 
 use crate::entity_json::{attr_string, attr_uid, to_ref};
 use crate::error::{Diagnostic, ErrorCode, Location};
+use crate::firm_model::{FirmModel, Part};
 use crate::wire::EntityRef;
 
-fn plan_includes(entities: &Entities, client: &EntityUid, role: &str) -> Option<(EntityUid, bool)> {
-    let plan = attr_uid(entities.get(client)?, "plan")?;
-    let included = match entities.get(&plan)?.attr("client_roles") {
+fn plan_includes(
+    model: &FirmModel,
+    entities: &Entities,
+    client: &EntityUid,
+    role: &str,
+) -> Option<(EntityUid, bool)> {
+    let plan = attr_uid(entities.get(client)?, &model.attributes.plan)?;
+    let included = match entities.get(&plan)?.attr(&model.attributes.client_roles) {
         Some(Ok(EvalResult::Set(set))) => set.contains(&EvalResult::String(role.to_string())),
         _ => false,
     };
@@ -24,10 +30,12 @@ fn plan_includes(entities: &Entities, client: &EntityUid, role: &str) -> Option<
 }
 
 pub(crate) fn check_client_roles(
+    model: &FirmModel,
     entities: &Entities,
-    gated_roles: &[String],
     origins: &HashMap<EntityRef, Location>,
 ) -> Vec<Diagnostic> {
+    let gated_roles = &model.client_roles;
+    let team_type = model.type_name(Part::Team);
     let mut diags = Vec::new();
     if gated_roles.is_empty() {
         return diags;
@@ -37,18 +45,20 @@ pub(crate) fn check_client_roles(
         let Some(ancestors) = entities.ancestors(&member_uid) else {
             continue;
         };
-        for team_uid in ancestors.filter(|a| a.type_name().basename() == "Team") {
+        for team_uid in ancestors.filter(|a| a.type_name().to_string() == team_type) {
             let Some(team) = entities.get(team_uid) else {
                 continue;
             };
-            let (Some(role), Some(client)) = (attr_string(team, "role"), attr_uid(team, "client"))
-            else {
+            let (Some(role), Some(client)) = (
+                attr_string(team, &model.attributes.role),
+                attr_uid(team, &model.attributes.client),
+            ) else {
                 continue;
             };
             if !gated_roles.contains(&role) {
                 continue;
             }
-            if let Some((plan, false)) = plan_includes(entities, &client, &role) {
+            if let Some((plan, false)) = plan_includes(model, entities, &client, &role) {
                 let member_ref = to_ref(&member_uid);
                 diags.push(
                     Diagnostic::error(

@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::bundle::Bundle;
 use crate::entity_json::{engine_error, to_ref, to_uid, uid_of_record};
 use crate::error::{render_chain, EngineError};
+use crate::firm_model::FirmModel;
 use crate::profile::{self, AccessProfile, FieldLevel};
 use crate::rules;
 use crate::store::{as_cedar, EntityStore};
@@ -75,7 +76,7 @@ impl Engine {
     /// data does not conform to the new schema.
     pub fn install_bundle(&mut self, bundle: Bundle) -> Result<(), EngineError> {
         let store = build_store(&bundle, self.data.values().cloned().collect())?;
-        rules::check(&store)?;
+        rules::check(bundle.manifest().firm_model.as_ref(), &store)?;
         self.bundle = Arc::new(bundle);
         self.store = store;
         Ok(())
@@ -83,9 +84,9 @@ impl Engine {
 
     /// Replaces all data entities. All-or-nothing.
     pub fn replace_entities(&mut self, records: Vec<Value>) -> Result<DeltaReport, EngineError> {
-        let data = keyed_records(records)?;
+        let data = keyed_records(&self.bundle, records)?;
         let store = build_store(&self.bundle, data.values().cloned().collect())?;
-        rules::check(&store)?;
+        rules::check(self.firm_model(), &store)?;
         let upserted = data.len();
         self.data = data;
         self.store = store;
@@ -99,18 +100,18 @@ impl Engine {
     /// Removes then upserts entities, keeping ancestors consistent. All-or-nothing: on error the
     /// store is exactly as before.
     pub fn apply_delta(&mut self, delta: &EntityDelta) -> Result<DeltaReport, EngineError> {
-        let upserts = keyed_records(delta.upsert.clone())?;
+        let upserts = keyed_records(&self.bundle, delta.upsert.clone())?;
         let removals = delta
             .remove
             .iter()
             .map(|r| {
-                reject_action_entity(r)?;
+                reject_action_entity(&self.bundle, r)?;
                 to_uid(r).map(|u| u.as_ref().clone())
             })
             .collect::<Result<Vec<_>, EngineError>>()?;
         let parsed = parse_each(upserts.values().cloned(), &self.bundle)?;
         // Domain rules are checked on the store as it would be, before anything changes.
-        rules::check_overlay(&self.store, &parsed, &removals)?;
+        rules::check_overlay(self.firm_model(), &self.store, &parsed, &removals)?;
         self.store.apply(&removals, parsed)?;
         for r in &delta.remove {
             self.data.remove(r);
@@ -127,7 +128,21 @@ impl Engine {
     /// Checks a delta against the domain rules without applying it (planning).
     pub(crate) fn check_rules(&self, delta: &EntityDelta) -> Result<(), EngineError> {
         let parsed = parse_each(delta.upsert.iter().cloned(), &self.bundle)?;
-        rules::check_overlay(&self.store, &parsed, &[])
+        rules::check_overlay(self.firm_model(), &self.store, &parsed, &[])
+    }
+
+    /// The bundle's declared firm model; `None` for plain Cedar.
+    pub fn firm_model(&self) -> Option<&FirmModel> {
+        self.bundle.manifest().firm_model.as_ref()
+    }
+
+    /// The firm model, for operations that only exist under it (profiles, the directory).
+    pub(crate) fn require_firm_model(&self) -> Result<&FirmModel, EngineError> {
+        self.firm_model().ok_or_else(|| {
+            EngineError::InvalidRequest(
+                "this bundle declares no firm model (`firm_model` in manifest.json): it has no access profiles or directory".into(),
+            )
+        })
     }
 
     /// A data entity as the host gave it (`None` for the bundle's own entities).
@@ -177,11 +192,16 @@ impl Engine {
     }
 
     /// Every access profile in the store (bundle and data).
+    /// Empty for a bundle without a declared firm model.
     pub fn profiles(&self) -> Vec<AccessProfile> {
-        profile::profiles(self.store.iter())
+        match self.firm_model() {
+            Some(model) => profile::profiles(model, self.store.iter()),
+            None => Vec::new(),
+        }
     }
 
     pub fn profile(&self, uid: &EntityRef) -> Result<AccessProfile, EngineError> {
+        self.require_firm_model()?;
         self.profiles()
             .into_iter()
             .find(|p| &p.uid == uid)
@@ -201,9 +221,10 @@ impl Engine {
     }
 }
 
-/// Action entities come from the schema; a delta may not forge or drop them.
-fn reject_action_entity(r: &EntityRef) -> Result<(), EngineError> {
-    if r.type_name == "Action" || r.type_name.ends_with("::Action") {
+/// Action entities come from the schema; a delta may not forge or drop them. (Without a schema,
+/// as in Cedar, action entities and their groups are data like any other.)
+fn reject_action_entity(bundle: &Bundle, r: &EntityRef) -> Result<(), EngineError> {
+    if bundle.schema().is_some() && (r.type_name == "Action" || r.type_name.ends_with("::Action")) {
         return Err(EngineError::EntityInvalid(format!(
             "{r}: action entities are defined by the schema, not by entity data"
         )));
@@ -211,7 +232,10 @@ fn reject_action_entity(r: &EntityRef) -> Result<(), EngineError> {
     Ok(())
 }
 
-fn keyed_records(records: Vec<Value>) -> Result<BTreeMap<EntityRef, Value>, EngineError> {
+fn keyed_records(
+    bundle: &Bundle,
+    records: Vec<Value>,
+) -> Result<BTreeMap<EntityRef, Value>, EngineError> {
     let mut out = BTreeMap::new();
     for (i, record) in records.into_iter().enumerate() {
         let uid = uid_of_record(&record).ok_or_else(|| {
@@ -219,7 +243,7 @@ fn keyed_records(records: Vec<Value>) -> Result<BTreeMap<EntityRef, Value>, Engi
                 "entity record #{i} needs a `uid` of the form {{\"type\": ..., \"id\": ...}}"
             ))
         })?;
-        reject_action_entity(&uid)?;
+        reject_action_entity(bundle, &uid)?;
         out.insert(uid, record);
     }
     Ok(out)
@@ -236,7 +260,7 @@ fn parse_each(
             let label = uid_of_record(&record)
                 .map(|u| u.to_string())
                 .unwrap_or_default();
-            Entity::from_json_value(record, Some(bundle.schema()))
+            Entity::from_json_value(record, bundle.schema())
                 .map(|e| e.as_ref().clone())
                 .map_err(|e| match engine_error(&e) {
                     EngineError::EntityInvalid(m) => {
@@ -272,7 +296,7 @@ pub(crate) fn build_request(
     let context = match context {
         None => Context::empty(),
         Some(Value::Null) => Context::empty(),
-        Some(v) => Context::from_json_value(v.clone(), Some((schema, &action_uid)))
+        Some(v) => Context::from_json_value(v.clone(), schema.map(|s| (s, &action_uid)))
             .map_err(|e| EngineError::InvalidRequest(render_chain(&e)))?,
     };
     Request::new(
@@ -280,7 +304,7 @@ pub(crate) fn build_request(
         action_uid,
         to_uid(resource)?,
         context,
-        Some(schema),
+        schema,
     )
     .map_err(|e| EngineError::InvalidRequest(render_chain(&e)))
 }
@@ -327,7 +351,7 @@ pub(crate) fn decide_on(
     let slice = if request.entities.is_empty() {
         request_slice(store, &cedar_request, request.context.as_ref())?
     } else {
-        let records = keyed_records(request.entities.clone())?;
+        let records = keyed_records(bundle, request.entities.clone())?;
         let extras = parse_each(records.into_values(), bundle)?;
         store.slice_with(
             request_roots(&cedar_request, request.context.as_ref()).iter(),
@@ -437,11 +461,15 @@ pub(crate) fn matrix_on(
     // not apply to the row's resource type is left out rather than failing the whole matrix.
     // The types each action applies to are read from the schema once, not per cell.
     let schema = bundle.schema();
-    let resource_types = |action: &EntityRef| -> Result<BTreeSet<String>, EngineError> {
-        Ok(schema
-            .resources_for_action(&to_uid(action)?)
-            .map(|types| types.map(ToString::to_string).collect())
-            .unwrap_or_default())
+    // `None`: every type (a schema-less bundle declares no applies-to).
+    let resource_types = |action: &EntityRef| -> Result<Option<BTreeSet<String>>, EngineError> {
+        let action = to_uid(action)?;
+        Ok(schema.map(|schema| {
+            schema
+                .resources_for_action(&action)
+                .map(|types| types.map(ToString::to_string).collect())
+                .unwrap_or_default()
+        }))
     };
     let action_types = request
         .actions
@@ -450,12 +478,17 @@ pub(crate) fn matrix_on(
         .collect::<Result<Vec<_>, _>>()?;
     let field_types = match &field_levels {
         Some(levels) => resource_types(&to_ref(&levels[0].0))?,
-        None => BTreeSet::new(),
+        None => Some(BTreeSet::new()),
+    };
+    let applies = |types: &Option<BTreeSet<String>>, resource: &EntityRef| {
+        types
+            .as_ref()
+            .is_none_or(|types| types.contains(&resource.type_name))
     };
     let extras = if request.entities.is_empty() {
         None
     } else {
-        let records = keyed_records(request.entities.clone())?;
+        let records = keyed_records(bundle, request.entities.clone())?;
         Some(parse_each(records.into_values(), bundle)?)
     };
     let mut rows = Vec::with_capacity(request.resources.len());
@@ -469,7 +502,7 @@ pub(crate) fn matrix_on(
         let entities = as_cedar(&slice);
         let mut decisions = BTreeMap::new();
         for (action, types) in request.actions.iter().zip(&action_types) {
-            if !types.contains(&resource.type_name) {
+            if !applies(types, resource) {
                 continue;
             }
             let cedar_request = build_request(
@@ -485,7 +518,7 @@ pub(crate) fn matrix_on(
             );
         }
         let mut fields = BTreeMap::new();
-        if let (Some(levels), true) = (&field_levels, field_types.contains(&resource.type_name)) {
+        if let (Some(levels), true) = (&field_levels, applies(&field_types, resource)) {
             for field in &request.fields {
                 let level = field_level_in(
                     bundle,

@@ -72,12 +72,12 @@ pub(crate) fn engine_error(err: &EntitiesError) -> EngineError {
     }
 }
 
-/// Parses entity records against the schema (schema action entities are not added).
+/// Parses entity records against the schema, if any (schema action entities are not added).
 pub(crate) fn parse_records(
     records: Vec<Value>,
-    schema: &Schema,
+    schema: Option<&Schema>,
 ) -> Result<Entities, Box<EntitiesError>> {
     Entities::empty()
-        .add_entities_from_json_value(Value::Array(records), Some(schema))
+        .add_entities_from_json_value(Value::Array(records), schema)
         .map_err(Box::new)
 }

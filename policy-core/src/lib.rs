@@ -11,6 +11,8 @@
 //! - [`wire`]: the JSON types every face speaks, with stable [`ErrorCode`]s.
 //! - [`testing`]: policy tests as files, run through the engine, with coverage.
 //! - [`diff`]: files and policies changed between two bundle versions.
+//! - [`firm_model`]: the accounting-firm layer a bundle declares in its manifest; without it a
+//!   bundle is plain Cedar.
 //! - [`directory`]: firm administration (invite, block, profiles...) planned as checked deltas.
 //! - [`profile`]: access profiles and field levels (`none < print < read < full`).
 //! - [`tenancy`]: the records a caller bound to one tenant may read.
@@ -23,6 +25,7 @@ pub mod directory;
 mod engine;
 mod entity_json;
 mod error;
+pub mod firm_model;
 pub mod json_api;
 pub mod nesting;
 pub mod profile;

@@ -1,11 +1,11 @@
 //! Access profiles: per-field levels `none < print < read < full`, grouped by licence.
 //!
-//! Convention (documented in `policies/README.md`): an access profile is an entity whose type is
-//! named `AccessProfile` (in any namespace) with attributes `licence` (a licence entity),
-//! optional `base` (the profile it was copied from) and `is_default` (Bool), and one tag per
-//! field or section key holding its level as a Long 0..=3. A licence entity carries the same kind
-//! of tags: the highest level any profile of that licence may grant. A key that is absent is
-//! `none`.
+//! Part of the declared firm model (`firm_model.rs`): only a bundle whose manifest declares it
+//! has access profiles. A profile is an entity of the declared profile type with the declared
+//! attributes for its licence (a licence entity), optional base (the profile it was copied
+//! from) and default flag (Bool), and one tag per field or section key holding its level as a
+//! Long 0..=3. A licence entity carries the same kind of tags: the highest level any profile of
+//! that licence may grant. A key that is absent is `none`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::entity_json::{attr_string, attr_uid, to_ref};
 use crate::error::{Diagnostic, ErrorCode, Location};
+use crate::firm_model::{FirmModel, Part};
 use crate::wire::{EntityRef, ProfileDifference};
 
 /// How much of a field (or section) a user gets. Ordered: `None < Print < Read < Full`.
@@ -77,8 +78,8 @@ impl AccessProfile {
     }
 }
 
-fn is_profile_type(uid: &EntityUid) -> bool {
-    uid.type_name().basename() == "AccessProfile"
+fn is_profile_type(model: &FirmModel, uid: &EntityUid) -> bool {
+    model.is(Part::Profile, &uid.type_name().to_string())
 }
 
 /// Reads tags as levels; reports any tag that is not a Long in 0..=3.
@@ -101,23 +102,30 @@ fn levels_of(entity: &Entity, problems: &mut Vec<String>) -> BTreeMap<String, Fi
 }
 
 /// Every access profile in the store, sorted by uid.
-pub fn profiles<'a>(entities: impl IntoIterator<Item = &'a Entity>) -> Vec<AccessProfile> {
+pub fn profiles<'a>(
+    model: &FirmModel,
+    entities: impl IntoIterator<Item = &'a Entity>,
+) -> Vec<AccessProfile> {
     let mut out: Vec<AccessProfile> = entities
         .into_iter()
-        .filter(|e| is_profile_type(&e.uid()))
-        .map(|e| read_profile(e, &mut Vec::new()))
+        .filter(|e| is_profile_type(model, &e.uid()))
+        .map(|e| read_profile(model, e, &mut Vec::new()))
         .collect();
     out.sort_by(|a, b| a.uid.cmp(&b.uid));
     out
 }
 
-fn read_profile(entity: &Entity, problems: &mut Vec<String>) -> AccessProfile {
+fn read_profile(model: &FirmModel, entity: &Entity, problems: &mut Vec<String>) -> AccessProfile {
+    let attrs = &model.attributes;
     AccessProfile {
         uid: to_ref(&entity.uid()),
         name: attr_string(entity, "name"),
-        licence: attr_uid(entity, "licence").map(|u| to_ref(&u)),
-        base: attr_uid(entity, "base").map(|u| to_ref(&u)),
-        is_default: matches!(entity.attr("is_default"), Some(Ok(EvalResult::Bool(true)))),
+        licence: attr_uid(entity, &attrs.licence).map(|u| to_ref(&u)),
+        base: attr_uid(entity, &attrs.base).map(|u| to_ref(&u)),
+        is_default: matches!(
+            entity.attr(&attrs.is_default),
+            Some(Ok(EvalResult::Bool(true)))
+        ),
         levels: levels_of(entity, problems),
     }
 }
@@ -125,24 +133,26 @@ fn read_profile(entity: &Entity, problems: &mut Vec<String>) -> AccessProfile {
 /// Checks the profile rules over a store: levels well-formed, a profile never wider than its
 /// base or its licence, exactly one default. `origins` says where each entity is written.
 pub(crate) fn check_profiles(
+    model: &FirmModel,
     entities: &Entities,
     origins: &HashMap<EntityRef, Location>,
 ) -> Vec<Diagnostic> {
-    check_profile_entities(entities.iter(), |uid| entities.get(uid), origins)
+    check_profile_entities(model, entities.iter(), |uid| entities.get(uid), origins)
 }
 
 /// The profile rules over any entity view: `all` yields every entity (profiles are picked out),
 /// `get` finds a licence by uid. Shared by bundle loading and entity writes.
 pub(crate) fn check_profile_entities<'a>(
+    model: &FirmModel,
     all: impl Iterator<Item = &'a Entity>,
     get: impl Fn(&EntityUid) -> Option<&'a Entity>,
     origins: &HashMap<EntityRef, Location>,
 ) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
     let mut by_uid: BTreeMap<EntityRef, AccessProfile> = BTreeMap::new();
-    for entity in all.filter(|e| is_profile_type(&e.uid())) {
+    for entity in all.filter(|e| is_profile_type(model, &e.uid())) {
         let mut problems = Vec::new();
-        let profile = read_profile(entity, &mut problems);
+        let profile = read_profile(model, entity, &mut problems);
         let at = origins.get(&profile.uid).cloned();
         for p in problems {
             diags.push(

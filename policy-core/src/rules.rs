@@ -1,4 +1,4 @@
-//! Domain rules every entity write must keep, not only bundle loading: a custom access profile
+//! The firm model's rules (only for a bundle that declares the model) every entity write must keep, not only bundle loading: a custom access profile
 //! never wider than its base or its licence, exactly one default profile. Checked on the store
 //! as a write would leave it, before the write is applied, so a refused write changes nothing.
 
@@ -9,27 +9,37 @@ use cedar_policy_core::ast::{Entity as CoreEntity, EntityUID};
 use ref_cast::RefCast;
 
 use crate::error::{Diagnostic, EngineError};
+use crate::firm_model::{FirmModel, Part};
 use crate::store::EntityStore;
 
 /// Whether a write to `uid` can break a rule here (profiles and the licences that cap them).
-/// Asked for every entity of every delta: no allocation.
-fn governs(uid: &EntityUID) -> bool {
-    matches!(
-        cedar_policy::EntityUid::ref_cast(uid)
-            .type_name()
-            .basename(),
-        "AccessProfile" | "Licence"
-    )
+/// `governed` holds the two type names, computed once per write.
+fn governs(governed: &[String; 2], uid: &EntityUID) -> bool {
+    let type_name = uid.entity_type().to_string();
+    governed.contains(&type_name)
 }
 
 /// The rules over `store` with `upsert` written and `remove` removed. Only writes that touch a
 /// governed type are checked (the check reads every entity once).
 pub(crate) fn check_overlay(
+    model: Option<&FirmModel>,
     store: &EntityStore,
     upsert: &[CoreEntity],
     remove: &[EntityUID],
 ) -> Result<(), EngineError> {
-    if !upsert.iter().map(|e| e.uid()).chain(remove).any(governs) {
+    let Some(model) = model else {
+        return Ok(());
+    };
+    let governed = [
+        model.type_name(Part::Profile),
+        model.type_name(Part::Licence),
+    ];
+    if !upsert
+        .iter()
+        .map(|e| e.uid())
+        .chain(remove)
+        .any(|uid| governs(&governed, uid))
+    {
         return Ok(());
     }
     let incoming: HashMap<&EntityUID, &Entity> = upsert
@@ -54,6 +64,7 @@ pub(crate) fn check_overlay(
         }
     };
     verdict(crate::profile::check_profile_entities(
+        model,
         all,
         get,
         &HashMap::new(),
@@ -61,8 +72,12 @@ pub(crate) fn check_overlay(
 }
 
 /// The rules over a whole store (after a full replace or a new bundle version).
-pub(crate) fn check(store: &EntityStore) -> Result<(), EngineError> {
+pub(crate) fn check(model: Option<&FirmModel>, store: &EntityStore) -> Result<(), EngineError> {
+    let Some(model) = model else {
+        return Ok(());
+    };
     verdict(crate::profile::check_profile_entities(
+        model,
         store.iter(),
         |uid| store.get(uid.as_ref()),
         &HashMap::new(),

@@ -61,7 +61,7 @@ pub(crate) fn read_records(
 
 pub(crate) fn load(
     files: &[(&str, &str)],
-    schema: &Schema,
+    schema: Option<&Schema>,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<LoadedEntities> {
     let mut records = Vec::new();
@@ -109,7 +109,7 @@ pub(crate) fn load(
         return None;
     }
     let all = Value::Array(records.clone());
-    match Entities::from_json_value(all, Some(schema)) {
+    match Entities::from_json_value(all, schema) {
         Ok(entities) => Some(LoadedEntities {
             entities,
             records,

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::firm_model::FirmModel;
+
 /// Defaults apply when a bundle has no manifest (a plain Cedar folder).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -15,10 +17,10 @@ pub struct Manifest {
     pub field_actions: Option<FieldActions>,
     #[serde(default = "default_field_context_key")]
     pub field_context_key: String,
-    /// Client-side roles that a client's plan must include before a user may hold them
-    /// (checked on a team's `role`; see `client_roles.rs`).
+    /// The accounting-firm layer (profiles, licences, plans, client roles, the directory),
+    /// declared: which types and attributes play which part. Absent: the bundle is plain Cedar.
     #[serde(default)]
-    pub client_roles: Vec<String>,
+    pub firm_model: Option<FirmModel>,
     /// Every policy must carry `@id("...")` (true when a manifest does not say otherwise). A
     /// plain Cedar folder has no manifest: its unnamed policies are named `<file>#<n>`.
     #[serde(default = "yes")]
@@ -49,7 +51,7 @@ impl Default for Manifest {
             description: None,
             field_actions: None,
             field_context_key: default_field_context_key(),
-            client_roles: Vec::new(),
+            firm_model: None,
             require_policy_ids: false,
         }
     }

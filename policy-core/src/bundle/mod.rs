@@ -28,7 +28,8 @@ pub(crate) use entities::read_records;
 pub struct Bundle {
     digest: String,
     manifest: Manifest,
-    schema: Schema,
+    /// `None`: a schema-less folder, which Cedar allows: no validation, decisions as Cedar's.
+    schema: Option<Schema>,
     policies: PolicySet,
     /// The policies each action may trigger (see `action_index`); `None`: use `policies`.
     policies_by_action: Option<std::sync::Arc<HashMap<cedar_policy::EntityUid, PolicySet>>>,
@@ -120,20 +121,23 @@ impl Bundle {
 
         let mut schema_files = of_kind(FileKind::SchemaCedar);
         schema_files.extend(of_kind(FileKind::SchemaJson));
-        let schema = match schema_files.as_slice() {
+        // `Some(None)`: no schema file (Cedar's schema is optional); `None`: a schema that failed.
+        let schema: Option<Option<Schema>> = match schema_files.as_slice() {
             [] => {
                 diags.push(
-                    Diagnostic::error(
+                    Diagnostic::warning(
                         ErrorCode::SchemaMissing,
-                        "the bundle has no schema (`*.cedarschema` or `*.cedarschema.json`)",
+                        "the bundle has no schema (`*.cedarschema` or `*.cedarschema.json`): policies, entities and requests are not validated",
                     )
                     .with_help(Some(
-                        "every bundle is validated strictly; add the schema of your entities and actions".into(),
+                        "add the schema of your entities and actions to have them validated strictly".into(),
                     )),
                 );
-                None
+                Some(None)
             }
-            [(path, text)] => schema::parse_schema(path, files::classify(path), text, &mut diags),
+            [(path, text)] => {
+                schema::parse_schema(path, files::classify(path), text, &mut diags).map(Some)
+            }
             many => {
                 let names: Vec<&str> = many.iter().map(|(p, _)| *p).collect();
                 diags.push(Diagnostic::error(
@@ -184,18 +188,32 @@ impl Bundle {
         let Some(schema) = schema else {
             return Err(BundleError { diagnostics: diags });
         };
-        policies::validate(&parsed, &schema, &texts, &mut diags);
-        let loaded = entities::load(&of_kind(FileKind::Entities), &schema, &mut diags);
-        if let Some(loaded) = &loaded {
-            diags.extend(crate::profile::check_profiles(
-                &loaded.entities,
-                &loaded.origins,
-            ));
-            diags.extend(crate::client_roles::check_client_roles(
-                &loaded.entities,
-                &manifest.client_roles,
-                &loaded.origins,
-            ));
+        if let Some(schema) = &schema {
+            policies::validate(&parsed, schema, &texts, &mut diags);
+        }
+        let loaded = entities::load(&of_kind(FileKind::Entities), schema.as_ref(), &mut diags);
+        // The firm rules apply only where the manifest declares the model: a plain Cedar
+        // folder whose types happen to be called `AccessProfile` or `Plan` is plain Cedar.
+        if let Some(model) = &manifest.firm_model {
+            match &schema {
+                Some(schema) => diags.extend(model.check_against(schema)),
+                None => diags.push(Diagnostic::error(
+                    ErrorCode::ManifestInvalid,
+                    "the manifest declares a firm_model, which needs a schema naming its types",
+                )),
+            }
+            if let Some(loaded) = &loaded {
+                diags.extend(crate::profile::check_profiles(
+                    model,
+                    &loaded.entities,
+                    &loaded.origins,
+                ));
+                diags.extend(crate::client_roles::check_client_roles(
+                    model,
+                    &loaded.entities,
+                    &loaded.origins,
+                ));
+            }
         }
         if let Some(field_actions) = &manifest.field_actions {
             for uid in [
@@ -206,7 +224,11 @@ impl Bundle {
                 let known = uid
                     .parse::<cedar_policy::EntityUid>()
                     .ok()
-                    .map(|u| schema.actions().any(|a| *a == u))
+                    .map(|u| match &schema {
+                        Some(schema) => schema.actions().any(|a| *a == u),
+                        // Without a schema any action uid is an action.
+                        None => true,
+                    })
                     .unwrap_or(false);
                 if !known {
                     diags.push(Diagnostic::error(
@@ -221,9 +243,12 @@ impl Bundle {
         match loaded {
             Some(loaded) if !has_errors => {
                 let digest = files::digest(texts.iter().map(|(p, t)| (p.as_str(), t.as_str())));
-                let policies_by_action =
-                    action_index::by_action(&schema, &parsed.set, &loaded.entities)
-                        .map(std::sync::Arc::new);
+                let policies_by_action = schema
+                    .as_ref()
+                    .and_then(|schema| {
+                        action_index::by_action(schema, &parsed.set, &loaded.entities)
+                    })
+                    .map(std::sync::Arc::new);
                 Ok(Self {
                     digest,
                     manifest,
@@ -252,8 +277,9 @@ impl Bundle {
         &self.manifest
     }
 
-    pub fn schema(&self) -> &Schema {
-        &self.schema
+    /// The schema; `None` for a schema-less folder (nothing is validated, as in Cedar).
+    pub fn schema(&self) -> Option<&Schema> {
+        self.schema.as_ref()
     }
 
     pub fn policies(&self) -> &PolicySet {

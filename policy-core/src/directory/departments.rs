@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 use super::planner::{is_type, Planner};
 use crate::entity_json::to_ref;
 use crate::error::EngineError;
+use crate::firm_model::Part;
 use crate::wire::EntityRef;
 
 impl Planner<'_> {
@@ -15,7 +16,7 @@ impl Planner<'_> {
         };
         self.engine
             .entities()
-            .filter(|e| is_type(e, "Department"))
+            .filter(|e| is_type(e, &self.model.type_name(Part::Department)))
             .filter(|e| e.as_ref().ancestors().any(|a| a == firm_uid.as_ref()))
             .map(|e| to_ref(&e.uid()))
             .collect()
@@ -27,7 +28,7 @@ impl Planner<'_> {
         name: &str,
     ) -> Result<(String, Vec<Value>), EngineError> {
         let firm = self.actor_firm()?;
-        let uid = EntityRef::new("Department", id.trim());
+        let uid = self.uid_of(Part::Department, id.trim());
         if id.trim().is_empty() || name.trim().is_empty() {
             return Err(EngineError::InvalidRequest(
                 "a department needs an id and a name".into(),
@@ -39,7 +40,7 @@ impl Planner<'_> {
             )));
         }
         let department_count = self.departments_of(&firm).len();
-        let max = self.plan_limit(&firm, "max_departments");
+        let max = self.plan_limit(&firm, &self.model.attributes.max_departments);
         self.require(
             "create_department",
             &firm,
@@ -53,7 +54,7 @@ impl Planner<'_> {
             },
         )?;
         let record = json!({
-            "uid": {"type": "Department", "id": uid.id},
+            "uid": {"type": uid.type_name, "id": uid.id},
             "attrs": {"name": name.trim()},
             "parents": [{"type": firm.type_name, "id": firm.id}],
         });

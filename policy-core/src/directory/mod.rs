@@ -1,4 +1,7 @@
-//! Firm administration as the admin console and the server perform it: invite, block, detach,
+//! Firm administration (for a bundle that declares the firm model, `firm_model.rs`: the types
+//! and relations come from the declaration; the other attributes the operations write —
+//! `email`, `blocked`, `profile`, `departments`, `detached`... — are those of `policies/`)
+//! as the admin console and the server perform it: invite, block, detach,
 //! change an e-mail, move users between access profiles or company roles, create a custom
 //! profile, choose the default one. Each operation is *planned* here — checked against the
 //! bundle's own policies for the acting user (plan limits included, with the counts the policies
@@ -119,7 +122,8 @@ pub struct DirectoryPlan {
 
 /// Plans `request` over the engine's current data; the engine is not changed.
 pub fn plan(engine: &Engine, request: &DirectoryRequest) -> Result<DirectoryPlan, EngineError> {
-    let planner = Planner::new(engine, &request.actor);
+    let model = engine.require_firm_model()?;
+    let planner = Planner::new(engine, model, &request.actor);
     planner.entity(&request.actor)?;
     let actor_firm = planner.actor_firm()?;
     let plan = planner.plan(&request.op, actor_firm)?;

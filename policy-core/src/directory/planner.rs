@@ -8,25 +8,25 @@ use super::users::normalized_email;
 use super::{DirectoryOp, DirectoryPlan};
 use crate::entity_json::{attr_uid, entity_ref_of, to_ref};
 use crate::error::EngineError;
+use crate::firm_model::{FirmModel, Part};
 use crate::wire::{Decision, DecisionRequest, EntityDelta, EntityRef};
 use crate::Engine;
 
 pub(super) struct Planner<'a> {
     pub(super) engine: &'a Engine,
+    /// The bundle's declared firm model: the types and relations the operations read and write.
+    pub(super) model: &'a FirmModel,
     pub(super) actor: &'a EntityRef,
     pub(super) checked: Vec<String>,
-}
-
-fn action(id: &str) -> EntityRef {
-    EntityRef::new("Action", id)
 }
 
 pub(super) fn attr_ref(entity: &Entity, name: &str) -> Option<EntityRef> {
     attr_uid(entity, name).map(|uid| to_ref(&uid))
 }
 
-pub(super) fn is_type(entity: &Entity, basename: &str) -> bool {
-    entity.uid().type_name().basename() == basename
+/// Whether `entity` has the full type name `type_name` (namespace included).
+pub(super) fn is_type(entity: &Entity, type_name: &str) -> bool {
+    entity.uid().type_name().to_string() == type_name
 }
 
 pub(super) fn entity_value(r: &EntityRef) -> Value {
@@ -56,12 +56,23 @@ pub(super) fn parents_mut(record: &mut Value) -> Result<&mut Vec<Value>, EngineE
 }
 
 impl<'a> Planner<'a> {
-    pub(super) fn new(engine: &'a Engine, actor: &'a EntityRef) -> Self {
+    pub(super) fn new(engine: &'a Engine, model: &'a FirmModel, actor: &'a EntityRef) -> Self {
         Self {
             engine,
+            model,
             actor,
             checked: Vec::new(),
         }
+    }
+
+    /// A uid of the type that plays `part` in the declared model.
+    pub(super) fn uid_of(&self, part: Part, id: &str) -> EntityRef {
+        EntityRef::new(&self.model.type_name(part), id)
+    }
+
+    /// The firm an entity belongs to (the model's firm attribute).
+    pub(super) fn firm_of(&self, entity: &Entity) -> Option<EntityRef> {
+        attr_ref(entity, &self.model.attributes.firm)
     }
 
     pub(super) fn require(
@@ -74,7 +85,7 @@ impl<'a> Planner<'a> {
     ) -> Result<(), EngineError> {
         let answer = self.engine.decide(&DecisionRequest {
             principal: self.actor.clone(),
-            action: action(action_id),
+            action: self.uid_of(Part::Action, action_id),
             resource: resource.clone(),
             context: Some(context),
             entities: call_entities,
@@ -115,17 +126,20 @@ impl<'a> Planner<'a> {
     }
 
     pub(super) fn actor_firm(&self) -> Result<EntityRef, EngineError> {
-        attr_ref(self.entity(self.actor)?, "firm")
+        self.firm_of(self.entity(self.actor)?)
             .ok_or_else(|| EngineError::InvalidRequest(format!("{} has no firm", self.actor)))
     }
 
     pub(super) fn users(&self) -> impl Iterator<Item = &'a Entity> {
-        self.engine.entities().filter(|e| is_type(e, "User"))
+        let user_type = self.model.type_name(Part::User);
+        self.engine
+            .entities()
+            .filter(move |e| is_type(e, &user_type))
     }
 
     /// The plan of `firm` and its limit `attr` (`max_users`, `max_departments`), if both exist.
     pub(super) fn plan_limit(&self, firm: &EntityRef, attr: &str) -> Option<(EntityRef, i64)> {
-        let plan = attr_ref(self.entity(firm).ok()?, "plan")?;
+        let plan = attr_ref(self.entity(firm).ok()?, &self.model.attributes.plan)?;
         match self.engine.entity(&plan)?.attr(attr) {
             Some(Ok(EvalResult::Long(n))) => Some((plan, n)),
             _ => None,
@@ -228,7 +242,7 @@ impl<'a> Planner<'a> {
                 let firm = self.actor_firm()?;
                 let mut members: Vec<EntityRef> = self
                     .users()
-                    .filter(|u| attr_ref(u, "firm").as_ref() == Some(&firm))
+                    .filter(|u| self.firm_of(u).as_ref() == Some(&firm))
                     .filter(|u| attr_ref(u, "profile").as_ref() == Some(from))
                     .map(|u| to_ref(&u.uid()))
                     .collect();
@@ -260,7 +274,8 @@ impl<'a> Planner<'a> {
                     let is_default = &p.uid == profile;
                     if p.is_default != is_default {
                         let mut record = self.record(&p.uid)?;
-                        attrs_mut(&mut record)?.insert("is_default".into(), json!(is_default));
+                        attrs_mut(&mut record)?
+                            .insert(self.model.attributes.is_default.clone(), json!(is_default));
                         records.push(record);
                     }
                 }

@@ -71,15 +71,16 @@ impl Planner<'_> {
             .iter()
             .map(|(k, l)| (k.clone(), json!(l.as_long())))
             .collect();
+        let names = &self.model.attributes;
+        let mut attrs = Map::new();
+        attrs.insert("name".into(), json!(name));
+        attrs.insert(names.licence.clone(), entity_value(&licence));
+        attrs.insert(names.base.clone(), entity_value(base));
+        attrs.insert(names.firm.clone(), entity_value(&firm));
+        attrs.insert(names.is_default.clone(), json!(is_default));
         let record = json!({
             "uid": {"type": uid.type_name, "id": uid.id},
-            "attrs": {
-                "name": name,
-                "licence": entity_value(&licence),
-                "base": entity_value(base),
-                "firm": entity_value(&firm),
-                "is_default": is_default,
-            },
+            "attrs": attrs,
             "parents": [],
             "tags": tags,
         });

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use super::planner::{attr_ref, attrs_mut, entity_value, parents_mut, Planner};
 use crate::entity_json::{attr_string, entity_ref_of, to_ref};
 use crate::error::EngineError;
+use crate::firm_model::Part;
 use crate::wire::EntityRef;
 
 pub(super) fn normalized_email(email: &str) -> Result<String, EngineError> {
@@ -60,7 +61,7 @@ impl Planner<'_> {
                 "a user needs an id and a name".into(),
             ));
         }
-        let uid = EntityRef::new("User", id.trim());
+        let uid = self.uid_of(Part::User, id.trim());
         if self.engine.entity(&uid).is_some() {
             return Err(EngineError::EntityDuplicate(format!(
                 "{uid} already exists"
@@ -71,10 +72,10 @@ impl Planner<'_> {
         // do not take a seat.
         let user_count = self
             .users()
-            .filter(|u| attr_ref(u, "firm").as_ref() == Some(&firm))
+            .filter(|u| self.firm_of(u).as_ref() == Some(&firm))
             .filter(|u| !matches!(u.attr("external"), Some(Ok(EvalResult::Bool(true)))))
             .count();
-        let max = self.plan_limit(&firm, "max_users");
+        let max = self.plan_limit(&firm, &self.model.attributes.max_users);
         self.require(
             "invite_user",
             &firm,
@@ -96,13 +97,13 @@ impl Planner<'_> {
             }
             None => self.default_profile()?,
         };
-        let record = json!({
-            "uid": {"type": "User", "id": uid.id},
+        let role_type = self.model.type_name(Part::Role);
+        let mut record = json!({
+            "uid": {"type": uid.type_name, "id": uid.id},
             "attrs": {
                 "name": format!("{} {}", first_name.trim(), name.trim()).trim(),
                 "first_name": first_name.trim(),
                 "email": email,
-                "firm": entity_value(&firm),
                 "external": external,
                 "blocked": false,
                 "can_delete": false,
@@ -110,8 +111,9 @@ impl Planner<'_> {
                 "department_restricted": false,
                 "departments": [],
             },
-            "parents": roles.iter().map(|r| json!({"type": "Role", "id": r})).collect::<Vec<_>>(),
+            "parents": roles.iter().map(|r| json!({"type": role_type, "id": r})).collect::<Vec<_>>(),
         });
+        attrs_mut(&mut record)?.insert(self.model.attributes.firm.clone(), entity_value(&firm));
         if profile.is_some() {
             self.require(
                 "assign_profile",
@@ -122,7 +124,7 @@ impl Planner<'_> {
             )?;
         }
         for role in roles {
-            let role_ref = EntityRef::new("Role", role);
+            let role_ref = self.uid_of(Part::Role, role);
             self.entity(&role_ref)?;
             self.require(
                 "assign_role",
@@ -168,16 +170,18 @@ impl Planner<'_> {
             || format!("the role {role} cannot be given to {user} on {client}"),
         )?;
         let engine = self.engine;
+        let team_type = self.model.type_name(Part::Team);
+        let client_attr = &self.model.attributes.client;
         let parents = parents_mut(&mut record)?;
         // Leave every team of this company, then join the one of `role`.
         parents.retain(|p| {
             let Some(r) = entity_ref_of(p) else {
                 return true;
             };
-            let of_client = r.type_name == "Team"
+            let of_client = r.type_name == team_type
                 && engine
                     .entity(&r)
-                    .and_then(|t| attr_ref(t, "client"))
+                    .and_then(|t| attr_ref(t, client_attr))
                     .as_ref()
                     == Some(client);
             !of_client
@@ -194,12 +198,13 @@ impl Planner<'_> {
         self.require("restrict_user", user, json!({}), vec![], || {
             "department restrictions are set by administrators".into()
         })?;
-        let firm = attr_ref(self.entity(user)?, "firm")
+        let firm = self
+            .firm_of(self.entity(user)?)
             .ok_or_else(|| EngineError::InvalidRequest(format!("{user} has no firm")))?;
         let known = self.departments_of(&firm);
         let mut values = Vec::new();
         for d in departments {
-            let department = EntityRef::new("Department", d);
+            let department = self.uid_of(Part::Department, d);
             if !known.contains(&department) {
                 return Err(EngineError::NotFound(format!(
                     "{department} is not a department of {firm}"

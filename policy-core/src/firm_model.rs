@@ -1,0 +1,248 @@
+//! The firm model, declared: which entity types and attributes of a bundle play the parts of an
+//! accounting firm (firm, user, role, access profile, licence, plan, department, client team,
+//! client-side roles). A bundle opts in with `"firm_model"` in its `manifest.json`; without it
+//! the bundle is plain Cedar and none of the firm rules (profiles within their licence, one
+//! default profile, client roles within the plan, the directory operations) apply, whatever
+//! its types are called. Every name has the demo bundle's value as default, so
+//! `"firm_model": {}` declares the model of `policies/`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Diagnostic, ErrorCode};
+
+/// The declaration, as written in the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FirmModel {
+    /// Prefixed to every type name below that has no `::` of its own (e.g. `"Acme"` makes the
+    /// user type `Acme::User`).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub types: FirmTypes,
+    #[serde(default)]
+    pub attributes: FirmAttributes,
+    /// Client-side roles that a client's plan must include before a user may hold them
+    /// (checked on a team's role attribute; see `client_roles.rs`).
+    #[serde(default)]
+    pub client_roles: Vec<String>,
+}
+
+/// Which entity type plays each part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FirmTypes {
+    /// The tenant: every user, client, department and custom profile belongs to one.
+    pub firm: String,
+    pub user: String,
+    /// A firm role (administrator, client manager, accountant): users are members of it.
+    pub role: String,
+    pub department: String,
+    /// A client company's team holding one client-side role: its members hold the role.
+    pub team: String,
+    /// An access profile: tags are per-field / per-section levels 0..=3.
+    pub profile: String,
+    /// A licence: tags cap the levels of its profiles.
+    pub licence: String,
+    /// A subscription plan: client roles offered, user and department limits.
+    pub plan: String,
+    /// The actions' entity type (the directory asks the policies about these actions).
+    pub action: String,
+}
+
+impl Default for FirmTypes {
+    fn default() -> Self {
+        Self {
+            firm: "Firm".into(),
+            user: "User".into(),
+            role: "Role".into(),
+            department: "Department".into(),
+            team: "Team".into(),
+            profile: "AccessProfile".into(),
+            licence: "Licence".into(),
+            plan: "Plan".into(),
+            action: "Action".into(),
+        }
+    }
+}
+
+/// Which attribute carries each relation the firm rules read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FirmAttributes {
+    /// On users, clients, departments and custom profiles: their firm.
+    pub firm: String,
+    /// On firms and clients: their plan.
+    pub plan: String,
+    /// On profiles: their licence.
+    pub licence: String,
+    /// On custom profiles: the profile they were copied from.
+    pub base: String,
+    /// On profiles: whether it is the default one (Bool).
+    pub is_default: String,
+    /// On teams: the client company.
+    pub client: String,
+    /// On teams: the client-side role (String).
+    pub role: String,
+    /// On plans: the client-side roles offered (Set<String>).
+    pub client_roles: String,
+    /// On plans: the most users a firm may have (Long).
+    pub max_users: String,
+    /// On plans: the most departments a firm may have (Long).
+    pub max_departments: String,
+}
+
+impl Default for FirmAttributes {
+    fn default() -> Self {
+        Self {
+            firm: "firm".into(),
+            plan: "plan".into(),
+            licence: "licence".into(),
+            base: "base".into(),
+            is_default: "is_default".into(),
+            client: "client".into(),
+            role: "role".into(),
+            client_roles: "client_roles".into(),
+            max_users: "max_users".into(),
+            max_departments: "max_departments".into(),
+        }
+    }
+}
+
+/// One part of the model, for looking up its (namespaced) type name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Firm,
+    User,
+    Role,
+    Department,
+    Team,
+    Profile,
+    Licence,
+    Plan,
+    Action,
+}
+
+impl Part {
+    pub const ALL: [Part; 9] = [
+        Part::Firm,
+        Part::User,
+        Part::Role,
+        Part::Department,
+        Part::Team,
+        Part::Profile,
+        Part::Licence,
+        Part::Plan,
+        Part::Action,
+    ];
+
+    fn key(self) -> &'static str {
+        match self {
+            Part::Firm => "firm",
+            Part::User => "user",
+            Part::Role => "role",
+            Part::Department => "department",
+            Part::Team => "team",
+            Part::Profile => "profile",
+            Part::Licence => "licence",
+            Part::Plan => "plan",
+            Part::Action => "action",
+        }
+    }
+}
+
+impl FirmModel {
+    /// The full type name (namespace included) that plays `part`.
+    pub fn type_name(&self, part: Part) -> String {
+        let t = &self.types;
+        let name = match part {
+            Part::Firm => &t.firm,
+            Part::User => &t.user,
+            Part::Role => &t.role,
+            Part::Department => &t.department,
+            Part::Team => &t.team,
+            Part::Profile => &t.profile,
+            Part::Licence => &t.licence,
+            Part::Plan => &t.plan,
+            Part::Action => &t.action,
+        };
+        match &self.namespace {
+            Some(ns) if !ns.is_empty() && !name.contains("::") => format!("{ns}::{name}"),
+            _ => name.clone(),
+        }
+    }
+
+    /// Whether an entity of type `type_name` (full name) plays `part`.
+    pub fn is(&self, part: Part, type_name: &str) -> bool {
+        self.type_name(part) == type_name
+    }
+
+    /// Every declared type must be one of the schema's entity types (the action type, the
+    /// schema's actions): a misspelt name would silently switch a rule off.
+    pub(crate) fn check_against(&self, schema: &cedar_policy::Schema) -> Vec<Diagnostic> {
+        let entity_types: std::collections::BTreeSet<String> =
+            schema.entity_types().map(|t| t.to_string()).collect();
+        let action_types: std::collections::BTreeSet<String> = schema
+            .actions()
+            .map(|a| a.type_name().to_string())
+            .collect();
+        Part::ALL
+            .iter()
+            .filter_map(|&part| {
+                let name = self.type_name(part);
+                let known = if part == Part::Action {
+                    action_types.contains(&name)
+                } else {
+                    entity_types.contains(&name)
+                };
+                (!known).then(|| {
+                    Diagnostic::error(
+                        ErrorCode::ManifestInvalid,
+                        format!(
+                            "firm_model: the {} type `{name}` is not an entity type of the schema",
+                            part.key()
+                        ),
+                    )
+                    .with_help(Some(format!(
+                        "name it in `firm_model.types.{}` (or set `firm_model.namespace`)",
+                        part.key()
+                    )))
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_declaration_is_the_demo_model() {
+        let model: FirmModel = serde_json::from_str("{}").unwrap_or_else(|_| FirmModel {
+            namespace: Some("wrong".into()),
+            types: FirmTypes::default(),
+            attributes: FirmAttributes::default(),
+            client_roles: vec![],
+        });
+        assert_eq!(model.type_name(Part::Profile), "AccessProfile");
+        assert!(model.is(Part::User, "User"));
+    }
+
+    #[test]
+    fn the_namespace_prefixes_bare_names_only() {
+        let model: Result<FirmModel, _> = serde_json::from_str(
+            r#"{"namespace": "Acme", "types": {"profile": "Other::Profile"}}"#,
+        );
+        let Ok(model) = model else {
+            return assert!(model.is_ok());
+        };
+        assert_eq!(model.type_name(Part::User), "Acme::User");
+        assert_eq!(model.type_name(Part::Profile), "Other::Profile");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(serde_json::from_str::<FirmModel>(r#"{"typos": {}}"#).is_err());
+    }
+}
