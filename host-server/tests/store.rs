@@ -88,6 +88,10 @@ const CASES: &[(&str, Case)] = &[
         "audit verify",
         audit_verify_reads_the_store_and_catches_truncation,
     ),
+    (
+        "older schema",
+        a_store_from_before_audit_kinds_opens_and_still_verifies,
+    ),
 ];
 
 #[test]

@@ -119,10 +119,21 @@ pub trait Conn {
     fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, StoreError>;
     /// Runs several statements without parameters (migrations).
     fn batch(&mut self, sql: &str) -> Result<(), StoreError>;
+
+    /// The first row of a query, if any.
+    fn first(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Option<Row>, StoreError> {
+        Ok(self.query(sql, params)?.into_iter().next())
+    }
+
+    /// The one row a query answers (`RETURNING`, an aggregate).
+    fn one(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Row, StoreError> {
+        self.first(sql, params)?
+            .ok_or_else(|| StoreError::Backend(format!("no row from {sql}")))
+    }
 }
 
 /// A database behind the SQL store.
-pub trait Dialect: Send + Sync + Sized + 'static {
+pub trait Dialect: Send + Sync + 'static {
     /// The schema, one entry a version, applied in order. The tables and columns are the same in
     /// every dialect; their DDL is not (`INTEGER PRIMARY KEY` against `BIGSERIAL`, `json_extract`
     /// against `->>`), and existing databases carry the DDL they were created with.

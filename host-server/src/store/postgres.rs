@@ -144,12 +144,11 @@ impl Dialect for Postgres {
         conn.batch(
             "CREATE TABLE IF NOT EXISTS sesame_migrations (version INT PRIMARY KEY, at TEXT NOT NULL)",
         )?;
-        let mut row = conn
-            .query("SELECT COUNT(*) FROM sesame_migrations", &[])?
-            .into_iter()
-            .next()
-            .ok_or_else(|| StoreError::Backend("no migration count".into()))?;
-        usize::try_from(row.int(0)?).map_err(backend)
+        usize::try_from(
+            conn.one("SELECT COUNT(*) FROM sesame_migrations", &[])?
+                .count(0)?,
+        )
+        .map_err(backend)
     }
 
     fn set_schema_version(conn: &mut dyn Conn, version: usize) -> Result<(), StoreError> {

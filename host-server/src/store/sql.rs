@@ -43,16 +43,6 @@ impl<D: Dialect> SqlStore<D> {
     }
 }
 
-/// The first row of a query, if any.
-fn first(conn: &mut dyn Conn, sql: &str, params: &[Param<'_>]) -> Result<Option<Row>, StoreError> {
-    Ok(conn.query(sql, params)?.into_iter().next())
-}
-
-/// The one row a query answers (`RETURNING`, an aggregate).
-fn one(conn: &mut dyn Conn, sql: &str, params: &[Param<'_>]) -> Result<Row, StoreError> {
-    first(conn, sql, params)?.ok_or_else(|| StoreError::Backend(format!("no row from {sql}")))
-}
-
 /// A count or limit as an SQL integer (one beyond `i64` is as good as no limit).
 fn number(n: impl TryInto<i64>) -> Param<'static> {
     Param::Int(n.try_into().unwrap_or(i64::MAX))
@@ -72,8 +62,7 @@ fn version_row(mut r: Row) -> Result<VersionMeta, StoreError> {
 }
 
 fn find_version(conn: &mut dyn Conn, digest: &str) -> Result<Option<VersionMeta>, StoreError> {
-    first(
-        conn,
+    conn.first(
         &format!("SELECT {VERSION_COLUMNS} FROM versions WHERE digest = ?1"),
         &[digest.into()],
     )?
@@ -82,8 +71,7 @@ fn find_version(conn: &mut dyn Conn, digest: &str) -> Result<Option<VersionMeta>
 }
 
 fn active_digest(conn: &mut dyn Conn) -> Result<Option<String>, StoreError> {
-    first(
-        conn,
+    conn.first(
         "SELECT digest FROM activations ORDER BY seq DESC LIMIT 1",
         &[],
     )?
@@ -113,11 +101,7 @@ fn audit_row(mut r: Row) -> Result<AuditRecord, StoreError> {
 /// Seals `draft` after the chain's last record and stores it. The kind has a column of its own
 /// (so that records can be filtered by it); the draft column holds the rest.
 fn append_audit_in(conn: &mut dyn Conn, draft: AuditDraft) -> Result<AuditRecord, StoreError> {
-    let last = first(
-        conn,
-        "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-        &[],
-    )?;
+    let last = conn.first("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[])?;
     let (seq, prev) = match last {
         Some(mut r) => (r.count(0)? + 1, r.text(1)?),
         None => (1, GENESIS.to_string()),
@@ -152,19 +136,19 @@ fn activate_in(
     }
     let previous = active_digest(conn)?;
     let at = now_rfc3339();
-    let seq = one(
-        conn,
-        "INSERT INTO activations (digest, previous, kind, actor, at)
+    let seq = conn
+        .one(
+            "INSERT INTO activations (digest, previous, kind, actor, at)
          VALUES (?1, ?2, ?3, ?4, ?5) RETURNING seq",
-        &[
-            digest.into(),
-            previous.as_deref().into(),
-            kind.as_str().into(),
-            actor.into(),
-            (&at).into(),
-        ],
-    )?
-    .count(0)?;
+            &[
+                digest.into(),
+                previous.as_deref().into(),
+                kind.as_str().into(),
+                actor.into(),
+                (&at).into(),
+            ],
+        )?
+        .count(0)?;
     Ok(Activation {
         seq,
         digest: digest.to_string(),
@@ -178,12 +162,12 @@ fn activate_in(
 /// Appends an entity write to the log (after a replace, older entries are pruned: the replace
 /// alone rebuilds the state) and returns its revision.
 fn log_entity_write(conn: &mut dyn Conn, op: &str, input: &str) -> Result<u64, StoreError> {
-    let rev = one(
-        conn,
-        "INSERT INTO entity_log (op, input) VALUES (?1, ?2) RETURNING rev",
-        &[op.into(), input.into()],
-    )?
-    .int(0)?;
+    let rev = conn
+        .one(
+            "INSERT INTO entity_log (op, input) VALUES (?1, ?2) RETURNING rev",
+            &[op.into(), input.into()],
+        )?
+        .int(0)?;
     if op == "replace_entities" {
         conn.execute("DELETE FROM entity_log WHERE rev < ?1", &[rev.into()])?;
     }
@@ -221,9 +205,7 @@ impl<D: Dialect> PolicyStore for SqlStore<D> {
                 None => {
                     let parent = active_digest(conn)?;
                     let created_at = now_rfc3339();
-                    let number = one(
-                        conn,
-                        "INSERT INTO versions (digest, files, author, message, created_at, parent)
+                    let number = conn.one("INSERT INTO versions (digest, files, author, message, created_at, parent)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING number",
                         &[
                             (&version.digest).into(),
@@ -279,12 +261,12 @@ impl<D: Dialect> PolicyStore for SqlStore<D> {
 
     fn version_files(&self, digest: &str) -> Result<BTreeMap<String, String>, StoreError> {
         self.plain(|conn| {
-            let mut row = first(
-                conn,
-                "SELECT files FROM versions WHERE digest = ?1",
-                &[digest.into()],
-            )?
-            .ok_or_else(|| StoreError::UnknownVersion(digest.to_string()))?;
+            let mut row = conn
+                .first(
+                    "SELECT files FROM versions WHERE digest = ?1",
+                    &[digest.into()],
+                )?
+                .ok_or_else(|| StoreError::UnknownVersion(digest.to_string()))?;
             serde_json::from_str(&row.text(0)?).map_err(corrupt)
         })
     }
@@ -327,7 +309,9 @@ impl<D: Dialect> PolicyStore for SqlStore<D> {
     fn entity_snapshot(&self) -> Result<(Vec<Value>, u64), StoreError> {
         self.db.transaction(Isolation::Snapshot, |conn| {
             let records = parse_each(conn.query("SELECT record FROM entities ORDER BY uid", &[])?)?;
-            let rev = one(conn, "SELECT COALESCE(MAX(rev), 0) FROM entity_log", &[])?.count(0)?;
+            let rev = conn
+                .one("SELECT COALESCE(MAX(rev), 0) FROM entity_log", &[])?
+                .count(0)?;
             Ok((records, rev))
         })
     }
@@ -401,8 +385,7 @@ impl<D: Dialect> PolicyStore for SqlStore<D> {
 
     fn audit_head(&self) -> Result<Option<AuditRecord>, StoreError> {
         self.plain(|conn| {
-            first(
-                conn,
+            conn.first(
                 &format!("SELECT {AUDIT_COLUMNS} FROM audit ORDER BY seq DESC LIMIT 1"),
                 &[],
             )?
@@ -415,15 +398,15 @@ impl<D: Dialect> PolicyStore for SqlStore<D> {
     /// shared store the end offsets are approximate by at most one batch.
     fn append_decisions(&self, records: &[DecisionRecord]) -> Result<(), StoreError> {
         self.plain(|conn| {
-            let mut offset = first(
-                conn,
-                "SELECT end_offset FROM decisions ORDER BY id DESC LIMIT 1",
-                &[],
-            )?
-            .map(|mut r| r.opt_int(0))
-            .transpose()?
-            .flatten()
-            .unwrap_or(0);
+            let mut offset = conn
+                .first(
+                    "SELECT end_offset FROM decisions ORDER BY id DESC LIMIT 1",
+                    &[],
+                )?
+                .map(|mut r| r.opt_int(0))
+                .transpose()?
+                .flatten()
+                .unwrap_or(0);
             for record in records {
                 let text = serde_json::to_string(record).map_err(backend)?;
                 offset = offset.saturating_add(i64::try_from(text.len()).unwrap_or(i64::MAX));
@@ -451,8 +434,7 @@ impl<D: Dialect> PolicyStore for SqlStore<D> {
         // The first record to keep; every record before it goes. Each lookup scans from the
         // oldest record and stops at the first one kept: it reads what it deletes, no more.
         let keep_from: Option<i64> = self.plain(|conn| {
-            let Some(mut last) = first(
-                conn,
+            let Some(mut last) = conn.first(
                 "SELECT id, end_offset FROM decisions ORDER BY id DESC LIMIT 1",
                 &[],
             )?
@@ -461,8 +443,7 @@ impl<D: Dialect> PolicyStore for SqlStore<D> {
             };
             let (last_id, end) = (last.int(0)?, last.opt_int(1)?);
             let mut first_where = |condition: &str, value: Param<'_>| {
-                first(
-                    conn,
+                conn.first(
                     &format!("SELECT id FROM decisions WHERE {condition} ORDER BY id LIMIT 1"),
                     &[value],
                 )?

@@ -128,12 +128,7 @@ impl Dialect for Sqlite {
     }
 
     fn schema_version(conn: &mut dyn Conn) -> Result<usize, StoreError> {
-        let mut row = conn
-            .query("PRAGMA user_version", &[])?
-            .into_iter()
-            .next()
-            .ok_or_else(|| StoreError::Backend("no user_version".into()))?;
-        usize::try_from(row.int(0)?).map_err(backend)
+        usize::try_from(conn.one("PRAGMA user_version", &[])?.count(0)?).map_err(backend)
     }
 
     fn set_schema_version(conn: &mut dyn Conn, version: usize) -> Result<(), StoreError> {
