@@ -174,6 +174,15 @@ pub fn migrate<D: Dialect>(dialect: &D) -> Result<(), StoreError> {
     })
 }
 
+/// The one connection of a store, waited for (a poisoned lock: a call panicked with it).
+pub fn lock<C>(
+    connection: &std::sync::Mutex<C>,
+) -> Result<std::sync::MutexGuard<'_, C>, StoreError> {
+    connection
+        .lock()
+        .map_err(|_| StoreError::Backend("store lock poisoned".into()))
+}
+
 pub fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }

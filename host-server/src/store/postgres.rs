@@ -21,7 +21,7 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{ToSql, Type};
 use postgres::{Client, NoTls, Transaction};
 
-use super::dialect::{backend, Cell, Conn, Dialect, Isolation, Param, Row};
+use super::dialect::{backend, lock, Cell, Conn, Dialect, Isolation, Param, Row};
 use super::sql::SqlStore;
 use super::{now_rfc3339, StoreError};
 
@@ -103,10 +103,7 @@ impl Dialect for Postgres {
         isolation: Isolation,
         f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut guard = self
-            .client
-            .lock()
-            .map_err(|_| StoreError::Backend("store lock poisoned".into()))?;
+        let mut guard = lock(&self.client)?;
         if guard.as_ref().is_none_or(Client::is_closed) {
             *guard = Some(Client::connect(&self.url, NoTls).map_err(backend)?);
         }

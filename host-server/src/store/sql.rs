@@ -99,7 +99,7 @@ fn audit_row(mut r: Row) -> Result<AuditRecord, StoreError> {
 }
 
 /// Seals `draft` after the chain's last record and stores it. The kind has a column of its own
-/// (so that records can be filtered by it); the draft column holds the rest.
+/// (queried without parsing drafts); the draft column holds the rest.
 fn append_audit_in(conn: &mut dyn Conn, draft: AuditDraft) -> Result<AuditRecord, StoreError> {
     let last = conn.first("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[])?;
     let (seq, prev) = match last {

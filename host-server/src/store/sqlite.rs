@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::dialect::{backend, Cell, Conn, Dialect, Isolation, Param, Row};
+use super::dialect::{backend, lock, Cell, Conn, Dialect, Isolation, Param, Row};
 use super::sql::SqlStore;
 use super::StoreError;
 
@@ -111,10 +111,7 @@ impl Dialect for Sqlite {
         isolation: Isolation,
         f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self
-            .conn
-            .lock()
-            .map_err(|_| StoreError::Backend("store lock poisoned".into()))?;
+        let mut conn = lock(&self.conn)?;
         // A write takes the file's write lock at once: another process (`sesame audit verify`
         // on a live store) then makes it wait, never fail half-way.
         let behavior = match isolation {
