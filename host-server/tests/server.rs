@@ -753,17 +753,36 @@ fn firm_administration_is_checked_for_the_acting_user_written_and_audited() -> T
     assert_eq!(d, "allow");
     let audit = admin.get("/v1/admin/audit")?;
     let records = audit.body.as_array().cloned().unwrap_or_default();
-    assert!(records.iter().any(|r| r["action"] == "login"));
-    let summaries: Vec<&str> = records
+    assert!(records
         .iter()
-        .filter_map(|r| r["detail"]["directory"]["summary"].as_str())
+        .any(|r| r["action"] == "login" && r["kind"] == "login"));
+    // Each record says what kind of change it was: clients filter on it, not on summaries.
+    let summaries: Vec<(&str, &str)> = records
+        .iter()
+        .filter_map(|r| {
+            let summary = r["detail"]["directory"]["summary"].as_str()?;
+            Some((summary, r["kind"].as_str().unwrap_or("none")))
+        })
         .collect();
     assert_eq!(
         summaries,
         [
-            "alice invited User::\"zoe\" (zoe@example.com)",
-            "alice invited User::\"yves\" (yves@example.com)"
+            ("alice invited User::\"zoe\" (zoe@example.com)", "create"),
+            ("alice invited User::\"yves\" (yves@example.com)", "create")
         ]
+    );
+    let bootstrap: Vec<(&Value, &Value)> = records
+        .iter()
+        .filter(|r| r["actor"] == "bootstrap")
+        .map(|r| (&r["action"], &r["kind"]))
+        .collect();
+    assert_eq!(
+        bootstrap,
+        [
+            (&json!("replace_entities"), &json!("create")),
+            (&json!("deploy"), &json!("deploy"))
+        ],
+        "{records:?}"
     );
     assert_eq!(admin.get("/v1/admin/audit/verify")?.body["ok"], true);
     Ok(())

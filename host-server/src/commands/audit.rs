@@ -7,9 +7,6 @@ use std::path::Path;
 
 use super::{json, CliError, Format, Status};
 use crate::store::audit::{verify as verify_chain, verify_with_head};
-use crate::store::postgres::PgStore;
-use crate::store::sqlite::SqliteStore;
-use crate::store::PolicyStore;
 
 pub fn verify(
     data: &Path,
@@ -17,18 +14,15 @@ pub fn verify(
     head: Option<&str>,
     format: Format,
 ) -> Result<Status, CliError> {
-    let store: Box<dyn PolicyStore> = match database_url {
-        Some(url) => Box::new(PgStore::open(url).map_err(|e| CliError::Server(e.to_string()))?),
-        None => {
-            if !data.join("sesame.db").is_file() {
-                return Err(CliError::Usage(format!(
-                    "no store at {}",
-                    data.join("sesame.db").display()
-                )));
-            }
-            Box::new(SqliteStore::open(data).map_err(|e| CliError::Server(e.to_string()))?)
-        }
-    };
+    // The store `sesame serve` would open, never a new SQLite file.
+    if database_url.is_none() && !data.join("sesame.db").is_file() {
+        return Err(CliError::Usage(format!(
+            "no store at {}",
+            data.join("sesame.db").display()
+        )));
+    }
+    let store =
+        crate::store::open(data, database_url).map_err(|e| CliError::Server(e.to_string()))?;
     let records = store
         .audit(0, usize::MAX >> 1)
         .map_err(|e| CliError::Server(e.to_string()))?;

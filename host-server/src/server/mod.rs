@@ -39,8 +39,6 @@ use self::metrics::Metrics;
 use self::state::AppState;
 use crate::bundle_dir;
 use crate::guest::{GuestLimits, GuestRuntime};
-use crate::store::postgres::PgStore;
-use crate::store::sqlite::SqliteStore;
 use crate::store::{AuditDraft, PolicyStore};
 
 #[derive(Debug, thiserror::Error)]
@@ -206,10 +204,8 @@ pub fn open_state(config: ServeConfig) -> Result<Arc<AppState>, StartError> {
     // Tokens, the guest cache and the decision-log spool live here, whatever the store.
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
-    let store: Arc<dyn PolicyStore> = match &config.database_url {
-        Some(url) => Arc::new(PgStore::open(url)?),
-        None => Arc::new(SqliteStore::open(&config.data_dir)?),
-    };
+    let store: Arc<dyn PolicyStore> =
+        crate::store::open(&config.data_dir, config.database_url.as_deref())?.into();
     let tokens_file = config
         .tokens_file
         .clone()
@@ -291,6 +287,7 @@ fn seed(state: &Arc<AppState>) -> Result<(), StartError> {
                     actor: bootstrap.name.clone(),
                     role: bootstrap.role.clone(),
                     action: "replace_entities".into(),
+                    kind: Some(crate::store::AuditKind::Create),
                     version_before: None,
                     version_after: None,
                     detail: serde_json::json!({"upserted": n, "removed": 0, "source": path.display().to_string()}),

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
+use policy_core::directory::DirectoryOp;
 use policy_core::json_api::{to_json, BundleFiles};
 use policy_core::testing::TestReport;
 use policy_core::wire::EntityDelta;
@@ -24,7 +25,7 @@ use super::error::ApiError;
 use super::metrics::Metrics;
 use super::workers::{PoolError, WorkerPool, LOAD_DEADLINE};
 use crate::guest::{GuestAnswer, GuestError, GuestInstance, GuestRuntime};
-use crate::store::{ActivationKind, AuditDraft, NewVersion, PolicyStore, VersionMeta};
+use crate::store::{ActivationKind, AuditDraft, AuditKind, NewVersion, PolicyStore, VersionMeta};
 
 /// The version answering decisions, with its guest instances.
 pub struct Active {
@@ -100,11 +101,40 @@ impl EntityChange {
             Self::Delta(_) => "apply_delta",
         }
     }
+
+    /// What it does, for the audit record: a replace loads the data anew, a delta that only
+    /// removes deletes, any other delta modifies.
+    pub fn kind(&self) -> AuditKind {
+        match self {
+            Self::Replace(_) => AuditKind::Create,
+            Self::Delta(d) if d.upsert.is_empty() && !d.remove.is_empty() => AuditKind::Delete,
+            Self::Delta(_) => AuditKind::Modify,
+        }
+    }
+}
+
+/// What a firm administration operation does, for the audit record.
+pub fn directory_kind(op: &DirectoryOp) -> AuditKind {
+    match op {
+        DirectoryOp::InviteUser { .. }
+        | DirectoryOp::SaveProfile { .. }
+        | DirectoryOp::CreateDepartment { .. } => AuditKind::Create,
+        DirectoryOp::DeleteProfile { .. } => AuditKind::Delete,
+        DirectoryOp::BlockUser { .. }
+        | DirectoryOp::DetachUser { .. }
+        | DirectoryOp::ChangeEmail { .. }
+        | DirectoryOp::SetProfile { .. }
+        | DirectoryOp::MoveProfileUsers { .. }
+        | DirectoryOp::SetCompanyRole { .. }
+        | DirectoryOp::SetDefaultProfile { .. }
+        | DirectoryOp::RestrictDepartments { .. } => AuditKind::Modify,
+    }
 }
 
 fn audit(
     caller: &Caller,
     action: &str,
+    kind: AuditKind,
     before: Option<&str>,
     after: Option<&str>,
     detail: Value,
@@ -113,6 +143,7 @@ fn audit(
         actor: caller.name.clone(),
         role: caller.role.clone(),
         action: action.to_string(),
+        kind: Some(kind),
         version_before: before.map(String::from),
         version_after: after.map(String::from),
         detail,
@@ -180,6 +211,7 @@ impl AppState {
             let draft = audit(
                 caller,
                 "deploy_rejected",
+                AuditKind::Deploy,
                 before.as_deref(),
                 None,
                 serde_json::json!({"message": message, "code": e.code(), "reason": e.to_string()}),
@@ -283,6 +315,7 @@ impl AppState {
         let draft = audit(
             caller,
             "deploy",
+            AuditKind::Deploy,
             before.as_deref(),
             Some(&digest),
             serde_json::json!({"message": message, "activate": activation.is_some(), "existing": existing}),
@@ -390,6 +423,7 @@ impl AppState {
                 audit(
                     caller,
                     kind.as_str(),
+                    AuditKind::Deploy,
                     before.as_deref(),
                     Some(&target),
                     Value::Null,
@@ -422,13 +456,21 @@ impl AppState {
         deadline: RequestDeadline,
     ) -> Result<String, ApiError> {
         let _changes = self.lock_changes(deadline).await?;
-        self.write_locked(caller, change, input, None, deadline)
+        let kind = change.kind();
+        self.write_locked(caller, change, input, kind, None, deadline)
             .await
     }
 
     /// A sign-in, for the activity history.
     pub fn record_login(&self, caller: &Caller) -> Result<(), ApiError> {
-        let draft = audit(caller, "login", None, None, serde_json::json!({}));
+        let draft = audit(
+            caller,
+            "login",
+            AuditKind::Login,
+            None,
+            None,
+            serde_json::json!({}),
+        );
         self.store.append_audit(draft)?;
         Ok(())
     }
@@ -439,7 +481,12 @@ impl AppState {
     /// and write happen under the one change lock, so no other write slips in between (the
     /// plan-limit count stays true).
     /// Answers the guest's plan as JSON text, as written.
-    pub async fn directory(&self, caller: &Caller, request: String) -> Result<String, ApiError> {
+    pub async fn directory(
+        &self,
+        caller: &Caller,
+        request: String,
+        kind: AuditKind,
+    ) -> Result<String, ApiError> {
         let deadline = RequestDeadline(Budget::new(self.config.limits.request_timeout));
         let _changes = self.lock_changes(deadline).await?;
         let active = self.active()?;
@@ -465,6 +512,7 @@ impl AppState {
             caller,
             EntityChange::Delta(plan.delta),
             input,
+            kind,
             Some(note),
             deadline,
         )
@@ -472,12 +520,14 @@ impl AppState {
         Ok(plan_json)
     }
 
-    /// An entity write with the change lock held. `note` is added to the audit record.
+    /// An entity write with the change lock held, audited as `kind`. `note` is added to the
+    /// audit record.
     async fn write_locked(
         &self,
         caller: &Caller,
         change: EntityChange,
         input: String,
+        kind: AuditKind,
         note: Option<Value>,
         deadline: RequestDeadline,
     ) -> Result<String, ApiError> {
@@ -492,7 +542,7 @@ impl AppState {
                 if let (Some(note), Some(map)) = (&note, detail.as_object_mut()) {
                     map.insert("directory".into(), note.clone());
                 }
-                audit(caller, op, Some(&digest), Some(&digest), detail)
+                audit(caller, op, kind, Some(&digest), Some(&digest), detail)
             };
             let rev = match &change {
                 EntityChange::Replace(records) => self

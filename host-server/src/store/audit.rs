@@ -17,9 +17,53 @@ pub struct AuditDraft {
     pub role: String,
     /// `deploy`, `deploy_rejected`, `activate`, `rollback`, `replace_entities`, ...
     pub action: String,
+    /// What the action did, for filtering; `None` only in records written before kinds were
+    /// recorded. Hashed when present, so that it cannot be changed unseen either, and left out
+    /// when absent, so that older records keep their hashes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<AuditKind>,
     pub version_before: Option<String>,
     pub version_after: Option<String>,
     pub detail: Value,
+}
+
+/// What an audited action did, in the words of the activity history's filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditKind {
+    /// A sign-in.
+    Login,
+    /// Entities created (a user invited, a profile saved, the data loaded).
+    Create,
+    Modify,
+    Delete,
+    /// The active version moved, or a deploy was tried (deploy, activate, rollback, rejected).
+    Deploy,
+}
+
+impl AuditKind {
+    const ALL: [Self; 5] = [
+        Self::Login,
+        Self::Create,
+        Self::Modify,
+        Self::Delete,
+        Self::Deploy,
+    ];
+
+    /// The stored and serialized name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Login => "login",
+            Self::Create => "create",
+            Self::Modify => "modify",
+            Self::Delete => "delete",
+            Self::Deploy => "deploy",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -183,6 +227,7 @@ mod tests {
             actor: "ci".into(),
             role: "deployer".into(),
             action: action.into(),
+            kind: Some(AuditKind::Deploy),
             version_before: None,
             version_after: Some("abc".into()),
             detail: serde_json::json!({"message": "m"}),
@@ -248,5 +293,45 @@ mod tests {
         let prev = records[0].hash.clone();
         records[1] = AuditRecord::seal(2, records[1].at.clone(), records[1].draft.clone(), &prev);
         assert_eq!(verify(&records).broken_at, Some(3));
+    }
+
+    #[test]
+    fn a_record_without_a_kind_keeps_the_hash_it_was_sealed_with() {
+        // The body records were hashed over before kinds existed, written out by hand.
+        let body = serde_json::json!({"seq": 1, "at": "t1", "draft": {
+            "actor": "ci", "role": "deployer", "action": "deploy", "version_before": null,
+            "version_after": "abc", "detail": {"message": "m"}}});
+        let mut hasher = Sha256::new();
+        hasher.update(format!("{GENESIS}\n{body}").as_bytes());
+        let old_hash = hex::encode(hasher.finalize());
+        let record = AuditRecord::seal(
+            1,
+            "t1".into(),
+            AuditDraft {
+                kind: None,
+                ..draft("deploy")
+            },
+            GENESIS,
+        );
+        assert_eq!(record.hash, old_hash);
+        assert!(verify([&record]).ok);
+    }
+
+    #[test]
+    fn an_edited_kind_breaks_the_chain_there() {
+        let mut records = chain(3);
+        records[1].draft.kind = Some(AuditKind::Login);
+        assert_eq!(verify(&records).broken_at, Some(2));
+        records[1].draft.kind = None;
+        assert_eq!(verify(&records).broken_at, Some(2), "nor can it be dropped");
+    }
+
+    #[test]
+    fn kinds_are_named_in_snake_case() {
+        for kind in AuditKind::ALL {
+            let json = serde_json::to_value(kind).unwrap_or_default();
+            assert_eq!(json, kind.as_str());
+            assert_eq!(AuditKind::parse(kind.as_str()), Some(kind));
+        }
     }
 }

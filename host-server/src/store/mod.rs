@@ -1,23 +1,26 @@
 //! The versioned policy store: bundle versions (immutable, content-addressed by digest), the
 //! active pointer and its history, the entity data, the audit chain and the decision log.
 //!
-//! One trait, drivers behind it: [`sqlite::SqliteStore`] is the embedded default (no setup, a
-//! file under the data dir); a Postgres driver implements the same trait. The trait is
-//! synchronous: the server calls it from blocking tasks, and every mutation that must stay
-//! consistent with another (a deploy, its activation and its audit record) is one method, so a
-//! driver can make it one transaction.
+//! One trait, one SQL implementation of it ([`sql::SqlStore`]), two databases behind a small
+//! seam ([`dialect`]): SQLite is the embedded default (no setup, a file under the data dir),
+//! PostgreSQL the store several replicas share. The trait is synchronous: the server calls it
+//! from blocking tasks, and every mutation that must stay consistent with another (a deploy, its
+//! activation and its audit record) is one method, so that it is one transaction.
 
 pub mod audit;
+pub mod dialect;
 pub mod postgres;
+pub mod sql;
 pub mod sqlite;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use policy_core::wire::{EntityDelta, EntityRef};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use audit::{AuditDraft, AuditRecord, ChainCheck};
+pub use audit::{AuditDraft, AuditKind, AuditRecord, ChainCheck};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -180,6 +183,18 @@ pub trait PolicyStore: Send + Sync {
     /// returns how many were deleted. Deletes in short transactions, so that a large backlog
     /// never holds the store for long.
     fn prune_decisions(&self, older_than: &str, max_bytes: u64) -> Result<u64, StoreError>;
+}
+
+/// The store of a server: the PostgreSQL database at `database_url` when one is given, else the
+/// SQLite file in `data_dir`.
+pub fn open(
+    data_dir: &Path,
+    database_url: Option<&str>,
+) -> Result<Box<dyn PolicyStore>, StoreError> {
+    Ok(match database_url {
+        Some(url) => Box::new(postgres::PgStore::open(url)?),
+        None => Box::new(sqlite::SqliteStore::open(data_dir)?),
+    })
 }
 
 /// Rows one pruning transaction deletes at most.

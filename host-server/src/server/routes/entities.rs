@@ -100,6 +100,7 @@ pub async fn directory(
         .map_err(|e| ApiError::BadBody(e.to_string()))?;
     // The actor is whoever the caller's identity says, never whoever the body names.
     caller.may_act_as(&request.actor)?;
-    let plan = state.directory(&caller, input).await?;
+    let kind = crate::server::state::directory_kind(&request.op);
+    let plan = state.directory(&caller, input, kind).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], plan).into_response())
 }
