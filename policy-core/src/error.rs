@@ -60,6 +60,9 @@ pub enum ErrorCode {
     /// Cedar text nests deeper than Sesame's limits (`nesting::MAX_NESTING`,
     /// `nesting::MAX_EXPRESSION_DEPTH`); refused before Cedar's recursive parser sees it.
     TooDeep,
+    /// A template link (links file or link request) names no template, a wrong slot, a bad
+    /// entity uid or a used id.
+    LinkInvalid,
 }
 
 impl ErrorCode {
@@ -92,6 +95,7 @@ impl ErrorCode {
             Self::Forbidden => "forbidden",
             Self::DuplicateEmail => "duplicate_email",
             Self::TooDeep => "too_deep",
+            Self::LinkInvalid => "link_invalid",
         }
     }
 }

@@ -12,6 +12,8 @@ pub enum FileKind {
     SchemaJson,
     Entities,
     Manifest,
+    /// Template links (`links.json`, `*.links.json`), as Cedar's CLI takes them.
+    TemplateLinks,
     /// A test suite (`*.yaml`/`*.yml` under `tests/`, or `*.test.yaml` / `*.test.json` anywhere).
     TestSuite,
     /// Entity JSON used by tests only (`*.json` under `tests/`).
@@ -31,6 +33,8 @@ pub fn classify(path: &str) -> FileKind {
         FileKind::SchemaJson
     } else if path == "manifest.json" {
         FileKind::Manifest
+    } else if !in_tests && (name == "links.json" || name.ends_with(".links.json")) {
+        FileKind::TemplateLinks
     } else if name.ends_with(".test.yaml")
         || name.ends_with(".test.yml")
         || name.ends_with(".test.json")
@@ -104,6 +108,8 @@ mod tests {
         assert_eq!(classify("s.cedarschema.json"), FileKind::SchemaJson);
         assert_eq!(classify("entities.json"), FileKind::Entities);
         assert_eq!(classify("manifest.json"), FileKind::Manifest);
+        assert_eq!(classify("links.json"), FileKind::TemplateLinks);
+        assert_eq!(classify("share.links.json"), FileKind::TemplateLinks);
         assert_eq!(classify("tests/roles.yaml"), FileKind::TestSuite);
         assert_eq!(classify("x.test.json"), FileKind::TestSuite);
         assert_eq!(classify("tests/fixtures/firm.json"), FileKind::TestFixture);

@@ -5,6 +5,7 @@
 mod action_index;
 mod entities;
 mod files;
+mod links;
 mod manifest;
 mod policies;
 mod schema;
@@ -34,6 +35,7 @@ pub struct Bundle {
     /// The policies each action may trigger (see `action_index`); `None`: use `policies`.
     policies_by_action: Option<std::sync::Arc<HashMap<cedar_policy::EntityUid, PolicySet>>>,
     policy_index: BTreeMap<String, PolicyInfo>,
+    template_index: BTreeMap<String, PolicyInfo>,
     entities: Entities,
     entity_records: Vec<serde_json::Value>,
     entity_origins: HashMap<EntityRef, Location>,
@@ -148,11 +150,12 @@ impl Bundle {
             }
         };
 
-        let parsed = policies::parse_policy_files(
+        let mut parsed = policies::parse_policy_files(
             &of_kind(FileKind::Policies),
             manifest.require_policy_ids,
             &mut diags,
         );
+        links::add(&of_kind(FileKind::TemplateLinks), &mut parsed, &mut diags);
 
         let mut tests = Vec::new();
         for (path, text) in of_kind(FileKind::TestSuite) {
@@ -256,6 +259,7 @@ impl Bundle {
                     policies_by_action,
                     policies: parsed.set,
                     policy_index: parsed.index,
+                    template_index: parsed.templates,
                     entities: loaded.entities,
                     entity_records: loaded.records,
                     entity_origins: loaded.origins,
@@ -295,9 +299,15 @@ impl Bundle {
             .unwrap_or(&self.policies)
     }
 
-    /// Policies by `@id`, with their file and position.
+    /// Policies by `@id` (template-linked policies by their link id), with their file and
+    /// position: every policy that can determine a decision.
     pub fn policy_index(&self) -> &BTreeMap<String, PolicyInfo> {
         &self.policy_index
+    }
+
+    /// Templates (policies with `?principal` / `?resource` slots) by `@id`.
+    pub fn template_index(&self) -> &BTreeMap<String, PolicyInfo> {
+        &self.template_index
     }
 
     /// The static entities (plus the schema's action entities).

@@ -22,8 +22,12 @@ pub struct PolicyInfo {
 
 /// The result of parsing every policy file.
 pub(crate) struct ParsedPolicies {
+    /// Static policies, templates and (once `links::add` ran) template-linked policies.
     pub set: PolicySet,
+    /// Static and template-linked policies by id: what can determine a decision.
     pub index: BTreeMap<String, PolicyInfo>,
+    /// Templates (policies with `?principal` / `?resource` slots) by id.
+    pub templates: BTreeMap<String, PolicyInfo>,
 }
 
 /// Parses all policy files. Problems go to `diags`; policies that parsed are kept so that later
@@ -35,6 +39,10 @@ pub(crate) fn parse_policy_files(
 ) -> ParsedPolicies {
     let mut set = PolicySet::new();
     let mut index: BTreeMap<String, PolicyInfo> = BTreeMap::new();
+    let mut templates: BTreeMap<String, PolicyInfo> = BTreeMap::new();
+    // Unnamed policies get Cedar's positional ids (`policy0`, `policy1`...), counted over the
+    // files in path order: one file gives exactly the ids Cedar's parser gives its text.
+    let mut position_base = 0;
     for (path, text) in files {
         let src = SourceText::new(path, text);
         // Cedar's parser recurses over the text's nesting: refuse what would overflow a stack.
@@ -56,20 +64,17 @@ pub(crate) fn parse_policy_files(
                 continue;
             }
         };
-        if parsed.templates().next().is_some() {
-            diags.push(
-                Diagnostic::error(
-                    ErrorCode::PolicyParse,
-                    "templates (policies with ?principal or ?resource slots) are not supported in bundles",
-                )
-                .at(Some(src.start())),
-            );
-        }
         let starts = policy_starts(text);
-        let mut policies: Vec<_> = parsed.policies().collect();
-        // Cedar names the n-th policy of a text `policyN`; sort by N to pair with `starts`.
-        policies.sort_by_key(|p| parse_ordinal(p.id()));
-        for policy in policies {
+        // Cedar names the n-th policy or template of a text `policyN`; sort by N to pair
+        // with `starts`.
+        let mut items: Vec<Item> = parsed
+            .policies()
+            .map(|p| Item::Policy(p.clone()))
+            .chain(parsed.templates().map(|t| Item::Template(t.clone())))
+            .collect();
+        items.sort_by_key(|p| parse_ordinal(p.id()));
+        let in_file = items.len();
+        for policy in items {
             let ordinal = parse_ordinal(policy.id());
             let start = starts.get(ordinal).copied().unwrap_or(0);
             let end = starts.get(ordinal + 1).copied().unwrap_or(text.len());
@@ -77,11 +82,13 @@ pub(crate) fn parse_policy_files(
             let id = match policy.annotation("id") {
                 Some(id) => id.to_string(),
                 None if !require_ids => {
-                    let generated = format!("{path}#{ordinal}");
+                    let generated = format!("policy{}", position_base + ordinal);
                     diags.push(
                         Diagnostic::warning(
                             ErrorCode::PolicyIdMissing,
-                            format!("policy has no @id annotation; named `{generated}`"),
+                            format!(
+                                "policy has no @id annotation; named `{generated}` (its position, as Cedar names it)"
+                            ),
                         )
                         .at(Some(location.clone())),
                     );
@@ -108,7 +115,7 @@ pub(crate) fn parse_policy_files(
                 );
                 continue;
             }
-            if let Some(first) = index.get(&id) {
+            if let Some(first) = index.get(&id).or_else(|| templates.get(&id)) {
                 diags.push(
                     Diagnostic::error(
                         ErrorCode::PolicyIdDuplicate,
@@ -118,27 +125,64 @@ pub(crate) fn parse_policy_files(
                 );
                 continue;
             }
-            let renamed = policy.new_id(PolicyId::new(&id));
-            if let Err(e) = set.add(renamed) {
+            let info = PolicyInfo {
+                id: id.clone(),
+                file: path.to_string(),
+                location: location.clone(),
+                effect: policy.effect(),
+                text: text.get(start..end).unwrap_or("").trim_end().to_string(),
+            };
+            let added = match policy {
+                Item::Policy(p) => set
+                    .add(p.new_id(PolicyId::new(&id)))
+                    .map(|()| index.insert(id, info)),
+                Item::Template(t) => set
+                    .add_template(t.new_id(PolicyId::new(&id)))
+                    .map(|()| templates.insert(id, info)),
+            };
+            if let Err(e) = added {
                 diags.push(
                     Diagnostic::error(ErrorCode::PolicyIdDuplicate, e.to_string())
                         .at(Some(location)),
                 );
-                continue;
             }
-            index.insert(
-                id.clone(),
-                PolicyInfo {
-                    id,
-                    file: path.to_string(),
-                    location,
-                    effect: policy.effect(),
-                    text: text.get(start..end).unwrap_or("").trim_end().to_string(),
-                },
-            );
+        }
+        position_base += in_file;
+    }
+    ParsedPolicies {
+        set,
+        index,
+        templates,
+    }
+}
+
+/// A static policy or a template, as Cedar's text parser returns them.
+enum Item {
+    Policy(cedar_policy::Policy),
+    Template(cedar_policy::Template),
+}
+
+impl Item {
+    fn id(&self) -> &PolicyId {
+        match self {
+            Item::Policy(p) => p.id(),
+            Item::Template(t) => t.id(),
         }
     }
-    ParsedPolicies { set, index }
+
+    fn annotation(&self, key: &str) -> Option<&str> {
+        match self {
+            Item::Policy(p) => p.annotation(key),
+            Item::Template(t) => t.annotation(key),
+        }
+    }
+
+    fn effect(&self) -> Effect {
+        match self {
+            Item::Policy(p) => p.effect(),
+            Item::Template(t) => t.effect(),
+        }
+    }
 }
 
 fn parse_ordinal(id: &PolicyId) -> usize {
@@ -160,7 +204,11 @@ pub(crate) fn validate(
                   code: ErrorCode,
                   severity: Severity,
                   err: &(dyn miette::Diagnostic + Send + Sync + 'static)| {
-        let info = policies.index.get(AsRef::<str>::as_ref(policy_id));
+        let id: &str = policy_id.as_ref();
+        let info = policies
+            .index
+            .get(id)
+            .or_else(|| policies.templates.get(id));
         let mut diag = match info.and_then(|i| texts.get(&i.file).map(|t| (i, t))) {
             Some((info, text)) => {
                 SourceText::new(&info.file, text).diagnostic_from_miette(code, severity, err, 0)
