@@ -67,7 +67,7 @@ impl<'a> Planner<'a> {
 
     /// A uid of the type that plays `part` in the declared model.
     pub(super) fn uid_of(&self, part: Part, id: &str) -> EntityRef {
-        EntityRef::new(&self.model.type_name(part), id)
+        EntityRef::new(self.model.type_name(part), id)
     }
 
     /// The firm an entity belongs to (the model's firm attribute).
