@@ -37,6 +37,12 @@ pub mod testing;
 pub mod wire;
 
 pub use bundle::{classify, Bundle, FieldActions, FileKind, Manifest, PolicyInfo};
+/// Template links: the links file's entries, and editing a version's links.
+pub mod links {
+    pub use crate::bundle::{
+        with_link, without_link, LinkArg, LinkEditError, TemplateLink, LINKS_FILE,
+    };
+}
 pub use engine::Engine;
 pub use error::{BundleError, Diagnostic, EngineError, ErrorCode, Location, Severity};
 pub use profile::{AccessProfile, FieldLevel};

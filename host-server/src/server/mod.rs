@@ -89,6 +89,11 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/admin/deploy", post(routes::admin::deploy))
         .route("/v1/admin/activate", post(routes::admin::activate))
         .route("/v1/admin/rollback", post(routes::admin::rollback))
+        .route("/v1/admin/links", post(routes::admin::link))
+        .route(
+            "/v1/admin/links/{link_id}",
+            axum::routing::delete(routes::admin::unlink),
+        )
         .route("/v1/admin/history", get(routes::admin::history))
         .route(
             "/v1/admin/versions/{digest}",

@@ -205,6 +205,44 @@ impl AppState {
             },
             Err(e) => Err(e),
         };
+        self.deploy_finished(caller, &message, result)
+    }
+
+    /// Deploys and activates the active version's files with one edit (a template link added
+    /// or removed). The active files are read under the change lock, so an edit never undoes
+    /// a deploy that landed in between; the new version passes every check a deploy does.
+    pub async fn deploy_edit(
+        &self,
+        caller: &Caller,
+        edit: impl FnOnce(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ApiError>,
+        message: String,
+        deadline: RequestDeadline,
+    ) -> Result<DeployOutcome, ApiError> {
+        let result = match self.lock_changes(deadline).await {
+            Ok(_changes) => tokio::task::block_in_place(|| {
+                let active = self.active()?;
+                let files = edit(&self.store.version_files(&active.version.digest)?)?;
+                let checked = self.check_bundle(files, deadline)?;
+                self.deploy_locked(
+                    caller,
+                    checked,
+                    &message,
+                    Some(ActivationKind::Deploy),
+                    deadline,
+                )
+            }),
+            Err(e) => Err(e),
+        };
+        self.deploy_finished(caller, &message, result)
+    }
+
+    /// Counts a deploy and audits its rejection.
+    fn deploy_finished(
+        &self,
+        caller: &Caller,
+        message: &str,
+        result: Result<DeployOutcome, ApiError>,
+    ) -> Result<DeployOutcome, ApiError> {
         self.metrics.deploy(result.is_ok());
         if let Err(e) = &result {
             let before = self.active_digest();

@@ -3,11 +3,13 @@
 //! `{"template_id": "share", "link_id": "share-beach-with-bob", "args": {"?principal": "User::\"bob\"", "?resource": "Photo::\"beach\""}}`.
 //! An argument may also be written as an entity reference object (`{"type": ..., "id": ...}`).
 //! Each link becomes a policy of the set, named by its `link_id`, that decides like any other.
+//! [`with_link`] and [`without_link`] edit a version's files: a host links and unlinks (an
+//! administrator sharing a document with Bob) by deploying the edited files as a new version.
 
 use std::collections::{BTreeMap, HashMap};
 
 use cedar_policy::{EntityUid, PolicyId, SlotId};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::policies::{ParsedPolicies, PolicyInfo};
@@ -16,7 +18,7 @@ use crate::source::{json_array_element_starts, json_syntax_diagnostic, SourceTex
 use crate::wire::EntityRef;
 
 /// One link as written in a links file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateLink {
     pub template_id: String,
@@ -25,7 +27,7 @@ pub struct TemplateLink {
 }
 
 /// A slot's value: Cedar's CLI writes `"User::\"bob\""`; an object is accepted too.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum LinkArg {
     Text(String),
@@ -43,6 +45,103 @@ impl LinkArg {
                 crate::entity_json::to_uid(r).map_err(|e| e.to_string())
             }
         }
+    }
+}
+
+/// Where [`with_link`] writes new links.
+pub const LINKS_FILE: &str = "links.json";
+
+/// Why a version's links could not be edited.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkEditError {
+    #[error("link id `{0}` is already used")]
+    Duplicate(String),
+    #[error("no link `{0}` in this version")]
+    NotFound(String),
+    #[error("`{file}` is not a JSON array of links: {reason}")]
+    Malformed { file: String, reason: String },
+}
+
+fn links_in(path: &str, text: &str) -> Result<Vec<Value>, LinkEditError> {
+    match serde_json::from_str(text) {
+        Ok(Value::Array(items)) => Ok(items),
+        Ok(_) => Err(LinkEditError::Malformed {
+            file: path.to_string(),
+            reason: "not an array".into(),
+        }),
+        Err(e) => Err(LinkEditError::Malformed {
+            file: path.to_string(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+fn link_id_of(item: &Value) -> Option<&str> {
+    item.get("link_id").and_then(Value::as_str)
+}
+
+fn links_files(files: &BTreeMap<String, String>) -> impl Iterator<Item = (&String, &String)> {
+    files
+        .iter()
+        .filter(|(p, _)| super::files::classify(p) == super::FileKind::TemplateLinks)
+}
+
+/// `files` with `link` appended to `links.json` (created if absent). Whether the link is valid
+/// (its template, slots, types) is for the bundle's loading to say, located, as for any file.
+pub fn with_link(
+    files: &BTreeMap<String, String>,
+    link: &TemplateLink,
+) -> Result<BTreeMap<String, String>, LinkEditError> {
+    for (path, text) in links_files(files) {
+        if links_in(path, text)?
+            .iter()
+            .any(|item| link_id_of(item) == Some(link.link_id.as_str()))
+        {
+            return Err(LinkEditError::Duplicate(link.link_id.clone()));
+        }
+    }
+    let mut items = match files.get(LINKS_FILE) {
+        Some(text) => links_in(LINKS_FILE, text)?,
+        None => Vec::new(),
+    };
+    items.push(
+        serde_json::to_value(link).map_err(|e| LinkEditError::Malformed {
+            file: LINKS_FILE.into(),
+            reason: e.to_string(),
+        })?,
+    );
+    let mut out = files.clone();
+    out.insert(LINKS_FILE.into(), render(&items));
+    Ok(out)
+}
+
+/// `files` without the link `link_id`, from whichever links file holds it.
+pub fn without_link(
+    files: &BTreeMap<String, String>,
+    link_id: &str,
+) -> Result<BTreeMap<String, String>, LinkEditError> {
+    for (path, text) in links_files(files) {
+        let items = links_in(path, text)?;
+        if items.iter().any(|item| link_id_of(item) == Some(link_id)) {
+            let kept: Vec<Value> = items
+                .into_iter()
+                .filter(|item| link_id_of(item) != Some(link_id))
+                .collect();
+            let mut out = files.clone();
+            out.insert(path.clone(), render(&kept));
+            return Ok(out);
+        }
+    }
+    Err(LinkEditError::NotFound(link_id.to_string()))
+}
+
+/// One link per line: a version's diff shows which link came or went.
+fn render(items: &[Value]) -> String {
+    let lines: Vec<String> = items.iter().map(|v| format!("  {v}")).collect();
+    if lines.is_empty() {
+        "[]\n".to_string()
+    } else {
+        format!("[\n{}\n]\n", lines.join(",\n"))
     }
 }
 

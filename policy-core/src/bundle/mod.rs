@@ -19,6 +19,7 @@ use crate::testing::{parse_suite, TestSuite};
 use crate::wire::{BundleInfo, EntityRef};
 
 pub use files::{classify, FileKind};
+pub use links::{with_link, without_link, LinkArg, LinkEditError, TemplateLink, LINKS_FILE};
 pub use manifest::{FieldActions, Manifest};
 pub use policies::PolicyInfo;
 

@@ -1,5 +1,5 @@
-//! `/v1/admin/...`: versions, deploy, activate, rollback, history, diff, entities, audit,
-//! decision log. Every call needs a bearer token whose role the admin policy allows.
+//! `/v1/admin/...`: versions, deploy, activate, rollback, history, diff, template links,
+//! entities, audit, decision log. Every call needs a bearer token whose role the admin policy allows.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use axum::http::HeaderMap;
 use axum::Json;
 use policy_core::diff::{diff, BundleDiff};
 use policy_core::json_api::{validate, BundleFiles, Validation};
+use policy_core::links::{with_link, without_link, LinkEditError, TemplateLink};
 use policy_core::wire::EntityRef;
 use policy_core::Bundle;
 use serde::{Deserialize, Serialize};
@@ -322,4 +323,69 @@ pub async fn login(
             tenants: caller.tenants.clone(),
         })
     })
+}
+
+#[derive(Deserialize)]
+pub struct LinkBody {
+    #[serde(flatten)]
+    link: TemplateLink,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+fn link_edit_error(e: LinkEditError) -> ApiError {
+    match e {
+        LinkEditError::Duplicate(_) => ApiError::Conflict(e.to_string()),
+        LinkEditError::NotFound(_) => ApiError::NotFound(e.to_string()),
+        LinkEditError::Malformed { .. } => ApiError::Internal(e.to_string()),
+    }
+}
+
+/// `POST /v1/admin/links`: links a template of the active version (`{"template_id",
+/// "link_id", "args": {"?principal": ..., "?resource": ...}}`, as in a links file) and deploys
+/// the result as a new active version — "share this document with Bob" as data, checked,
+/// tested, audited and rolled back like any deploy.
+pub async fn link(
+    State(state): State<Arc<AppState>>,
+    deadline: RequestDeadline,
+    request: Request,
+) -> Result<Json<DeployOutcome>, ApiError> {
+    let caller = caller(&state, request.headers(), AdminAction::Activate)?;
+    let body: LinkBody = json_body(&state, request).await?;
+    let message = body.message.unwrap_or_else(|| {
+        format!(
+            "link {} of template {}",
+            body.link.link_id, body.link.template_id
+        )
+    });
+    let link = body.link;
+    state
+        .deploy_edit(
+            &caller,
+            move |files| with_link(files, &link).map_err(link_edit_error),
+            message,
+            deadline,
+        )
+        .await
+        .map(Json)
+}
+
+/// `DELETE /v1/admin/links/{link_id}`: removes a template link, deploying the result.
+pub async fn unlink(
+    State(state): State<Arc<AppState>>,
+    deadline: RequestDeadline,
+    ApiPath(link_id): ApiPath<String>,
+    headers: HeaderMap,
+) -> Result<Json<DeployOutcome>, ApiError> {
+    let caller = caller(&state, &headers, AdminAction::Activate)?;
+    let message = format!("unlink {link_id}");
+    state
+        .deploy_edit(
+            &caller,
+            move |files| without_link(files, &link_id).map_err(link_edit_error),
+            message,
+            deadline,
+        )
+        .await
+        .map(Json)
 }
