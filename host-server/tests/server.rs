@@ -578,7 +578,9 @@ fn the_cli_deploys_rolls_back_lists_history_and_verifies_the_audit_chain() -> Te
         "{stdout}"
     );
     assert!(
-        stdout.contains("User::\"carol\" edit_document Document::\"sup-1\": allow -> deny"),
+        stdout.contains(
+            "User::\"carol\" edit_document Document::\"sup-1\": allow -> deny (freeze-carol-edits)"
+        ),
         "{stdout}"
     );
 

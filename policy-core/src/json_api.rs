@@ -23,6 +23,13 @@ struct FieldLevelRequest {
     field: String,
 }
 
+/// A candidate bundle and the decisions to replay on it and on the resident engine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ImpactRequest {
+    files: std::collections::BTreeMap<String, String>,
+    log: Vec<crate::impact::LoggedDecision>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct CompareRequest {
     left: EntityRef,
@@ -75,7 +82,9 @@ pub fn load_bundle(input: &str) -> Result<Bundle, ErrorBody> {
 /// bundle's own test files, as a `TestReport`), `validate` (a candidate `{"files"}` bundle →
 /// `Validation`, engine untouched), `diff` (the engine's bundle → a candidate `{"files"}`
 /// bundle, as a `BundleDiff`), `directory` (a firm administration operation planned as a
-/// checked delta, not applied: `directory::DirectoryPlan`).
+/// checked delta, not applied: `directory::DirectoryPlan`), `impact` (`{"files", "log"}`: the
+/// logged decisions replayed on the resident engine and on the candidate over the same data, as
+/// an `impact::ImpactReport`), `licences`, `roles`, `field_levels` (every level, lowest first).
 pub fn call(engine: &mut Engine, op: &str, input: &str) -> Result<String, ErrorBody> {
     let mut run = || -> Result<String, EngineError> {
         Ok(match op {
@@ -104,6 +113,24 @@ pub fn call(engine: &mut Engine, op: &str, input: &str) -> Result<String, ErrorB
                 engine,
                 &parse::<crate::directory::DirectoryRequest>(input)?,
             )?),
+            "impact" => {
+                let r: ImpactRequest = parse(input)?;
+                let candidate = Engine::with_entities(
+                    Bundle::load(r.files)?,
+                    engine.data_records().cloned().collect(),
+                )?;
+                to_json(&crate::impact::replay(engine, &candidate, &r.log))
+            }
+            // Without a declared firm model a bundle has no licences or roles: empty lists.
+            "licences" => to_json(&match engine.firm_model() {
+                Some(model) => crate::licence::licences(model, engine.entities()),
+                None => Vec::new(),
+            }),
+            "roles" => to_json(&match engine.firm_model() {
+                Some(model) => crate::roles::roles(model, engine.entities()),
+                None => crate::roles::Roles::default(),
+            }),
+            "field_levels" => to_json(&crate::licence::field_levels()),
             other => {
                 return Err(EngineError::Unsupported(format!(
                     "unknown operation `{other}`"

@@ -17,6 +17,9 @@
 //! - [`profile`]: access profiles and field levels (`none < print < read < full`).
 //! - [`tenancy`]: the records a caller bound to one tenant may read.
 //! - [`nesting`]: the bounds on how deeply Cedar text may nest, checked before Cedar parses it.
+//! - [`impact`]: logged decisions replayed on the active version and a candidate: what changes.
+//! - [`licence`]: licences, the most each field or section key may get under them.
+//! - [`roles`]: the firm roles and company roles a bundle's entities declare.
 
 mod bundle;
 mod client_roles;
@@ -26,9 +29,12 @@ mod engine;
 mod entity_json;
 mod error;
 pub mod firm_model;
+pub mod impact;
 pub mod json_api;
+pub mod licence;
 pub mod nesting;
 pub mod profile;
+pub mod roles;
 mod rules;
 mod source;
 mod store;

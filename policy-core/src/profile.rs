@@ -83,7 +83,10 @@ fn is_profile_type(model: &FirmModel, uid: &EntityUid) -> bool {
 }
 
 /// Reads tags as levels; reports any tag that is not a Long in 0..=3.
-fn levels_of(entity: &Entity, problems: &mut Vec<String>) -> BTreeMap<String, FieldLevel> {
+pub(crate) fn levels_of(
+    entity: &Entity,
+    problems: &mut Vec<String>,
+) -> BTreeMap<String, FieldLevel> {
     let mut levels = BTreeMap::new();
     for (key, value) in entity.tags() {
         match value {

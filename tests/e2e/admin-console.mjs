@@ -43,6 +43,18 @@ for (let i = 0; i < 3; i++) {
   });
 }
 
+// A decision with call-only entities: a stand-in for carol known to that call alone. The log
+// keeps how many entities the call carried, not them; replayed without them the stand-in is a
+// stranger and would be denied, so the impact must count it as not replayable, not as a change.
+const records = await (await fetch(`${url}/v1/admin/entities`, { headers: { Authorization: `Bearer ${token}` } })).json();
+const carol = records.find((r) => r.uid.type === "User" && r.uid.id === "carol");
+const twin = { ...carol, uid: { type: "User", id: "carol-twin" }, attrs: { ...carol.attrs, email: "carol-twin@example.invalid" } };
+const twinAnswer = await (await fetch(`${url}/v1/decide`, {
+  method: "POST", headers: { "Content-Type": "application/json" },
+  body: JSON.stringify({ principal: twin.uid, action: { type: "Action", id: "export_document" }, resource: { type: "Document", id: "inv-1" }, entities: [twin] }),
+})).json();
+check(twinAnswer.decision === "allow", "a stand-in for carol sent with its call may export inv-1");
+
 const browser = await launch();
 const errors = [];
 try {
@@ -101,6 +113,9 @@ try {
   await page.click("[data-testid=show-impact]");
   await waitText(page, "output", "allow → deny: carol export_document Document::inv-1");
   check(true, "the impact replays the logged decisions: carol's exports flip to deny");
+  const impact = await text(page, "output");
+  check(/(^|\n)1 not replayable: 1 with call-only entities/.test(impact) && !impact.includes("carol-twin"),
+    "the decision logged with call-only entities is not replayed, not reported as a change");
 
   // The demo app, open as carol in another tab, follows the deploy without a reload.
   const app = await context.newPage();

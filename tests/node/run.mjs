@@ -2,7 +2,7 @@
 // init), for the differential tests in tests/tests/browser.rs.
 // Usage: node tests/node/run.mjs INPUT.json  -> JSON on stdout
 // INPUT: { "bundle": {"files": {...}}, "entities": [...], "requests": [...], "delta": {...},
-//          "directory": [DirectoryRequest] }
+//          "directory": [DirectoryRequest], "impact": {"files": {...}, "log": [LoggedDecision]} }
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
@@ -23,6 +23,10 @@ out.directory = input.directory.map((r) => {
     return { error: err.code, message: err.message };
   }
 });
+out.impact = engine.impact(input.impact.files, input.impact.log);
+out.licences = engine.licences();
+out.roles = engine.roles();
+out.fieldLevels = engine.fieldLevels();
 out.afterDelta = (engine.applyDelta(input.delta), engine.batch(input.requests));
 try {
   engine.callJson("decide", "{not json");

@@ -1,18 +1,58 @@
 //! The browser package, run under Node as a page runs it, decides exactly as native policy-core:
 //! the bundle's test files, every demo-firm request, the same after a delta; errors are JS
-//! `Error`s carrying the stable code and location.
+//! `Error`s carrying the stable code and location; the impact of a candidate on a decision
+//! log, licences, roles and field levels are the engine's own in the page too.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::Command;
 
+use policy_core::impact::LoggedDecision;
 use policy_core::json_api::BundleFiles;
+use policy_core::wire::DecisionRequest;
 use policy_core::wire::{EntityDelta, EntityRef};
 use policy_core::Engine;
 use serde_json::{json, Value};
 use sesame_tests::{
-    all_requests, demo_bundle, demo_files, demo_firm, directory_requests, repo_root,
+    all_requests, demo_bundle, demo_files, demo_firm, directory_requests, load, repo_root,
 };
+use std::collections::BTreeMap;
+
+/// A candidate that forbids carol everything, and a log of the demo requests as the active
+/// version answered them, plus one decision made with call-only entities (a stand-in for
+/// carol): the log kept their count only, so it must not be replayed.
+fn impact_case(requests: &[DecisionRequest]) -> (BTreeMap<String, String>, Vec<LoggedDecision>) {
+    let mut candidate = demo_files();
+    candidate.insert(
+        "freeze.cedar".into(),
+        "@id(\"freeze-carol\")\nforbid (principal == User::\"carol\", action, resource);\n".into(),
+    );
+    let active = Engine::with_entities(demo_bundle(), demo_firm()).unwrap();
+    let mut log: Vec<LoggedDecision> = requests
+        .iter()
+        .filter_map(|r| {
+            let answer = active.decide(r).ok()?;
+            Some(LoggedDecision {
+                request: serde_json::to_value(r).unwrap(),
+                decision: serde_json::to_value(answer.decision)
+                    .unwrap()
+                    .as_str()?
+                    .into(),
+                determining_policies: answer.determining_policies,
+                digest: answer.bundle_digest,
+            })
+        })
+        .collect();
+    let mut twin = log
+        .iter()
+        .find(|l| l.request["principal"]["id"] == "carol" && l.decision == "allow")
+        .cloned()
+        .unwrap();
+    twin.request["principal"]["id"] = json!("carol-twin");
+    twin.request["entities_count"] = json!(1);
+    log.push(twin);
+    (candidate, log)
+}
 
 #[test]
 fn the_browser_package_agrees_with_native() {
@@ -29,7 +69,9 @@ fn the_browser_package_agrees_with_native() {
         ],
         remove: vec![EntityRef::new("User", "carol")],
     };
+    let (candidate, log) = impact_case(&requests);
     let input = json!({
+        "impact": {"files": candidate, "log": log},
         "bundle": BundleFiles { files: demo_files() },
         "entities": demo_firm(),
         "requests": requests,
@@ -81,6 +123,39 @@ fn the_browser_package_agrees_with_native() {
             };
         assert_eq!(got["directory"][i], expected, "directory request #{i}");
     }
+    // The impact of a candidate, replayed in the page over the page's data, is native's.
+    let after = Engine::with_entities(load(&candidate).unwrap(), demo_firm()).unwrap();
+    let impact = policy_core::impact::replay(&native, &after, &log);
+    assert_eq!(got["impact"], serde_json::to_value(&impact).unwrap());
+    assert!(impact.allow_to_deny > 0, "{impact:?}");
+    assert_eq!(impact.not_replayed.call_entities, 1, "{impact:?}");
+    assert!(impact
+        .changes
+        .iter()
+        .all(|c| c.request["principal"]["id"] == "carol"));
+    for (op, key) in [
+        ("licences", "licences"),
+        ("roles", "roles"),
+        ("field_levels", "fieldLevels"),
+    ] {
+        let expected = policy_core::json_api::call(&mut native, op, "{}").unwrap();
+        assert_eq!(
+            got[key],
+            serde_json::from_str::<Value>(&expected).unwrap(),
+            "{op}"
+        );
+    }
+    assert_eq!(
+        got["roles"]["firm"],
+        json!(["accountant", "administrator", "client_manager"])
+    );
+    assert!(got["roles"]["company"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("internal_accountant")));
+    assert_eq!(got["fieldLevels"], json!(["none", "print", "read", "full"]));
+    assert_eq!(got["licences"][0]["uid"]["id"], "advanced_sales");
+    assert_eq!(got["licences"][1]["levels"]["invoice.notes"], "print");
     native.apply_delta(&delta).unwrap();
     assert_eq!(
         got["afterDelta"],

@@ -41,6 +41,17 @@ export type DirectoryRequest = { actor: EntityRef } & (
   | { op: "create_department"; id: string; name: string }
   | { op: "restrict_departments"; user: EntityRef; departments: string[] });
 export interface DirectoryPlan { summary: string; delta: EntityDelta; checked: string[]; actor_firm: EntityRef; }
+export interface LoggedDecision { request: Record<string, unknown>; decision: string; determining_policies?: string[]; digest?: string; }
+export type ReplayOutcome = { decision: Decision; determining_policies: string[] } | { error: ErrorBody };
+export interface ChangedDecision { request: Record<string, unknown>; logged: string; before: ReplayOutcome; after: ReplayOutcome; masked: boolean; }
+export interface ImpactReport {
+  from_digest: string; to_digest: string; records: number; replayed: number; unchanged: number;
+  allow_to_deny: number; deny_to_allow: number; newly_refused: number; newly_decided: number; drifted: number;
+  not_replayed: { call_entities: number; truncated: number; unreadable: number };
+  changes: ChangedDecision[];
+}
+export interface Licence { uid: EntityRef; name?: string; levels: Record<string, FieldLevel>; }
+export interface Roles { firm: string[]; company: string[]; }
 
 export declare class SesameError extends Error {
   code: string;
@@ -63,6 +74,10 @@ export declare class Sesame {
   validate(files: Record<string, string>): Validation;
   diff(files: Record<string, string>): BundleDiff;
   planDirectory(request: DirectoryRequest): DirectoryPlan;
+  impact(files: Record<string, string>, log: LoggedDecision[]): ImpactReport;
+  licences(): Licence[];
+  roles(): Roles;
+  fieldLevels(): FieldLevel[];
   callJson(op: string, json: string): string;
 }
 

@@ -59,6 +59,18 @@ export class Sesame {
   diff(files) { return this.#call("diff", { files }); }
   /** Plans a firm administration operation for `actor` (checked, not applied): a delta. */
   planDirectory(request) { return this.#call("directory", request); }
+  /**
+   * Replays logged decisions (`GET /v1/admin/decisions`) on this engine and on candidate files
+   * over this engine's data: what the candidate changes. Records the log kept only in part
+   * (call-only entities, cut for size) are counted as not replayed, never as changed.
+   */
+  impact(files, log) { return this.#call("impact", { files, log }); }
+  /** The licences access profiles name, each with the most it lets a profile grant per key. */
+  licences() { return this.#call("licences", {}); }
+  /** The firm roles (`Role` entities) and company roles (client teams) of the store. */
+  roles() { return this.#call("roles", {}); }
+  /** Every field level, lowest first: `["none", "print", "read", "full"]`. */
+  fieldLevels() { return this.#call("field_levels", {}); }
   /** Raw JSON in, raw JSON out: for callers that already hold JSON text. */
   callJson(op, json) {
     try {

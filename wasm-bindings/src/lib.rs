@@ -34,7 +34,8 @@ impl SesameEngine {
     }
 
     /// Runs one operation (`decide`, `batch`, `matrix`, `field_level`, `apply_delta`,
-    /// `replace_entities`, `profiles`, `compare_profiles`, `info`) on JSON input.
+    /// `replace_entities`, `profiles`, `compare_profiles`, `info`, `impact`, `licences`,
+    /// `roles`, `field_levels`, ...: every op of `policy_core::json_api::call`) on JSON input.
     pub fn call(&mut self, op: &str, input_json: &str) -> Result<String, JsError> {
         json_api::call(&mut self.engine, op, input_json).map_err(|e| js_error(&e))
     }

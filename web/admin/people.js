@@ -4,14 +4,12 @@
 // e-mails, company roles. Every operation is a /v1/directory call, pre-checked in the page.
 import { $, actorFirm, administer, element, entitiesOf, idOf, may, ref, session } from "./session.js";
 
-const LEVELS = ["none", "print", "read", "full"];
-const FIRM_ROLES = ["administrator", "client_manager", "accountant"];
-const COMPANY_ROLES = ["accountant", "collaborator", "client", "auditor", "director", "billing", "customer_invoicing", "supplier_invoices", "internal_accountant"];
+// Levels, licences and roles are read by the engine (policy-core), not copied here.
 const levelCell = (level) => element("td", { className: `level-${level}`, textContent: level });
 
+/** The most a profile of the licence may grant, per key (absent: none). */
 function licenceLevels(licenceId) {
-  const licence = entitiesOf("Licence").find((l) => l.uid.id === licenceId);
-  return Object.fromEntries(Object.entries(licence?.tags ?? {}).map(([k, v]) => [k, LEVELS[v]]));
+  return session.engine.licences().find((l) => l.uid.id === licenceId)?.levels ?? {};
 }
 
 const usersOfProfile = (profileId) => entitiesOf("User").filter((u) => idOf(u.attrs.profile) === profileId);
@@ -77,7 +75,7 @@ function renderLevelGrid() {
   const keys = Object.keys(licenceLevels(base.licence?.id)).sort();
   $("cp-levels").tBodies[0].replaceChildren(...keys.map((k) => element("tr", {},
     element("td", { textContent: k }),
-    element("td", {}, element("select", { name: k, testid: `cp-level-${k}` }, ...LEVELS.map((l) =>
+    element("td", {}, element("select", { name: k, testid: `cp-level-${k}` }, ...session.engine.fieldLevels().map((l) =>
       element("option", { value: l, textContent: l, selected: l === (base.levels[k] ?? "none") })))))));
 }
 
@@ -101,14 +99,15 @@ function compare() {
 
 function renderUsers() {
   const clients = entitiesOf("Client");
-  $("inv-roles").replaceChildren(element("legend", { textContent: "roles" }), ...FIRM_ROLES.map((r) =>
+  const roles = session.engine.roles();
+  $("inv-roles").replaceChildren(element("legend", { textContent: "roles" }), ...roles.firm.map((r) =>
     element("label", {}, element("input", { type: "checkbox", value: r, testid: `inv-role-${r}` }), ` ${r}`)));
   const rows = entitiesOf("User").map((u) => {
     const uid = u.uid;
     const blocked = u.attrs.blocked;
     const email = element("input", { value: u.attrs.email, testid: `email-${uid.id}`, size: 22 });
     const client = element("select", { testid: `client-${uid.id}` }, ...clients.map((c) => element("option", { value: c.uid.id, textContent: c.attrs.name ?? c.uid.id })));
-    const companyRole = element("select", { testid: `company-role-${uid.id}` }, ...COMPANY_ROLES.map((r) => element("option", { value: r, textContent: r })));
+    const companyRole = element("select", { testid: `company-role-${uid.id}` }, ...roles.company.map((r) => element("option", { value: r, textContent: r })));
     const profile = profileSelect("", idOf(u.attrs.profile), `profile-of-${uid.id}`);
     const mine = (u.attrs.departments ?? []).map(idOf);
     const departments = element("select", { multiple: true, size: 2, testid: `departments-of-${uid.id}` },

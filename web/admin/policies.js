@@ -114,24 +114,26 @@ function showDiff() {
   output(lines.length ? lines.join("\n") : "no change from the active version");
 }
 
-/** Replays the server's logged decisions on the edited bundle, over the server's entities. */
+/**
+ * The server's logged decisions replayed on the active version and on the edited bundle, over
+ * the server's entities: policy-core's impact, the same `sesame impact` prints.
+ */
 async function showImpact() {
   if (!validateDrafts().ok) return output("fix the errors first: the bundle does not load");
   const log = await api("/v1/admin/decisions?limit=5000");
-  const replayable = log.filter((r) => !r.request.entities?.length);
-  if (!replayable.length) return output("the server has logged no decisions to replay (see --decision-log-sample)");
-  const candidate = await loadSesame({ bundle: { files: drafts } });
-  candidate.replaceEntities(session.records);
-  const { results } = candidate.batch(replayable.map((r) => r.request));
-  const changed = [];
-  results.forEach((res, i) => {
-    const now = res.decision ?? `error ${res.error?.code}`;
-    if (now !== replayable[i].decision) {
-      const q = replayable[i].request;
-      changed.push(`${replayable[i].decision} → ${now}: ${q.principal.id} ${q.action.id} ${q.resource.type}::${q.resource.id}`);
-    }
-  });
-  output(`${replayable.length} logged decision(s) replayed, ${changed.length} change(s)\n${changed.join("\n")}`);
+  if (!log.length) return output("the server has logged no decisions to replay (see --decision-log-sample)");
+  const impact = session.engine.impact(drafts, log);
+  const skipped = impact.not_replayed;
+  const notReplayed = skipped.call_entities + skipped.truncated + skipped.unreadable;
+  const label = (o) => o.decision ?? `error ${o.error.code}`;
+  const by = (o) => (o.determining_policies?.length ? ` (${o.determining_policies.join(", ")})` : "");
+  output([
+    `${impact.replayed} logged decision(s) replayed, ${impact.changes.length} change(s)`,
+    ...(notReplayed ? [`${notReplayed} not replayable: ${skipped.call_entities} with call-only entities (the log keeps their count), ${skipped.truncated} cut for size, ${skipped.unreadable} unreadable`] : []),
+    ...(impact.drifted ? [`${impact.drifted} answered otherwise by the active version today than logged (entities changed since, masked context, or another version then)`] : []),
+    ...impact.changes.map(({ request: q, before, after, masked }) =>
+      `${label(before)} → ${label(after)}: ${q.principal.id} ${q.action.id} ${q.resource.type}::${q.resource.id}${by(after)}${masked ? " (masked context: approximate)" : ""}`),
+  ].join("\n"));
 }
 
 async function deploy() {

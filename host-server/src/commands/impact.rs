@@ -1,42 +1,17 @@
 //! `sesame impact --server URL DIR`: replays the decisions recorded in a server's decision log
-//! against a candidate bundle (with the server's entity data) and reports which would change,
-//! before anyone deploys it.
+//! on the server's active version and on a candidate bundle, both over the server's entity
+//! data, and reports which would change, before anyone deploys it. The replay itself is
+//! `policy_core::impact`, the same the admin console runs in the page.
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
-use policy_core::wire::DecisionRequest;
-use policy_core::Engine;
-use serde::Serialize;
+use policy_core::impact::{ImpactReport, LoggedDecision, Outcome, Replay};
+use policy_core::json_api::BundleFiles;
+use policy_core::{Bundle, Engine};
 use serde_json::Value;
 
 use super::{json, load_or_report, remote, CliError, Format, Status};
-use crate::store::DecisionRecord;
-
-#[derive(Serialize)]
-struct Change {
-    request: Value,
-    logged: String,
-    candidate: String,
-    logged_by: String,
-    /// The logged context had masked fields: the replay saw `"***"`, not the original value.
-    approximate: bool,
-}
-
-#[derive(Serialize, Default)]
-struct Impact {
-    replayed: usize,
-    unchanged: usize,
-    allow_to_deny: usize,
-    deny_to_allow: usize,
-    /// Requests the candidate refuses (e.g. an action it no longer declares).
-    refused: usize,
-    /// Requests that carried entities for their call only (the log keeps their count, not
-    /// their content) or whose context was cut from the log for its size: they cannot be
-    /// replayed faithfully.
-    skipped: usize,
-    changes: Vec<Change>,
-}
 
 pub fn run(
     server: &str,
@@ -50,10 +25,15 @@ pub fn run(
         Err(status) => return Ok(status),
     };
     let api = remote::client(server, token_file)?;
+    let active: BundleFiles = remote::get_json(&api, "/v1/bundle/active")?;
+    let active = Bundle::load(active.files)
+        .map_err(|e| CliError::Server(format!("the server's active version does not load: {e}")))?;
     let entities: Vec<Value> = remote::get_json(&api, "/v1/admin/entities")?;
-    let log: Vec<DecisionRecord> =
+    let log: Vec<LoggedDecision> =
         remote::get_json(&api, &format!("/v1/admin/decisions?limit={limit}"))?;
-    let engine = match Engine::with_entities(bundle, entities) {
+    let before = Engine::with_entities(active, entities.clone())
+        .map_err(|e| CliError::Server(format!("the server's entities do not load: {e}")))?;
+    let after = match Engine::with_entities(bundle, entities) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("the server's entities do not fit this bundle: {e}");
@@ -61,84 +41,87 @@ pub fn run(
         }
     };
     let progress = format == Format::Text && std::io::stderr().is_terminal();
-    let mut impact = Impact::default();
-    for (i, record) in log.iter().enumerate() {
+    let mut replay = Replay::new(&before, &after);
+    for (i, logged) in log.iter().enumerate() {
         if progress && i % 500 == 0 {
             eprint!("\rreplaying {i}/{}", log.len());
             let _ = std::io::stderr().flush();
         }
-        let cut = |v: &Value| v.get("_truncated").is_some();
-        if record.request.get("entities_count").is_some()
-            || cut(&record.request)
-            || cut(&record.request["context"])
-        {
-            impact.skipped += 1;
-            continue;
-        }
-        impact.replayed += 1;
-        let Ok(request) = serde_json::from_value::<DecisionRequest>(record.request.clone()) else {
-            impact.refused += 1;
-            continue;
-        };
-        let candidate = match engine.decide(&request) {
-            Ok(answer) => format!("{:?}", answer.decision).to_lowercase(),
-            Err(_) => {
-                impact.refused += 1;
-                continue;
-            }
-        };
-        if candidate == record.decision {
-            impact.unchanged += 1;
-            continue;
-        }
-        if candidate == "deny" {
-            impact.allow_to_deny += 1;
-        } else {
-            impact.deny_to_allow += 1;
-        }
-        impact.changes.push(Change {
-            approximate: record.request.to_string().contains("\"***\""),
-            request: record.request.clone(),
-            logged: record.decision.clone(),
-            candidate,
-            logged_by: record.digest.clone(),
-        });
+        replay.record(logged);
     }
     if progress {
         eprintln!("\rreplayed {}/{}", log.len(), log.len());
     }
+    let impact = replay.report();
     match format {
         Format::Json => println!("{}", json(&impact)),
-        Format::Text => {
-            println!(
-                "{} logged decisions replayed on {}: {} unchanged, {} allow -> deny, {} deny -> allow, {} refused by the candidate ({} skipped: call-only entities are not logged)",
-                impact.replayed,
-                dir.display(),
-                impact.unchanged,
-                impact.allow_to_deny,
-                impact.deny_to_allow,
-                impact.refused,
-                impact.skipped
-            );
-            for c in impact.changes.iter().take(20) {
-                let r = &c.request;
-                println!(
-                    "  {}::{} {} {}::{}: {} -> {}{}",
-                    r["principal"]["type"].as_str().unwrap_or_default(),
-                    r["principal"]["id"],
-                    r["action"]["id"].as_str().unwrap_or_default(),
-                    r["resource"]["type"].as_str().unwrap_or_default(),
-                    r["resource"]["id"],
-                    c.logged,
-                    c.candidate,
-                    if c.approximate {
-                        " (masked context: approximate)"
-                    } else {
-                        ""
-                    }
-                );
-            }
-        }
+        Format::Text => print_text(&impact, dir),
     }
     Ok(Status::Ok)
+}
+
+fn print_text(impact: &ImpactReport, dir: &Path) {
+    let skipped = &impact.not_replayed;
+    println!(
+        "{} logged decisions replayed on {} and on the active version {}: {} unchanged, {} allow -> deny, {} deny -> allow, {} refused by the candidate, {} refused by the active version only",
+        impact.replayed,
+        dir.display(),
+        short(&impact.from_digest),
+        impact.unchanged,
+        impact.allow_to_deny,
+        impact.deny_to_allow,
+        impact.newly_refused,
+        impact.newly_decided,
+    );
+    if skipped.total() > 0 {
+        println!(
+            "{} not replayable: {} carried call-only entities (the log keeps their count), {} cut for size, {} unreadable",
+            skipped.total(),
+            skipped.call_entities,
+            skipped.truncated,
+            skipped.unreadable
+        );
+    }
+    if impact.drifted > 0 {
+        println!(
+            "{} answered otherwise by the active version today than logged (entities changed since, masked context, or another version then)",
+            impact.drifted
+        );
+    }
+    for c in impact.changes.iter().take(20) {
+        let r = &c.request;
+        println!(
+            "  {}::{} {} {}::{}: {} -> {}{}",
+            r["principal"]["type"].as_str().unwrap_or_default(),
+            r["principal"]["id"],
+            r["action"]["id"].as_str().unwrap_or_default(),
+            r["resource"]["type"].as_str().unwrap_or_default(),
+            r["resource"]["id"],
+            c.before.label(),
+            answer(&c.after),
+            if c.masked {
+                " (masked context: approximate)"
+            } else {
+                ""
+            }
+        );
+    }
+}
+
+/// A label with what decided it: the determining policies, or the refusal's code.
+fn answer(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Decided {
+            determining_policies,
+            ..
+        } if !determining_policies.is_empty() => {
+            format!("{} ({})", outcome.label(), determining_policies.join(", "))
+        }
+        Outcome::Decided { .. } => outcome.label().to_string(),
+        Outcome::Refused { error } => format!("error {}", error.code.as_str()),
+    }
+}
+
+fn short(digest: &str) -> &str {
+    digest.get(7..19).unwrap_or(digest)
 }
