@@ -789,3 +789,64 @@ fn firm_administration_is_checked_for_the_acting_user_written_and_audited() -> T
     assert_eq!(admin.get("/v1/admin/audit/verify")?.body["ok"], true);
     Ok(())
 }
+
+/// "Block this document for carol" as data: a template deployed once, then links made and
+/// removed through the admin API, each a new version checked and tested like any deploy.
+#[test]
+fn template_links_are_made_and_removed_through_the_admin_api() -> TestResult {
+    let server = Server::start("links", &[])?;
+    let admin = server.admin();
+    let mut files = demo_files()?;
+    files.insert(
+        "block.cedar".into(),
+        json!("@id(\"block-document\")\nforbid (principal == ?principal, action, resource == ?resource);\n"),
+    );
+    let deployed = admin.post(
+        "/v1/admin/deploy",
+        &json!({"files": files, "message": "the blocking template"}),
+    )?;
+    assert_eq!(deployed.status, 200, "{}", deployed.body);
+    let decide = || server.anonymous().post("/v1/decide", &frozen_doc_request());
+    assert_eq!(decide()?.body["decision"], "allow");
+
+    let link = json!({
+        "template_id": "block-document",
+        "link_id": "block-frozen-1-for-carol",
+        "args": {"?principal": "User::\"carol\"", "?resource": "Document::\"frozen-1\""}
+    });
+    // Linking is a deploy: a viewer may not.
+    let viewer = server.client(Some("viewer-secret"));
+    assert_eq!(viewer.post("/v1/admin/links", &link)?.status, 403);
+    let linked = admin.post("/v1/admin/links", &link)?;
+    assert_eq!(linked.status, 200, "{}", linked.body);
+    assert_eq!(linked.body["activated"], true);
+    let answer = decide()?;
+    assert_eq!(answer.body["decision"], "deny", "{}", answer.body);
+    assert_eq!(
+        answer.body["determining_policies"],
+        json!(["block-frozen-1-for-carol"])
+    );
+    // The same link id twice: a conflict, nothing deployed.
+    let again = admin.post("/v1/admin/links", &link)?;
+    assert_eq!((again.status, again.code()), (409, "conflict"), "{}", again.body);
+    // A link to no template: the new version does not load, located in links.json.
+    let bad = admin.post(
+        "/v1/admin/links",
+        &json!({"template_id": "nope", "link_id": "x", "args": {}}),
+    )?;
+    assert_eq!(
+        (bad.status, bad.code()),
+        (422, "invalid_bundle"),
+        "{}",
+        bad.body
+    );
+    assert_eq!(bad.body["location"]["file"], "links.json", "{}", bad.body);
+    assert_eq!(decide()?.body["decision"], "deny", "still the linked version");
+
+    let unlinked = admin.send("DELETE", "/v1/admin/links/block-frozen-1-for-carol", None)?;
+    assert_eq!(unlinked.status, 200, "{}", unlinked.body);
+    assert_eq!(decide()?.body["decision"], "allow");
+    let gone = admin.send("DELETE", "/v1/admin/links/block-frozen-1-for-carol", None)?;
+    assert_eq!(gone.status, 404, "{}", gone.body);
+    Ok(())
+}
