@@ -10,7 +10,7 @@ use crate::error::EngineError;
 use crate::firm_model::Part;
 use crate::wire::EntityRef;
 
-pub(super) fn normalized_email(email: &str) -> Result<String, EngineError> {
+fn normalized_email(email: &str) -> Result<String, EngineError> {
     let email = email.trim().to_lowercase();
     let valid = email
         .split_once('@')
@@ -25,7 +25,22 @@ pub(super) fn normalized_email(email: &str) -> Result<String, EngineError> {
 }
 
 impl Planner<'_> {
-    pub(super) fn email_is_free(
+    pub(super) fn change_email(
+        &mut self,
+        user: &EntityRef,
+        email: &str,
+    ) -> Result<Value, EngineError> {
+        let email = normalized_email(email)?;
+        self.require("change_email", user, json!({}), vec![], || {
+            "only administrators change another user's e-mail".into()
+        })?;
+        self.email_is_free(&email, Some(user))?;
+        let mut record = self.record(user)?;
+        attrs_mut(&mut record)?.insert("email".into(), json!(email));
+        Ok(record)
+    }
+
+    fn email_is_free(
         &self,
         email: &str,
         except: Option<&EntityRef>,
