@@ -33,7 +33,7 @@ export function renderMatrix() {
   const doc = ref("Document", picked);
   const byRole = $("matrix-rows").value === "roles";
   const rows = byRole
-    ? entitiesOf("Role").map((r) => ({ label: r.uid.id, user: roleUser(r.uid.id) }))
+    ? session.engine.roles().firm.map((role) => ({ label: role, user: roleUser(role) }))
     : entitiesOf("User").map((u) => ({ label: u.uid.id, user: u }));
   const columns = [
     ...FIRM_ACTIONS.map((a) => ({ label: a, cell: (m, firm) => m(firm)?.decisions[a] })),
