@@ -236,6 +236,7 @@ fn logged_at(at: &str, padding: usize) -> host_server::store::DecisionRecord {
 #[test]
 fn the_postgres_store_bounds_its_decision_log_and_its_published_head_catches_truncation(
 ) -> TestResult {
+    use host_server::store::audit::{verify, verify_with_head, ChainCheck};
     use host_server::store::postgres::PgStore;
     use host_server::store::{AuditDraft, PolicyStore};
     let pg = Postgres::start("bounds")?;
@@ -270,20 +271,20 @@ fn the_postgres_store_bounds_its_decision_log_and_its_published_head_catches_tru
     }
     let head = store.audit_head()?.ok_or("no head")?;
     assert_eq!(head.seq, 3);
-    let verify = |head: Option<&str>| {
-        let mut args = vec!["audit", "verify", "--database-url", url.as_str()];
-        args.extend(head.map(|h| ["--head", h]).into_iter().flatten());
-        std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
-            .args(&args)
-            .output()
+    // What `sesame audit verify --database-url URL [--head H]` checks (its exit codes and
+    // text: cli/tests/remote.rs).
+    let check = |head: Option<&str>| -> Result<ChainCheck, Box<dyn std::error::Error>> {
+        let records = PgStore::open(&url)?.audit(0, usize::MAX >> 1)?;
+        Ok(match head {
+            Some(head) => verify_with_head(&records, head),
+            None => verify(&records),
+        })
     };
-    assert_eq!(verify(Some(&head.hash))?.status.code(), Some(0));
+    assert!(check(Some(&head.hash))?.ok);
     let mut client = postgres::Client::connect(&url, postgres::NoTls)?;
     client.execute("DELETE FROM audit WHERE seq = 3", &[])?;
-    assert_eq!(verify(None)?.status.code(), Some(0), "still links up");
-    let out = verify(Some(&head.hash))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("BROKEN at record 3"), "{stdout}");
+    assert!(check(None)?.ok, "still links up");
+    let broken = check(Some(&head.hash))?;
+    assert_eq!(broken.broken_at, Some(3), "{broken:?}");
     Ok(())
 }

@@ -6,10 +6,10 @@
 use std::path::Path;
 
 use super::{json, CliError, Format, Status};
-use crate::store::audit::{verify as verify_chain, verify_with_head};
-use crate::store::postgres::PgStore;
-use crate::store::sqlite::SqliteStore;
-use crate::store::PolicyStore;
+use host_server::store::audit::{verify as verify_chain, verify_with_head};
+use host_server::store::postgres::PgStore;
+use host_server::store::sqlite::SqliteStore;
+use host_server::store::PolicyStore;
 
 pub fn verify(
     data: &Path,

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{json, load_or_report, remote, CliError, Format, Status};
-use crate::store::DecisionRecord;
+use host_server::store::DecisionRecord;
 
 #[derive(Serialize)]
 struct Change {
