@@ -10,6 +10,14 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 step "setup"; scripts/setup.sh
 step "cargo fmt --check"; cargo fmt --all -- --check
 step "cargo clippy -D warnings"; cargo clippy --workspace --all-targets --locked -- -D warnings
+# The authoring CLI alone (no `server` feature) must build, lint clean and link none of the
+# server's runtime: no tokio, wasmtime, SQLite or PostgreSQL in its graph.
+step "sesame without the server feature: clippy, and none of tokio/wasmtime/rusqlite/postgres"
+cargo clippy -p sesame-cli --no-default-features --all-targets --locked -- -D warnings
+if cargo tree -p sesame-cli --no-default-features -e normal --prefix none --locked \
+  | grep -E '^(tokio|wasmtime|rusqlite|postgres|axum) '; then
+  echo "the authoring CLI links a server dependency" >&2; exit 1
+fi
 # The wasm faces first: the guest and browser tests below load what this builds.
 step "wasm32-unknown-unknown: browser face and wasmtime guest (policy-core under both)"
 scripts/wasm-build.sh wasm -p wasm-bindings --locked
@@ -18,12 +26,12 @@ ls -l target/wasm/wasm32-unknown-unknown/*/*.wasm
 step "browser package (wasm-bindgen ES module + typed wrapper) into target/pkg"; scripts/browser-pkg.sh
 step "cargo test (unit, cross-crate, CLI, server end to end, wasmtime guest and browser package vs native)"; cargo test --workspace --locked
 step "sesame check + fmt --check + test policies/ (fails on any failing policy test)"
-cargo run --quiet --locked -p host-server --bin sesame -- check policies
-cargo run --quiet --locked -p host-server --bin sesame -- fmt --check policies
-cargo run --quiet --locked -p host-server --bin sesame -- test policies
+cargo run --quiet --locked -p sesame-cli --bin sesame -- check policies
+cargo run --quiet --locked -p sesame-cli --bin sesame -- fmt --check policies
+cargo run --quiet --locked -p sesame-cli --bin sesame -- test policies
 step "sesame check + test host-server/admin-policy (who may use the admin API)"
-cargo run --quiet --locked -p host-server --bin sesame -- check host-server/admin-policy
-cargo run --quiet --locked -p host-server --bin sesame -- test host-server/admin-policy
+cargo run --quiet --locked -p sesame-cli --bin sesame -- check host-server/admin-policy
+cargo run --quiet --locked -p sesame-cli --bin sesame -- test host-server/admin-policy
 # Fuzzing, bounded: every target (bundle files, decision requests, entity deltas, directory
 # operations) for 45 s; a longer run is `scripts/fuzz.sh` alone (docs/fuzzing.md).
 step "fuzz policy-core: each target 45 s (fails on any crash)"; scripts/fuzz.sh --time 45

@@ -1,16 +1,10 @@
-//! Sesame's host side: the decision server (`server`, on wasmtime guests and a versioned
-//! `store`), reading bundles from disk, rendering diagnostics for a terminal, the `sesame` CLI
-//! commands and the benchmark firm generator. Every decision goes through `policy-core`.
+//! Sesame's decision server: the HTTP API (`server`) on wasmtime guests (`guest`) over a
+//! versioned store (`store`, SQLite or PostgreSQL), and a blocking client of that API
+//! (`client`) for the CLI's remote commands, the load test and the end-to-end tests. Every
+//! decision goes through `policy-core`; the `sesame` CLI (`cli/`) and the benchmarks (`tools/`)
+//! are crates of their own.
 
-pub mod bench;
-pub mod bench_guest;
-pub mod bundle_dir;
 pub mod client;
-pub mod commands;
-pub mod decision_diff;
-pub mod firm_gen;
 pub mod guest;
-pub mod loadtest;
-pub mod render;
 pub mod server;
 pub mod store;

@@ -17,7 +17,7 @@ pub fn repo_root() -> PathBuf {
 
 /// The files of `policies/` as `path -> text`.
 pub fn demo_files() -> BTreeMap<String, String> {
-    host_server::bundle_dir::read_files(&repo_root().join("policies"))
+    bundle_dir::read_files(&repo_root().join("policies"))
         .expect("policies/ is readable")
         .into_iter()
         .map(|(p, b)| (p, String::from_utf8(b).expect("utf-8")))

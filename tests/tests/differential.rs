@@ -4,9 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use host_server::bench;
-use host_server::firm_gen::FirmSize;
 use sesame_tests::demo_bundle;
+use sesame_tools::bench;
+use sesame_tools::firm_gen::FirmSize;
 
 #[test]
 fn policy_core_agrees_with_plain_cedar_on_a_generated_firm() {

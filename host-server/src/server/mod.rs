@@ -7,6 +7,7 @@
 //! graceful shutdown.
 
 pub mod admission;
+pub mod args;
 pub mod auth;
 pub mod batch;
 pub mod budget;
@@ -17,6 +18,7 @@ pub mod error;
 pub mod identity;
 pub mod metrics;
 pub mod routes;
+pub mod run;
 pub mod state;
 pub mod workers;
 
@@ -37,7 +39,6 @@ use self::config::ServeConfig;
 use self::decision_log::DecisionLog;
 use self::metrics::Metrics;
 use self::state::AppState;
-use crate::bundle_dir;
 use crate::guest::{GuestLimits, GuestRuntime};
 use crate::store::{AuditDraft, PolicyStore};
 
@@ -59,6 +60,8 @@ pub enum StartError {
     Bind(std::net::SocketAddr, std::io::Error),
     #[error("server: {0}")]
     Serve(std::io::Error),
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
     #[error("cannot create the data directory {0}: {1}")]
     DataDir(String, std::io::Error),
 }

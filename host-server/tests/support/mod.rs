@@ -1,5 +1,6 @@
-//! A real `sesame serve` process for end-to-end tests: started on a free port over a temp data
-//! dir, killed (SIGKILL, like a crash) when dropped or restarted.
+//! A real server process for end-to-end tests (`sesame-server` here; `sesame serve` where the
+//! CLI's tests include this file): started on a free port over a temp data dir, killed
+//! (SIGKILL, like a crash) when dropped or restarted.
 
 #![allow(dead_code)]
 
@@ -66,6 +67,18 @@ fn write_tokens(data: &Path) -> std::io::Result<()> {
     )
 }
 
+/// The server binary of the crate whose tests these are: `sesame-server` (host-server) or
+/// `sesame serve` (sesame-cli).
+fn server_command() -> Result<Command, Box<dyn std::error::Error>> {
+    if let Some(server) = option_env!("CARGO_BIN_EXE_sesame-server") {
+        return Ok(Command::new(server));
+    }
+    let sesame = option_env!("CARGO_BIN_EXE_sesame").ok_or("no server binary in this crate")?;
+    let mut command = Command::new(sesame);
+    command.arg("serve");
+    Ok(command)
+}
+
 impl Server {
     /// A server on the demo bundle and demo firm, with `extra_args` (limits, masks...).
     pub fn start(name: &str, extra_args: &[&str]) -> Result<Self, Box<dyn std::error::Error>> {
@@ -84,8 +97,8 @@ impl Server {
 
     fn spawn(&mut self) -> Result<(), Box<dyn std::error::Error>> {
         let repo = repo();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sesame"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        let mut child = server_command()?
+            .args(["--listen", "127.0.0.1:0", "--data"])
             .arg(&self.data)
             .arg("--bundle")
             .arg(repo.join("policies"))
@@ -179,7 +192,7 @@ pub fn frozen_doc_request() -> Value {
 /// The demo bundle's files, as a deploy body wants them.
 pub fn demo_files() -> Result<serde_json::Map<String, Value>, Box<dyn std::error::Error>> {
     let mut files = serde_json::Map::new();
-    for (path, bytes) in host_server::bundle_dir::read_files(&repo().join("policies"))? {
+    for (path, bytes) in bundle_dir::read_files(&repo().join("policies"))? {
         files.insert(path, Value::String(String::from_utf8(bytes)?));
     }
     Ok(files)

@@ -40,11 +40,7 @@ impl Planner<'_> {
         Ok(record)
     }
 
-    fn email_is_free(
-        &self,
-        email: &str,
-        except: Option<&EntityRef>,
-    ) -> Result<(), EngineError> {
+    fn email_is_free(&self, email: &str, except: Option<&EntityRef>) -> Result<(), EngineError> {
         let taken = self
             .users()
             .filter(|u| attr_string(u, "email").is_some_and(|e| e.to_lowercase() == email))

@@ -1,11 +1,11 @@
 //! `sesame bench DIR`: policy-core against raw cedar-policy on a generated firm (see
-//! `crate::bench`). Prints ratios; `--format json` for machines.
+//! `sesame_tools::bench`). Prints ratios; `--format json` for machines.
 
 use std::path::Path;
 
 use super::{json, load_or_report, CliError, Format, Status};
-use crate::bench;
-use crate::firm_gen::FirmSize;
+use sesame_tools::bench;
+use sesame_tools::firm_gen::FirmSize;
 
 pub fn run(
     guest: Option<&Path>,

@@ -1,9 +1,9 @@
-//! `sesame loadtest --server URL DIR`: see `crate::loadtest`.
+//! `sesame loadtest --server URL DIR`: see `sesame_tools::loadtest`.
 
 use std::path::Path;
 
 use super::{json, load_or_report, remote::client, CliError, Format, Status};
-use crate::loadtest::{self, LoadPlan, Phase};
+use sesame_tools::loadtest::{self, LoadPlan, Phase};
 
 fn row(p: &Phase, native: &Phase) {
     println!(

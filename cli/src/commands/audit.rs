@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use super::{json, CliError, Format, Status};
-use crate::store::audit::{verify as verify_chain, verify_with_head};
+use host_server::store::audit::{verify as verify_chain, verify_with_head};
 
 pub fn verify(
     data: &Path,
@@ -21,8 +21,8 @@ pub fn verify(
             data.join("sesame.db").display()
         )));
     }
-    let store =
-        crate::store::open(data, database_url).map_err(|e| CliError::Server(e.to_string()))?;
+    let store = host_server::store::open(data, database_url)
+        .map_err(|e| CliError::Server(e.to_string()))?;
     let records = store
         .audit(0, usize::MAX >> 1)
         .map_err(|e| CliError::Server(e.to_string()))?;

@@ -15,8 +15,8 @@ use policy_core::{Bundle, Engine};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::client::{ApiClient, ClientError};
 use crate::firm_gen::{self, FirmSize};
+use host_server::client::{ApiClient, ClientError};
 
 #[derive(Clone)]
 pub struct LoadPlan {

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use policy_core::diff::diff;
+#[cfg(feature = "server")]
 use policy_core::json_api::BundleFiles;
 use policy_core::Bundle;
 use serde::Serialize;
@@ -55,10 +56,12 @@ fn changes(changed: &[ChangedDecision]) {
 pub enum Source {
     Folders,
     /// Versions stored on a server, by digest.
-    Server(crate::client::ApiClient),
+    #[cfg(feature = "server")]
+    Server(host_server::client::ApiClient),
 }
 
-fn fetch_version(api: &crate::client::ApiClient, digest: &str) -> Result<Bundle, CliError> {
+#[cfg(feature = "server")]
+fn fetch_version(api: &host_server::client::ApiClient, digest: &str) -> Result<Bundle, CliError> {
     let stored: BundleFiles =
         super::remote::get_json(api, &format!("/v1/admin/versions/{digest}"))?;
     Bundle::load(stored.files)
@@ -72,6 +75,7 @@ fn load_one(
 ) -> Result<Result<Bundle, Status>, CliError> {
     match source {
         Source::Folders => load_or_report(Path::new(name), format),
+        #[cfg(feature = "server")]
         Source::Server(api) => fetch_version(api, name).map(Ok),
     }
 }

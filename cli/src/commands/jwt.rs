@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::server::identity::dev;
+use host_server::server::identity::dev;
 
 use super::{json, read_text, CliError, Status};
 

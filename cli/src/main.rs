@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use host_server::commands::{self, CliError, Format, Status};
-use host_server::firm_gen::FirmSize;
+use sesame_cli::commands::{self, CliError, Format, Status};
+#[cfg(feature = "server")]
+use sesame_tools::firm_gen::FirmSize;
 
 #[derive(Parser)]
 #[command(
@@ -49,6 +50,7 @@ enum Command {
         #[arg(long)]
         token_file: Option<PathBuf>,
     },
+    #[cfg(feature = "server")]
     /// Replay a server's logged decisions on a candidate bundle: which would change.
     Impact {
         dir: PathBuf,
@@ -73,13 +75,16 @@ enum Command {
         #[command(subcommand)]
         command: ProfileCommand,
     },
+    #[cfg(feature = "server")]
     /// Run the decision server (decision API, versioned store, admin API).
-    Serve(Box<ServeArgs>),
+    Serve(Box<host_server::server::args::ServeArgs>),
+    #[cfg(feature = "server")]
     /// Development keys and firm users' tokens (in place of an identity provider).
     Jwt {
         #[command(subcommand)]
         command: JwtCommand,
     },
+    #[cfg(feature = "server")]
     /// Validate, test, store and activate a bundle folder on a server.
     Deploy {
         dir: PathBuf,
@@ -92,12 +97,14 @@ enum Command {
         #[arg(long)]
         no_activate: bool,
     },
+    #[cfg(feature = "server")]
     /// Activate a stored version by digest.
     Activate {
         digest: String,
         #[command(flatten)]
         remote: Remote,
     },
+    #[cfg(feature = "server")]
     /// Activate the version active before the current one (or --to DIGEST).
     Rollback {
         #[arg(long)]
@@ -105,16 +112,19 @@ enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    #[cfg(feature = "server")]
     /// Versions and activations of a server, newest last.
     History {
         #[command(flatten)]
         remote: Remote,
     },
+    #[cfg(feature = "server")]
     /// The audit chain of a server's store.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    #[cfg(feature = "server")]
     /// Print a generated firm as JSON (`{"entities": [...], "requests": [...]}`), the data the
     /// benchmarks use, for peers outside this binary (the browser-package benchmark).
     GenFirm {
@@ -127,6 +137,7 @@ enum Command {
         #[arg(long, default_value_t = 1_000)]
         requests: usize,
     },
+    #[cfg(feature = "server")]
     /// Load a running server from this process and compare with native policy-core.
     Loadtest {
         #[arg(default_value = "policies")]
@@ -155,6 +166,7 @@ enum Command {
         #[arg(long = "replica")]
         replicas: Vec<String>,
     },
+    #[cfg(feature = "server")]
     /// Benchmark policy-core against raw cedar-policy on a generated firm.
     Bench {
         #[arg(default_value = "policies")]
@@ -175,6 +187,7 @@ enum Command {
     },
 }
 
+#[cfg(feature = "server")]
 /// Where a server is and how to authenticate.
 #[derive(clap::Args)]
 struct Remote {
@@ -186,6 +199,7 @@ struct Remote {
     token_file: Option<PathBuf>,
 }
 
+#[cfg(feature = "server")]
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Walk the hash chain; exit 1 if any record was edited, removed or reordered.
@@ -203,110 +217,7 @@ enum AuditCommand {
     },
 }
 
-#[derive(clap::Args)]
-struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    listen: std::net::SocketAddr,
-    /// Data directory: the store (sesame.db), guest cache, tokens.
-    #[arg(long, default_value = ".sesame")]
-    data: PathBuf,
-    /// PostgreSQL URL of a store shared by several replicas (default: SQLite in --data);
-    /// also read from SESAME_DATABASE_URL.
-    #[arg(long, env = "SESAME_DATABASE_URL")]
-    database_url: Option<String>,
-    /// Bundle folder that becomes version 1 when the store is empty.
-    #[arg(long)]
-    bundle: Option<PathBuf>,
-    /// Entity data (JSON array) loaded when the store is empty.
-    #[arg(long)]
-    entities: Option<PathBuf>,
-    /// The wasmtime guest module (default: the build output, or SESAME_GUEST_WASM).
-    #[arg(long)]
-    guest: Option<PathBuf>,
-    /// Where the precompiled guest module is cached (default DATA/cache).
-    #[arg(long)]
-    guest_cache: Option<PathBuf>,
-    /// The browser package to serve at /pkg/.
-    #[arg(long, default_value = "target/pkg")]
-    pkg: PathBuf,
-    /// Static pages to serve at /.
-    #[arg(long, default_value = "web")]
-    web: PathBuf,
-    /// Tokens file (default DATA/tokens.json, created with an admin token on first start).
-    #[arg(long)]
-    tokens: Option<PathBuf>,
-    /// Guest instances (default: one per core).
-    #[arg(long)]
-    workers: Option<usize>,
-    /// Largest request body, bytes (batches, matrices, entity writes, deploys).
-    #[arg(long, default_value_t = 16 << 20)]
-    max_body: usize,
-    /// Largest /v1/decide body, bytes.
-    #[arg(long, default_value_t = 1 << 20)]
-    max_decide_body: usize,
-    /// Most requests per batch (and cells per matrix).
-    #[arg(long, default_value_t = 10_000)]
-    max_batch: usize,
-    /// Time budget of one evaluation in the guest (a decision, a batch item, a matrix row),
-    /// milliseconds.
-    #[arg(long, default_value_t = 500)]
-    eval_timeout_ms: u64,
-    /// Guest time one batch or matrix may use in all, milliseconds (at most the request
-    /// timeout).
-    #[arg(long, default_value_t = 10_000)]
-    batch_budget_ms: u64,
-    /// Whole-request timeout, seconds (every endpoint).
-    #[arg(long, default_value_t = 30)]
-    request_timeout_s: u64,
-    /// Time a deploy's bundle tests may take, milliseconds.
-    #[arg(long, default_value_t = 10_000)]
-    deploy_tests_timeout_ms: u64,
-    /// Fraction of decisions written to the decision log (0 = off, 1 = all).
-    #[arg(long, default_value_t = 1.0)]
-    decision_log_sample: f64,
-    /// Context field masked in the decision log (repeatable).
-    #[arg(long = "mask")]
-    masked: Vec<String>,
-    /// Accept firm users' JWTs signed by a key of this JWKS (a file or an http(s) URL).
-    #[arg(long)]
-    jwt_jwks: Option<String>,
-    /// Required `iss` of those JWTs.
-    #[arg(long)]
-    jwt_issuer: Option<String>,
-    /// Required `aud` of those JWTs.
-    #[arg(long)]
-    jwt_audience: Option<String>,
-    /// The entity type of the principal a JWT's `sub` names.
-    #[arg(long, default_value = "User")]
-    jwt_principal_type: String,
-    /// The JWT claim naming the caller's tenant.
-    #[arg(long, default_value = "firm")]
-    jwt_tenant_claim: String,
-    /// The entity type whose ids name tenants (tokens' `tenants`, the JWT tenant claim).
-    #[arg(long, default_value = "Firm")]
-    tenant_type: String,
-    /// Decision-log records older than this many days are deleted.
-    #[arg(long, default_value_t = 30.0)]
-    decision_log_retention_days: f64,
-    /// The decision log is pruned, oldest first, to about this many bytes.
-    #[arg(long, default_value_t = 1 << 30)]
-    decision_log_max_bytes: u64,
-    /// A logged request larger than this has its context replaced by a marker, bytes.
-    #[arg(long, default_value_t = 8 << 10)]
-    decision_log_max_record_bytes: usize,
-    /// Decision endpoints need a token (any role the admin policy allows `decide`).
-    #[arg(long)]
-    decisions_need_token: bool,
-    /// Requests per second per client (token, or peer address); 0 = no limit.
-    #[arg(long, default_value_t = 0.0)]
-    rate_limit: f64,
-    /// Requests a client may make at once before the rate applies (default: one second's
-    /// worth).
-    #[arg(long)]
-    rate_burst: Option<f64>,
-}
-
+#[cfg(feature = "server")]
 #[derive(Subcommand)]
 enum JwtCommand {
     /// Write a new Ed25519 private key (PKCS#8 PEM) to OUT.
@@ -360,14 +271,23 @@ fn run(cli: Cli) -> Result<Status, CliError> {
             token_file,
         } => {
             let source = match &server {
+                #[cfg(feature = "server")]
                 Some(url) => commands::diff::Source::Server(commands::remote::client(
                     url,
                     token_file.as_deref(),
                 )?),
+                #[cfg(not(feature = "server"))]
+                Some(_) => {
+                    let _ = token_file;
+                    return Err(CliError::Usage(
+                        "diff --server: this sesame was built without the `server` feature".into(),
+                    ));
+                }
                 None => commands::diff::Source::Folders,
             };
             commands::diff::run(&source, &from, &to, sample, format)
         }
+        #[cfg(feature = "server")]
         Command::Impact { dir, remote, limit } => commands::impact::run(
             &remote.server,
             remote.token_file.as_deref(),
@@ -376,7 +296,11 @@ fn run(cli: Cli) -> Result<Status, CliError> {
             format,
         ),
         Command::Decide { bundle, entities } => commands::decide::run(&bundle, entities.as_ref()),
-        Command::Serve(args) => commands::serve::run(serve_config(*args)),
+        #[cfg(feature = "server")]
+        Command::Serve(args) => host_server::server::run::run(args.config())
+            .map(|()| Status::Ok)
+            .map_err(|e| CliError::Server(e.to_string())),
+        #[cfg(feature = "server")]
         Command::Jwt { command } => match command {
             JwtCommand::Keygen { out } => commands::jwt::keygen(&out),
             JwtCommand::Jwks { key } => commands::jwt::jwks(&key),
@@ -398,6 +322,7 @@ fn run(cli: Cli) -> Result<Status, CliError> {
                 ttl_s: ttl,
             }),
         },
+        #[cfg(feature = "server")]
         Command::Deploy {
             dir,
             remote,
@@ -407,18 +332,22 @@ fn run(cli: Cli) -> Result<Status, CliError> {
             let api = commands::remote::client(&remote.server, remote.token_file.as_deref())?;
             commands::remote::deploy(&api, &dir, &message, !no_activate, format)
         }
+        #[cfg(feature = "server")]
         Command::Activate { digest, remote } => {
             let api = commands::remote::client(&remote.server, remote.token_file.as_deref())?;
             commands::remote::activate(&api, Some(&digest), false, format)
         }
+        #[cfg(feature = "server")]
         Command::Rollback { to, remote } => {
             let api = commands::remote::client(&remote.server, remote.token_file.as_deref())?;
             commands::remote::activate(&api, to.as_deref(), true, format)
         }
+        #[cfg(feature = "server")]
         Command::History { remote } => {
             let api = commands::remote::client(&remote.server, remote.token_file.as_deref())?;
             commands::remote::history(&api, format)
         }
+        #[cfg(feature = "server")]
         Command::GenFirm {
             users,
             clients,
@@ -429,12 +358,13 @@ fn run(cli: Cli) -> Result<Status, CliError> {
             println!(
                 "{}",
                 serde_json::json!({
-                    "entities": host_server::firm_gen::firm_entities(size),
-                    "requests": host_server::firm_gen::requests(size, requests),
+                    "entities": sesame_tools::firm_gen::firm_entities(size),
+                    "requests": sesame_tools::firm_gen::requests(size, requests),
                 })
             );
             Ok(Status::Ok)
         }
+        #[cfg(feature = "server")]
         Command::Audit {
             command:
                 AuditCommand::Verify {
@@ -443,6 +373,7 @@ fn run(cli: Cli) -> Result<Status, CliError> {
                     head,
                 },
         } => commands::audit::verify(&data, database_url.as_deref(), head.as_deref(), format),
+        #[cfg(feature = "server")]
         Command::Loadtest {
             dir,
             remote,
@@ -455,7 +386,7 @@ fn run(cli: Cli) -> Result<Status, CliError> {
             batch,
             replicas,
         } => {
-            let plan = host_server::loadtest::LoadPlan {
+            let plan = sesame_tools::loadtest::LoadPlan {
                 replicas: Vec::new(),
                 size: FirmSize::of(users, clients, documents),
                 requests,
@@ -475,6 +406,7 @@ fn run(cli: Cli) -> Result<Status, CliError> {
         Command::Profile {
             command: ProfileCommand::Compare { dir, left, right },
         } => commands::profile::compare(&dir, &left, &right, format),
+        #[cfg(feature = "server")]
         Command::Bench {
             dir,
             users,
@@ -488,59 +420,6 @@ fn run(cli: Cli) -> Result<Status, CliError> {
             commands::bench::run(guest.as_deref(), &dir, size, requests, rounds, format)
         }
     }
-}
-
-fn serve_config(a: ServeArgs) -> host_server::server::config::ServeConfig {
-    use host_server::server::config::{Admission, DecisionLogConfig, Limits, ServeConfig};
-    use host_server::server::identity::JwtConfig;
-    use std::time::Duration;
-    let guest = a
-        .guest
-        .unwrap_or_else(host_server::guest::default_guest_path);
-    let mut config = ServeConfig::new(a.data, guest);
-    config.listen = a.listen;
-    config.seed_bundle = a.bundle;
-    config.database_url = a.database_url;
-    config.seed_entities = a.entities;
-    config.pkg_dir = Some(a.pkg);
-    config.web_dir = Some(a.web);
-    config.tokens_file = a.tokens;
-    config.guest_cache = a.guest_cache;
-    if let Some(n) = a.workers {
-        config.workers = n.max(1);
-    }
-    let request_timeout = Duration::from_secs(a.request_timeout_s.max(1));
-    config.limits = Limits {
-        max_body_bytes: a.max_body,
-        max_decide_body_bytes: a.max_decide_body,
-        max_batch: a.max_batch,
-        eval_deadline: Duration::from_millis(a.eval_timeout_ms.max(1)),
-        batch_budget: Duration::from_millis(a.batch_budget_ms.max(1)).min(request_timeout),
-        request_timeout,
-        deploy_tests_timeout: Duration::from_millis(a.deploy_tests_timeout_ms.max(1)),
-    };
-    config.decision_log = DecisionLogConfig {
-        sample: a.decision_log_sample,
-        masked_fields: a.masked,
-        retention: Duration::try_from_secs_f64(a.decision_log_retention_days.max(0.0) * 86_400.0)
-            .unwrap_or(Duration::MAX),
-        max_bytes: a.decision_log_max_bytes,
-        max_record_bytes: a.decision_log_max_record_bytes,
-    };
-    config.admission = Admission {
-        decisions_need_token: a.decisions_need_token,
-        rate_per_second: a.rate_limit.max(0.0),
-        rate_burst: a.rate_burst.unwrap_or(a.rate_limit).max(1.0),
-    };
-    config.jwt = a.jwt_jwks.map(|jwks| JwtConfig {
-        jwks,
-        issuer: a.jwt_issuer,
-        audience: a.jwt_audience,
-        principal_type: a.jwt_principal_type,
-        tenant_claim: a.jwt_tenant_claim,
-    });
-    config.tenant_type = a.tenant_type;
-    config
 }
 
 fn main() -> ExitCode {

@@ -1,9 +1,10 @@
-//! `sesame serve`: starts the tokio runtime and the server (see `crate::server`).
+//! The server from a plain `main` (`sesame serve`, `sesame-server`): logging, the tokio
+//! runtime, then [`serve`](super::serve) until Ctrl-C or SIGTERM.
 
-use super::{CliError, Status};
-use crate::server::config::ServeConfig;
+use super::config::ServeConfig;
+use super::StartError;
 
-pub fn run(config: ServeConfig) -> Result<Status, CliError> {
+pub fn run(config: ServeConfig) -> Result<(), StartError> {
     let level = std::env::var("SESAME_LOG")
         .ok()
         .and_then(|l| l.parse::<tracing::Level>().ok())
@@ -21,9 +22,6 @@ pub fn run(config: ServeConfig) -> Result<Status, CliError> {
         .thread_stack_size(policy_core::nesting::THREAD_STACK)
         .enable_all()
         .build()
-        .map_err(|e| CliError::Server(format!("cannot start the runtime: {e}")))?;
-    runtime
-        .block_on(crate::server::serve(config))
-        .map_err(|e| CliError::Server(e.to_string()))?;
-    Ok(Status::Ok)
+        .map_err(StartError::Runtime)?;
+    runtime.block_on(super::serve(config))
 }

@@ -1,26 +1,34 @@
 //! One module per `sesame` command. Each returns a [`Status`] (policy problems are not errors of
 //! the tool) or a [`CliError`] (usage or I/O), which `main` maps to exit codes 0 / 1 / 2.
 
-pub mod audit;
-pub mod bench;
+// The authoring commands: policy-core and files only.
 pub mod check;
 pub mod decide;
 pub mod diff;
 pub mod fmt;
-pub mod impact;
-pub mod jwt;
-pub mod loadtest;
 pub mod profile;
-pub mod remote;
-pub mod serve;
 pub mod test;
+
+// Commands that reach a server, its store or its guest (the `server` feature).
+#[cfg(feature = "server")]
+pub mod audit;
+#[cfg(feature = "server")]
+pub mod bench;
+#[cfg(feature = "server")]
+pub mod impact;
+#[cfg(feature = "server")]
+pub mod jwt;
+#[cfg(feature = "server")]
+pub mod loadtest;
+#[cfg(feature = "server")]
+pub mod remote;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use bundle_dir::{read_files, ReadError};
 use policy_core::Bundle;
 
-use crate::bundle_dir::{read_files, ReadError};
 use crate::render::{self, Colour};
 
 /// How a command's output is written.

@@ -9,7 +9,7 @@ use policy_core::nesting::Syntax;
 use policy_core::{classify, FileKind};
 
 use super::{json, load_or_report, CliError, Format, Status};
-use crate::bundle_dir::read_files;
+use bundle_dir::read_files;
 
 const STYLE: Config = Config {
     line_width: 100,

@@ -11,7 +11,7 @@ use policy_core::{Bundle, Engine};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::guest::{GuestAnswer, GuestError, GuestLimits, GuestRuntime, ModuleSource};
+use host_server::guest::{GuestAnswer, GuestError, GuestLimits, GuestRuntime, ModuleSource};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct GuestBenchReport {

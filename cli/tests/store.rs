@@ -1,9 +1,11 @@
+//! (Here, beside the CLI, because it runs `sesame audit verify` on each store.)
 //! One suite for the store, run against each database it speaks: SQLite in a temp dir, and a
 //! throwaway PostgreSQL server (a fresh database a case). What one database keeps, the other
 //! must keep too: versions, history and audit across reopening; a failed activation changes
 //! nothing; the entity log and its pruning; the decision log's retention; audit kinds; and
 //! `sesame audit verify` on the store, with and without a published head.
 
+#[path = "../../host-server/tests/support/mod.rs"]
 mod support;
 
 use std::collections::BTreeMap;

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use super::{json as to_json, load_or_report, CliError, Format, Status};
-use crate::client::{ApiClient, ApiResponse};
+use host_server::client::{ApiClient, ApiResponse};
 
 pub fn client(server: &str, token_file: Option<&Path>) -> Result<ApiClient, CliError> {
     let token = match token_file {
@@ -35,7 +35,9 @@ pub fn get_json<T: serde::de::DeserializeOwned>(
     serde_json::from_value(r.body).map_err(|e| CliError::Server(format!("{path}: {e}")))
 }
 
-fn call(result: Result<ApiResponse, crate::client::ClientError>) -> Result<ApiResponse, CliError> {
+fn call(
+    result: Result<ApiResponse, host_server::client::ClientError>,
+) -> Result<ApiResponse, CliError> {
     result.map_err(|e| CliError::Server(e.to_string()))
 }
 
