@@ -32,8 +32,8 @@ fuzz_target!(|data: &[u8]| {
     // A refused delta leaves the engine exactly as it was (apply_delta is all-or-nothing), so
     // only an applied one costs a copy of the pristine engine: every run starts from the same
     // state, and a crash never depends on what earlier runs applied.
-    if policy_core::json_api::call(&mut engine, "apply_delta", input).is_ok() {
-        let _ = policy_core::json_api::call(&mut engine, "decide", AFTER);
+    if policy_core::json_api::call(&mut engine, policy_core::json_api::Op::ApplyDelta, input).is_ok() {
+        let _ = policy_core::json_api::call(&mut engine, policy_core::json_api::Op::Decide, AFTER);
         *engine = pristine.clone();
     }
 });

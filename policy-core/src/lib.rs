@@ -18,6 +18,8 @@
 
 mod bundle;
 mod client_roles;
+#[cfg(feature = "typescript")]
+pub mod contract;
 pub mod diff;
 pub mod directory;
 mod engine;

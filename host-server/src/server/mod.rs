@@ -290,7 +290,7 @@ fn seed(state: &Arc<AppState>) -> Result<(), StartError> {
                 AuditDraft {
                     actor: bootstrap.name.clone(),
                     role: bootstrap.role.clone(),
-                    action: "replace_entities".into(),
+                    action: policy_core::json_api::Op::ReplaceEntities.to_string(),
                     version_before: None,
                     version_after: None,
                     detail: serde_json::json!({"upserted": n, "removed": 0, "source": path.display().to_string()}),

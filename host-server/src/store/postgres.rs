@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use policy_core::json_api::Op;
 use policy_core::wire::EntityDelta;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, GenericClient, NoTls, Transaction};
@@ -245,15 +246,15 @@ fn activate_in(
     })
 }
 
-fn log_entity_write(tx: &mut impl GenericClient, op: &str, input: &str) -> Result<u64, StoreError> {
+fn log_entity_write(tx: &mut impl GenericClient, op: Op, input: &str) -> Result<u64, StoreError> {
     let rev: i64 = tx
         .query_one(
             "INSERT INTO entity_log (op, input) VALUES ($1, $2) RETURNING rev",
-            &[&op, &input],
+            &[&op.as_str(), &input],
         )
         .map_err(backend)?
         .get(0);
-    if op == "replace_entities" {
+    if op == Op::ReplaceEntities {
         tx.execute("DELETE FROM entity_log WHERE rev < $1", &[&rev])
             .map_err(backend)?;
     }
@@ -415,7 +416,7 @@ impl PolicyStore for PgStore {
             upsert_entities(tx, records)?;
             append_audit_in(tx, audit)?;
             let input = serde_json::to_string(records).map_err(backend)?;
-            log_entity_write(tx, "replace_entities", &input)
+            log_entity_write(tx, Op::ReplaceEntities, &input)
         })
     }
 
@@ -428,7 +429,7 @@ impl PolicyStore for PgStore {
             upsert_entities(tx, &delta.upsert)?;
             append_audit_in(tx, audit)?;
             let input = serde_json::to_string(delta).map_err(backend)?;
-            log_entity_write(tx, "apply_delta", &input)
+            log_entity_write(tx, Op::ApplyDelta, &input)
         })
     }
 

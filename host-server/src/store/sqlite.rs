@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
 
+use policy_core::json_api::Op;
 use policy_core::wire::EntityDelta;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::Value;
@@ -217,14 +218,14 @@ fn activate_in(
 
 /// Appends an entity write to the log (after a replace, older entries are pruned: the
 /// replace alone rebuilds the state) and returns its revision.
-fn log_entity_write(tx: &Connection, op: &str, input: &str) -> Result<u64, StoreError> {
+fn log_entity_write(tx: &Connection, op: Op, input: &str) -> Result<u64, StoreError> {
     tx.execute(
         "INSERT INTO entity_log (op, input) VALUES (?1, ?2)",
-        params![op, input],
+        params![op.as_str(), input],
     )
     .map_err(backend)?;
     let rev = tx.last_insert_rowid();
-    if op == "replace_entities" {
+    if op == Op::ReplaceEntities {
         tx.execute("DELETE FROM entity_log WHERE rev < ?1", [rev])
             .map_err(backend)?;
     }
@@ -421,7 +422,7 @@ impl PolicyStore for SqliteStore {
             upsert_entities(tx, records)?;
             append_audit_in(tx, audit)?;
             let input = serde_json::to_string(records).map_err(backend)?;
-            log_entity_write(tx, "replace_entities", &input)
+            log_entity_write(tx, Op::ReplaceEntities, &input)
         })
     }
 
@@ -438,7 +439,7 @@ impl PolicyStore for SqliteStore {
             upsert_entities(tx, &delta.upsert)?;
             append_audit_in(tx, audit)?;
             let input = serde_json::to_string(delta).map_err(backend)?;
-            log_entity_write(tx, "apply_delta", &input)
+            log_entity_write(tx, Op::ApplyDelta, &input)
         })
     }
 

@@ -8,6 +8,7 @@ use std::time::Instant;
 use axum::extract::{Request, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use policy_core::json_api::Op;
 use policy_core::wire::EntityRef;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -59,7 +60,7 @@ async fn decide_one(
     let limit = deadline.limit(state.config.limits.eval_deadline)?;
     match active
         .pool
-        .call("decide", input, limit.deadline)
+        .call(Op::Decide, input, limit.deadline)
         .await
         .map_err(|e| deadline.pool_error(limit, e))?
     {

@@ -9,6 +9,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
+use policy_core::json_api::Op;
 use policy_core::wire::EntityDelta;
 
 use super::{authorization, body_text, read_body};
@@ -23,7 +24,7 @@ async fn write(
     state: Arc<AppState>,
     deadline: RequestDeadline,
     request: Request,
-    op: &'static str,
+    op: Op,
 ) -> Result<Response, ApiError> {
     let caller = state
         .auth
@@ -32,7 +33,7 @@ async fn write(
     // Shape errors are reported before touching the engine (which would say the same); the
     // parsed write is what the store persists, so the body is parsed once here.
     let change = EntityChange::parse(op, &input).map_err(|_| {
-        let expected = if op == "replace_entities" {
+        let expected = if op == Op::ReplaceEntities {
             "a JSON array of Cedar entity records"
         } else {
             "{\"upsert\": [entity records], \"remove\": [entity refs]}"
@@ -70,7 +71,7 @@ pub async fn replace(
     deadline: RequestDeadline,
     request: Request,
 ) -> Result<Response, ApiError> {
-    write(state, deadline, request, "replace_entities").await
+    write(state, deadline, request, Op::ReplaceEntities).await
 }
 
 /// `PATCH /v1/entities`: upsert and remove.
@@ -79,7 +80,7 @@ pub async fn patch(
     deadline: RequestDeadline,
     request: Request,
 ) -> Result<Response, ApiError> {
-    write(state, deadline, request, "apply_delta").await
+    write(state, deadline, request, Op::ApplyDelta).await
 }
 
 /// `POST /v1/directory`: a firm administration operation (`policy_core::directory`) on behalf of
