@@ -57,6 +57,7 @@ pub struct Validation {
     pub ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "typescript", ts(optional))]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub digest: Option<String>,
     pub diagnostics: Vec<crate::Diagnostic>,
 }

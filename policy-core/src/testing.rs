@@ -150,6 +150,7 @@ pub struct CaseResult {
     pub errors: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "typescript", ts(optional))]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub failure: Option<String>,
 }
 

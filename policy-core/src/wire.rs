@@ -46,6 +46,7 @@ pub struct DecisionRequest {
     /// Cedar context record; absent means `{}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "typescript", ts(type = "Record<string, unknown>"))]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub context: Option<Value>,
     /// Entities for this call only (Cedar entity JSON), added to the resident store or
     /// replacing stored entities of the same uid; never stored.
@@ -126,6 +127,7 @@ pub struct MatrixRequest {
     pub fields: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "typescript", ts(type = "Record<string, unknown>"))]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub context: Option<Value>,
     /// Entities for this call only (e.g. a stand-in user holding one role), as in
     /// `DecisionRequest`; never stored.
@@ -186,6 +188,7 @@ pub struct ErrorBody {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "typescript", ts(optional))]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub location: Option<Location>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub diagnostics: Vec<Diagnostic>,
@@ -224,6 +227,7 @@ pub struct BundleInfo {
     pub digest: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "typescript", ts(optional))]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub name: Option<String>,
     pub policy_ids: Vec<String>,
     pub entity_count: usize,

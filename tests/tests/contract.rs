@@ -1,6 +1,7 @@
 //! One contract: the wire types in policy-core are the only hand-written definition. The
 //! browser package's TypeScript declarations are generated from them, and a checked-in file
-//! that differs from what the types generate fails here, naming the command that rewrites it.
+//! that differs from what the types generate fails here, naming the command that rewrites it;
+//! so does the server's OpenAPI document, generated from its handlers and the same types.
 //! Absent means absent: no answer carries `null` where the declarations say a field may be
 //! missing.
 
@@ -45,6 +46,22 @@ fn first_difference(a: &str, b: &str) -> usize {
 #[test]
 fn the_browser_packages_wire_declarations_are_generated_from_the_rust_types() {
     matches_checked_in("wasm-bindings/js/wire.d.ts", &contract::typescript());
+}
+
+#[test]
+fn the_servers_openapi_document_is_generated_from_its_handlers_and_types() {
+    matches_checked_in(
+        "host-server/openapi.json",
+        &host_server::server::openapi::document(),
+    );
+}
+
+#[test]
+fn one_command_regenerates_both_generated_files() {
+    assert_eq!(
+        contract::REGENERATE,
+        host_server::server::openapi::REGENERATE
+    );
 }
 
 #[test]

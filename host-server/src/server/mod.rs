@@ -16,6 +16,7 @@ pub mod entity_ids;
 pub mod error;
 pub mod identity;
 pub mod metrics;
+pub mod openapi;
 pub mod routes;
 pub mod state;
 pub mod workers;

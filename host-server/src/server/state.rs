@@ -56,7 +56,7 @@ pub struct AppState {
 }
 
 /// What a deploy answers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeployOutcome {
     pub version: VersionMeta,
     pub activated: bool,
@@ -71,7 +71,7 @@ struct CheckedBundle {
     tests: TestSummary,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TestSummary {
     pub passed: usize,
     pub failed: usize,

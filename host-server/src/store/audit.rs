@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// What an admin action records; the driver adds `seq`, `at` and the hashes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditDraft {
     /// Token name, or `bootstrap` for what the server does itself at start.
     pub actor: String,
@@ -22,7 +22,7 @@ pub struct AuditDraft {
     pub detail: Value,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditRecord {
     pub seq: u64,
     pub at: String,
@@ -57,14 +57,16 @@ fn record_hash(seq: u64, at: &str, draft: &AuditDraft, prev_hash: &str) -> Strin
 }
 
 /// The result of walking the chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChainCheck {
     pub ok: bool,
     pub records: u64,
     /// The first record that does not follow from its predecessor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub broken_at: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub reason: Option<String>,
     /// Hash of the last record: publish it elsewhere to also detect truncation.
     pub head: String,
@@ -147,13 +149,14 @@ pub fn verify_with_head<'a>(
 }
 
 /// The chain's last record, for publishing outside the server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditHead {
     /// 0 for an empty chain.
     pub seq: u64,
     /// [`GENESIS`] for an empty chain.
     pub hash: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub at: Option<String>,
 }
 

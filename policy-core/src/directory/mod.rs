@@ -52,6 +52,7 @@ pub enum DirectoryOp {
         /// Default: the default access profile.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[cfg_attr(feature = "typescript", ts(optional))]
+        #[cfg_attr(feature = "openapi", schema(nullable = false))]
         profile: Option<EntityRef>,
     },
     BlockUser {
