@@ -53,6 +53,11 @@ fn declaration<T: TS + 'static>(cfg: &Config) -> Declaration {
     }
 }
 
+/// JSON numbers: serde_json writes 64-bit integers as plain numbers, not `bigint`.
+fn config() -> Config {
+    Config::new().with_large_int("number")
+}
+
 fn declarations(cfg: &Config) -> Vec<Declaration> {
     vec![
         declaration::<EntityRef>(cfg),
@@ -95,7 +100,7 @@ fn declarations(cfg: &Config) -> Vec<Declaration> {
 /// Types a declaration refers to but the file does not declare: empty when the contract is
 /// closed (a new wire type used by a listed one must be listed too).
 pub fn undeclared_dependencies() -> Vec<String> {
-    let all = declarations(&Config::new());
+    let all = declarations(&config());
     let declared: std::collections::BTreeSet<&str> = all.iter().map(|d| d.name.as_str()).collect();
     let mut missing: Vec<String> = all
         .iter()
@@ -111,7 +116,7 @@ pub fn undeclared_dependencies() -> Vec<String> {
 /// The TypeScript declarations of the wire contract: the content of
 /// `wasm-bindings/js/wire.d.ts`.
 pub fn typescript() -> String {
-    let cfg = Config::new();
+    let cfg = config();
     let mut out = String::from(HEADER);
     for declaration in declarations(&cfg) {
         out.push('\n');
