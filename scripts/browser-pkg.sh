@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the browser package into target/pkg: the size-optimized wasm (scripts/wasm-build.sh),
-# wasm-bindgen's ES-module glue and .d.ts, our typed wrapper (sesame.js / sesame.d.ts) and a
-# package.json. Prints the .wasm size raw, gzip and brotli.
+# wasm-bindgen's ES-module glue and .d.ts, our typed wrapper (sesame.js / sesame.d.ts), the wire
+# types it declares (wire.d.ts, generated from policy-core: docs/wire.md) and a package.json. Prints the .wasm size raw, gzip and brotli.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 wasm=target/wasm/wasm32-unknown-unknown/wasm/wasm_bindings.wasm
@@ -9,7 +9,7 @@ wasm=target/wasm/wasm32-unknown-unknown/wasm/wasm_bindings.wasm
 out=target/pkg
 rm -rf "$out" && mkdir -p "$out"
 wasm-bindgen --target web --out-dir "$out" "$wasm"
-cp wasm-bindings/js/sesame.js wasm-bindings/js/sesame.d.ts "$out/"
+cp wasm-bindings/js/sesame.js wasm-bindings/js/sesame.d.ts wasm-bindings/js/wire.d.ts "$out/"
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 cat > "$out/package.json" <<JSON
 {
@@ -19,7 +19,7 @@ cat > "$out/package.json" <<JSON
   "type": "module",
   "main": "sesame.js",
   "types": "sesame.d.ts",
-  "files": ["sesame.js", "sesame.d.ts", "wasm_bindings.js", "wasm_bindings.d.ts", "wasm_bindings_bg.wasm", "wasm_bindings_bg.wasm.d.ts"]
+  "files": ["sesame.js", "sesame.d.ts", "wire.d.ts", "wasm_bindings.js", "wasm_bindings.d.ts", "wasm_bindings_bg.wasm", "wasm_bindings_bg.wasm.d.ts"]
 }
 JSON
 bg="$out/wasm_bindings_bg.wasm"

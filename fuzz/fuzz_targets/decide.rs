@@ -5,9 +5,16 @@
 use std::sync::{Mutex, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
+use policy_core::json_api::Op;
 use policy_core::Engine;
 
-const OPS: [&str; 5] = ["decide", "batch", "matrix", "field_level", "compare_profiles"];
+const OPS: [Op; 5] = [
+    Op::Decide,
+    Op::Batch,
+    Op::Matrix,
+    Op::FieldLevel,
+    Op::CompareProfiles,
+];
 
 fn engine() -> &'static Mutex<Engine> {
     static ENGINE: OnceLock<Mutex<Engine>> = OnceLock::new();

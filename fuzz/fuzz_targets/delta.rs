@@ -5,6 +5,7 @@
 use std::sync::{Mutex, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
+use policy_core::json_api::{call, Op};
 use policy_core::Engine;
 
 /// The demo engine as loaded, and the one each run works on.
@@ -32,8 +33,8 @@ fuzz_target!(|data: &[u8]| {
     // A refused delta leaves the engine exactly as it was (apply_delta is all-or-nothing), so
     // only an applied one costs a copy of the pristine engine: every run starts from the same
     // state, and a crash never depends on what earlier runs applied.
-    if policy_core::json_api::call(&mut engine, "apply_delta", input).is_ok() {
-        let _ = policy_core::json_api::call(&mut engine, "decide", AFTER);
+    if call(&mut engine, Op::ApplyDelta, input).is_ok() {
+        let _ = call(&mut engine, Op::Decide, AFTER);
         *engine = pristine.clone();
     }
 });

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use policy_core::json_api::Op;
 use sha2::{Digest, Sha256};
 use wasmtime::{
     Config, Engine, Instance, Memory, Module, Store, StoreLimits, StoreLimitsBuilder, Trap,
@@ -282,10 +283,10 @@ impl GuestInstance {
         })
     }
 
-    /// Runs one `json_api` operation (`decide`, `batch`, `matrix`, `apply_delta`, ...).
-    pub fn call(&mut self, op: &str, input_json: &str) -> Result<GuestAnswer, GuestError> {
+    /// Runs one `json_api` operation; the guest receives it by its wire name.
+    pub fn call(&mut self, op: Op, input_json: &str) -> Result<GuestAnswer, GuestError> {
         self.guard(|g| {
-            let (op_ptr, op_len) = g.write(op.as_bytes())?;
+            let (op_ptr, op_len) = g.write(op.as_str().as_bytes())?;
             let (in_ptr, in_len) = g.write(input_json.as_bytes())?;
             let packed = g.call.call(&mut g.store, (op_ptr, op_len, in_ptr, in_len));
             g.free

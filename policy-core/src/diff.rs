@@ -7,6 +7,8 @@ use crate::Bundle;
 
 /// Files and policies that differ between an older (`from`) and a newer (`to`) bundle.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BundleDiff {
     pub from_digest: String,
     pub to_digest: String,

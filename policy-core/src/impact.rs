@@ -21,9 +21,11 @@ use crate::Engine;
 /// One logged decision, as `GET /v1/admin/decisions` returns it (`at` and `latency_us` are
 /// read past).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct LoggedDecision {
     /// The request as logged: masked context fields are `"***"`, per-call entities are
     /// replaced by `entities_count`.
+    #[cfg_attr(feature = "typescript", ts(type = "Record<string, unknown>"))]
     pub request: Value,
     /// `allow`, `deny`, or `error`.
     pub decision: String,
@@ -36,6 +38,7 @@ pub struct LoggedDecision {
 
 /// Why a logged record cannot be replayed faithfully.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum NotReplayable {
     /// The call carried entities for itself only; the log kept how many, not what they were.
@@ -48,6 +51,7 @@ pub enum NotReplayable {
 
 /// How many records were not replayed, by reason.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct NotReplayed {
     pub call_entities: usize,
     pub truncated: usize,
@@ -72,6 +76,7 @@ impl NotReplayed {
 /// the candidate no longer declares). JSON: `{decision, determining_policies}` or `{error}`,
 /// as in a batch answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(untagged)]
 pub enum Outcome {
     Decided {
@@ -114,8 +119,10 @@ impl Outcome {
 
 /// One logged request the candidate answers differently from the active version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct ChangedDecision {
     /// The request as logged.
+    #[cfg_attr(feature = "typescript", ts(type = "Record<string, unknown>"))]
     pub request: Value,
     /// What the log recorded.
     pub logged: String,
@@ -129,6 +136,7 @@ pub struct ChangedDecision {
 
 /// The impact of a candidate on a decision log.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct ImpactReport {
     /// The active version replayed as "before".
     pub from_digest: String,

@@ -12,28 +12,38 @@ use crate::{Bundle, Engine};
 
 /// A bundle as JSON: `{"files": {"policies.cedar": "...", "schema.cedarschema": "..."}}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BundleFiles {
     pub files: std::collections::BTreeMap<String, String>,
 }
 
+/// The input of [`Op::FieldLevel`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct FieldLevelRequest {
-    principal: EntityRef,
-    resource: EntityRef,
-    field: String,
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FieldLevelRequest {
+    pub principal: EntityRef,
+    pub resource: EntityRef,
+    pub field: String,
 }
 
-/// A candidate bundle and the decisions to replay on it and on the resident engine.
+/// The input of [`Op::Impact`]: a candidate bundle and the decisions to replay on it and on the
+/// resident engine.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct ImpactRequest {
-    files: std::collections::BTreeMap<String, String>,
-    log: Vec<crate::impact::LoggedDecision>,
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+pub struct ImpactRequest {
+    pub files: std::collections::BTreeMap<String, String>,
+    pub log: Vec<crate::impact::LoggedDecision>,
 }
 
+/// The input of [`Op::CompareProfiles`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct CompareRequest {
-    left: EntityRef,
-    right: EntityRef,
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CompareRequest {
+    pub left: EntityRef,
+    pub right: EntityRef,
 }
 
 fn parse<T: DeserializeOwned>(input: &str) -> Result<T, EngineError> {
@@ -50,8 +60,13 @@ pub fn to_json<T: Serialize>(value: &T) -> String {
 /// What an editor needs while an author types: every located problem of a candidate bundle,
 /// without touching the resident engine.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Validation {
     pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(optional))]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub digest: Option<String>,
     pub diagnostics: Vec<crate::Diagnostic>,
 }
@@ -77,43 +92,150 @@ pub fn load_bundle(input: &str) -> Result<Bundle, ErrorBody> {
     Bundle::load(files.files).map_err(|e| ErrorBody::from(&EngineError::Bundle(e)))
 }
 
-/// Runs one operation on the engine. `op` names: `decide`, `batch`, `matrix`, `field_level`,
-/// `apply_delta`, `replace_entities`, `profiles`, `compare_profiles`, `info`, `run_tests` (the
-/// bundle's own test files, as a `TestReport`), `validate` (a candidate `{"files"}` bundle →
-/// `Validation`, engine untouched), `diff` (the engine's bundle → a candidate `{"files"}`
-/// bundle, as a `BundleDiff`), `directory` (a firm administration operation planned as a
-/// checked delta, not applied: `directory::DirectoryPlan`), `impact` (`{"files", "log"}`: the
-/// logged decisions replayed on the resident engine and on the candidate over the same data, as
-/// an `impact::ImpactReport`), `licences`, `roles`, `field_levels` (every level, lowest first).
-pub fn call(engine: &mut Engine, op: &str, input: &str) -> Result<String, ErrorBody> {
+/// The operations of the JSON API. Every face names them with this enum (the browser package and
+/// the wasmtime guest receive the name as text and parse it here), so a name is spelled once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Op {
+    /// `DecisionRequest` → `DecisionResponse`.
+    Decide,
+    /// `BatchRequest` → `BatchResponse`.
+    Batch,
+    /// `MatrixRequest` → `MatrixResponse`.
+    Matrix,
+    /// `FieldLevelRequest` → `FieldLevel`.
+    FieldLevel,
+    /// `EntityDelta` → `DeltaReport`.
+    ApplyDelta,
+    /// An array of Cedar entity records → `DeltaReport`.
+    ReplaceEntities,
+    /// → `AccessProfile[]`.
+    Profiles,
+    /// `CompareRequest` → `ProfileDifference[]`.
+    CompareProfiles,
+    /// → `BundleInfo`.
+    Info,
+    /// The bundle's own test files → `TestReport`.
+    RunTests,
+    /// A candidate `BundleFiles` → `Validation`, engine untouched.
+    Validate,
+    /// The engine's bundle → a candidate `BundleFiles`, as a `BundleDiff`.
+    Diff,
+    /// A firm administration operation (`DirectoryRequest`) planned as a checked delta, not
+    /// applied: `DirectoryPlan`.
+    Directory,
+    /// `ImpactRequest` (a candidate's files and logged decisions) → `ImpactReport`: the
+    /// decisions replayed on the resident engine and on the candidate over the same data.
+    Impact,
+    /// → `Licence[]` (empty without a declared firm model).
+    Licences,
+    /// → `Roles` (empty without a declared firm model).
+    Roles,
+    /// → every `FieldLevel`, lowest first.
+    FieldLevels,
+}
+
+impl Op {
+    pub const ALL: [Op; 17] = [
+        Self::Decide,
+        Self::Batch,
+        Self::Matrix,
+        Self::FieldLevel,
+        Self::ApplyDelta,
+        Self::ReplaceEntities,
+        Self::Profiles,
+        Self::CompareProfiles,
+        Self::Info,
+        Self::RunTests,
+        Self::Validate,
+        Self::Diff,
+        Self::Directory,
+        Self::Impact,
+        Self::Licences,
+        Self::Roles,
+        Self::FieldLevels,
+    ];
+
+    /// The wire name (the serde name; a test holds the two together).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Decide => "decide",
+            Self::Batch => "batch",
+            Self::Matrix => "matrix",
+            Self::FieldLevel => "field_level",
+            Self::ApplyDelta => "apply_delta",
+            Self::ReplaceEntities => "replace_entities",
+            Self::Profiles => "profiles",
+            Self::CompareProfiles => "compare_profiles",
+            Self::Info => "info",
+            Self::RunTests => "run_tests",
+            Self::Validate => "validate",
+            Self::Diff => "diff",
+            Self::Directory => "directory",
+            Self::Impact => "impact",
+            Self::Licences => "licences",
+            Self::Roles => "roles",
+            Self::FieldLevels => "field_levels",
+        }
+    }
+}
+
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Op {
+    type Err = EngineError;
+
+    /// An unknown name is an `unsupported` error that lists the known ones.
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|op| op.as_str() == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Self::ALL.iter().map(|op| op.as_str()).collect();
+                EngineError::Unsupported(format!(
+                    "unknown operation `{name}` (expected one of: {})",
+                    known.join(", ")
+                ))
+            })
+    }
+}
+
+/// Runs one operation on the engine; see [`Op`] for what each takes and returns.
+pub fn call(engine: &mut Engine, op: Op, input: &str) -> Result<String, ErrorBody> {
     let mut run = || -> Result<String, EngineError> {
         Ok(match op {
-            "decide" => to_json(&engine.decide(&parse::<DecisionRequest>(input)?)?),
-            "batch" => to_json(&engine.decide_batch(&parse::<BatchRequest>(input)?.requests)),
-            "matrix" => to_json(&engine.matrix(&parse::<MatrixRequest>(input)?)?),
-            "field_level" => {
+            Op::Decide => to_json(&engine.decide(&parse::<DecisionRequest>(input)?)?),
+            Op::Batch => to_json(&engine.decide_batch(&parse::<BatchRequest>(input)?.requests)),
+            Op::Matrix => to_json(&engine.matrix(&parse::<MatrixRequest>(input)?)?),
+            Op::FieldLevel => {
                 let r: FieldLevelRequest = parse(input)?;
                 to_json(&engine.field_level(&r.principal, &r.resource, &r.field)?)
             }
-            "apply_delta" => to_json(&engine.apply_delta(&parse::<EntityDelta>(input)?)?),
-            "replace_entities" => to_json(&engine.replace_entities(parse::<Vec<Value>>(input)?)?),
-            "profiles" => to_json(&engine.profiles()),
-            "compare_profiles" => {
+            Op::ApplyDelta => to_json(&engine.apply_delta(&parse::<EntityDelta>(input)?)?),
+            Op::ReplaceEntities => to_json(&engine.replace_entities(parse::<Vec<Value>>(input)?)?),
+            Op::Profiles => to_json(&engine.profiles()),
+            Op::CompareProfiles => {
                 let r: CompareRequest = parse(input)?;
                 to_json(&engine.compare_profiles(&r.left, &r.right)?)
             }
-            "info" => to_json(&engine.bundle().info()),
-            "run_tests" => to_json(&crate::testing::run_tests(engine.bundle())),
-            "validate" => to_json(&validate(parse::<BundleFiles>(input)?)),
-            "diff" => {
+            Op::Info => to_json(&engine.bundle().info()),
+            Op::RunTests => to_json(&crate::testing::run_tests(engine.bundle())),
+            Op::Validate => to_json(&validate(parse::<BundleFiles>(input)?)),
+            Op::Diff => {
                 let candidate = Bundle::load(parse::<BundleFiles>(input)?.files)?;
                 to_json(&crate::diff::diff(engine.bundle(), &candidate))
             }
-            "directory" => to_json(&crate::directory::plan(
+            Op::Directory => to_json(&crate::directory::plan(
                 engine,
                 &parse::<crate::directory::DirectoryRequest>(input)?,
             )?),
-            "impact" => {
+            Op::Impact => {
                 let r: ImpactRequest = parse(input)?;
                 let candidate = Engine::with_entities(
                     Bundle::load(r.files)?,
@@ -122,26 +244,56 @@ pub fn call(engine: &mut Engine, op: &str, input: &str) -> Result<String, ErrorB
                 to_json(&crate::impact::replay(engine, &candidate, &r.log))
             }
             // Without a declared firm model a bundle has no licences or roles: empty lists.
-            "licences" => to_json(&match engine.firm_model() {
+            Op::Licences => to_json(&match engine.firm_model() {
                 Some(model) => crate::licence::licences(model, engine.entities()),
                 None => Vec::new(),
             }),
-            "roles" => to_json(&match engine.firm_model() {
+            Op::Roles => to_json(&match engine.firm_model() {
                 Some(model) => crate::roles::roles(model, engine.entities()),
                 None => crate::roles::Roles::default(),
             }),
-            "field_levels" => to_json(&crate::licence::field_levels()),
-            other => {
-                return Err(EngineError::Unsupported(format!(
-                    "unknown operation `{other}`"
-                )))
-            }
+            Op::FieldLevels => to_json(&crate::licence::field_levels()),
         })
     };
     run().map_err(|e| ErrorBody::from(&e))
 }
 
+/// [`call`] with the operation named as text, for the faces that receive it as text (the
+/// browser package, the wasmtime guest): an unknown name is an `unsupported` error.
+pub fn call_named(engine: &mut Engine, op: &str, input: &str) -> Result<String, ErrorBody> {
+    let op: Op = op.parse().map_err(|e| ErrorBody::from(&e))?;
+    call(engine, op, input)
+}
+
 /// An error body as JSON, for faces that return errors as text.
 pub fn error_json(body: &ErrorBody) -> String {
     to_json(body)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn every_op_is_named_as_serde_names_it_and_parses_back() {
+        for op in Op::ALL {
+            assert_eq!(
+                serde_json::to_value(op).ok(),
+                Some(Value::String(op.as_str().into()))
+            );
+            assert_eq!(op.as_str().parse::<Op>().ok(), Some(op));
+        }
+    }
+
+    #[test]
+    fn an_unknown_op_is_unsupported_and_lists_the_known_ones() {
+        let Err(err) = "apply-delta".parse::<Op>() else {
+            panic!("`apply-delta` parsed")
+        };
+        let body = ErrorBody::from(&err);
+        assert_eq!(body.code, crate::ErrorCode::Unsupported);
+        assert!(body.message.contains("unknown operation `apply-delta`"));
+        assert!(body.message.contains("apply_delta, replace_entities"));
+    }
 }

@@ -23,6 +23,8 @@
 
 mod bundle;
 mod client_roles;
+#[cfg(feature = "typescript")]
+pub mod contract;
 pub mod diff;
 pub mod directory;
 mod engine;

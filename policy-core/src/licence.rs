@@ -14,6 +14,7 @@ use crate::wire::EntityRef;
 
 /// One licence, as the engine reads it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Licence {
     pub uid: EntityRef,
     pub name: Option<String>,

@@ -20,6 +20,8 @@ use crate::wire::{EntityRef, ProfileDifference};
 /// How much of a field (or section) a user gets. Ordered: `None < Print < Read < Full`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum FieldLevel {
     None,
     Print,
@@ -63,10 +65,21 @@ impl std::fmt::Display for FieldLevel {
 
 /// One access profile as read from the entity store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccessProfile {
     pub uid: EntityRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(optional))]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(optional))]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub licence: Option<EntityRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(optional))]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub base: Option<EntityRef>,
     pub is_default: bool,
     pub levels: BTreeMap<String, FieldLevel>,

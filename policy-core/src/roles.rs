@@ -12,6 +12,7 @@ use crate::firm_model::{FirmModel, Part};
 
 /// Role names, each list sorted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Roles {
     /// Ids of the `Role` entities.
     pub firm: Vec<String>,

@@ -12,6 +12,8 @@ use crate::profile::FieldLevel;
 
 /// A reference to an entity: `{"type": "Document", "id": "inv-42"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EntityRef {
     #[serde(rename = "type")]
     pub type_name: String,
@@ -35,21 +37,28 @@ impl std::fmt::Display for EntityRef {
 
 /// One authorization question.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DecisionRequest {
     pub principal: EntityRef,
     pub action: EntityRef,
     pub resource: EntityRef,
     /// Cedar context record; absent means `{}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(type = "Record<string, unknown>"))]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub context: Option<Value>,
     /// Entities for this call only (Cedar entity JSON), added to the resident store or
     /// replacing stored entities of the same uid; never stored.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "typescript", ts(type = "Array<CedarEntity>"))]
     pub entities: Vec<Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Decision {
     Allow,
     Deny,
@@ -57,6 +66,8 @@ pub enum Decision {
 
 /// An error raised while evaluating one policy (the policy is then ignored, as in Cedar).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EvaluationError {
     pub policy_id: String,
     pub message: String,
@@ -64,6 +75,8 @@ pub struct EvaluationError {
 
 /// The answer to one `DecisionRequest`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DecisionResponse {
     pub decision: Decision,
     /// `@id`s of the policies that determined the decision, sorted.
@@ -76,6 +89,8 @@ pub struct DecisionResponse {
 
 /// Many requests in one call; there is no cap in the core (the server sets its own limit).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BatchRequest {
     pub requests: Vec<DecisionRequest>,
 }
@@ -83,12 +98,16 @@ pub struct BatchRequest {
 /// One batch result: a bad request fails alone, the others are still decided.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum BatchItem {
     Decided(DecisionResponse),
     Failed { error: ErrorBody },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BatchResponse {
     pub results: Vec<BatchItem>,
     pub bundle_digest: String,
@@ -97,23 +116,30 @@ pub struct BatchResponse {
 /// What a UI asks to render a page: one principal, many actions and resources, and optionally
 /// the level of each named field on each resource.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MatrixRequest {
     pub principal: EntityRef,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<EntityRef>,
     pub resources: Vec<EntityRef>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(type = "Record<string, unknown>"))]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub context: Option<Value>,
     /// Entities for this call only (e.g. a stand-in user holding one role), as in
     /// `DecisionRequest`; never stored.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "typescript", ts(type = "Array<CedarEntity>"))]
     pub entities: Vec<Value>,
 }
 
 /// One resource's row of the matrix. `decisions` is keyed by action id, `fields` by field name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MatrixRow {
     pub resource: EntityRef,
     pub decisions: std::collections::BTreeMap<String, Decision>,
@@ -122,6 +148,8 @@ pub struct MatrixRow {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MatrixResponse {
     pub principal: EntityRef,
     pub rows: Vec<MatrixRow>,
@@ -130,16 +158,21 @@ pub struct MatrixResponse {
 
 /// Changes to the resident entity store. Applied all-or-nothing: removals first, then upserts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EntityDelta {
     /// Cedar entity JSON records to add or replace.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "typescript", ts(type = "Array<CedarEntity>"))]
     pub upsert: Vec<Value>,
     /// Entities to remove (absent ones are ignored).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub remove: Vec<EntityRef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeltaReport {
     pub upserted: usize,
     pub removed: usize,
@@ -148,10 +181,14 @@ pub struct DeltaReport {
 
 /// The JSON body of every error on every face.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub code: ErrorCode,
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(optional))]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub location: Option<Location>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub diagnostics: Vec<Diagnostic>,
@@ -174,6 +211,8 @@ impl From<&crate::error::EngineError> for ErrorBody {
 
 /// Result of comparing two access profiles: only keys whose level differs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProfileDifference {
     pub key: String,
     pub left: FieldLevel,
@@ -182,8 +221,13 @@ pub struct ProfileDifference {
 
 /// Summary of a loaded bundle, for faces that show what is active.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BundleInfo {
     pub digest: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(optional))]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub name: Option<String>,
     pub policy_ids: Vec<String>,
     pub entity_count: usize,

@@ -116,11 +116,14 @@ fn the_browser_package_agrees_with_native() {
     );
     // Firm administration plans (and refusals) are the same in the page as natively.
     for (i, request) in directory_requests().iter().enumerate() {
-        let expected =
-            match policy_core::json_api::call(&mut native, "directory", &request.to_string()) {
-                Ok(plan) => json!({"ok": serde_json::from_str::<Value>(&plan).unwrap()}),
-                Err(e) => json!({"error": e.code, "message": e.message}),
-            };
+        let expected = match policy_core::json_api::call(
+            &mut native,
+            policy_core::json_api::Op::Directory,
+            &request.to_string(),
+        ) {
+            Ok(plan) => json!({"ok": serde_json::from_str::<Value>(&plan).unwrap()}),
+            Err(e) => json!({"error": e.code, "message": e.message}),
+        };
         assert_eq!(got["directory"][i], expected, "directory request #{i}");
     }
     // The impact of a candidate, replayed in the page over the page's data, is native's.
@@ -138,7 +141,7 @@ fn the_browser_package_agrees_with_native() {
         ("roles", "roles"),
         ("field_levels", "fieldLevels"),
     ] {
-        let expected = policy_core::json_api::call(&mut native, op, "{}").unwrap();
+        let expected = policy_core::json_api::call_named(&mut native, op, "{}").unwrap();
         assert_eq!(
             got[key],
             serde_json::from_str::<Value>(&expected).unwrap(),

@@ -289,13 +289,20 @@ fn json_nesting_is_bounded_by_serde_everywhere_it_enters() {
         );
         let answer = on_quarter_stack({
             let mut engine = engine.clone();
-            move || policy_core::json_api::call(&mut engine, "decide", &request)
+            move || {
+                policy_core::json_api::call(
+                    &mut engine,
+                    policy_core::json_api::Op::Decide,
+                    &request,
+                )
+            }
         });
         assert_eq!(answer.unwrap_err().code.as_str(), code);
         let delta = format!(
             r#"{{"upsert": [{{"uid": {{"type": "Doc", "id": "e"}}, "attrs": {{"a": {context}}}, "parents": []}}]}}"#
         );
-        let answer = policy_core::json_api::call(&mut engine, "apply_delta", &delta);
+        let answer =
+            policy_core::json_api::call(&mut engine, policy_core::json_api::Op::ApplyDelta, &delta);
         let expected = if code == "malformed_json" {
             code
         } else {

@@ -312,7 +312,7 @@ fn bad_input_changes_nothing() {
     );
     // Malformed JSON through the JSON face, and a request that violates the schema.
     assert_eq!(
-        json_api::call(&mut e, "apply_delta", "{not json")
+        json_api::call(&mut e, policy_core::json_api::Op::ApplyDelta, "{not json")
             .unwrap_err()
             .code,
         ErrorCode::MalformedJson

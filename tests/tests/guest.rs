@@ -43,10 +43,11 @@ fn ok(answer: GuestAnswer) -> String {
 fn loaded_guest(rt: &GuestRuntime) -> GuestInstance {
     let mut g = rt.instance().unwrap();
     ok(g.load_bundle(&bundle_json()).unwrap());
-    ok(
-        g.call("replace_entities", &Value::Array(demo_firm()).to_string())
-            .unwrap(),
-    );
+    ok(g.call(
+        policy_core::json_api::Op::ReplaceEntities,
+        &Value::Array(demo_firm()).to_string(),
+    )
+    .unwrap());
     g
 }
 
@@ -55,8 +56,10 @@ fn the_guest_runs_the_bundle_tests_like_native() {
     let rt = runtime(GuestLimits::default());
     let mut g = rt.instance().unwrap();
     ok(g.load_bundle(&bundle_json()).unwrap());
-    let in_guest: TestReport =
-        serde_json::from_str(&ok(g.call("run_tests", "{}").unwrap())).unwrap();
+    let in_guest: TestReport = serde_json::from_str(&ok(g
+        .call(policy_core::json_api::Op::RunTests, "{}")
+        .unwrap()))
+    .unwrap();
     let native = policy_core::testing::run_tests(&demo_bundle());
     assert_eq!(
         in_guest.failed,
@@ -82,7 +85,10 @@ fn the_guest_decides_every_demo_request_like_native() {
         requests: requests.clone(),
     })
     .unwrap();
-    let from_guest: Value = serde_json::from_str(&ok(g.call("batch", &batch).unwrap())).unwrap();
+    let from_guest: Value = serde_json::from_str(&ok(g
+        .call(policy_core::json_api::Op::Batch, &batch)
+        .unwrap()))
+    .unwrap();
     let from_native = serde_json::to_value(native.decide_batch(&requests)).unwrap();
     let (a, b) = (
         from_guest["results"].as_array().unwrap(),
@@ -111,16 +117,20 @@ fn deltas_in_the_guest_match_native() {
         remove: vec![EntityRef::new("User", "carol")],
     };
     native.apply_delta(&delta).unwrap();
-    ok(
-        g.call("apply_delta", &serde_json::to_string(&delta).unwrap())
-            .unwrap(),
-    );
+    ok(g.call(
+        policy_core::json_api::Op::ApplyDelta,
+        &serde_json::to_string(&delta).unwrap(),
+    )
+    .unwrap());
     let requests = all_requests();
     let batch = serde_json::to_string(&BatchRequest {
         requests: requests.clone(),
     })
     .unwrap();
-    let from_guest: Value = serde_json::from_str(&ok(g.call("batch", &batch).unwrap())).unwrap();
+    let from_guest: Value = serde_json::from_str(&ok(g
+        .call(policy_core::json_api::Op::Batch, &batch)
+        .unwrap()))
+    .unwrap();
     assert_eq!(
         from_guest["results"],
         serde_json::to_value(native.decide_batch(&requests)).unwrap()["results"]
@@ -131,7 +141,10 @@ fn deltas_in_the_guest_match_native() {
 fn engine_errors_come_back_typed_and_the_instance_stays_usable() {
     let rt = runtime(GuestLimits::default());
     let mut g = loaded_guest(&rt);
-    let GuestAnswer::EngineError(body) = g.call("decide", "{not json").unwrap() else {
+    let GuestAnswer::EngineError(body) = g
+        .call(policy_core::json_api::Op::Decide, "{not json")
+        .unwrap()
+    else {
         panic!("should fail")
     };
     let body: Value = serde_json::from_str(&body).unwrap();
@@ -151,7 +164,7 @@ fn engine_errors_come_back_typed_and_the_instance_stays_usable() {
     assert_eq!(body["diagnostics"][0]["location"]["file"], "bad.cedar");
     // Still deciding on the previous bundle.
     let r: Value = serde_json::from_str(&ok(g
-        .call("decide", r#"{"principal":{"type":"User","id":"carol"},"action":{"type":"Action","id":"view_document"},"resource":{"type":"Document","id":"inv-1"}}"#)
+        .call(policy_core::json_api::Op::Decide, r#"{"principal":{"type":"User","id":"carol"},"action":{"type":"Action","id":"view_document"},"resource":{"type":"Document","id":"inv-1"}}"#)
         .unwrap()))
     .unwrap();
     assert_eq!(r["decision"], "allow");
@@ -168,18 +181,20 @@ fn a_runaway_call_is_cut_off_by_its_deadline_and_the_instance_replaced() {
     let err = (0..50)
         .try_for_each(|_| {
             g.load_bundle(&bundle_json())?;
-            g.call("run_tests", "{}").map(|_| ())
+            g.call(policy_core::json_api::Op::RunTests, "{}")
+                .map(|_| ())
         })
         .unwrap_err();
     assert!(matches!(err, GuestError::DeadlineExceeded(_)), "{err}");
     assert!(err.to_string().contains("exceeded its deadline"));
     assert!(matches!(
-        g.call("info", "{}").unwrap_err(),
+        g.call(policy_core::json_api::Op::Info, "{}").unwrap_err(),
         GuestError::Poisoned
     ));
     // A fresh instance from the same runtime works.
     let mut fresh = rt.instance().unwrap();
-    let GuestAnswer::EngineError(e) = fresh.call("info", "{}").unwrap() else {
+    let GuestAnswer::EngineError(e) = fresh.call(policy_core::json_api::Op::Info, "{}").unwrap()
+    else {
         panic!("no bundle yet")
     };
     assert!(e.contains("not_found"), "{e}");
@@ -207,8 +222,13 @@ fn firm_administration_is_planned_in_the_guest_like_native() {
     let mut refused = 0;
     for (i, request) in sesame_tests::directory_requests().iter().enumerate() {
         let input = request.to_string();
-        let expected = policy_core::json_api::call(&mut native, "directory", &input);
-        match (g.call("directory", &input).unwrap(), expected) {
+        let expected =
+            policy_core::json_api::call(&mut native, policy_core::json_api::Op::Directory, &input);
+        match (
+            g.call(policy_core::json_api::Op::Directory, &input)
+                .unwrap(),
+            expected,
+        ) {
             (GuestAnswer::Ok(got), Ok(want)) => assert_eq!(got, want, "request #{i}"),
             (GuestAnswer::EngineError(got), Err(want)) => {
                 refused += 1;
@@ -275,7 +295,7 @@ fn deep_input_through_the_guest_is_refused_located_or_decided_never_aborts() {
         ok(g.load_bundle(&with_policy_file("deepest.cedar", deepest))
             .unwrap());
         let answer: Value = serde_json::from_str(&ok(g
-            .call("decide", r#"{"principal":{"type":"User","id":"dave"},"action":{"type":"Action","id":"view_document"},"resource":{"type":"Document","id":"inv-1"}}"#)
+            .call(policy_core::json_api::Op::Decide, r#"{"principal":{"type":"User","id":"dave"},"action":{"type":"Action","id":"view_document"},"resource":{"type":"Document","id":"inv-1"}}"#)
             .unwrap()))
         .unwrap();
         assert_eq!(
@@ -309,11 +329,12 @@ fn a_stack_overflow_in_the_guest_traps_and_the_instance_is_replaced() {
     assert!(matches!(err, GuestError::Trap(_)), "{err}");
     assert!(err.to_string().contains("stack"), "{err}");
     assert!(matches!(
-        g.call("info", "{}").unwrap_err(),
+        g.call(policy_core::json_api::Op::Info, "{}").unwrap_err(),
         GuestError::Poisoned
     ));
     let mut fresh = rt.instance().unwrap();
-    let GuestAnswer::EngineError(e) = fresh.call("info", "{}").unwrap() else {
+    let GuestAnswer::EngineError(e) = fresh.call(policy_core::json_api::Op::Info, "{}").unwrap()
+    else {
         panic!("no bundle yet")
     };
     assert!(e.contains("not_found"), "{e}");

@@ -71,7 +71,7 @@ pub fn run(
     ok(guest.load_bundle(&json_api::to_json(&files))?)?;
     let started = Instant::now();
     ok(guest.call(
-        "replace_entities",
+        json_api::Op::ReplaceEntities,
         &Value::Array(records.to_vec()).to_string(),
     )?)?;
     let guest_load_entities_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -82,8 +82,8 @@ pub fn run(
     });
     // Same answers first.
     for (i, line) in lines.iter().enumerate() {
-        let ours = ok(guest.call("decide", line)?)?;
-        let native = json_api::call(engine, "decide", line)
+        let ours = ok(guest.call(json_api::Op::Decide, line)?)?;
+        let native = json_api::call(engine, json_api::Op::Decide, line)
             .map_err(|e| GuestBenchError::Engine(e.message))?;
         if ours != native {
             return Err(GuestBenchError::Disagree(i));
@@ -96,24 +96,24 @@ pub fn run(
         let t = Instant::now();
         for line in &lines {
             std::hint::black_box(
-                json_api::call(engine, "decide", line)
+                json_api::call(engine, json_api::Op::Decide, line)
                     .map_err(|e| GuestBenchError::Engine(e.message))?,
             );
         }
         native_single.push(per(t));
         let t = Instant::now();
         for line in &lines {
-            std::hint::black_box(guest.call("decide", line)?);
+            std::hint::black_box(guest.call(json_api::Op::Decide, line)?);
         }
         guest_single.push(per(t));
         let t = Instant::now();
         std::hint::black_box(
-            json_api::call(engine, "batch", &batch)
+            json_api::call(engine, json_api::Op::Batch, &batch)
                 .map_err(|e| GuestBenchError::Engine(e.message))?,
         );
         native_batch.push(per(t));
         let t = Instant::now();
-        std::hint::black_box(guest.call("batch", &batch)?);
+        std::hint::black_box(guest.call(json_api::Op::Batch, &batch)?);
         guest_batch.push(per(t));
     }
     let (ns, gs, nb, gb) = (

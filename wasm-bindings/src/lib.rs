@@ -33,10 +33,9 @@ impl SesameEngine {
         self.engine.digest().to_string()
     }
 
-    /// Runs one operation (`decide`, `batch`, `matrix`, `field_level`, `apply_delta`,
-    /// `replace_entities`, `profiles`, `compare_profiles`, `info`, `impact`, `licences`,
-    /// `roles`, `field_levels`, ...: every op of `policy_core::json_api::call`) on JSON input.
+    /// Runs one operation, named as `policy_core::json_api::Op` serializes it (`decide`,
+    /// `apply_delta`, ...; the `Op` type of `wire.d.ts`), on JSON input.
     pub fn call(&mut self, op: &str, input_json: &str) -> Result<String, JsError> {
-        json_api::call(&mut self.engine, op, input_json).map_err(|e| js_error(&e))
+        json_api::call_named(&mut self.engine, op, input_json).map_err(|e| js_error(&e))
     }
 }

@@ -9,7 +9,8 @@
 //!   and makes it the resident engine (replacing any previous one, data entities kept when the
 //!   new schema accepts them).
 //! - `sesame_call(op_ptr, op_len, in_ptr, in_len) -> packed`: runs one `policy_core::json_api`
-//!   operation (`decide`, `batch`, `matrix`, `apply_delta`, ...) on JSON input.
+//!   operation on JSON input; `op` is a `json_api::Op` by its wire name (`decide`, `batch`,
+//!   `apply_delta`, ...).
 //!
 //! `packed` is an `i64`: output pointer in the high 32 bits, length in the low 32 bits. The
 //! output's first byte is a status (`0` ok, `1` error), the rest is JSON: the operation's result,
@@ -111,7 +112,7 @@ pub unsafe extern "C" fn sesame_call(
         unsafe { input(op_ptr, op_len) }.and_then(|op| Ok((op, unsafe { input(in_ptr, in_len) }?)));
     let result = args.and_then(|(op, json)| {
         ENGINE.with(|slot| match slot.borrow_mut().as_mut() {
-            Some(engine) => json_api::call(engine, op, json),
+            Some(engine) => json_api::call_named(engine, op, json),
             None => Err(ErrorBody::from(&EngineError::NotFound(
                 "no bundle loaded: call sesame_load first".into(),
             ))),

@@ -17,6 +17,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use policy_core::json_api::Op;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -176,9 +177,9 @@ pub async fn decide_batch(
         let (op, input) = match &work {
             Work::Chunk(ids) => {
                 let chunk = json_array(ids.iter().map(|&i| requests[i].get()));
-                ("batch", format!("{{\"requests\":{chunk}}}"))
+                (Op::Batch, format!("{{\"requests\":{chunk}}}"))
             }
-            Work::One(i) => ("decide", requests[*i].get().to_string()),
+            Work::One(i) => (Op::Decide, requests[*i].get().to_string()),
         };
         let answer = session.call(op, &input, deadline);
         let cut = deadline < budgets.eval;
@@ -253,7 +254,7 @@ pub async fn matrix(
         };
         let mut input = request.clone();
         input["resources"] = Value::Array(ids.iter().map(|&i| resources[i].clone()).collect());
-        let answer = session.call("matrix", &input.to_string(), deadline);
+        let answer = session.call(Op::Matrix, &input.to_string(), deadline);
         let cut = deadline < budgets.eval;
         Ok(match answer {
             Ok(GuestAnswer::Ok(json)) => {
@@ -298,7 +299,7 @@ async fn one_matrix_call(
         .ok_or(ApiError::BudgetExceeded(budgets.call.total()))?;
     let answer = active
         .pool
-        .session(|session| session.call("matrix", &request.to_string(), limit.deadline))
+        .session(|session| session.call(Op::Matrix, &request.to_string(), limit.deadline))
         .await
         .and_then(|r| r)
         .map_err(|e| {

@@ -79,15 +79,26 @@ pub enum ApiError {
     Rejected { status: StatusCode, message: String },
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// The JSON body of every error the server answers (`Error` in the OpenAPI document).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct Body<'a> {
+    /// Stable: engine codes (policy_parse, invalid_request, entity_invalid, entity_duplicate,
+    /// ...) or server codes (unauthorized, forbidden, not_your_identity, not_found,
+    /// method_not_allowed, not_ready, invalid_bundle, tests_failed, tests_timeout,
+    /// body_too_large, batch_too_large, malformed_json, invalid_query, invalid_path,
+    /// control_character_in_id, conflict, deadline_exceeded, budget_exceeded, request_timeout,
+    /// rate_limited, bad_request, internal).
     code: &'a str,
     message: String,
     #[serde(skip_serializing_if = "<[Diagnostic]>::is_empty")]
     diagnostics: &'a [Diagnostic],
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     location: Option<&'a policy_core::Location>,
+    /// The test report of a deploy whose tests fail.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     report: Option<&'a Value>,
 }
 

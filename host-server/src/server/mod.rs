@@ -17,6 +17,7 @@ pub mod entity_ids;
 pub mod error;
 pub mod identity;
 pub mod metrics;
+pub mod openapi;
 pub mod routes;
 pub mod run;
 pub mod state;
@@ -294,7 +295,7 @@ fn seed(state: &Arc<AppState>) -> Result<(), StartError> {
                 AuditDraft {
                     actor: bootstrap.name.clone(),
                     role: bootstrap.role.clone(),
-                    action: "replace_entities".into(),
+                    action: policy_core::json_api::Op::ReplaceEntities.to_string(),
                     kind: Some(crate::store::AuditKind::Create),
                     version_before: None,
                     version_after: None,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 use policy_core::directory::DirectoryOp;
-use policy_core::json_api::{to_json, BundleFiles};
+use policy_core::json_api::{to_json, BundleFiles, Op};
 use policy_core::testing::TestReport;
 use policy_core::wire::EntityDelta;
 use policy_core::Bundle;
@@ -57,7 +57,7 @@ pub struct AppState {
 }
 
 /// What a deploy answers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeployOutcome {
     pub version: VersionMeta,
     pub activated: bool,
@@ -72,7 +72,7 @@ struct CheckedBundle {
     tests: TestSummary,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TestSummary {
     pub passed: usize,
     pub failed: usize,
@@ -86,19 +86,19 @@ pub enum EntityChange {
 }
 
 impl EntityChange {
-    /// Parses the body of `op` (`replace_entities` or `apply_delta`).
-    pub fn parse(op: &str, input: &str) -> Result<Self, serde_json::Error> {
+    /// Parses the body of `op` (`replace_entities`, else `apply_delta`).
+    pub fn parse(op: Op, input: &str) -> Result<Self, serde_json::Error> {
         Ok(match op {
-            "replace_entities" => Self::Replace(serde_json::from_str(input)?),
+            Op::ReplaceEntities => Self::Replace(serde_json::from_str(input)?),
             _ => Self::Delta(serde_json::from_str(input)?),
         })
     }
 
     /// The engine operation that applies it.
-    pub fn op(&self) -> &'static str {
+    pub fn op(&self) -> Op {
         match self {
-            Self::Replace(_) => "replace_entities",
-            Self::Delta(_) => "apply_delta",
+            Self::Replace(_) => Op::ReplaceEntities,
+            Self::Delta(_) => Op::ApplyDelta,
         }
     }
 
@@ -327,7 +327,7 @@ impl AppState {
             files: bundle.files().clone(),
         });
         run(&|g| g.load_bundle(&bundle_json))?;
-        let report = run(&|g| g.call("run_tests", "{}"))?;
+        let report = run(&|g| g.call(Op::RunTests, "{}"))?;
         serde_json::from_str(&report)
             .map_err(|e| ApiError::Internal(format!("a test report that does not parse: {e}")))
     }
@@ -530,7 +530,7 @@ impl AppState {
         let active = self.active()?;
         let plan_json = match active
             .pool
-            .call("directory", &request, self.config.limits.eval_deadline)
+            .call(Op::Directory, &request, self.config.limits.eval_deadline)
             .await
             .map_err(pool_error)?
         {
@@ -580,7 +580,14 @@ impl AppState {
                 if let (Some(note), Some(map)) = (&note, detail.as_object_mut()) {
                     map.insert("directory".into(), note.clone());
                 }
-                audit(caller, op, kind, Some(&digest), Some(&digest), detail)
+                audit(
+                    caller,
+                    op.as_str(),
+                    kind,
+                    Some(&digest),
+                    Some(&digest),
+                    detail,
+                )
             };
             let rev = match &change {
                 EntityChange::Replace(records) => self
@@ -631,9 +638,9 @@ impl AppState {
                 {
                     let from = c.entity_rev.load(Ordering::SeqCst);
                     let writes = self.store.entity_writes_since(from)?;
-                    let contiguous = writes
-                        .first()
-                        .is_none_or(|w| w.revision == from + 1 || w.op == "replace_entities");
+                    let contiguous = writes.first().is_none_or(|w| {
+                        w.revision == from + 1 || w.op == Op::ReplaceEntities.as_str()
+                    });
                     contiguous.then_some((c, writes))
                 }
                 _ => None,
@@ -645,9 +652,9 @@ impl AppState {
                 return Ok(());
             };
             for write in writes {
-                let op = match write.op.as_str() {
-                    "replace_entities" => "replace_entities",
-                    _ => "apply_delta",
+                let op = match write.op.parse::<Op>() {
+                    Ok(Op::ReplaceEntities) => Op::ReplaceEntities,
+                    _ => Op::ApplyDelta,
                 };
                 current.pool.push_log(op, write.input.into());
                 current.entity_rev.store(write.revision, Ordering::SeqCst);

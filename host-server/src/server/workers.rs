@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
+use policy_core::json_api::Op;
 use tokio::sync::Semaphore;
 
 use crate::guest::{GuestAnswer, GuestError, GuestInstance, GuestRuntime};
@@ -33,7 +34,7 @@ pub enum PoolError {
 /// An entity write, replayed on every instance in order.
 #[derive(Clone)]
 struct EntityOp {
-    op: &'static str,
+    op: Op,
     input: Arc<str>,
 }
 
@@ -64,7 +65,7 @@ impl Session<'_> {
     /// of the session is rebuilt first.
     pub fn call(
         &mut self,
-        op: &str,
+        op: Op,
         input: &str,
         deadline: Duration,
     ) -> Result<GuestAnswer, PoolError> {
@@ -131,7 +132,7 @@ impl WorkerPool {
     /// threads would cost, and its deadline bounds how long it can hold one.
     pub async fn call(
         &self,
-        op: &str,
+        op: Op,
         input: &str,
         deadline: Duration,
     ) -> Result<GuestAnswer, PoolError> {
@@ -163,7 +164,7 @@ impl WorkerPool {
     /// with earlier writes is the pool's own work and gets `LOAD_DEADLINE`.
     pub async fn write(
         &self,
-        op: &'static str,
+        op: Op,
         input: Arc<str>,
         deadline: Duration,
         persist: impl FnOnce() -> Result<(), crate::store::StoreError>,
@@ -189,7 +190,7 @@ impl WorkerPool {
     }
 
     /// Appends a write another replica made (already validated and stored) to the log.
-    pub fn push_log(&self, op: &'static str, input: Arc<str>) {
+    pub fn push_log(&self, op: Op, input: Arc<str>) {
         if let Ok(mut log) = self.log.write() {
             log.push(EntityOp { op, input });
         }
@@ -264,7 +265,7 @@ impl WorkerPool {
     fn run(
         &self,
         worker: &mut Worker,
-        op: &str,
+        op: Op,
         input: &str,
         deadline: Duration,
     ) -> Result<GuestAnswer, PoolError> {
@@ -291,7 +292,7 @@ fn fresh_instance(
             body,
         });
     }
-    if let GuestAnswer::EngineError(body) = instance.call("replace_entities", entities)? {
+    if let GuestAnswer::EngineError(body) = instance.call(Op::ReplaceEntities, entities)? {
         return Err(PoolError::Refused {
             what: "the entities",
             body,

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// What an admin action records; the driver adds `seq`, `at` and the hashes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditDraft {
     /// Token name, or `bootstrap` for what the server does itself at start.
     pub actor: String,
@@ -28,7 +28,7 @@ pub struct AuditDraft {
 }
 
 /// What an audited action did, in the words of the activity history's filter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditKind {
     /// A sign-in.
@@ -66,7 +66,7 @@ impl AuditKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditRecord {
     pub seq: u64,
     pub at: String,
@@ -101,14 +101,16 @@ fn record_hash(seq: u64, at: &str, draft: &AuditDraft, prev_hash: &str) -> Strin
 }
 
 /// The result of walking the chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChainCheck {
     pub ok: bool,
     pub records: u64,
     /// The first record that does not follow from its predecessor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub broken_at: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub reason: Option<String>,
     /// Hash of the last record: publish it elsewhere to also detect truncation.
     pub head: String,
@@ -191,13 +193,14 @@ pub fn verify_with_head<'a>(
 }
 
 /// The chain's last record, for publishing outside the server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditHead {
     /// 0 for an empty chain.
     pub seq: u64,
     /// [`GENESIS`] for an empty chain.
     pub hash: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub at: Option<String>,
 }
 

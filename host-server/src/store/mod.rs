@@ -33,7 +33,7 @@ pub enum StoreError {
 }
 
 /// A stored version's metadata (its files are fetched separately: they can be large).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VersionMeta {
     pub digest: String,
     /// 1, 2, 3... in the order versions were first stored.
@@ -58,6 +58,7 @@ pub struct NewVersion {
 /// Why the active pointer moved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(utoipa::ToSchema)]
 pub enum ActivationKind {
     Deploy,
     Activate,
@@ -88,7 +89,7 @@ impl ActivationKind {
 }
 
 /// One move of the active pointer: the history is the list of these, oldest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Activation {
     pub seq: u64,
     pub digest: String,
@@ -107,7 +108,7 @@ pub struct EntityWrite {
 }
 
 /// One sampled decision, as logged (context already masked).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DecisionRecord {
     pub at: String,
     pub request: Value,

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use policy_core::json_api::Op;
 use policy_core::wire::EntityDelta;
 use serde_json::Value;
 
@@ -161,14 +162,14 @@ fn activate_in(
 
 /// Appends an entity write to the log (after a replace, older entries are pruned: the replace
 /// alone rebuilds the state) and returns its revision.
-fn log_entity_write(conn: &mut dyn Conn, op: &str, input: &str) -> Result<u64, StoreError> {
+fn log_entity_write(conn: &mut dyn Conn, op: Op, input: &str) -> Result<u64, StoreError> {
     let rev = conn
         .one(
             "INSERT INTO entity_log (op, input) VALUES (?1, ?2) RETURNING rev",
-            &[op.into(), input.into()],
+            &[op.as_str().into(), input.into()],
         )?
         .int(0)?;
-    if op == "replace_entities" {
+    if op == Op::ReplaceEntities {
         conn.execute("DELETE FROM entity_log WHERE rev < ?1", &[rev.into()])?;
     }
     u64::try_from(rev).map_err(corrupt)
@@ -322,7 +323,7 @@ impl<D: Dialect> PolicyStore for SqlStore<D> {
             upsert_entities(conn, records)?;
             append_audit_in(conn, audit)?;
             let input = serde_json::to_string(records).map_err(backend)?;
-            log_entity_write(conn, "replace_entities", &input)
+            log_entity_write(conn, Op::ReplaceEntities, &input)
         })
     }
 
@@ -337,7 +338,7 @@ impl<D: Dialect> PolicyStore for SqlStore<D> {
             upsert_entities(conn, &delta.upsert)?;
             append_audit_in(conn, audit)?;
             let input = serde_json::to_string(delta).map_err(backend)?;
-            log_entity_write(conn, "apply_delta", &input)
+            log_entity_write(conn, Op::ApplyDelta, &input)
         })
     }
 

@@ -19,6 +19,7 @@ use crate::wire::EntityRef;
 
 /// One link as written in a links file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TemplateLink {
     pub template_id: String,
@@ -28,6 +29,7 @@ pub struct TemplateLink {
 
 /// A slot's value: Cedar's CLI writes `"User::\"bob\""`; an object is accepted too.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum LinkArg {
     Text(String),

@@ -29,6 +29,8 @@ use planner::Planner;
 
 /// One operation, performed on behalf of `actor` (the firm user whose rights are checked).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DirectoryRequest {
     pub actor: EntityRef,
     #[serde(flatten)]
@@ -37,6 +39,8 @@ pub struct DirectoryRequest {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum DirectoryOp {
     /// A new user of the actor's firm. `roles` are firm role ids (administrator, ...).
     InviteUser {
@@ -44,12 +48,14 @@ pub enum DirectoryOp {
         name: String,
         first_name: String,
         email: String,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         roles: Vec<String>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         external: bool,
         /// Default: the default access profile.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "typescript", ts(optional))]
+        #[cfg_attr(feature = "openapi", schema(nullable = false))]
         profile: Option<EntityRef>,
     },
     BlockUser {
@@ -110,6 +116,8 @@ pub enum DirectoryOp {
 
 /// What an operation would write, and what was checked to allow it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DirectoryPlan {
     /// One line for the activity history: "alice invited User::\"zoe\"".
     pub summary: String,

@@ -33,7 +33,7 @@ fn blocking<T>(f: impl FnOnce() -> Result<T, ApiError>) -> Result<Json<T>, ApiEr
     tokio::task::block_in_place(f).map(Json)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct DeployBody {
     files: BTreeMap<String, String>,
     #[serde(default)]
@@ -56,6 +56,26 @@ async fn json_body<T: serde::de::DeserializeOwned>(
 }
 
 /// `POST /v1/admin/deploy`
+#[utoipa::path(
+    post,
+    path = "/v1/admin/deploy",
+    operation_id = "deploy",
+    summary = "Validate, test, store and (by default) activate a bundle",
+    description = "The token is checked before the body is read. The bundle's tests run in a guest, outside the change lock, within --deploy-tests-timeout-ms (422 `tests_timeout` past it).",
+    request_body = DeployBody,
+    responses(
+        (status = 200, description = "OK", body = crate::server::state::DeployOutcome),
+        (status = 400, description = "Error", body = crate::server::error::Body),
+        (status = 401, description = "Error", body = crate::server::error::Body),
+        (status = 403, description = "Error", body = crate::server::error::Body),
+        (status = 408, description = "Error", body = crate::server::error::Body),
+        (status = 409, description = "Error", body = crate::server::error::Body),
+        (status = 413, description = "Error", body = crate::server::error::Body),
+        (status = 422, description = "Error", body = crate::server::error::Body),
+        (status = 429, description = "Error", body = crate::server::error::Body),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn deploy(
     State(state): State<Arc<AppState>>,
     deadline: RequestDeadline,
@@ -81,12 +101,30 @@ pub async fn deploy(
         .map(Json)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ActivateBody {
     digest: String,
 }
 
 /// `POST /v1/admin/activate`
+#[utoipa::path(
+    post,
+    path = "/v1/admin/activate",
+    operation_id = "activate",
+    summary = "Activate a stored version",
+    request_body = ActivateBody,
+    responses(
+        (status = 200, description = "OK", body = crate::store::VersionMeta),
+        (status = 400, description = "Error", body = crate::server::error::Body),
+        (status = 401, description = "Error", body = crate::server::error::Body),
+        (status = 403, description = "Error", body = crate::server::error::Body),
+        (status = 404, description = "Error", body = crate::server::error::Body),
+        (status = 408, description = "Error", body = crate::server::error::Body),
+        (status = 409, description = "Error", body = crate::server::error::Body),
+        (status = 429, description = "Error", body = crate::server::error::Body),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn activate(
     State(state): State<Arc<AppState>>,
     deadline: RequestDeadline,
@@ -105,13 +143,30 @@ pub async fn activate(
         .map(Json)
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 pub struct RollbackBody {
     #[serde(default)]
     to: Option<String>,
 }
 
 /// `POST /v1/admin/rollback`: to `to`, or to the version active before the current one.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/rollback",
+    operation_id = "rollback",
+    summary = "Activate `to`, or the version active before the current one",
+    request_body = RollbackBody,
+    responses(
+        (status = 200, description = "OK", body = crate::store::VersionMeta),
+        (status = 401, description = "Error", body = crate::server::error::Body),
+        (status = 403, description = "Error", body = crate::server::error::Body),
+        (status = 404, description = "Error", body = crate::server::error::Body),
+        (status = 408, description = "Error", body = crate::server::error::Body),
+        (status = 409, description = "Error", body = crate::server::error::Body),
+        (status = 429, description = "Error", body = crate::server::error::Body),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn rollback(
     State(state): State<Arc<AppState>>,
     deadline: RequestDeadline,
@@ -130,7 +185,7 @@ pub async fn rollback(
         .map(Json)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct History {
     active: Option<VersionMeta>,
     versions: Vec<VersionMeta>,
@@ -138,6 +193,20 @@ pub struct History {
 }
 
 /// `GET /v1/admin/history`
+#[utoipa::path(
+    get,
+    path = "/v1/admin/history",
+    operation_id = "history",
+    summary = "Active version, stored versions, moves of the active pointer",
+    responses(
+        (status = 200, description = "OK", body = History),
+        (status = 401, description = "Error", body = crate::server::error::Body),
+        (status = 403, description = "Error", body = crate::server::error::Body),
+        (status = 408, description = "Error", body = crate::server::error::Body),
+        (status = 429, description = "Error", body = crate::server::error::Body),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn history(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -153,6 +222,25 @@ pub async fn history(
 }
 
 /// `GET /v1/admin/versions/{digest}`: a stored version's files, `{"files": {...}}`.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/versions/{digest}",
+    operation_id = "versionFiles",
+    summary = "A stored version's files",
+    params(
+        ("digest" = String, Path),
+    ),
+    responses(
+        (status = 200, description = "OK", body = policy_core::json_api::BundleFiles),
+        (status = 400, description = "Error", body = crate::server::error::Body),
+        (status = 401, description = "Error", body = crate::server::error::Body),
+        (status = 403, description = "Error", body = crate::server::error::Body),
+        (status = 404, description = "Error", body = crate::server::error::Body),
+        (status = 408, description = "Error", body = crate::server::error::Body),
+        (status = 429, description = "Error", body = crate::server::error::Body),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn version_files(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -174,6 +262,27 @@ pub struct DiffQuery {
 }
 
 /// `GET /v1/admin/diff?from=D1&to=D2`
+#[utoipa::path(
+    get,
+    path = "/v1/admin/diff",
+    operation_id = "diff",
+    summary = "Files and policies changed between two versions",
+    params(
+        ("from" = String, Query),
+        ("to" = Option<String>, Query, description = "default: the active version"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = policy_core::diff::BundleDiff),
+        (status = 400, description = "Error", body = crate::server::error::Body),
+        (status = 401, description = "Error", body = crate::server::error::Body),
+        (status = 403, description = "Error", body = crate::server::error::Body),
+        (status = 404, description = "Error", body = crate::server::error::Body),
+        (status = 408, description = "Error", body = crate::server::error::Body),
+        (status = 429, description = "Error", body = crate::server::error::Body),
+        (status = 503, description = "Error", body = crate::server::error::Body),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn version_diff(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -195,6 +304,23 @@ pub async fn version_diff(
 }
 
 /// `POST /v1/admin/validate`: a candidate bundle's diagnostics; nothing is stored.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/validate",
+    operation_id = "validate",
+    summary = "Diagnostics of a candidate bundle; nothing stored",
+    request_body = policy_core::json_api::BundleFiles,
+    responses(
+        (status = 200, description = "OK", body = policy_core::json_api::Validation),
+        (status = 400, description = "Error", body = crate::server::error::Body),
+        (status = 401, description = "Error", body = crate::server::error::Body),
+        (status = 403, description = "Error", body = crate::server::error::Body),
+        (status = 408, description = "Error", body = crate::server::error::Body),
+        (status = 413, description = "Error", body = crate::server::error::Body),
+        (status = 429, description = "Error", body = crate::server::error::Body),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn validate_bundle(
     State(state): State<Arc<AppState>>,
     request: Request,
@@ -205,6 +331,20 @@ pub async fn validate_bundle(
 }
 
 /// `GET /v1/admin/entities`: the stored data entities.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/entities",
+    operation_id = "entities",
+    summary = "The stored data entities",
+    responses(
+        (status = 200, description = "OK", body = Vec<crate::server::openapi::CedarEntity>),
+        (status = 401, description = "Error", body = crate::server::error::Body),
+        (status = 403, description = "Error", body = crate::server::error::Body),
+        (status = 408, description = "Error", body = crate::server::error::Body),
+        (status = 429, description = "Error", body = crate::server::error::Body),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn entities(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -244,6 +384,25 @@ fn default_limit() -> usize {
 }
 
 /// `GET /v1/admin/audit?after=N&limit=M`
+#[utoipa::path(
+    get,
+    path = "/v1/admin/audit",
+    operation_id = "audit",
+    summary = "Audit records after `after` (hash-chained)",
+    params(
+        ("after" = Option<u64>, Query),
+        ("limit" = Option<u64>, Query),
+    ),
+    responses(
+        (status = 200, description = "OK", body = Vec<crate::store::AuditRecord>),
+        (status = 400, description = "Error", body = crate::server::error::Body),
+        (status = 401, description = "Error", body = crate::server::error::Body),
+        (status = 403, description = "Error", body = crate::server::error::Body),
+        (status = 408, description = "Error", body = crate::server::error::Body),
+        (status = 429, description = "Error", body = crate::server::error::Body),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn audit_log(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -261,6 +420,24 @@ pub struct VerifyQuery {
 
 /// `GET /v1/admin/audit/verify?head=HASH`: walks the whole chain; with `head`, also finds
 /// records removed from its end since that head was published.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/audit/verify",
+    operation_id = "auditVerify",
+    summary = "Walk the audit chain",
+    params(
+        ("head" = Option<String>, Query, description = "a head published earlier (/v1/admin/audit/head): not ok if it is no longer in the chain (records removed from its end)"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = crate::store::ChainCheck),
+        (status = 400, description = "Error", body = crate::server::error::Body),
+        (status = 401, description = "Error", body = crate::server::error::Body),
+        (status = 403, description = "Error", body = crate::server::error::Body),
+        (status = 408, description = "Error", body = crate::server::error::Body),
+        (status = 429, description = "Error", body = crate::server::error::Body),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn audit_verify(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -279,6 +456,20 @@ pub async fn audit_verify(
 /// `GET /v1/admin/audit/head`: the chain's last record (seq, hash, time), to publish outside
 /// the server; `sesame audit verify --head HASH` then detects a truncated chain. A viewer may
 /// read it: a hash and a count reveal no record.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/audit/head",
+    operation_id = "auditHead",
+    summary = "The audit chain's head (last record's seq and hash), to publish outside the server",
+    responses(
+        (status = 200, description = "OK", body = crate::store::audit::AuditHead),
+        (status = 401, description = "Error", body = crate::server::error::Body),
+        (status = 403, description = "Error", body = crate::server::error::Body),
+        (status = 408, description = "Error", body = crate::server::error::Body),
+        (status = 429, description = "Error", body = crate::server::error::Body),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn audit_head(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -288,6 +479,24 @@ pub async fn audit_head(
 }
 
 /// `GET /v1/admin/decisions?limit=M`: the newest logged decisions (for `sesame impact`).
+#[utoipa::path(
+    get,
+    path = "/v1/admin/decisions",
+    operation_id = "decisions",
+    summary = "The newest logged decisions (masked)",
+    params(
+        ("limit" = Option<u64>, Query),
+    ),
+    responses(
+        (status = 200, description = "OK", body = Vec<crate::store::DecisionRecord>),
+        (status = 400, description = "Error", body = crate::server::error::Body),
+        (status = 401, description = "Error", body = crate::server::error::Body),
+        (status = 403, description = "Error", body = crate::server::error::Body),
+        (status = 408, description = "Error", body = crate::server::error::Body),
+        (status = 429, description = "Error", body = crate::server::error::Body),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn decisions(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -297,18 +506,34 @@ pub async fn decisions(
     blocking(|| Ok(state.store.decisions(page.limit.min(1_000_000))?))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Session {
     name: String,
     role: String,
     /// A firm user's session: the console acts as this user only.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     subject: Option<EntityRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     tenants: Option<Vec<String>>,
 }
 
 /// `POST /v1/admin/login`: checks a token and records the sign-in in the activity history.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/login",
+    operation_id = "login",
+    summary = "Checks a token and records the sign-in in the activity history",
+    responses(
+        (status = 200, description = "OK", body = Session),
+        (status = 401, description = "Error", body = crate::server::error::Body),
+        (status = 403, description = "Error", body = crate::server::error::Body),
+        (status = 408, description = "Error", body = crate::server::error::Body),
+        (status = 429, description = "Error", body = crate::server::error::Body),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn login(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -325,7 +550,7 @@ pub async fn login(
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct LinkBody {
     #[serde(flatten)]
     link: TemplateLink,
@@ -341,6 +566,26 @@ fn link_edit_error(e: LinkEditError) -> ApiError {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/admin/links",
+    operation_id = "link",
+    summary = "Link a template of the active version and deploy the result",
+    description = "The link is added to `links.json` of the active version's files (read under the change lock) and the result is deployed and activated like any version: checked, tested, audited. A link to an unknown template, slot or entity type is 422 `invalid_bundle` located in `links.json`; a link id in use is 409 `conflict`.",
+    request_body = LinkBody,
+    responses(
+        (status = 200, description = "OK", body = crate::server::state::DeployOutcome),
+        (status = 400, description = "Error", body = crate::server::error::Body),
+        (status = 401, description = "Error", body = crate::server::error::Body),
+        (status = 403, description = "Error", body = crate::server::error::Body),
+        (status = 408, description = "Error", body = crate::server::error::Body),
+        (status = 409, description = "Error", body = crate::server::error::Body),
+        (status = 413, description = "Error", body = crate::server::error::Body),
+        (status = 422, description = "Error", body = crate::server::error::Body),
+        (status = 429, description = "Error", body = crate::server::error::Body),
+    ),
+    security(("bearer" = [])),
+)]
 /// `POST /v1/admin/links`: links a template of the active version (`{"template_id",
 /// "link_id", "args": {"?principal": ..., "?resource": ...}}`, as in a links file) and deploys
 /// the result as a new active version — "share this document with Bob" as data, checked,
@@ -370,6 +615,24 @@ pub async fn link(
         .map(Json)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/links/{link_id}",
+    operation_id = "unlink",
+    summary = "Remove a template link and deploy the result",
+    params(("link_id" = String, Path, description = "The link's id")),
+    responses(
+        (status = 200, description = "OK", body = crate::server::state::DeployOutcome),
+        (status = 401, description = "Error", body = crate::server::error::Body),
+        (status = 403, description = "Error", body = crate::server::error::Body),
+        (status = 404, description = "Error", body = crate::server::error::Body),
+        (status = 408, description = "Error", body = crate::server::error::Body),
+        (status = 409, description = "Error", body = crate::server::error::Body),
+        (status = 422, description = "Error", body = crate::server::error::Body),
+        (status = 429, description = "Error", body = crate::server::error::Body),
+    ),
+    security(("bearer" = [])),
+)]
 /// `DELETE /v1/admin/links/{link_id}`: removes a template link, deploying the result.
 pub async fn unlink(
     State(state): State<Arc<AppState>>,

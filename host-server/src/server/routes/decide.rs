@@ -8,6 +8,7 @@ use std::time::Instant;
 use axum::extract::{Request, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use policy_core::json_api::Op;
 use policy_core::wire::EntityRef;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -59,7 +60,7 @@ async fn decide_one(
     let limit = deadline.limit(state.config.limits.eval_deadline)?;
     match active
         .pool
-        .call("decide", input, limit.deadline)
+        .call(Op::Decide, input, limit.deadline)
         .await
         .map_err(|e| deadline.pool_error(limit, e))?
     {
@@ -104,6 +105,26 @@ fn principal_from_token(
 }
 
 /// `POST /v1/decide`
+#[utoipa::path(
+    post,
+    path = "/v1/decide",
+    operation_id = "decide",
+    summary = "Decide one request in a wasmtime guest of the active version",
+    description = "Body limit: --max-decide-body (default 1 MiB), 413 `body_too_large` above.",
+    request_body = policy_core::wire::DecisionRequest,
+    responses(
+        (status = 200, description = "OK", body = policy_core::wire::DecisionResponse),
+        (status = 400, description = "Error", body = crate::server::error::Body),
+        (status = 401, description = "Error", body = crate::server::error::Body),
+        (status = 403, description = "Error", body = crate::server::error::Body),
+        (status = 408, description = "Error", body = crate::server::error::Body),
+        (status = 413, description = "Error", body = crate::server::error::Body),
+        (status = 429, description = "Error", body = crate::server::error::Body),
+        (status = 503, description = "Error", body = crate::server::error::Body),
+        (status = 504, description = "Error", body = crate::server::error::Body),
+    ),
+    security((), ("bearer" = [])),
+)]
 pub async fn decide(
     State(state): State<Arc<AppState>>,
     deadline: RequestDeadline,
@@ -160,6 +181,25 @@ struct BatchBody<'a> {
 }
 
 /// `POST /v1/decide/batch`
+#[utoipa::path(
+    post,
+    path = "/v1/decide/batch",
+    operation_id = "decideBatch",
+    summary = "Decide many requests in one call (limit: --max-batch)",
+    request_body = policy_core::wire::BatchRequest,
+    responses(
+        (status = 200, description = "OK", body = policy_core::wire::BatchResponse),
+        (status = 400, description = "Error", body = crate::server::error::Body),
+        (status = 401, description = "Error", body = crate::server::error::Body),
+        (status = 403, description = "Error", body = crate::server::error::Body),
+        (status = 408, description = "Error", body = crate::server::error::Body),
+        (status = 413, description = "Error", body = crate::server::error::Body),
+        (status = 429, description = "Error", body = crate::server::error::Body),
+        (status = 503, description = "Error", body = crate::server::error::Body),
+        (status = 504, description = "Error", body = crate::server::error::Body),
+    ),
+    security((), ("bearer" = [])),
+)]
 pub async fn batch(
     State(state): State<Arc<AppState>>,
     deadline: RequestDeadline,
@@ -209,6 +249,26 @@ fn log_batch(state: &AppState, requests: &[&RawValue], json: &str, elapsed: std:
 }
 
 /// `POST /v1/matrix`
+#[utoipa::path(
+    post,
+    path = "/v1/matrix",
+    operation_id = "matrix",
+    summary = "One principal x actions x resources, with field levels: what a page needs",
+    description = "Each resource row gets one evaluation budget (504 `deadline_exceeded` past it); the whole matrix gets --batch-budget-ms (408 `budget_exceeded` past it).",
+    request_body = policy_core::wire::MatrixRequest,
+    responses(
+        (status = 200, description = "OK", body = policy_core::wire::MatrixResponse),
+        (status = 400, description = "Error", body = crate::server::error::Body),
+        (status = 401, description = "Error", body = crate::server::error::Body),
+        (status = 403, description = "Error", body = crate::server::error::Body),
+        (status = 408, description = "Error", body = crate::server::error::Body),
+        (status = 413, description = "Error", body = crate::server::error::Body),
+        (status = 429, description = "Error", body = crate::server::error::Body),
+        (status = 503, description = "Error", body = crate::server::error::Body),
+        (status = 504, description = "Error", body = crate::server::error::Body),
+    ),
+    security((), ("bearer" = [])),
+)]
 pub async fn matrix(
     State(state): State<Arc<AppState>>,
     deadline: RequestDeadline,

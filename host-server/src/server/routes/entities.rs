@@ -9,6 +9,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
+use policy_core::json_api::Op;
 use policy_core::wire::EntityDelta;
 
 use super::{authorization, body_text, read_body};
@@ -23,7 +24,7 @@ async fn write(
     state: Arc<AppState>,
     deadline: RequestDeadline,
     request: Request,
-    op: &'static str,
+    op: Op,
 ) -> Result<Response, ApiError> {
     let caller = state
         .auth
@@ -32,7 +33,7 @@ async fn write(
     // Shape errors are reported before touching the engine (which would say the same); the
     // parsed write is what the store persists, so the body is parsed once here.
     let change = EntityChange::parse(op, &input).map_err(|_| {
-        let expected = if op == "replace_entities" {
+        let expected = if op == Op::ReplaceEntities {
             "a JSON array of Cedar entity records"
         } else {
             "{\"upsert\": [entity records], \"remove\": [entity refs]}"
@@ -65,27 +66,84 @@ fn refuse_repeated_uids(delta: &EntityDelta) -> Result<(), ApiError> {
 }
 
 /// `PUT /v1/entities`: replace all data entities.
+#[utoipa::path(
+    put,
+    path = "/v1/entities",
+    operation_id = "replaceEntities",
+    summary = "Replace all data entities (persisted, applied to every guest)",
+    request_body = Vec<crate::server::openapi::CedarEntity>,
+    responses(
+        (status = 200, description = "OK", body = policy_core::wire::DeltaReport),
+        (status = 400, description = "Error", body = crate::server::error::Body),
+        (status = 401, description = "Error", body = crate::server::error::Body),
+        (status = 403, description = "Error", body = crate::server::error::Body),
+        (status = 408, description = "Error", body = crate::server::error::Body),
+        (status = 409, description = "Error", body = crate::server::error::Body),
+        (status = 413, description = "Error", body = crate::server::error::Body),
+        (status = 429, description = "Error", body = crate::server::error::Body),
+        (status = 503, description = "Error", body = crate::server::error::Body),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn replace(
     State(state): State<Arc<AppState>>,
     deadline: RequestDeadline,
     request: Request,
 ) -> Result<Response, ApiError> {
-    write(state, deadline, request, "replace_entities").await
+    write(state, deadline, request, Op::ReplaceEntities).await
 }
 
 /// `PATCH /v1/entities`: upsert and remove.
+#[utoipa::path(
+    patch,
+    path = "/v1/entities",
+    operation_id = "patchEntities",
+    summary = "Upsert and remove entities, all-or-nothing",
+    description = "Each uid at most once in one delta (409 `entity_duplicate`); entity ids and types with control characters are refused (400 `control_character_in_id`).",
+    request_body = policy_core::wire::EntityDelta,
+    responses(
+        (status = 200, description = "OK", body = policy_core::wire::DeltaReport),
+        (status = 400, description = "Error", body = crate::server::error::Body),
+        (status = 401, description = "Error", body = crate::server::error::Body),
+        (status = 403, description = "Error", body = crate::server::error::Body),
+        (status = 408, description = "Error", body = crate::server::error::Body),
+        (status = 409, description = "Error", body = crate::server::error::Body),
+        (status = 413, description = "Error", body = crate::server::error::Body),
+        (status = 429, description = "Error", body = crate::server::error::Body),
+        (status = 503, description = "Error", body = crate::server::error::Body),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn patch(
     State(state): State<Arc<AppState>>,
     deadline: RequestDeadline,
     request: Request,
 ) -> Result<Response, ApiError> {
-    write(state, deadline, request, "apply_delta").await
+    write(state, deadline, request, Op::ApplyDelta).await
 }
 
 /// `POST /v1/directory`: a firm administration operation (`policy_core::directory`) on behalf of
 /// `actor` — the caller's own user (a session) or a user of its tenants (a service token);
 /// refused (403 `not_your_identity`, 403 `forbidden`, 409 `duplicate_email`, 400 profile rules)
 /// with the reason, or written and audited with its summary.
+#[utoipa::path(
+    post,
+    path = "/v1/directory",
+    operation_id = "directory",
+    summary = "A firm administration operation (invite, block, detach, change e-mail, profiles, company roles) on behalf of a firm user: checked by the bundle's policies and domain rules, then written and audited",
+    request_body = policy_core::directory::DirectoryRequest,
+    responses(
+        (status = 200, description = "OK", body = policy_core::directory::DirectoryPlan),
+        (status = 400, description = "Error", body = crate::server::error::Body),
+        (status = 401, description = "Error", body = crate::server::error::Body),
+        (status = 403, description = "Error", body = crate::server::error::Body),
+        (status = 408, description = "Error", body = crate::server::error::Body),
+        (status = 409, description = "Error", body = crate::server::error::Body),
+        (status = 413, description = "Error", body = crate::server::error::Body),
+        (status = 429, description = "Error", body = crate::server::error::Body),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn directory(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
