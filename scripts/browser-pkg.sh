@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Builds the browser package into target/pkg: the size-optimized wasm (scripts/wasm-build.sh),
-# wasm-bindgen's ES-module glue and .d.ts, our typed wrapper (sesame.js / sesame.d.ts), the wire
-# types it declares (wire.d.ts, generated from policy-core: docs/wire.md) and a package.json. Prints the .wasm size raw, gzip and brotli.
+# Builds the browser package into $PKG (target/pkg, or under $CARGO_TARGET_DIR: scripts/paths.sh):
+# the size-optimized wasm (scripts/wasm-build.sh), wasm-bindgen's ES-module glue and .d.ts, our
+# typed wrapper (sesame.js / sesame.d.ts), the wire types it declares (wire.d.ts, generated from
+# policy-core: docs/wire.md) and a package.json. Prints the .wasm size raw, gzip and brotli.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-wasm=target/wasm/wasm32-unknown-unknown/wasm/wasm_bindings.wasm
+. "$(dirname "$0")/paths.sh"
+wasm="$BROWSER_WASM"
 [ -f "$wasm" ] || scripts/wasm-build.sh wasm -p wasm-bindings
-out=target/pkg
+out="$PKG"
 rm -rf "$out" && mkdir -p "$out"
 wasm-bindgen --target web --out-dir "$out" "$wasm"
 cp wasm-bindings/js/sesame.js wasm-bindings/js/sesame.d.ts wasm-bindings/js/wire.d.ts "$out/"

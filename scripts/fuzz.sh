@@ -14,7 +14,7 @@
 # (cargo-fuzz does the same, plus nightly-only sanitizers we go without). The corpus grows in
 # fuzz/corpus/TARGET (not committed), seeded from fuzz/seeds/TARGET.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/paths.sh"
 
 runs=1000000
 seconds=""
@@ -39,14 +39,16 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
 started=$(date +%s)
 # Not --locked: fuzz/Cargo.lock follows policy-core's dependencies, which change in the root
 # workspace; cargo adds what a change needs and keeps every other version.
-cargo build --quiet --release --manifest-path fuzz/Cargo.toml --target "$host" --bins
+# Their own target dir: the instrumentation flags must not invalidate the other builds.
+CARGO_TARGET_DIR="$FUZZ_TARGET" cargo build --quiet --release --manifest-path fuzz/Cargo.toml \
+  --target "$host" --bins
 echo "fuzz build: $(( $(date +%s) - started )) s"
 
 limit=(-runs="$runs")
 [ -n "$seconds" ] && limit=(-max_total_time="$seconds")
 crashed=0
 for t in "${targets[@]}"; do
-  bin="fuzz/target/$host/release/$t"
+  bin="$FUZZ_TARGET/$host/release/$t"
   [ -x "$bin" ] || { echo "no fuzz target $t" >&2; exit 2; }
   mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
   log="fuzz/artifacts/$t/last-run.log"

@@ -5,7 +5,7 @@
 # PIN=1 pins replica i to core (i-1) mod cores with one guest worker each (to measure scaling
 # on a small machine: `sesame loadtest --server URL1 --replica URL2`).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/paths.sh"
 n="${1:-2}"
 pgdir="${PGDIR:-$PWD/.sesame-pg}"
 port="${PGPORT:-55432}"
@@ -26,9 +26,9 @@ cores=$(nproc)
 for i in $(seq 1 "$n"); do
   pin=(); workers=()
   if [ "${PIN:-0}" = 1 ]; then pin=(taskset -c $(( (i - 1) % cores ))); workers=(--workers 1); fi
-  "${pin[@]}" target/release/sesame serve "${workers[@]}" --listen "127.0.0.1:$((8080 + i))" --data ".sesame-replica-$i" \
+  "${pin[@]}" "$SESAME" serve "${workers[@]}" --listen "127.0.0.1:$((8080 + i))" --data ".sesame-replica-$i" \
     --database-url "$url" --bundle policies --entities policies/tests/fixtures/demo-firm.json \
-    --guest target/wasm/wasm32-unknown-unknown/wasm-guest/wasm_guest.wasm --guest-cache target/guest-cache &
+    --guest "$GUEST_WASM" --guest-cache "$GUEST_CACHE" &
   pids+=($!)
   sleep 1   # the first replica seeds the empty store; the others find it seeded
 done

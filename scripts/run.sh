@@ -3,13 +3,13 @@
 # validate and test the demo bundle in policies/, decide a sample request with it, then run the
 # decision server on it (data in .sesame/, or $SESAME_DATA; address $SESAME_LISTEN).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/paths.sh"
 scripts/setup.sh
 cargo build --release --workspace
 scripts/wasm-build.sh wasm -p wasm-bindings
 scripts/wasm-build.sh wasm-guest -p wasm-guest
 scripts/browser-pkg.sh
-sesame=target/release/sesame
+sesame="$SESAME"
 echo; echo "== sesame check policies"; "$sesame" check policies
 echo; echo "== sesame test policies"; "$sesame" test policies
 echo; echo "== sesame decide (sample: an assigned accountant opens an invoice; an admin does not)"
@@ -35,4 +35,4 @@ echo "   e.g. SESAME_TOKEN=\$(cat $data/admin.token) $sesame history --server ht
 exec "$sesame" serve --listen "$listen" --data "$data" \
   --bundle policies --entities policies/tests/fixtures/demo-firm.json \
   --jwt-jwks "$data/dev-idp.jwks.json" \
-  --guest target/wasm/wasm32-unknown-unknown/wasm-guest/wasm_guest.wasm --pkg target/pkg
+  --guest "$GUEST_WASM" --pkg "$PKG"

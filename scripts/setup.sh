@@ -2,7 +2,7 @@
 # Installs what this machine is missing to build and test Sesame. Idempotent; needs root (or
 # sudo) only when Debian packages are missing. Safe with CI=true and no stdin.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/paths.sh"
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 

@@ -3,7 +3,7 @@
 # integration, the policies/ bundle tests with coverage and mutation), the CLI on the demo
 # bundle, the wasm32 build of the browser face over policy-core, and a bounded fuzzing run.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/paths.sh"
 export CI="${CI:-true}"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -22,8 +22,8 @@ fi
 step "wasm32-unknown-unknown: browser face and wasmtime guest (policy-core under both)"
 scripts/wasm-build.sh wasm -p wasm-bindings --locked
 scripts/wasm-build.sh wasm-guest -p wasm-guest --locked
-ls -l target/wasm/wasm32-unknown-unknown/*/*.wasm
-step "browser package (wasm-bindgen ES module + typed wrapper) into target/pkg"; scripts/browser-pkg.sh
+ls -l "$BROWSER_WASM" "$GUEST_WASM"
+step "browser package (wasm-bindgen ES module + typed wrapper) into $PKG"; scripts/browser-pkg.sh
 step "cargo test (unit, cross-crate, CLI, server end to end, wasmtime guest and browser package vs native)"; cargo test --workspace --locked
 step "sesame check + fmt --check + test policies/ (fails on any failing policy test)"
 cargo run --quiet --locked -p sesame-cli --bin sesame -- check policies

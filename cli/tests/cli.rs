@@ -84,9 +84,18 @@ fn check_points_at_the_broken_line_and_column() {
     let out = sesame(&["check", dir.to_str().unwrap()], None);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    // Golden: the header, the location, the source line and the caret under the bad token.
-    let expected = "  --> self-service.cedar:5:20\n  |\n5 |   action in [Action:\"edit_preferences\", Action::\"change_password\"],\n  |                    ^\n";
-    assert!(err.contains("error[policy_parse]"), "{err}");
+    // Golden (miette's graphical report): the code, the message, the location, the source line
+    // between its neighbours and the bad token underlined.
+    let expected = concat!(
+        "policy_parse\n\n",
+        "  × unexpected token `:` (expected `,` or `]`)\n",
+        "   ╭─[self-service.cedar:5:20]\n",
+        " 4 │   principal,\n",
+        " 5 │   action in [Action:\"edit_preferences\", Action::\"change_password\"],\n",
+        "   ·                    ─\n",
+        " 6 │   resource is User\n",
+        "   ╰────\n",
+    );
     assert!(err.contains(expected), "expected\n{expected}\nin\n{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -260,7 +269,7 @@ fn fmt_checks_then_formats_and_changes_no_decision() {
     let out = sesame(&["fmt", dir.to_str().unwrap()], None);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("--> extra.cedar:1:"),
+        text(&out.stderr).contains("[extra.cedar:1:19]"),
         "{}",
         text(&out.stderr)
     );

@@ -67,7 +67,7 @@ fn the_cli_deploys_rolls_back_lists_history_and_verifies_the_audit_chain() -> Te
     let out = sesame(&["deploy", &d, "--server", &url], "deployer-secret")?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("--> freeze.cedar:2:49"), "{stderr}");
+    assert!(stderr.contains("[freeze.cedar:2:49]"), "{stderr}");
 
     // Too little role: exit 2 with the server's reason.
     let out = sesame(&["rollback", "--server", &url], "viewer-secret")?;

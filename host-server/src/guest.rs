@@ -372,8 +372,5 @@ impl GuestInstance {
 pub fn default_guest_path() -> PathBuf {
     std::env::var_os("SESAME_GUEST_WASM")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../target/wasm/wasm32-unknown-unknown/wasm-guest/wasm_guest.wasm")
-        })
+        .unwrap_or_else(|| crate::build_output::TargetDir::current().guest_wasm())
 }

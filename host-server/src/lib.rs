@@ -4,6 +4,7 @@
 //! decision goes through `policy-core`; the `sesame` CLI (`cli/`) and the benchmarks (`tools/`)
 //! are crates of their own.
 
+pub mod build_output;
 pub mod client;
 pub mod guest;
 pub mod server;

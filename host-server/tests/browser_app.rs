@@ -1,12 +1,13 @@
 //! The demo firm app in headless Chromium (playwright-core) against a real `sesame serve`:
 //! what two users see, a deploy reaching an open page, a rollback. The scenario is
-//! `tests/e2e/demo-app.mjs`; screenshots land in `target/screenshots/`. The admin console the
+//! `tests/e2e/demo-app.mjs`; screenshots land in `target/screenshots/` (under `$CARGO_TARGET_DIR` when set). The admin console the
 //! same way: `tests/e2e/admin-console.mjs`.
 
 mod support;
 
 use std::process::Command;
 
+use host_server::build_output::TargetDir;
 use host_server::server::identity::dev;
 use support::{repo, Server, TestResult, ADMIN};
 
@@ -15,7 +16,7 @@ use support::{repo, Server, TestResult, ADMIN};
 fn scenario(script: &str, name: &str) -> Result<String, Box<dyn std::error::Error>> {
     let repo = repo();
     let web = repo.join("web");
-    let pkg = repo.join("target/pkg");
+    let pkg = TargetDir::current().pkg();
     assert!(
         pkg.join("sesame.js").is_file() && pkg.join("editor/codemirror.js").is_file(),
         "the browser package and editor are built first (scripts/browser-pkg.sh)"
@@ -55,7 +56,7 @@ fn scenario(script: &str, name: &str) -> Result<String, Box<dyn std::error::Erro
         .env("SESAME_TOKEN", ADMIN)
         .env("SESAME_ALICE_TOKEN", session("alice")?)
         .env("SESAME_CAROL_TOKEN", session("carol")?)
-        .env("SHOTS", repo.join("target/screenshots"))
+        .env("SHOTS", TargetDir::current().dir.join("screenshots"))
         .output()?;
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -20,7 +20,7 @@
 //! run Cedar on (the server's and CLI's threads, and the wasmtime guest), measured in debug
 //! builds.
 //!
-//! JSON input needs no scan of ours: serde_json and serde_yaml both refuse nesting deeper than
+//! JSON input needs no scan of ours: serde_json and serde_norway both refuse nesting deeper than
 //! 128, and everything that reaches Cedar as JSON passes through one of them.
 
 use crate::error::{Diagnostic, ErrorCode};

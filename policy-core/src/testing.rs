@@ -102,7 +102,7 @@ pub struct TestCase {
 /// Parses a test file (YAML, or JSON which is YAML too), located on error.
 pub(crate) fn parse_suite(path: &str, text: &str) -> Result<TestSuite, Diagnostic> {
     let src = SourceText::new(path, text);
-    let suite: TestSuite = serde_yaml::from_str(text).map_err(|e| {
+    let suite: TestSuite = serde_norway::from_str(text).map_err(|e| {
         let loc = e
             .location()
             .map(|l| src.location_at(l.line(), l.column()))

@@ -5,7 +5,7 @@
 // entity store). Decisions are compared on every measured request.
 // Usage: node tests/e2e/bench-browser.mjs [--users N --clients N --documents N --requests N]
 import { readFileSync, readdirSync, statSync } from "node:fs";
-import { join, relative, dirname } from "node:path";
+import { join, relative, dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execFileSync } from "node:child_process";
 import * as cedar from "@cedar-policy/cedar-wasm/nodejs";
@@ -15,7 +15,9 @@ const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : dflt;
 };
-const sesameBin = join(root, "target", "release", "sesame");
+// The target directory as scripts/paths.sh names it ($CARGO_TARGET_DIR, relative to the root).
+const target = resolve(root, process.env.CARGO_TARGET_DIR || "target");
+const sesameBin = join(target, "release", "sesame");
 const firm = JSON.parse(execFileSync(sesameBin, ["gen-firm",
   "--users", arg("users", "100"), "--clients", arg("clients", "500"),
   "--documents", arg("documents", "5000"), "--requests", arg("requests", "2000")],
@@ -31,7 +33,7 @@ function walk(dir, out = {}) {
   return out;
 }
 const files = walk(join(root, "policies"));
-const pkg = join(root, "target", "pkg");
+const pkg = join(target, "pkg");
 const { loadSesame } = await import(join(pkg, "sesame.js"));
 
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };

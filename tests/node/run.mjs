@@ -5,10 +5,11 @@
 //          "directory": [DirectoryRequest], "impact": {"files": {...}, "log": [LoggedDecision]} }
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const pkg = join(root, "target", "pkg");
+// The target directory as scripts/paths.sh names it ($CARGO_TARGET_DIR, relative to the root).
+const pkg = join(resolve(root, process.env.CARGO_TARGET_DIR || "target"), "pkg");
 const { loadSesame, SesameError } = await import(join(pkg, "sesame.js"));
 
 const input = JSON.parse(readFileSync(process.argv[2], "utf8"));

@@ -56,7 +56,9 @@ fn impact_case(requests: &[DecisionRequest]) -> (BTreeMap<String, String>, Vec<L
 
 #[test]
 fn the_browser_package_agrees_with_native() {
-    let pkg = repo_root().join("target/pkg/sesame.js");
+    let pkg = host_server::build_output::TargetDir::current()
+        .pkg()
+        .join("sesame.js");
     assert!(
         pkg.exists(),
         "{} is missing: build it with scripts/browser-pkg.sh",

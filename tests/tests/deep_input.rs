@@ -310,7 +310,7 @@ fn json_nesting_is_bounded_by_serde_everywhere_it_enters() {
         };
         assert_eq!(answer.unwrap_err().code.as_str(), expected);
     }
-    // Bundle files: entities, JSON schema and test YAML (serde_yaml stops at 128 levels too).
+    // Bundle files: entities, JSON schema and test YAML (serde_norway stops at 128 levels too).
     for (path, text, code) in [
         (
             "entities.json",

@@ -1,10 +1,19 @@
-//! Prometheus metrics, kept as atomics (no registry crate: a handful of counters and one
-//! histogram family) and rendered in the text exposition format at `/metrics`.
+//! Prometheus metrics: counters, one latency histogram family and the active version, kept in a
+//! `prometheus-client` registry and rendered in the Prometheus text exposition format (0.0.4)
+//! at `/metrics`.
 
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::RwLock;
+use std::sync::Mutex;
 use std::time::Duration;
+
+use prometheus_client::encoding::{prometheus_text, EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// The `Content-Type` of what [`Metrics::render`] writes.
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 /// Upper bounds of the latency buckets, seconds.
 const BUCKETS: [f64; 12] = [
@@ -12,7 +21,7 @@ const BUCKETS: [f64; 12] = [
 ];
 
 /// The decision endpoints, each with its own counters and histogram.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Endpoint {
     Decide,
     Batch,
@@ -31,154 +40,210 @@ impl Endpoint {
     }
 }
 
-#[derive(Default)]
-struct Histogram {
-    buckets: [AtomicU64; BUCKETS.len()],
-    count: AtomicU64,
-    sum_us: AtomicU64,
-}
-
-impl Histogram {
-    fn observe(&self, elapsed: Duration) {
-        let secs = elapsed.as_secs_f64();
-        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
-            self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_us
-            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+impl EncodeLabelValue for Endpoint {
+    fn encode(
+        &self,
+        encoder: &mut prometheus_client::encoding::LabelValueEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, self.label())
     }
 }
 
-#[derive(Default)]
-pub struct Metrics {
-    latency: [Histogram; 3],
-    allow: AtomicU64,
-    deny: AtomicU64,
-    failed: [AtomicU64; 3],
-    deploys_ok: AtomicU64,
-    deploys_rejected: AtomicU64,
-    activations: AtomicU64,
-    entity_writes: AtomicU64,
-    active: RwLock<Option<(u64, String)>>,
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ByEndpoint {
+    endpoint: Endpoint,
 }
 
-fn index(endpoint: Endpoint) -> usize {
-    Endpoint::ALL
-        .iter()
-        .position(|e| *e == endpoint)
-        .unwrap_or(0)
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ByDecision {
+    decision: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ByResult {
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ByDigest {
+    digest: String,
+}
+
+type Latency = Family<ByEndpoint, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(BUCKETS)
+}
+
+pub struct Metrics {
+    registry: Registry,
+    latency: Latency,
+    decisions: Family<ByDecision, Counter>,
+    failed: Family<ByEndpoint, Counter>,
+    deploys: Family<ByResult, Counter>,
+    activations: Counter,
+    entity_writes: Counter,
+    active: Family<ByDigest, Gauge>,
+    /// One activation at a time, so that the active-version gauge keeps a single series.
+    activating: Mutex<()>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let latency = Latency::new_with_constructor(latency_histogram);
+        let decisions = Family::<ByDecision, Counter>::default();
+        let failed = Family::<ByEndpoint, Counter>::default();
+        let deploys = Family::<ByResult, Counter>::default();
+        // Every series from the start, at zero: a scraper sees a counter before its first event.
+        for endpoint in Endpoint::ALL {
+            let _ = latency.get_or_create(&ByEndpoint { endpoint });
+            let _ = failed.get_or_create(&ByEndpoint { endpoint });
+        }
+        for decision in ["allow", "deny"] {
+            let _ = decisions.get_or_create(&ByDecision { decision });
+        }
+        for result in ["accepted", "rejected"] {
+            let _ = deploys.get_or_create(&ByResult { result });
+        }
+        let metrics = Self {
+            registry: Registry::default(),
+            latency,
+            decisions,
+            failed,
+            deploys,
+            activations: Counter::default(),
+            entity_writes: Counter::default(),
+            active: Family::default(),
+            activating: Mutex::new(()),
+        };
+        metrics.register()
+    }
 }
 
 impl Metrics {
+    fn register(mut self) -> Self {
+        let r = &mut self.registry;
+        r.register(
+            "sesame_decisions",
+            "Decisions made, by outcome",
+            self.decisions.clone(),
+        );
+        r.register(
+            "sesame_request_failures",
+            "Decision API calls answered with an error",
+            self.failed.clone(),
+        );
+        r.register(
+            "sesame_request_duration_seconds",
+            "Decision API latency inside the server",
+            self.latency.clone(),
+        );
+        r.register("sesame_deploys", "Deploys, by result", self.deploys.clone());
+        r.register(
+            "sesame_activations",
+            "Moves of the active version",
+            self.activations.clone(),
+        );
+        r.register(
+            "sesame_entity_writes",
+            "Accepted entity writes",
+            self.entity_writes.clone(),
+        );
+        r.register(
+            "sesame_active_version",
+            "The active version (number; digest as a label)",
+            self.active.clone(),
+        );
+        self
+    }
+
     pub fn request(&self, endpoint: Endpoint, elapsed: Duration, ok: bool) {
-        self.latency[index(endpoint)].observe(elapsed);
+        let by = ByEndpoint { endpoint };
+        self.latency
+            .get_or_create(&by)
+            .observe(elapsed.as_secs_f64());
         if !ok {
-            self.failed[index(endpoint)].fetch_add(1, Ordering::Relaxed);
+            self.failed.get_or_create(&by).inc();
         }
     }
 
     pub fn decisions(&self, allow: u64, deny: u64) {
-        self.allow.fetch_add(allow, Ordering::Relaxed);
-        self.deny.fetch_add(deny, Ordering::Relaxed);
+        for (decision, n) in [("allow", allow), ("deny", deny)] {
+            self.decisions
+                .get_or_create(&ByDecision { decision })
+                .inc_by(n);
+        }
     }
 
     pub fn deploy(&self, accepted: bool) {
-        let counter = if accepted {
-            &self.deploys_ok
-        } else {
-            &self.deploys_rejected
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        let result = if accepted { "accepted" } else { "rejected" };
+        self.deploys.get_or_create(&ByResult { result }).inc();
     }
 
     pub fn activated(&self, number: u64, digest: &str) {
-        self.activations.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut active) = self.active.write() {
-            *active = Some((number, digest.to_string()));
-        }
+        self.activations.inc();
+        let _one_at_a_time = self.activating.lock();
+        self.active.clear();
+        self.active
+            .get_or_create(&ByDigest {
+                digest: digest.to_string(),
+            })
+            .set(i64::try_from(number).unwrap_or(i64::MAX));
     }
 
     pub fn entity_write(&self) {
-        self.entity_writes.fetch_add(1, Ordering::Relaxed);
+        self.entity_writes.inc();
     }
 
+    /// The text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        out.push_str("# HELP sesame_decisions_total Decisions made, by outcome.\n# TYPE sesame_decisions_total counter\n");
-        let _ = writeln!(
-            out,
-            "sesame_decisions_total{{decision=\"allow\"}} {}",
-            get(&self.allow)
-        );
-        let _ = writeln!(
-            out,
-            "sesame_decisions_total{{decision=\"deny\"}} {}",
-            get(&self.deny)
-        );
-        out.push_str("# HELP sesame_request_failures_total Decision API calls answered with an error.\n# TYPE sesame_request_failures_total counter\n");
-        for e in Endpoint::ALL {
-            let _ = writeln!(
-                out,
-                "sesame_request_failures_total{{endpoint=\"{}\"}} {}",
-                e.label(),
-                get(&self.failed[index(e)])
-            );
-        }
-        out.push_str("# HELP sesame_request_duration_seconds Decision API latency inside the server.\n# TYPE sesame_request_duration_seconds histogram\n");
-        for e in Endpoint::ALL {
-            let h = &self.latency[index(e)];
-            let mut cumulative = 0;
-            for (i, bound) in BUCKETS.iter().enumerate() {
-                cumulative += get(&h.buckets[i]);
-                let _ = writeln!(
-                    out,
-                    "sesame_request_duration_seconds_bucket{{endpoint=\"{}\",le=\"{bound}\"}} {cumulative}",
-                    e.label()
-                );
-            }
-            let count = get(&h.count);
-            let _ = writeln!(
-                out,
-                "sesame_request_duration_seconds_bucket{{endpoint=\"{}\",le=\"+Inf\"}} {count}",
-                e.label()
-            );
-            let _ = writeln!(
-                out,
-                "sesame_request_duration_seconds_sum{{endpoint=\"{}\"}} {}",
-                e.label(),
-                get(&h.sum_us) as f64 / 1e6
-            );
-            let _ = writeln!(
-                out,
-                "sesame_request_duration_seconds_count{{endpoint=\"{}\"}} {count}",
-                e.label()
-            );
-        }
-        out.push_str("# HELP sesame_deploys_total Deploys, by result.\n# TYPE sesame_deploys_total counter\n");
-        let _ = writeln!(
-            out,
-            "sesame_deploys_total{{result=\"accepted\"}} {}",
-            get(&self.deploys_ok)
-        );
-        let _ = writeln!(
-            out,
-            "sesame_deploys_total{{result=\"rejected\"}} {}",
-            get(&self.deploys_rejected)
-        );
-        out.push_str("# HELP sesame_activations_total Moves of the active version.\n# TYPE sesame_activations_total counter\n");
-        let _ = writeln!(out, "sesame_activations_total {}", get(&self.activations));
-        out.push_str("# HELP sesame_entity_writes_total Accepted entity writes.\n# TYPE sesame_entity_writes_total counter\n");
-        let _ = writeln!(
-            out,
-            "sesame_entity_writes_total {}",
-            get(&self.entity_writes)
-        );
-        out.push_str("# HELP sesame_active_version The active version (number; digest as a label).\n# TYPE sesame_active_version gauge\n");
-        if let Some((number, digest)) = self.active.read().ok().and_then(|a| a.clone()) {
-            let _ = writeln!(out, "sesame_active_version{{digest=\"{digest}\"}} {number}");
+        // Writing to a String cannot fail; an encoding error would leave a truncated page,
+        // which a scraper rejects as a whole.
+        if let Err(e) = prometheus_text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "metrics encoding failed");
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exposition_names_every_series_with_its_labels() {
+        let m = Metrics::default();
+        m.decisions(3, 1);
+        m.request(Endpoint::Batch, Duration::from_micros(300), false);
+        m.deploy(true);
+        m.activated(1, "sha256:aa");
+        m.activated(2, "sha256:bb");
+        m.entity_write();
+        let text = m.render();
+        for line in [
+            "# TYPE sesame_decisions_total counter",
+            "sesame_decisions_total{decision=\"allow\"} 3",
+            "sesame_decisions_total{decision=\"deny\"} 1",
+            "sesame_request_failures_total{endpoint=\"batch\"} 1",
+            "sesame_request_failures_total{endpoint=\"decide\"} 0",
+            "# TYPE sesame_request_duration_seconds histogram",
+            "sesame_request_duration_seconds_bucket{endpoint=\"batch\",le=\"0.00025\"} 0",
+            "sesame_request_duration_seconds_bucket{endpoint=\"batch\",le=\"0.0005\"} 1",
+            "sesame_request_duration_seconds_bucket{endpoint=\"batch\",le=\"+Inf\"} 1",
+            "sesame_request_duration_seconds_count{endpoint=\"matrix\"} 0",
+            "sesame_deploys_total{result=\"accepted\"} 1",
+            "sesame_deploys_total{result=\"rejected\"} 0",
+            "sesame_activations_total 2",
+            "sesame_entity_writes_total 1",
+            "sesame_active_version{digest=\"sha256:bb\"} 2",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "no line {line:?} in\n{text}"
+            );
+        }
+        // Only the active version is exposed, not every version ever active.
+        assert!(!text.contains("sha256:aa"), "{text}");
     }
 }

@@ -215,31 +215,10 @@ pub fn now_rfc3339() -> String {
     rfc3339(std::time::SystemTime::now())
 }
 
-/// `time` as RFC 3339 UTC with milliseconds (no date crate: civil-from-days arithmetic). The
-/// fixed width makes these strings sort like the times they stand for.
+/// `time` as RFC 3339 UTC with milliseconds. The fixed width makes these strings sort like the
+/// times they stand for.
 pub fn rfc3339(time: std::time::SystemTime) -> String {
-    let now = time
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = now.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's days → civil date.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        now.subsec_millis()
-    )
+    chrono::DateTime::<chrono::Utc>::from(time).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 #[cfg(test)]
@@ -255,6 +234,8 @@ mod tests {
         let day = std::time::Duration::from_secs(86_400);
         let epoch = std::time::UNIX_EPOCH;
         assert_eq!(rfc3339(epoch + day * 365), "1971-01-01T00:00:00.000Z");
+        let later = epoch + std::time::Duration::from_millis(1_700_000_000_123);
+        assert_eq!(rfc3339(later), "2023-11-14T22:13:20.123Z");
         assert!(rfc3339(epoch + day) < rfc3339(epoch + day * 20));
     }
 }

@@ -108,7 +108,7 @@ impl Server {
             .arg(host_server::guest::default_guest_path())
             // One compiled module for every test server (compiling takes seconds).
             .arg("--guest-cache")
-            .arg(repo.join("target/guest-cache"))
+            .arg(host_server::build_output::TargetDir::current().guest_cache())
             .args(&self.extra_args)
             .env("SESAME_LOG", "warn")
             .stdout(Stdio::piped())

@@ -112,7 +112,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 )]
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(header::CONTENT_TYPE, crate::server::metrics::CONTENT_TYPE)],
         state.metrics.render(),
     )
         .into_response()
