@@ -15,53 +15,8 @@ use serde::{Deserialize, Serialize};
 use crate::entity_json::{attr_string, attr_uid, to_ref};
 use crate::error::{Diagnostic, ErrorCode, Location};
 use crate::firm_model::{FirmModel, Part};
+pub use crate::level::FieldLevel;
 use crate::wire::{EntityRef, ProfileDifference};
-
-/// How much of a field (or section) a user gets. Ordered: `None < Print < Read < Full`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub enum FieldLevel {
-    None,
-    Print,
-    Read,
-    /// Read and edit.
-    Full,
-}
-
-impl FieldLevel {
-    pub const ALL: [FieldLevel; 4] = [Self::None, Self::Print, Self::Read, Self::Full];
-
-    pub fn from_long(n: i64) -> Option<Self> {
-        match n {
-            0 => Some(Self::None),
-            1 => Some(Self::Print),
-            2 => Some(Self::Read),
-            3 => Some(Self::Full),
-            _ => None,
-        }
-    }
-
-    pub fn as_long(self) -> i64 {
-        self as i64
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::Print => "print",
-            Self::Read => "read",
-            Self::Full => "full",
-        }
-    }
-}
-
-impl std::fmt::Display for FieldLevel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// One access profile as read from the entity store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

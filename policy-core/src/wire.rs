@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Diagnostic, ErrorCode, Location};
-use crate::profile::FieldLevel;
+use crate::level::FieldLevel;
 
 /// A reference to an entity: `{"type": "Document", "id": "inv-42"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

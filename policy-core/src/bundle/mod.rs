@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use cedar_policy::{Entities, PolicySet, Schema};
 
 use crate::error::{BundleError, Diagnostic, ErrorCode, Location};
-use crate::testing::{parse_suite, TestSuite};
+use crate::suite::{parse_suite, TestSuite};
 use crate::wire::{BundleInfo, EntityRef};
 
 pub use files::{classify, FileKind};
