@@ -349,12 +349,12 @@ pub(crate) fn decide_on(
         request.context.as_ref(),
     )?;
     let slice = if request.entities.is_empty() {
-        request_slice(store, &cedar_request, request.context.as_ref())?
+        request_slice(bundle, store, &cedar_request, request.context.as_ref())?
     } else {
         let records = keyed_records(bundle, request.entities.clone())?;
         let extras = parse_each(records.into_values(), bundle)?;
         store.slice_with(
-            request_roots(&cedar_request, request.context.as_ref()).iter(),
+            request_roots(bundle, &cedar_request, request.context.as_ref()).iter(),
             extras,
         )?
     };
@@ -402,6 +402,7 @@ pub(crate) fn field_level_on(
         to_uid(resource)?.as_ref().clone(),
     ];
     roots.extend(actions.iter().map(|(a, _)| a.as_ref().clone()));
+    roots.extend(bundle.condition_literals().iter().cloned());
     let slice = store.slice(roots.iter())?;
     field_level_in(
         bundle,
@@ -457,6 +458,7 @@ pub(crate) fn matrix_on(
     if let Some(context) = &request.context {
         context_entities(context, &mut shared_roots);
     }
+    shared_roots.extend(bundle.condition_literals().iter().cloned());
     // A page mixes resource types (sections, clients, documents); a cell whose action does
     // not apply to the row's resource type is left out rather than failing the whole matrix.
     // The types each action applies to are read from the schema once, not per cell.
@@ -547,18 +549,24 @@ pub(crate) fn matrix_on(
 /// The entities a request can reach: principal, action, resource and any entity named in the
 /// context (over-including is harmless: the slice only has to contain what evaluation reads).
 fn request_slice(
+    bundle: &Bundle,
     store: &EntityStore,
     request: &Request,
     context: Option<&Value>,
 ) -> Result<cedar_policy_core::entities::Entities, EngineError> {
-    store.slice(request_roots(request, context).iter())
+    store.slice(request_roots(bundle, request, context).iter())
 }
 
+/// Where a decision's slice starts: the request's entities, the context's, and the entities
+/// the policies' conditions name.
 fn request_roots(
+    bundle: &Bundle,
     request: &Request,
     context: Option<&Value>,
 ) -> Vec<cedar_policy_core::ast::EntityUID> {
-    let mut roots: Vec<cedar_policy_core::ast::EntityUID> = Vec::with_capacity(4);
+    let literals = bundle.condition_literals();
+    let mut roots: Vec<cedar_policy_core::ast::EntityUID> = Vec::with_capacity(4 + literals.len());
+    roots.extend(literals.iter().cloned());
     for uid in [request.principal(), request.action(), request.resource()]
         .into_iter()
         .flatten()

@@ -329,3 +329,31 @@ fn unnamed_policies_get_cedars_positional_ids() {
         .unwrap();
     assert_eq!(answer.determining_policies, vec!["policy2".to_string()]);
 }
+
+#[test]
+fn an_entity_named_only_by_a_policy_is_read_as_cedar_reads_it() {
+    // Found by Cedar's corpus (case 35c8d8ff…): the forbid reads `A::""`, which no request
+    // names; a slice built from the request alone missed it and the forbid went unseen.
+    let schema = "entity A = { r?: String };\naction \"action\" appliesTo { principal: [A], resource: [A] };\n";
+    let policies = "forbid (principal == A::\"p\", action, resource) when { A::\"\" has r };\npermit (principal, action, resource) when { A::\"cfg\" has r && A::\"cfg\".r == \"open\" };\n";
+    let entities = r#"[
+      {"uid": {"type": "A", "id": "p"}, "attrs": {}, "parents": []},
+      {"uid": {"type": "A", "id": ""}, "attrs": {"r": "De"}, "parents": []},
+      {"uid": {"type": "A", "id": "cfg"}, "attrs": {"r": "open"}, "parents": []}
+    ]"#;
+    let engine = Engine::new(
+        load(&files(&[
+            ("schema.cedarschema", schema),
+            ("policies.cedar", policies),
+            ("entities.json", entities),
+        ]))
+        .unwrap(),
+    );
+    for (principal, expected) in [("p", Decision::Deny), ("q", Decision::Allow)] {
+        let req = request(("A", principal), ("Action", "action"), ("A", "p"));
+        let ours = engine.decide(&req).unwrap();
+        let cedar = cedar_decides(Some(schema), policies, entities, &req);
+        assert_eq!(ours.decision, expected, "A::{principal}");
+        assert_eq!((ours.decision, ours.determining_policies), cedar);
+    }
+}

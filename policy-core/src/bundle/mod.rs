@@ -6,6 +6,7 @@ mod action_index;
 mod entities;
 mod files;
 mod links;
+mod literals;
 mod manifest;
 mod policies;
 mod schema;
@@ -37,6 +38,8 @@ pub struct Bundle {
     policies_by_action: Option<std::sync::Arc<HashMap<cedar_policy::EntityUid, PolicySet>>>,
     policy_index: BTreeMap<String, PolicyInfo>,
     template_index: BTreeMap<String, PolicyInfo>,
+    /// Entities the policies' conditions name (see `literals`): roots of every slice.
+    condition_literals: std::sync::Arc<[cedar_policy_core::ast::EntityUID]>,
     entities: Entities,
     entity_records: Vec<serde_json::Value>,
     entity_origins: HashMap<EntityRef, Location>,
@@ -247,6 +250,7 @@ impl Bundle {
         match loaded {
             Some(loaded) if !has_errors => {
                 let digest = files::digest(texts.iter().map(|(p, t)| (p.as_str(), t.as_str())));
+                let condition_literals = literals::condition_literals(&parsed.set).into();
                 let policies_by_action = schema
                     .as_ref()
                     .and_then(|schema| {
@@ -261,6 +265,7 @@ impl Bundle {
                     policies: parsed.set,
                     policy_index: parsed.index,
                     template_index: parsed.templates,
+                    condition_literals,
                     entities: loaded.entities,
                     entity_records: loaded.records,
                     entity_origins: loaded.origins,
@@ -298,6 +303,12 @@ impl Bundle {
             .zip(self.policies_by_action.as_ref())
             .and_then(|(a, index)| index.get(a))
             .unwrap_or(&self.policies)
+    }
+
+    /// Entities named in the policies' conditions: a decision's slice must hold them (and
+    /// what they reference) whatever the request names.
+    pub(crate) fn condition_literals(&self) -> &[cedar_policy_core::ast::EntityUID] {
+        &self.condition_literals
     }
 
     /// Policies by `@id` (template-linked policies by their link id), with their file and
