@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod conformance;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 

@@ -1,0 +1,89 @@
+//! Cedar's conformance corpus through the wasmtime guest, as the server runs it: the same
+//! `.wasm` build of policy-core, loaded by `host_server::guest`, answering the same cases as
+//! native policy-core (`sesame_tests::conformance` says what is compared).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use host_server::guest::{
+    default_guest_path, GuestAnswer, GuestInstance, GuestLimits, GuestRuntime,
+};
+use policy_core::json_api::{BundleFiles, Op};
+use policy_core::wire::{BatchItem, BatchRequest, BatchResponse, DecisionRequest, ErrorBody};
+use sesame_tests::conformance::{assert_agrees, case_paths, run, Face};
+
+struct Guest<'a> {
+    runtime: &'a GuestRuntime,
+    instance: GuestInstance,
+}
+
+impl Guest<'_> {
+    fn answer(&mut self, answer: GuestAnswer) -> Result<String, ErrorBody> {
+        match answer {
+            GuestAnswer::Ok(json) => Ok(json),
+            GuestAnswer::EngineError(json) => Err(serde_json::from_str(&json).unwrap()),
+        }
+    }
+}
+
+impl Face for Guest<'_> {
+    fn load(&mut self, files: &[(&str, String)]) -> Result<(), ErrorBody> {
+        // A guest that trapped is poisoned: a fresh instance for the next case.
+        if self.instance.is_poisoned() {
+            self.instance = self.runtime.instance().unwrap();
+        }
+        let json = serde_json::to_string(&BundleFiles {
+            files: files
+                .iter()
+                .map(|(p, t)| (p.to_string(), t.clone()))
+                .collect(),
+        })
+        .unwrap();
+        let answer = self.instance.load_bundle(&json).unwrap();
+        self.answer(answer).map(|_| ())
+    }
+
+    fn batch(&mut self, requests: &[DecisionRequest]) -> Vec<BatchItem> {
+        let input = serde_json::to_string(&BatchRequest {
+            requests: requests.to_vec(),
+        })
+        .unwrap();
+        let answer = self.instance.call(Op::Batch, &input).unwrap();
+        match self.answer(answer) {
+            Ok(json) => {
+                serde_json::from_str::<BatchResponse>(&json)
+                    .unwrap()
+                    .results
+            }
+            Err(error) => requests
+                .iter()
+                .map(|_| BatchItem::Failed {
+                    error: error.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[test]
+fn cedars_corpus_decides_the_same_through_the_wasmtime_guest() {
+    let path = default_guest_path();
+    assert!(
+        path.exists(),
+        "{} is missing: build it with scripts/wasm-build.sh wasm-guest -p wasm-guest",
+        path.display()
+    );
+    let runtime = GuestRuntime::from_file(&path, None, GuestLimits::default()).unwrap();
+    let paths = case_paths();
+    let started = std::time::Instant::now();
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let tally = run(&paths, threads, || Guest {
+        runtime: &runtime,
+        instance: runtime.instance().unwrap(),
+    });
+    assert_agrees(
+        "wasmtime guest",
+        &tally,
+        paths.len(),
+        started.elapsed().as_secs_f64(),
+    );
+}
