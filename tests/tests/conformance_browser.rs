@@ -1,5 +1,5 @@
-//! Cedar's conformance corpus through the browser package under Node, compared with the cases'
-//! expectations by the same runner as native policy-core and the wasmtime guest
+//! Cedar's conformance corpus through the browser package under Node and in headless Chromium
+//! (playwright-core, as the other browser tests), compared with the cases' expectations by the same runner as native policy-core and the wasmtime guest
 //! (`sesame_tests::conformance`). Node runs once over every case: a first pass records what the
 //! runner hands a face (each case's files and requests), `tests/node/conformance.mjs` answers
 //! them with the package as a page would, and a second pass replays those answers. Needs the
@@ -84,6 +84,23 @@ impl Face for Replayed {
 
 #[test]
 fn cedars_corpus_decides_the_same_through_the_browser_package_under_node() {
+    through_js(
+        "browser package under node",
+        repo_root().join("tests/node/conformance.mjs"),
+    );
+}
+
+#[test]
+fn cedars_corpus_decides_the_same_through_the_browser_package_in_chromium() {
+    through_js(
+        "browser package in chromium",
+        repo_root().join("tests/e2e/conformance-chromium.mjs"),
+    );
+}
+
+/// Records the runner's inputs, has `script` (run by node: `script IN.jsonl OUT.jsonl`)
+/// answer them with the browser package, and replays its answers through the runner.
+fn through_js(face: &str, script: std::path::PathBuf) {
     let paths = case_paths();
     let started = std::time::Instant::now();
     let recorded = Mutex::new(Vec::new());
@@ -94,21 +111,17 @@ fn cedars_corpus_decides_the_same_through_the_browser_package_under_node() {
     let inputs = recorded.into_inner().unwrap();
     assert_eq!(inputs.len(), paths.len());
     let dir = std::env::temp_dir();
-    let input = dir.join(format!(
-        "sesame-conformance-in-{}.jsonl",
-        std::process::id()
-    ));
-    let output = dir.join(format!(
-        "sesame-conformance-out-{}.jsonl",
-        std::process::id()
-    ));
+    // Both tests of this file run at once in one process: one pair of files each.
+    let tag = format!("{}-{}", std::process::id(), face.replace(' ', "-"));
+    let input = dir.join(format!("sesame-conformance-in-{tag}.jsonl"));
+    let output = dir.join(format!("sesame-conformance-out-{tag}.jsonl"));
     let lines: Vec<String> = inputs
         .iter()
         .map(|i| serde_json::to_string(i).unwrap())
         .collect();
     std::fs::write(&input, lines.join("\n") + "\n").unwrap();
     let node = Command::new("node")
-        .arg(repo_root().join("tests/node/conformance.mjs"))
+        .arg(&script)
         .arg(&input)
         .arg(&output)
         .output()
@@ -116,7 +129,8 @@ fn cedars_corpus_decides_the_same_through_the_browser_package_under_node() {
     std::fs::remove_file(&input).unwrap();
     assert!(
         node.status.success(),
-        "node failed: {}",
+        "{face}: {} failed: {}",
+        script.display(),
         String::from_utf8_lossy(&node.stderr)
     );
     let text = std::fs::read_to_string(&output).unwrap();
@@ -125,7 +139,7 @@ fn cedars_corpus_decides_the_same_through_the_browser_package_under_node() {
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
         .collect();
-    assert_eq!(answers.len(), paths.len(), "node answered every case");
+    assert_eq!(answers.len(), paths.len(), "{face} answered every case");
     let replayed = Mutex::new(Some(Replayed {
         answers,
         current: None,
@@ -137,12 +151,7 @@ fn cedars_corpus_decides_the_same_through_the_browser_package_under_node() {
             .and_then(|mut f| f.take())
             .expect("one face")
     });
-    assert_agrees(
-        "browser package under node",
-        &tally,
-        paths.len(),
-        started.elapsed().as_secs_f64(),
-    );
+    assert_agrees(face, &tally, paths.len(), started.elapsed().as_secs_f64());
 }
 
 /// The recording face, handing its inputs to `sink` when the runner drops it.
