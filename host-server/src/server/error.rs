@@ -79,6 +79,22 @@ pub enum ApiError {
     Rejected { status: StatusCode, message: String },
 }
 
+/// What every guarded call may answer besides its own errors, in the OpenAPI document: no or a
+/// bad token (401), a role or identity that may not (403), past its deadline (408), over the rate
+/// limit (429) — each a JSON `Error`.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // a description of responses for the document, never built
+pub enum Guarded {
+    #[response(status = 401, description = "Error")]
+    Unauthorized(Body<'static>),
+    #[response(status = 403, description = "Error")]
+    Forbidden(Body<'static>),
+    #[response(status = 408, description = "Error")]
+    Timeout(Body<'static>),
+    #[response(status = 429, description = "Error")]
+    RateLimited(Body<'static>),
+}
+
 /// The JSON body of every error the server answers (`Error` in the OpenAPI document).
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = Error)]

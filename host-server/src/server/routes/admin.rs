@@ -66,13 +66,10 @@ async fn json_body<T: serde::de::DeserializeOwned>(
     responses(
         (status = 200, description = "OK", body = crate::server::state::DeployOutcome),
         (status = 400, description = "Error", body = crate::server::error::Body),
-        (status = 401, description = "Error", body = crate::server::error::Body),
-        (status = 403, description = "Error", body = crate::server::error::Body),
-        (status = 408, description = "Error", body = crate::server::error::Body),
         (status = 409, description = "Error", body = crate::server::error::Body),
         (status = 413, description = "Error", body = crate::server::error::Body),
         (status = 422, description = "Error", body = crate::server::error::Body),
-        (status = 429, description = "Error", body = crate::server::error::Body),
+        crate::server::error::Guarded,
     ),
     security(("bearer" = [])),
 )]
@@ -116,12 +113,9 @@ pub struct ActivateBody {
     responses(
         (status = 200, description = "OK", body = crate::store::VersionMeta),
         (status = 400, description = "Error", body = crate::server::error::Body),
-        (status = 401, description = "Error", body = crate::server::error::Body),
-        (status = 403, description = "Error", body = crate::server::error::Body),
         (status = 404, description = "Error", body = crate::server::error::Body),
-        (status = 408, description = "Error", body = crate::server::error::Body),
         (status = 409, description = "Error", body = crate::server::error::Body),
-        (status = 429, description = "Error", body = crate::server::error::Body),
+        crate::server::error::Guarded,
     ),
     security(("bearer" = [])),
 )]
@@ -158,12 +152,9 @@ pub struct RollbackBody {
     request_body = RollbackBody,
     responses(
         (status = 200, description = "OK", body = crate::store::VersionMeta),
-        (status = 401, description = "Error", body = crate::server::error::Body),
-        (status = 403, description = "Error", body = crate::server::error::Body),
         (status = 404, description = "Error", body = crate::server::error::Body),
-        (status = 408, description = "Error", body = crate::server::error::Body),
         (status = 409, description = "Error", body = crate::server::error::Body),
-        (status = 429, description = "Error", body = crate::server::error::Body),
+        crate::server::error::Guarded,
     ),
     security(("bearer" = [])),
 )]
@@ -200,10 +191,7 @@ pub struct History {
     summary = "Active version, stored versions, moves of the active pointer",
     responses(
         (status = 200, description = "OK", body = History),
-        (status = 401, description = "Error", body = crate::server::error::Body),
-        (status = 403, description = "Error", body = crate::server::error::Body),
-        (status = 408, description = "Error", body = crate::server::error::Body),
-        (status = 429, description = "Error", body = crate::server::error::Body),
+        crate::server::error::Guarded,
     ),
     security(("bearer" = [])),
 )]
@@ -233,11 +221,8 @@ pub async fn history(
     responses(
         (status = 200, description = "OK", body = policy_core::json_api::BundleFiles),
         (status = 400, description = "Error", body = crate::server::error::Body),
-        (status = 401, description = "Error", body = crate::server::error::Body),
-        (status = 403, description = "Error", body = crate::server::error::Body),
         (status = 404, description = "Error", body = crate::server::error::Body),
-        (status = 408, description = "Error", body = crate::server::error::Body),
-        (status = 429, description = "Error", body = crate::server::error::Body),
+        crate::server::error::Guarded,
     ),
     security(("bearer" = [])),
 )]
@@ -274,11 +259,8 @@ pub struct DiffQuery {
     responses(
         (status = 200, description = "OK", body = policy_core::diff::BundleDiff),
         (status = 400, description = "Error", body = crate::server::error::Body),
-        (status = 401, description = "Error", body = crate::server::error::Body),
-        (status = 403, description = "Error", body = crate::server::error::Body),
         (status = 404, description = "Error", body = crate::server::error::Body),
-        (status = 408, description = "Error", body = crate::server::error::Body),
-        (status = 429, description = "Error", body = crate::server::error::Body),
+        crate::server::error::Guarded,
         (status = 503, description = "Error", body = crate::server::error::Body),
     ),
     security(("bearer" = [])),
@@ -313,11 +295,8 @@ pub async fn version_diff(
     responses(
         (status = 200, description = "OK", body = policy_core::json_api::Validation),
         (status = 400, description = "Error", body = crate::server::error::Body),
-        (status = 401, description = "Error", body = crate::server::error::Body),
-        (status = 403, description = "Error", body = crate::server::error::Body),
-        (status = 408, description = "Error", body = crate::server::error::Body),
         (status = 413, description = "Error", body = crate::server::error::Body),
-        (status = 429, description = "Error", body = crate::server::error::Body),
+        crate::server::error::Guarded,
     ),
     security(("bearer" = [])),
 )]
@@ -338,10 +317,7 @@ pub async fn validate_bundle(
     summary = "The stored data entities",
     responses(
         (status = 200, description = "OK", body = Vec<crate::server::openapi::CedarEntity>),
-        (status = 401, description = "Error", body = crate::server::error::Body),
-        (status = 403, description = "Error", body = crate::server::error::Body),
-        (status = 408, description = "Error", body = crate::server::error::Body),
-        (status = 429, description = "Error", body = crate::server::error::Body),
+        crate::server::error::Guarded,
     ),
     security(("bearer" = [])),
 )]
@@ -396,10 +372,7 @@ fn default_limit() -> usize {
     responses(
         (status = 200, description = "OK", body = Vec<crate::store::AuditRecord>),
         (status = 400, description = "Error", body = crate::server::error::Body),
-        (status = 401, description = "Error", body = crate::server::error::Body),
-        (status = 403, description = "Error", body = crate::server::error::Body),
-        (status = 408, description = "Error", body = crate::server::error::Body),
-        (status = 429, description = "Error", body = crate::server::error::Body),
+        crate::server::error::Guarded,
     ),
     security(("bearer" = [])),
 )]
@@ -431,10 +404,7 @@ pub struct VerifyQuery {
     responses(
         (status = 200, description = "OK", body = crate::store::ChainCheck),
         (status = 400, description = "Error", body = crate::server::error::Body),
-        (status = 401, description = "Error", body = crate::server::error::Body),
-        (status = 403, description = "Error", body = crate::server::error::Body),
-        (status = 408, description = "Error", body = crate::server::error::Body),
-        (status = 429, description = "Error", body = crate::server::error::Body),
+        crate::server::error::Guarded,
     ),
     security(("bearer" = [])),
 )]
@@ -463,10 +433,7 @@ pub async fn audit_verify(
     summary = "The audit chain's head (last record's seq and hash), to publish outside the server",
     responses(
         (status = 200, description = "OK", body = crate::store::audit::AuditHead),
-        (status = 401, description = "Error", body = crate::server::error::Body),
-        (status = 403, description = "Error", body = crate::server::error::Body),
-        (status = 408, description = "Error", body = crate::server::error::Body),
-        (status = 429, description = "Error", body = crate::server::error::Body),
+        crate::server::error::Guarded,
     ),
     security(("bearer" = [])),
 )]
@@ -490,10 +457,7 @@ pub async fn audit_head(
     responses(
         (status = 200, description = "OK", body = Vec<crate::store::DecisionRecord>),
         (status = 400, description = "Error", body = crate::server::error::Body),
-        (status = 401, description = "Error", body = crate::server::error::Body),
-        (status = 403, description = "Error", body = crate::server::error::Body),
-        (status = 408, description = "Error", body = crate::server::error::Body),
-        (status = 429, description = "Error", body = crate::server::error::Body),
+        crate::server::error::Guarded,
     ),
     security(("bearer" = [])),
 )]
@@ -527,10 +491,7 @@ pub struct Session {
     summary = "Checks a token and records the sign-in in the activity history",
     responses(
         (status = 200, description = "OK", body = Session),
-        (status = 401, description = "Error", body = crate::server::error::Body),
-        (status = 403, description = "Error", body = crate::server::error::Body),
-        (status = 408, description = "Error", body = crate::server::error::Body),
-        (status = 429, description = "Error", body = crate::server::error::Body),
+        crate::server::error::Guarded,
     ),
     security(("bearer" = [])),
 )]
@@ -576,13 +537,10 @@ fn link_edit_error(e: LinkEditError) -> ApiError {
     responses(
         (status = 200, description = "OK", body = crate::server::state::DeployOutcome),
         (status = 400, description = "Error", body = crate::server::error::Body),
-        (status = 401, description = "Error", body = crate::server::error::Body),
-        (status = 403, description = "Error", body = crate::server::error::Body),
-        (status = 408, description = "Error", body = crate::server::error::Body),
         (status = 409, description = "Error", body = crate::server::error::Body),
         (status = 413, description = "Error", body = crate::server::error::Body),
         (status = 422, description = "Error", body = crate::server::error::Body),
-        (status = 429, description = "Error", body = crate::server::error::Body),
+        crate::server::error::Guarded,
     ),
     security(("bearer" = [])),
 )]
@@ -623,13 +581,10 @@ pub async fn link(
     params(("link_id" = String, Path, description = "The link's id")),
     responses(
         (status = 200, description = "OK", body = crate::server::state::DeployOutcome),
-        (status = 401, description = "Error", body = crate::server::error::Body),
-        (status = 403, description = "Error", body = crate::server::error::Body),
         (status = 404, description = "Error", body = crate::server::error::Body),
-        (status = 408, description = "Error", body = crate::server::error::Body),
         (status = 409, description = "Error", body = crate::server::error::Body),
         (status = 422, description = "Error", body = crate::server::error::Body),
-        (status = 429, description = "Error", body = crate::server::error::Body),
+        crate::server::error::Guarded,
     ),
     security(("bearer" = [])),
 )]
