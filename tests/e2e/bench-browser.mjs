@@ -2,7 +2,8 @@
 // generated firm, same requests, one run. Sesame keeps a resident engine (policies, schema and
 // entities loaded once); cedar-wasm is measured stateless (everything passed per call) and with
 // pre-parsed policies and schema (entities still passed per call: its API has no resident
-// entity store). Decisions are compared on every measured request.
+// entity store), each with all the entities and with the request's entity slice (its best fair
+// mode). Decisions are compared on every measured request.
 // Usage: node tests/e2e/bench-browser.mjs [--users N --clients N --documents N --requests N]
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join, relative, dirname, resolve } from "node:path";
@@ -77,12 +78,50 @@ const preparsed = (q) => cedar.statefulIsAuthorized({ ...call(q), preparsedPolic
 const cedarStateless = perCall(sample, 3, stateless);
 const cedarPreparsed = perCall(sample, 3, preparsed);
 
+// cedar-wasm's best fair mode: pre-parsed policies and schema, and each request with only its
+// entity slice (what a caller that knows its data would send): the principal, action, resource
+// and context entities, their ancestors, and every entity their attributes and tags reference,
+// transitively. Slices are computed before timing (the caller's cost, not cedar-wasm's).
+const byKey = new Map(entities.map((e) => [`${e.uid.type}::${e.uid.id}`, e]));
+function refsIn(value, out) {
+  if (Array.isArray(value)) value.forEach((v) => refsIn(v, out));
+  else if (value && typeof value === "object") {
+    if (value.__entity) out.push(value.__entity);
+    else if (typeof value.type === "string" && typeof value.id === "string" && Object.keys(value).length === 2) out.push(value);
+    else Object.values(value).forEach((v) => refsIn(v, out));
+  }
+}
+function slice(q) {
+  const todo = [q.principal, q.action, q.resource];
+  refsIn(q.context ?? {}, todo);
+  const seen = new Map();
+  while (todo.length) {
+    const r = todo.pop();
+    const key = `${r.type}::${r.id}`;
+    if (seen.has(key)) continue;
+    const e = byKey.get(key);
+    if (!e) continue;
+    seen.set(key, e);
+    todo.push(...(e.parents ?? []));
+    refsIn(e.attrs ?? {}, todo);
+    refsIn(e.tags ?? {}, todo);
+  }
+  return [...seen.values()];
+}
+const slices = new Map(sample.map((q) => [q, slice(q)]));
+const slicedStateless = (q) => cedar.isAuthorized({ ...call(q), schema, validateRequest: true, policies: { staticPolicies: policyText }, entities: slices.get(q) });
+const slicedPreparsed = (q) => cedar.statefulIsAuthorized({ ...call(q), preparsedPolicySetId: "sesame", preparsedSchemaName: "sesame", validateRequest: true, entities: slices.get(q) });
+const cedarSlicedStateless = perCall(sample, 3, slicedStateless);
+const cedarSlicedPreparsed = perCall(sample, 3, slicedPreparsed);
+const meanSlice = sample.reduce((n, q) => n + slices.get(q).length, 0) / sample.length;
+
 // The same decisions, or the comparison means nothing.
 let mismatches = 0;
 for (const q of sample) {
   const ours = engine.decide(q).decision;
-  const theirs = preparsed(q);
-  if (theirs.type !== "success" || theirs.response.decision !== ours) mismatches++;
+  for (const theirs of [preparsed(q), slicedPreparsed(q)]) {
+    if (theirs.type !== "success" || theirs.response.decision !== ours) mismatches++;
+  }
 }
 
 const report = {
@@ -93,10 +132,14 @@ const report = {
   sesame_load_ms: sesameLoadMs,
   sesame_decide_us: sesameDecide,
   sesame_batch_us: sesameBatch,
-  cedar_wasm_stateless_us: cedarStateless,
-  cedar_wasm_preparsed_us: cedarPreparsed,
-  speedup_vs_preparsed: cedarPreparsed / sesameDecide,
-  speedup_vs_stateless: cedarStateless / sesameDecide,
+  cedar_wasm_stateless_all_entities_us: cedarStateless,
+  cedar_wasm_preparsed_all_entities_us: cedarPreparsed,
+  mean_slice_entities: meanSlice,
+  cedar_wasm_stateless_slice_us: cedarSlicedStateless,
+  cedar_wasm_preparsed_slice_us: cedarSlicedPreparsed,
+  speedup_vs_preparsed_slice: cedarSlicedPreparsed / sesameDecide,
+  speedup_vs_stateless_slice: cedarSlicedStateless / sesameDecide,
+  speedup_vs_preparsed_all_entities: cedarPreparsed / sesameDecide,
   mismatches,
 };
 console.log(JSON.stringify(report, null, 2));
