@@ -25,6 +25,24 @@ pub(crate) fn read_records(
     text: &str,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Vec<(Value, Location)>> {
+    read_json_array(
+        path,
+        text,
+        ErrorCode::EntityInvalid,
+        "an entity file must hold a JSON array of entity records",
+        diags,
+    )
+}
+
+/// Reads a JSON file that must hold an array, each element with where it starts; a syntax error
+/// is located, a value that is not an array is `code` with `not_array`.
+pub(crate) fn read_json_array(
+    path: &str,
+    text: &str,
+    code: ErrorCode,
+    not_array: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<(Value, Location)>> {
     let src = SourceText::new(path, text);
     let value: Value = match serde_json::from_str(text) {
         Ok(v) => v,
@@ -34,13 +52,7 @@ pub(crate) fn read_records(
         }
     };
     let Value::Array(items) = value else {
-        diags.push(
-            Diagnostic::error(
-                ErrorCode::EntityInvalid,
-                "an entity file must hold a JSON array of entity records",
-            )
-            .at(Some(src.start())),
-        );
+        diags.push(Diagnostic::error(code, not_array).at(Some(src.start())));
         return None;
     };
     let starts = json_array_element_starts(text);

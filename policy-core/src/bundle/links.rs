@@ -14,7 +14,6 @@ use serde_json::Value;
 
 use super::policies::{ParsedPolicies, PolicyInfo};
 use crate::error::{Diagnostic, ErrorCode, Location};
-use crate::source::{json_array_element_starts, json_syntax_diagnostic, SourceText};
 use crate::wire::EntityRef;
 
 /// One link as written in a links file.
@@ -163,30 +162,16 @@ pub(crate) fn add(
     diags: &mut Vec<Diagnostic>,
 ) {
     for (path, text) in files {
-        let src = SourceText::new(path, text);
-        let value: Value = match serde_json::from_str(text) {
-            Ok(v) => v,
-            Err(e) => {
-                diags.push(json_syntax_diagnostic(&src, &e));
-                continue;
-            }
-        };
-        let Value::Array(items) = value else {
-            diags.push(
-                Diagnostic::error(
-                    ErrorCode::LinkInvalid,
-                    "a links file must hold a JSON array of {\"template_id\", \"link_id\", \"args\"}",
-                )
-                .at(Some(src.start())),
-            );
+        let Some(items) = super::entities::read_json_array(
+            path,
+            text,
+            ErrorCode::LinkInvalid,
+            "a links file must hold a JSON array of {\"template_id\", \"link_id\", \"args\"}",
+            diags,
+        ) else {
             continue;
         };
-        let starts = json_array_element_starts(text);
-        for (i, item) in items.into_iter().enumerate() {
-            let at = starts
-                .get(i)
-                .map(|o| src.locate(*o))
-                .unwrap_or_else(|| src.start());
+        for (item, at) in items {
             if let Err(message) = add_one(path, item, &at, parsed) {
                 diags.push(Diagnostic::error(ErrorCode::LinkInvalid, message).at(Some(at)));
             }
