@@ -672,6 +672,20 @@ fn template_links_are_made_and_removed_through_the_admin_api() -> TestResult {
         answer.body["determining_policies"],
         json!(["block-frozen-1-for-carol"])
     );
+    // Ids with a control character are refused at the boundary, as in every other write.
+    for bad in [
+        json!({"template_id": "block-document", "link_id": "a\u{0}b", "args": link["args"]}),
+        json!({"template_id": "block-document", "link_id": "x", "args": {"?principal": "User::\"ca\u{1b}rol\"", "?resource": "Document::\"frozen-1\""}}),
+        json!({"template_id": "block-document", "link_id": "x", "args": {"?principal": {"type": "User", "id": "a\nb"}, "?resource": "Document::\"frozen-1\""}}),
+    ] {
+        let refused = admin.post("/v1/admin/links", &bad)?;
+        assert_eq!(
+            (refused.status, refused.code()),
+            (400, "control_character_in_id"),
+            "{}",
+            refused.body
+        );
+    }
     // The same link id twice: a conflict, nothing deployed.
     let again = admin.post("/v1/admin/links", &link)?;
     assert_eq!(

@@ -23,6 +23,17 @@ pub fn refuse_controls(value: &Value, at: &str) -> Result<(), ApiError> {
     walk(value, &mut path)
 }
 
+/// One id (or name that becomes one) with a control character is refused; `at` names its place.
+pub fn refuse_control_text(text: &str, at: impl FnOnce() -> String) -> Result<(), ApiError> {
+    match text.chars().find(|c| c.is_control()) {
+        Some(c) => Err(ApiError::ControlCharacter {
+            at: at(),
+            code_point: format!("U+{:04X}", u32::from(c)),
+        }),
+        None => Ok(()),
+    }
+}
+
 fn walk(value: &Value, path: &mut String) -> Result<(), ApiError> {
     match value {
         Value::Object(map) => {
@@ -30,12 +41,7 @@ fn walk(value: &Value, path: &mut String) -> Result<(), ApiError> {
                 (map.get("type"), map.get("id"))
             {
                 for (field, text) in [("type", ty), ("id", id)] {
-                    if let Some(c) = text.chars().find(|c| c.is_control()) {
-                        return Err(ApiError::ControlCharacter {
-                            at: format!("{path}.{field}"),
-                            code_point: format!("U+{:04X}", u32::from(c)),
-                        });
-                    }
+                    refuse_control_text(text, || format!("{path}.{field}"))?;
                 }
             }
             for (key, v) in map {

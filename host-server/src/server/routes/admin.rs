@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use axum::Json;
 use policy_core::diff::{diff, BundleDiff};
 use policy_core::json_api::{validate, BundleFiles, Validation};
-use policy_core::links::{with_link, without_link, LinkEditError, TemplateLink};
+use policy_core::links::{with_link, without_link, LinkArg, LinkEditError, TemplateLink};
 use policy_core::wire::EntityRef;
 use policy_core::Bundle;
 use serde::{Deserialize, Serialize};
@@ -18,6 +18,7 @@ use serde_json::Value;
 use super::{authorization, read_body, ApiPath, ApiQuery};
 use crate::server::auth::{AdminAction, Caller};
 use crate::server::budget::RequestDeadline;
+use crate::server::entity_ids::refuse_control_text;
 use crate::server::error::ApiError;
 use crate::server::state::{AppState, DeployOutcome};
 use crate::store::audit::AuditHead;
@@ -519,6 +520,23 @@ pub struct LinkBody {
     message: Option<String>,
 }
 
+/// A link's ids become a policy id and entity uids: no control characters, as in every other
+/// write (`entity_ids`).
+fn refuse_link_controls(link: &TemplateLink) -> Result<(), ApiError> {
+    refuse_control_text(&link.template_id, || "template_id".into())?;
+    refuse_control_text(&link.link_id, || "link_id".into())?;
+    for (slot, arg) in &link.args {
+        match arg {
+            LinkArg::Text(text) => refuse_control_text(text, || format!("args.{slot}"))?,
+            LinkArg::Escaped { __entity: r } | LinkArg::Ref(r) => {
+                refuse_control_text(&r.type_name, || format!("args.{slot}.type"))?;
+                refuse_control_text(&r.id, || format!("args.{slot}.id"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn link_edit_error(e: LinkEditError) -> ApiError {
     match e {
         LinkEditError::Duplicate(_) => ApiError::Conflict(e.to_string()),
@@ -555,6 +573,7 @@ pub async fn link(
 ) -> Result<Json<DeployOutcome>, ApiError> {
     let caller = caller(&state, request.headers(), AdminAction::Activate)?;
     let body: LinkBody = json_body(&state, request).await?;
+    refuse_link_controls(&body.link)?;
     let message = body.message.unwrap_or_else(|| {
         format!(
             "link {} of template {}",
