@@ -172,6 +172,12 @@ impl FirmModel {
         }
     }
 
+    /// The type that plays `part`, parsed, for comparisons made once per entity (no string built
+    /// per entity); `None` when the declared name is not a type name (it then names nothing).
+    pub fn entity_type(&self, part: Part) -> Option<cedar_policy::EntityTypeName> {
+        self.type_name(part).parse().ok()
+    }
+
     /// Whether an entity of type `type_name` (full name) plays `part`.
     pub fn is(&self, part: Part, type_name: &str) -> bool {
         self.type_name(part) == type_name

@@ -46,10 +46,6 @@ impl AccessProfile {
     }
 }
 
-fn is_profile_type(model: &FirmModel, uid: &EntityUid) -> bool {
-    model.is(Part::Profile, &uid.type_name().to_string())
-}
-
 /// Reads tags as levels; reports any tag that is not a Long in 0..=3.
 pub(crate) fn levels_of(
     entity: &Entity,
@@ -77,9 +73,10 @@ pub fn profiles<'a>(
     model: &FirmModel,
     entities: impl IntoIterator<Item = &'a Entity>,
 ) -> Vec<AccessProfile> {
+    let profile_type = model.entity_type(Part::Profile);
     let mut out: Vec<AccessProfile> = entities
         .into_iter()
-        .filter(|e| is_profile_type(model, &e.uid()))
+        .filter(|e| Some(e.uid().type_name()) == profile_type.as_ref())
         .map(|e| read_profile(model, e, &mut Vec::new()))
         .collect();
     out.sort_by(|a, b| a.uid.cmp(&b.uid));
@@ -121,7 +118,8 @@ pub(crate) fn check_profile_entities<'a>(
 ) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
     let mut by_uid: BTreeMap<EntityRef, AccessProfile> = BTreeMap::new();
-    for entity in all.filter(|e| is_profile_type(model, &e.uid())) {
+    let profile_type = model.entity_type(Part::Profile);
+    for entity in all.filter(|e| Some(e.uid().type_name()) == profile_type.as_ref()) {
         let mut problems = Vec::new();
         let profile = read_profile(model, entity, &mut problems);
         let at = origins.get(&profile.uid).cloned();

@@ -13,10 +13,9 @@ use crate::firm_model::{FirmModel, Part};
 use crate::store::EntityStore;
 
 /// Whether a write to `uid` can break a rule here (profiles and the licences that cap them).
-/// `governed` holds the two type names, computed once per write.
-fn governs(governed: &[String; 2], uid: &EntityUID) -> bool {
-    let type_name = uid.entity_type().to_string();
-    governed.contains(&type_name)
+/// Asked for every entity of every delta: a comparison of parsed types, no allocation.
+fn governs(governed: &[cedar_policy::EntityTypeName], uid: &EntityUID) -> bool {
+    governed.iter().any(|t| t.as_ref() == uid.entity_type())
 }
 
 /// The rules over `store` with `upsert` written and `remove` removed. Only writes that touch a
@@ -30,10 +29,11 @@ pub(crate) fn check_overlay(
     let Some(model) = model else {
         return Ok(());
     };
-    let governed = [
-        model.type_name(Part::Profile),
-        model.type_name(Part::Licence),
-    ];
+    // Declared names that do not parse as a type name name no entity: nothing to govern.
+    let governed: Vec<cedar_policy::EntityTypeName> = [Part::Profile, Part::Licence]
+        .into_iter()
+        .filter_map(|part| model.entity_type(part))
+        .collect();
     if !upsert
         .iter()
         .map(|e| e.uid())
