@@ -5,20 +5,7 @@
 #[path = "../../host-server/tests/support/mod.rs"]
 mod support;
 
-use serde_json::Value;
-use support::{demo_files, frozen_doc_request, request, Server, TestResult, FREEZE};
-
-fn decision(server: &Server, req: &Value) -> Result<(String, String), Box<dyn std::error::Error>> {
-    let r = server.anonymous().post("/v1/decide", req)?;
-    assert_eq!(r.status, 200, "{}", r.body);
-    Ok((
-        r.body["decision"].as_str().unwrap_or_default().to_string(),
-        r.body["bundle_digest"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-    ))
-}
+use support::{decision, demo_files, frozen_doc_request, request, Server, TestResult, FREEZE};
 
 fn sesame(args: &[&str], token: &str) -> Result<std::process::Output, std::io::Error> {
     std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))

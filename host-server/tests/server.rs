@@ -6,20 +6,8 @@ mod support;
 
 use serde_json::{json, Value};
 use support::{
-    demo_files, entity, frozen_doc_request, request, Server, TestResult, FREEZE, SERVICE,
+    decision, demo_files, entity, frozen_doc_request, request, Server, TestResult, FREEZE, SERVICE,
 };
-
-fn decision(server: &Server, req: &Value) -> Result<(String, String), Box<dyn std::error::Error>> {
-    let r = server.anonymous().post("/v1/decide", req)?;
-    assert_eq!(r.status, 200, "{}", r.body);
-    Ok((
-        r.body["decision"].as_str().unwrap_or_default().to_string(),
-        r.body["bundle_digest"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-    ))
-}
 
 #[test]
 fn decisions_single_batch_and_matrix_come_from_the_active_version() -> TestResult {

@@ -172,6 +172,22 @@ pub fn request(principal: &str, action: &str, resource: (&str, &str)) -> Value {
     })
 }
 
+/// One decision by an anonymous caller: its decision and the version that answered (200 only).
+pub fn decision(
+    server: &Server,
+    req: &Value,
+) -> Result<(String, String), Box<dyn std::error::Error>> {
+    let r = server.anonymous().post("/v1/decide", req)?;
+    assert_eq!(r.status, 200, "{}", r.body);
+    Ok((
+        r.body["decision"].as_str().unwrap_or_default().to_string(),
+        r.body["bundle_digest"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    ))
+}
+
 /// A policy that freezes one document (not in the demo firm) for everyone.
 pub const FREEZE: &str = r#"// Freezes one document for everyone.
 @id("freeze-frozen-1")
