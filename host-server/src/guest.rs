@@ -207,6 +207,7 @@ impl GuestRuntime {
             free: export(&instance, &mut store, "sesame_free")?,
             load: export(&instance, &mut store, "sesame_load")?,
             call: export(&instance, &mut store, "sesame_call")?,
+            call_slice: export(&instance, &mut store, "sesame_call_slice")?,
             store,
             memory,
             limits: self.limits,
@@ -256,6 +257,7 @@ pub struct GuestInstance {
     free: TypedFunc<(u32, u32), ()>,
     load: TypedFunc<(u32, u32), i64>,
     call: TypedFunc<(u32, u32, u32, u32), i64>,
+    call_slice: TypedFunc<(u32, u32, u32, u32, u32, u32), i64>,
     limits: GuestLimits,
     poisoned: bool,
 }
@@ -295,6 +297,31 @@ impl GuestInstance {
             g.free
                 .call(&mut g.store, (in_ptr, in_len))
                 .map_err(|e| g.classify(e))?;
+            g.read_answer(packed.map_err(|e| g.classify(e))?)
+        })
+    }
+
+    /// Runs a decision operation on the resident bundle over an entity slice the host packed
+    /// (`policy_core::json_api::slice_for`).
+    pub fn call_on_slice(
+        &mut self,
+        op: Op,
+        input_json: &str,
+        slice: &[u8],
+    ) -> Result<GuestAnswer, GuestError> {
+        self.guard(|g| {
+            let (op_ptr, op_len) = g.write(op.as_str().as_bytes())?;
+            let (in_ptr, in_len) = g.write(input_json.as_bytes())?;
+            let (slice_ptr, slice_len) = g.write(slice)?;
+            let packed = g.call_slice.call(
+                &mut g.store,
+                (op_ptr, op_len, in_ptr, in_len, slice_ptr, slice_len),
+            );
+            for (ptr, len) in [(op_ptr, op_len), (in_ptr, in_len), (slice_ptr, slice_len)] {
+                g.free
+                    .call(&mut g.store, (ptr, len))
+                    .map_err(|e| g.classify(e))?;
+            }
             g.read_answer(packed.map_err(|e| g.classify(e))?)
         })
     }

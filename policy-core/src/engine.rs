@@ -14,6 +14,7 @@ use crate::firm_model::FirmModel;
 use crate::profile::{self, AccessProfile, FieldLevel};
 use crate::rules;
 use crate::store::{as_cedar, EntityStore};
+use cedar_policy_core::ast::EntityUID;
 use crate::wire::{
     BatchItem, BatchResponse, Decision, DecisionRequest, DecisionResponse, DeltaReport,
     EntityDelta, EntityRef, ErrorBody, EvaluationError, MatrixRequest, MatrixResponse, MatrixRow,
@@ -21,13 +22,11 @@ use crate::wire::{
 };
 
 /// A bundle and the entities decisions are made on: the bundle's static entities plus the data
-/// entities a host loads and changes with deltas.
+/// entities a host loads and changes with deltas, each held once (parsed, with its closed
+/// ancestor set; no second copy of the JSON it came as).
 #[derive(Debug, Clone)]
 pub struct Engine {
     bundle: Arc<Bundle>,
-    /// Data entities as given by the host (not the bundle's), kept so that a new bundle version
-    /// can be installed over the same data.
-    data: BTreeMap<EntityRef, Value>,
     store: EntityStore,
 }
 
@@ -38,7 +37,6 @@ impl Engine {
         let store = build_store(&bundle, Vec::new()).unwrap_or_default();
         Self {
             bundle: Arc::new(bundle),
-            data: BTreeMap::new(),
             store,
         }
     }
@@ -48,6 +46,20 @@ impl Engine {
         let mut engine = Self::new(bundle);
         engine.replace_entities(records)?;
         Ok(engine)
+    }
+
+    /// The same bundle over a slice another engine packed (`json_api::slice_for`): what a
+    /// guest instance decides on when its host holds the entity store.
+    pub(crate) fn on_slice(&self, packed: &[u8]) -> Result<Self, EngineError> {
+        Ok(Self {
+            bundle: self.bundle.clone(),
+            store: EntityStore::from_closed(crate::packed::unpack(packed)?),
+        })
+    }
+
+    /// The packed entities a call rooted at `roots` reads (see [`crate::packed`]).
+    pub(crate) fn pack_slice(&self, roots: &[EntityUID]) -> Result<Vec<u8>, EngineError> {
+        crate::packed::pack(&self.store.pick(roots.iter()))
     }
 
     pub fn bundle(&self) -> &Bundle {
@@ -67,15 +79,16 @@ impl Engine {
         self.store.len()
     }
 
-    /// The data entities as given, for hosts that persist them.
-    pub fn data_records(&self) -> impl Iterator<Item = &Value> {
-        self.data.values()
+    /// The data entities as Cedar entity JSON (direct parents), for hosts that persist them or
+    /// load them into another bundle version.
+    pub fn data_records(&self) -> Result<Vec<Value>, EngineError> {
+        self.store.data_entities().map(record_of).collect()
     }
 
     /// Installs another bundle version over the same data. Fails (and changes nothing) if the
     /// data does not conform to the new schema.
     pub fn install_bundle(&mut self, bundle: Bundle) -> Result<(), EngineError> {
-        let store = build_store(&bundle, self.data.values().cloned().collect())?;
+        let store = build_store(&bundle, self.data_records()?)?;
         rules::check(bundle.manifest().firm_model.as_ref(), &store)?;
         self.bundle = Arc::new(bundle);
         self.store = store;
@@ -85,10 +98,9 @@ impl Engine {
     /// Replaces all data entities. All-or-nothing.
     pub fn replace_entities(&mut self, records: Vec<Value>) -> Result<DeltaReport, EngineError> {
         let data = keyed_records(&self.bundle, records)?;
-        let store = build_store(&self.bundle, data.values().cloned().collect())?;
-        rules::check(self.firm_model(), &store)?;
         let upserted = data.len();
-        self.data = data;
+        let store = build_store(&self.bundle, data.into_values().collect())?;
+        rules::check(self.firm_model(), &store)?;
         self.store = store;
         Ok(DeltaReport {
             upserted,
@@ -109,15 +121,11 @@ impl Engine {
                 to_uid(r).map(|u| u.as_ref().clone())
             })
             .collect::<Result<Vec<_>, EngineError>>()?;
-        let parsed = parse_each(upserts.values().cloned(), &self.bundle)?;
+        let upserted = upserts.len();
+        let parsed = parse_each(upserts.into_values(), &self.bundle)?;
         // Domain rules are checked on the store as it would be, before anything changes.
         rules::check_overlay(self.firm_model(), &self.store, &parsed, &removals)?;
-        self.store.apply(&removals, parsed)?;
-        for r in &delta.remove {
-            self.data.remove(r);
-        }
-        let upserted = upserts.len();
-        self.data.extend(upserts);
+        self.store.apply(&removals, parsed, true)?;
         Ok(DeltaReport {
             upserted,
             removed: removals.len(),
@@ -145,9 +153,14 @@ impl Engine {
         })
     }
 
-    /// A data entity as the host gave it (`None` for the bundle's own entities).
-    pub(crate) fn data_record(&self, uid: &EntityRef) -> Option<&Value> {
-        self.data.get(uid)
+    /// A data entity as Cedar entity JSON (`None` for the bundle's own entities).
+    pub fn data_record(&self, uid: &EntityRef) -> Option<Result<Value, EngineError>> {
+        let uid = to_uid(uid).ok()?;
+        let uid = uid.as_ref();
+        self.store
+            .is_data(uid)
+            .then(|| self.store.get(uid).map(record_of))
+            .flatten()
     }
 
     /// Every entity of the store.
@@ -275,13 +288,19 @@ fn parse_each(
 /// Static entities of the bundle (which include the schema's actions) plus data records, in
 /// one pass: a data record with the uid of a static entity replaces it.
 pub(crate) fn build_store(bundle: &Bundle, data: Vec<Value>) -> Result<EntityStore, EngineError> {
-    let mut entities: Vec<_> = bundle
+    let statics: Vec<_> = bundle
         .entities()
         .iter()
         .map(|e| e.as_ref().clone())
         .collect();
-    entities.extend(parse_each(data.into_iter(), bundle)?);
-    EntityStore::build(entities)
+    EntityStore::build(statics, parse_each(data.into_iter(), bundle)?)
+}
+
+/// An entity as Cedar entity JSON (the form hosts give and store).
+fn record_of(entity: &Entity) -> Result<Value, EngineError> {
+    entity
+        .to_json_value()
+        .map_err(|e| EngineError::EntityInvalid(format!("{}: {e}", entity.uid())))
 }
 
 pub(crate) fn build_request(
@@ -351,14 +370,52 @@ pub(crate) fn decide_on(
     let slice = if request.entities.is_empty() {
         request_slice(bundle, store, &cedar_request, request.context.as_ref())?
     } else {
-        let records = keyed_records(bundle, request.entities.clone())?;
-        let extras = parse_each(records.into_values(), bundle)?;
         store.slice_with(
             request_roots(bundle, &cedar_request, request.context.as_ref()).iter(),
-            extras,
+            given_entities(bundle, &request.entities)?,
         )?
     };
     Ok(authorize(bundle, &cedar_request, as_cedar(&slice)))
+}
+
+/// Entities a request gives for itself (they replace stored ones for that call).
+fn given_entities(
+    bundle: &Bundle,
+    records: &[Value],
+) -> Result<Vec<cedar_policy_core::ast::Entity>, EngineError> {
+    let records = keyed_records(bundle, records.to_vec())?;
+    parse_each(records.into_values(), bundle)
+}
+
+/// Where a host's slice for a call starts, read from the request as JSON without parsing it
+/// the way evaluation will (that stays the deciding engine's work, within its deadline): the
+/// request's entities, every entity reference in its context and in the entities given with
+/// it (their parents and attributes), and the entities the policies' conditions name. A
+/// superset of what evaluation reads; a malformed part adds nothing and fails when decided.
+fn host_roots<'a>(
+    bundle: &Bundle,
+    uids: impl IntoIterator<Item = &'a EntityRef>,
+    json: impl IntoIterator<Item = &'a Value>,
+) -> Vec<EntityUID> {
+    let mut roots: Vec<EntityUID> = bundle.condition_literals().to_vec();
+    roots.extend(
+        uids.into_iter()
+            .filter_map(|r| to_uid(r).ok())
+            .map(|u| u.as_ref().clone()),
+    );
+    for value in json {
+        context_entities(value, &mut roots);
+    }
+    roots
+}
+
+/// Every stored entity [`decide_on`] may read for `request` (see [`host_roots`]).
+pub(crate) fn decision_roots(bundle: &Bundle, request: &DecisionRequest) -> Vec<EntityUID> {
+    host_roots(
+        bundle,
+        [&request.principal, &request.action, &request.resource],
+        request.context.iter().chain(&request.entities),
+    )
 }
 
 fn authorize(
@@ -397,12 +454,7 @@ pub(crate) fn field_level_on(
     field: &str,
 ) -> Result<FieldLevel, EngineError> {
     let actions = field_actions(bundle)?;
-    let mut roots = vec![
-        to_uid(principal)?.as_ref().clone(),
-        to_uid(resource)?.as_ref().clone(),
-    ];
-    roots.extend(actions.iter().map(|(a, _)| a.as_ref().clone()));
-    roots.extend(bundle.condition_literals().iter().cloned());
+    let roots = field_level_start(bundle, principal, resource)?;
     let slice = store.slice(roots.iter())?;
     field_level_in(
         bundle,
@@ -412,6 +464,30 @@ pub(crate) fn field_level_on(
         resource,
         field,
     )
+}
+
+/// Where [`field_level_on`]'s slice starts.
+fn field_level_start(
+    bundle: &Bundle,
+    principal: &EntityRef,
+    resource: &EntityRef,
+) -> Result<Vec<EntityUID>, EngineError> {
+    let mut roots = vec![
+        to_uid(principal)?.as_ref().clone(),
+        to_uid(resource)?.as_ref().clone(),
+    ];
+    roots.extend(field_actions(bundle)?.iter().map(|(a, _)| a.as_ref().clone()));
+    roots.extend(bundle.condition_literals().iter().cloned());
+    Ok(roots)
+}
+
+/// Every stored entity [`field_level_on`] may read (empty if the call cannot be made).
+pub(crate) fn field_level_roots(
+    bundle: &Bundle,
+    principal: &EntityRef,
+    resource: &EntityRef,
+) -> Vec<EntityUID> {
+    field_level_start(bundle, principal, resource).unwrap_or_default()
 }
 
 /// The level of `field` on a slice that already holds principal, resource and field actions.
@@ -436,6 +512,53 @@ fn field_level_in(
     Ok(level)
 }
 
+fn matrix_field_actions(
+    bundle: &Bundle,
+    request: &MatrixRequest,
+) -> Result<Option<[(EntityUid, FieldLevel); 3]>, EngineError> {
+    if request.fields.is_empty() {
+        Ok(None)
+    } else {
+        field_actions(bundle).map(Some)
+    }
+}
+
+/// Where every row's slice starts: principal, actions, field actions, context, literals.
+fn matrix_shared_roots(
+    bundle: &Bundle,
+    request: &MatrixRequest,
+    field_levels: Option<&[(EntityUid, FieldLevel); 3]>,
+) -> Result<Vec<EntityUID>, EngineError> {
+    let mut shared_roots = vec![to_uid(&request.principal)?.as_ref().clone()];
+    for action in &request.actions {
+        shared_roots.push(to_uid(action)?.as_ref().clone());
+    }
+    if let Some(levels) = field_levels {
+        shared_roots.extend(levels.iter().map(|(a, _)| a.as_ref().clone()));
+    }
+    if let Some(context) = &request.context {
+        context_entities(context, &mut shared_roots);
+    }
+    shared_roots.extend(bundle.condition_literals().iter().cloned());
+    Ok(shared_roots)
+}
+
+/// Every stored entity [`matrix_on`] may read (see [`host_roots`]): the principal, actions,
+/// field actions, every row's resource.
+pub(crate) fn matrix_roots(bundle: &Bundle, request: &MatrixRequest) -> Vec<EntityUID> {
+    let mut roots = host_roots(
+        bundle,
+        std::iter::once(&request.principal)
+            .chain(&request.actions)
+            .chain(&request.resources),
+        request.context.iter().chain(&request.entities),
+    );
+    if let Ok(Some(levels)) = matrix_field_actions(bundle, request) {
+        roots.extend(levels.iter().map(|(a, _)| a.as_ref().clone()));
+    }
+    roots
+}
+
 /// One slice per resource row serves every action and field of the row: a page's matrix costs
 /// one slice per resource, not one per cell.
 pub(crate) fn matrix_on(
@@ -443,22 +566,8 @@ pub(crate) fn matrix_on(
     store: &EntityStore,
     request: &MatrixRequest,
 ) -> Result<MatrixResponse, EngineError> {
-    let field_levels = if request.fields.is_empty() {
-        None
-    } else {
-        Some(field_actions(bundle)?)
-    };
-    let mut shared_roots = vec![to_uid(&request.principal)?.as_ref().clone()];
-    for action in &request.actions {
-        shared_roots.push(to_uid(action)?.as_ref().clone());
-    }
-    if let Some(levels) = &field_levels {
-        shared_roots.extend(levels.iter().map(|(a, _)| a.as_ref().clone()));
-    }
-    if let Some(context) = &request.context {
-        context_entities(context, &mut shared_roots);
-    }
-    shared_roots.extend(bundle.condition_literals().iter().cloned());
+    let field_levels = matrix_field_actions(bundle, request)?;
+    let shared_roots = matrix_shared_roots(bundle, request, field_levels.as_ref())?;
     // A page mixes resource types (sections, clients, documents); a cell whose action does
     // not apply to the row's resource type is left out rather than failing the whole matrix.
     // The types each action applies to are read from the schema once, not per cell.
@@ -490,8 +599,7 @@ pub(crate) fn matrix_on(
     let extras = if request.entities.is_empty() {
         None
     } else {
-        let records = keyed_records(bundle, request.entities.clone())?;
-        Some(parse_each(records.into_values(), bundle)?)
+        Some(given_entities(bundle, &request.entities)?)
     };
     let mut rows = Vec::with_capacity(request.resources.len());
     for resource in &request.resources {

@@ -9,7 +9,7 @@ use crate::error::{render_chain, EngineError, ErrorCode};
 use crate::wire::EntityRef;
 
 /// The uid of an entity JSON record, in either of Cedar's forms (`{"type","id"}` or `__entity`).
-pub(crate) fn uid_of_record(record: &Value) -> Option<EntityRef> {
+pub fn uid_of_record(record: &Value) -> Option<EntityRef> {
     entity_ref_of(record.get("uid")?)
 }
 

@@ -206,6 +206,54 @@ impl std::str::FromStr for Op {
     }
 }
 
+/// The packed entity slice a decision operation (`decide`, `batch`, `matrix`, `field_level`)
+/// reads, for [`call_on_slice`] in an engine that holds the bundle but not the data: a host
+/// keeps one entity store and hands each guest instance only this. Only the input's JSON shape
+/// is checked here; everything else is the deciding engine's to refuse, with its own error.
+pub fn slice_for(engine: &Engine, op: Op, input: &str) -> Result<Vec<u8>, ErrorBody> {
+    let roots = || -> Result<Vec<cedar_policy_core::ast::EntityUID>, EngineError> {
+        let bundle = engine.bundle();
+        Ok(match op {
+            Op::Decide => crate::engine::decision_roots(bundle, &parse(input)?),
+            Op::Batch => parse::<BatchRequest>(input)?
+                .requests
+                .iter()
+                .flat_map(|r| crate::engine::decision_roots(bundle, r))
+                .collect(),
+            Op::Matrix => crate::engine::matrix_roots(bundle, &parse(input)?),
+            Op::FieldLevel => {
+                let r: FieldLevelRequest = parse(input)?;
+                crate::engine::field_level_roots(bundle, &r.principal, &r.resource)
+            }
+            other => return Err(not_on_slice(other)),
+        })
+    };
+    roots()
+        .and_then(|roots| engine.pack_slice(&roots))
+        .map_err(|e| ErrorBody::from(&e))
+}
+
+/// Runs a decision operation on `engine`'s bundle over a slice from [`slice_for`] (the
+/// engine's own data is not read).
+pub fn call_on_slice(
+    engine: &Engine,
+    op: Op,
+    input: &str,
+    slice: &[u8],
+) -> Result<String, ErrorBody> {
+    if !matches!(op, Op::Decide | Op::Batch | Op::Matrix | Op::FieldLevel) {
+        return Err(ErrorBody::from(&not_on_slice(op)));
+    }
+    let mut view = engine.on_slice(slice).map_err(|e| ErrorBody::from(&e))?;
+    call(&mut view, op, input)
+}
+
+fn not_on_slice(op: Op) -> EngineError {
+    EngineError::Unsupported(format!(
+        "`{op}` does not run on an entity slice (only decide, batch, matrix, field_level)"
+    ))
+}
+
 /// Runs one operation on the engine; see [`Op`] for what each takes and returns.
 pub fn call(engine: &mut Engine, op: Op, input: &str) -> Result<String, ErrorBody> {
     let mut run = || -> Result<String, EngineError> {
@@ -237,10 +285,8 @@ pub fn call(engine: &mut Engine, op: Op, input: &str) -> Result<String, ErrorBod
             )?),
             Op::Impact => {
                 let r: ImpactRequest = parse(input)?;
-                let candidate = Engine::with_entities(
-                    Bundle::load(r.files)?,
-                    engine.data_records().cloned().collect(),
-                )?;
+                let candidate =
+                    Engine::with_entities(Bundle::load(r.files)?, engine.data_records()?)?;
                 to_json(&crate::impact::replay(engine, &candidate, &r.log))
             }
             // Without a declared firm model a bundle has no licences or roles: empty lists.

@@ -34,6 +34,7 @@ pub mod firm_model;
 pub mod impact;
 pub mod json_api;
 mod level;
+mod packed;
 pub mod licence;
 pub mod nesting;
 pub mod profile;
@@ -54,5 +55,7 @@ pub mod links {
     };
 }
 pub use engine::Engine;
+/// The `uid` of a Cedar entity record, if it has a well-formed one.
+pub use entity_json::uid_of_record;
 pub use error::{BundleError, Diagnostic, EngineError, ErrorCode, Location, Severity};
 pub use profile::{AccessProfile, FieldLevel};

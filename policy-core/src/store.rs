@@ -40,6 +40,8 @@ struct Stored {
     entity: Arc<CoreEntity>,
     /// Entities named in attributes and tags: what evaluation may dereference next.
     refs: Arc<[EntityUID]>,
+    /// Given by the host as data (not one of the bundle's own entities).
+    data: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -83,10 +85,57 @@ fn cycle_error(uid: &EntityUID) -> EngineError {
 
 impl EntityStore {
     /// A store of `entities`; a later entity with the same uid replaces an earlier one.
-    pub(crate) fn build(entities: Vec<CoreEntity>) -> Result<Self, EngineError> {
+    pub(crate) fn build(
+        statics: Vec<CoreEntity>,
+        data: Vec<CoreEntity>,
+    ) -> Result<Self, EngineError> {
         let mut store = Self::default();
-        store.apply(&[], entities)?;
+        store.apply(&[], statics, false)?;
+        store.apply(&[], data, true)?;
         Ok(store)
+    }
+
+    /// A store of entities whose ancestor sets are already closed (a slice another store
+    /// picked): nothing is recomputed, and it is only read (no children index).
+    pub(crate) fn from_closed(entities: Vec<Arc<CoreEntity>>) -> Self {
+        let entities = entities
+            .into_iter()
+            .map(|entity| {
+                let refs = refs_of(&entity);
+                (
+                    entity.uid().clone(),
+                    Stored {
+                        entity,
+                        refs,
+                        data: true,
+                    },
+                )
+            })
+            .collect();
+        Self {
+            entities,
+            children: FxHashMap::default(),
+        }
+    }
+
+    /// The data entities (not the bundle's own).
+    pub(crate) fn data_entities(&self) -> impl Iterator<Item = &Entity> {
+        self.entities
+            .values()
+            .filter(|s| s.data)
+            .map(|s| Entity::ref_cast(s.entity.as_ref()))
+    }
+
+    pub(crate) fn is_data(&self, uid: &EntityUID) -> bool {
+        self.entities.get(uid).is_some_and(|s| s.data)
+    }
+
+    /// The entities reachable from `roots` (see [`Self::slice`]), as they are stored.
+    pub(crate) fn pick<'a>(
+        &'a self,
+        roots: impl IntoIterator<Item = &'a EntityUID>,
+    ) -> Vec<Arc<CoreEntity>> {
+        self.reachable(roots.into_iter().collect(), &FxHashSet::default())
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -106,12 +155,13 @@ impl EntityStore {
     }
 
     /// Removes `remove`, then inserts or replaces `upsert` (entities whose `parents` are
-    /// direct parents; indirect ancestors are computed here). All-or-nothing: on error (a cycle)
-    /// the store is unchanged.
+    /// direct parents; indirect ancestors are computed here), marked as `data` or the bundle's.
+    /// All-or-nothing: on error (a cycle) the store is unchanged.
     pub(crate) fn apply(
         &mut self,
         remove: &[EntityUID],
         upsert: Vec<CoreEntity>,
+        data: bool,
     ) -> Result<(), EngineError> {
         let mut incoming: HashMap<EntityUID, CoreEntity> = HashMap::with_capacity(upsert.len());
         for e in upsert {
@@ -171,6 +221,7 @@ impl EntityStore {
             }
         }
         for (uid, ancestors) in computed {
+            let mut is_data = data;
             let mut entity = match incoming.remove(&uid) {
                 Some(e) => {
                     if let Some(old) = self.entities.get(&uid).map(|s| s.entity.clone()) {
@@ -185,7 +236,10 @@ impl EntityStore {
                     e
                 }
                 None => match self.entities.get(&uid) {
-                    Some(s) => s.entity.as_ref().clone(),
+                    Some(s) => {
+                        is_data = s.data;
+                        s.entity.as_ref().clone()
+                    }
                     None => continue,
                 },
             };
@@ -204,6 +258,7 @@ impl EntityStore {
                 Stored {
                     entity: Arc::new(entity),
                     refs,
+                    data: is_data,
                 },
             );
         }

@@ -12,6 +12,11 @@
 //!   operation on JSON input; `op` is a `json_api::Op` by its wire name (`decide`, `batch`,
 //!   `apply_delta`, ...).
 //!
+//! - `sesame_call_slice(op_ptr, op_len, in_ptr, in_len, slice_ptr, slice_len) -> packed`: a
+//!   decision operation (`decide`, `batch`, `matrix`, `field_level`) on the resident bundle over
+//!   the entity slice the host packed (`json_api::slice_for`): the host holds the one entity
+//!   store of the process, an instance holds only the bundle.
+//!
 //! `packed` is an `i64`: output pointer in the high 32 bits, length in the low 32 bits. The
 //! output's first byte is a status (`0` ok, `1` error), the rest is JSON: the operation's result,
 //! or an `ErrorBody` (stable code, message, location).
@@ -113,6 +118,36 @@ pub unsafe extern "C" fn sesame_call(
     let result = args.and_then(|(op, json)| {
         ENGINE.with(|slot| match slot.borrow_mut().as_mut() {
             Some(engine) => json_api::call_named(engine, op, json),
+            None => Err(ErrorBody::from(&EngineError::NotFound(
+                "no bundle loaded: call sesame_load first".into(),
+            ))),
+        })
+    });
+    emit_result(result)
+}
+
+/// # Safety
+/// See the module's ABI: all three buffers are input buffers written by the host.
+#[no_mangle]
+pub unsafe extern "C" fn sesame_call_slice(
+    op_ptr: *const u8,
+    op_len: usize,
+    in_ptr: *const u8,
+    in_len: usize,
+    slice_ptr: *const u8,
+    slice_len: usize,
+) -> i64 {
+    // SAFETY: forwarded ABI contract.
+    let args =
+        unsafe { input(op_ptr, op_len) }.and_then(|op| Ok((op, unsafe { input(in_ptr, in_len) }?)));
+    // SAFETY: forwarded ABI contract (the slice is bytes, not text).
+    let slice = unsafe { std::slice::from_raw_parts(slice_ptr, slice_len) };
+    let result = args.and_then(|(op, json)| {
+        let op = op
+            .parse::<json_api::Op>()
+            .map_err(|e| ErrorBody::from(&e))?;
+        ENGINE.with(|slot| match slot.borrow().as_ref() {
+            Some(engine) => json_api::call_on_slice(engine, op, json, slice),
             None => Err(ErrorBody::from(&EngineError::NotFound(
                 "no bundle loaded: call sesame_load first".into(),
             ))),

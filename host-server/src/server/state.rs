@@ -27,7 +27,7 @@ use super::workers::{PoolError, WorkerPool, LOAD_DEADLINE};
 use crate::guest::{GuestAnswer, GuestError, GuestInstance, GuestRuntime};
 use crate::store::{ActivationKind, AuditDraft, AuditKind, NewVersion, PolicyStore, VersionMeta};
 
-/// The version answering decisions, with its guest instances.
+/// The version answering decisions, with its entity store and guest instances.
 pub struct Active {
     pub version: VersionMeta,
     /// `{"files": {...}}`: what `/v1/bundle/active` serves and each guest instance loaded.
@@ -78,8 +78,8 @@ pub struct TestSummary {
     pub failed: usize,
 }
 
-/// An entity write as the API received it, parsed once: the guest gets the JSON text, the
-/// store this value.
+/// An entity write as the API received it, parsed once: the entity store and the policy store
+/// both take this value.
 pub enum EntityChange {
     Replace(Vec<Value>),
     Delta(EntityDelta),
@@ -404,14 +404,23 @@ impl AppState {
         files: BTreeMap<String, String>,
         deadline: RequestDeadline,
     ) -> Result<Active, ApiError> {
+        let refused = |what: &str, e: policy_core::EngineError| {
+            ApiError::Conflict(format!(
+                "version {} cannot be activated: {what}: {e}",
+                version.digest
+            ))
+        };
+        let bundle = Bundle::load(files.clone()).map_err(|e| refused("the bundle", e.into()))?;
         let bundle_json: Arc<str> = to_json(&BundleFiles { files }).into();
         let (records, entity_rev) = self.store.entity_snapshot()?;
-        let entities: Arc<str> = Value::Array(records).to_string().into();
+        // The version's one entity store: every instance decides on slices of it.
+        let data = policy_core::Engine::with_entities(bundle, records)
+            .map_err(|e| refused("the stored entities do not fit it", e))?;
         let limit = deadline.limit(LOAD_DEADLINE)?;
         let pool = WorkerPool::build(
             self.runtime.clone(),
             bundle_json.clone(),
-            entities,
+            data,
             self.config.workers,
             limit.deadline,
         )
@@ -490,13 +499,11 @@ impl AppState {
         &self,
         caller: &Caller,
         change: EntityChange,
-        input: String,
         deadline: RequestDeadline,
     ) -> Result<String, ApiError> {
         let _changes = self.lock_changes(deadline).await?;
         let kind = change.kind();
-        self.write_locked(caller, change, input, kind, None, deadline)
-            .await
+        self.write_locked(caller, change, kind, None)
     }
 
     /// A sign-in, for the activity history.
@@ -513,64 +520,45 @@ impl AppState {
         Ok(())
     }
 
-    /// A firm administration operation (`policy_core::directory`) for `caller`: planned by a
-    /// guest over the current data (the bundle's policies decide for the acting firm user),
-    /// then written like any entity delta, with the plan's summary in the audit record. Plan
-    /// and write happen under the one change lock, so no other write slips in between (the
+    /// A firm administration operation (`policy_core::directory`) for `caller`: planned over
+    /// the version's entity store (the bundle's policies decide for the acting firm user), then
+    /// written like any entity delta, with the plan's summary in the audit record. Plan and
+    /// write happen under the one change lock, so no other write slips in between (the
     /// plan-limit count stays true).
-    /// Answers the guest's plan as JSON text, as written.
+    /// Answers the plan as JSON text, as written.
     pub async fn directory(
         &self,
         caller: &Caller,
-        request: String,
+        request: &policy_core::directory::DirectoryRequest,
         kind: AuditKind,
     ) -> Result<String, ApiError> {
         let deadline = RequestDeadline(Budget::new(self.config.limits.request_timeout));
         let _changes = self.lock_changes(deadline).await?;
         let active = self.active()?;
-        let plan_json = match active
-            .pool
-            .call(Op::Directory, &request, self.config.limits.eval_deadline)
-            .await
-            .map_err(pool_error)?
-        {
-            GuestAnswer::Ok(json) => json,
-            GuestAnswer::EngineError(json) => return Err(ApiError::Engine(json)),
+        let plan = {
+            let data = active.pool.data().map_err(pool_error)?;
+            policy_core::directory::plan(&data, request).map_err(|e| {
+                ApiError::Engine(policy_core::json_api::error_json(&(&e).into()))
+            })?
         };
-        let plan: policy_core::directory::DirectoryPlan = serde_json::from_str(&plan_json)
-            .map_err(|e| {
-                ApiError::Internal(format!("a directory plan that does not parse: {e}"))
-            })?;
         // The actor's firm is known once planned (from the server's data, not the body).
         caller.may_act_in(&plan.actor_firm.id)?;
-        let input =
-            serde_json::to_string(&plan.delta).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let plan_json = to_json(&plan);
         let note = serde_json::json!({"summary": plan.summary, "checked": plan.checked});
-        self.write_locked(
-            caller,
-            EntityChange::Delta(plan.delta),
-            input,
-            kind,
-            Some(note),
-            deadline,
-        )
-        .await?;
+        self.write_locked(caller, EntityChange::Delta(plan.delta), kind, Some(note))?;
         Ok(plan_json)
     }
 
     /// An entity write with the change lock held, audited as `kind`. `note` is added to the
     /// audit record.
-    async fn write_locked(
+    fn write_locked(
         &self,
         caller: &Caller,
         change: EntityChange,
-        input: String,
         kind: AuditKind,
         note: Option<Value>,
-        deadline: RequestDeadline,
     ) -> Result<String, ApiError> {
         let active = self.active()?;
-        let limit = deadline.limit(LOAD_DEADLINE)?;
         let digest = active.version.digest.clone();
         let op = change.op();
         let new_rev = AtomicU64::new(0);
@@ -600,11 +588,7 @@ impl AppState {
             new_rev.store(rev, Ordering::SeqCst);
             Ok(())
         };
-        let answer = active
-            .pool
-            .write(op, input.into(), limit.deadline, persist)
-            .await
-            .map_err(|e| deadline.pool_error(limit, e))??;
+        let answer = active.pool.write(&change, persist).map_err(pool_error)??;
         match answer {
             GuestAnswer::Ok(json) => {
                 self.metrics.entity_write();
@@ -613,8 +597,6 @@ impl AppState {
                 if active.entity_rev.fetch_max(rev, Ordering::SeqCst) + 1 != rev {
                     active.diverged.store(true, Ordering::SeqCst);
                 }
-                let active = active.clone();
-                tokio::task::spawn_blocking(move || active.pool.catch_up_idle());
                 Ok(json)
             }
             GuestAnswer::EngineError(json) => Err(ApiError::Engine(json)),
@@ -622,7 +604,7 @@ impl AppState {
     }
 
     /// Follows changes other replicas made to a shared store: a moved active pointer (rebuild
-    /// and swap) and entity writes (appended to the pool's log, replayed by every instance).
+    /// and swap) and entity writes (replayed on the version's entity store).
     pub async fn sync_once(&self) -> Result<(), ApiError> {
         let _changes = self.changes.lock().await;
         tokio::task::block_in_place(|| {
@@ -656,10 +638,20 @@ impl AppState {
                     Ok(Op::ReplaceEntities) => Op::ReplaceEntities,
                     _ => Op::ApplyDelta,
                 };
-                current.pool.push_log(op, write.input.into());
+                let replayed = EntityChange::parse(op, &write.input)
+                    .map_err(|e| ApiError::Internal(format!("a logged write that does not parse: {e}")))
+                    .and_then(|change| current.pool.replay(&change).map_err(pool_error));
+                if let Err(e) = replayed {
+                    // This store no longer follows the shared one: rebuild it from the store.
+                    tracing::warn!("entity log replay: {e}; rebuilding");
+                    let stored = current.version.clone();
+                    let active =
+                        self.build_active(stored, RequestDeadline(Budget::new(LOAD_DEADLINE)))?;
+                    self.install(active);
+                    return Ok(());
+                }
                 current.entity_rev.store(write.revision, Ordering::SeqCst);
             }
-            current.pool.catch_up_idle();
             Ok(())
         })
     }

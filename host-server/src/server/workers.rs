@@ -1,18 +1,24 @@
-//! A pool of wasmtime guest instances for one active version: every decision runs in one of
-//! them. One instance per worker slot, each behind its own lock, and a semaphore so a call waits
-//! only for a free slot, never for a global lock.
+//! A pool of wasmtime guest instances for one active version, over the version's one entity
+//! store: every decision runs in one of the instances. One instance per worker slot, each
+//! behind its own lock, and a semaphore so a call waits only for a free slot, never for a
+//! global lock.
 //!
-//! Entity writes reach every instance through an ordered log: a write is applied (and so
-//! validated) on the instance that takes it, persisted, then appended to the log; every other
-//! instance replays the entries it has not seen before its next call. A decision therefore always
-//! sees every write acknowledged before it started. An instance that trapped (deadline, memory)
-//! is rebuilt from the version's bundle, its base entities and the log.
+//! The entities are held once per process, natively (`policy_core::Engine`: the bundle and
+//! every data entity, parsed, with closed ancestor sets), not once per instance: an instance
+//! holds only the bundle, and each decision call carries the packed slice of entities it reads
+//! (`json_api::slice_for`). Memory therefore does not grow with the number of workers, and an
+//! entity write is applied (and validated) once, on the store, where every later decision sees
+//! it. An instance that trapped (deadline, memory) is rebuilt from the bundle alone.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use policy_core::json_api::Op;
+use policy_core::json_api::{self, Op};
+use policy_core::wire::EntityDelta;
+
+use super::state::EntityChange;
+use policy_core::Engine;
 use tokio::sync::Semaphore;
 
 use crate::guest::{GuestAnswer, GuestError, GuestInstance, GuestRuntime};
@@ -24,34 +30,26 @@ pub const LOAD_DEADLINE: Duration = Duration::from_secs(300);
 pub enum PoolError {
     #[error(transparent)]
     Guest(#[from] GuestError),
-    /// The engine refused the bundle or the entities while an instance was being built.
+    /// The engine refused the bundle or the entities while the pool was being built.
     #[error("the guest refused {what}: {body}")]
     Refused { what: &'static str, body: String },
     #[error("worker lock poisoned")]
     Poisoned,
 }
 
-/// An entity write, replayed on every instance in order.
-#[derive(Clone)]
-struct EntityOp {
-    op: Op,
-    input: Arc<str>,
-}
-
 struct Worker {
     instance: Option<GuestInstance>,
-    /// How many log entries this instance has applied.
-    applied: usize,
 }
 
 pub struct WorkerPool {
     runtime: Arc<GuestRuntime>,
     bundle_json: Arc<str>,
-    base_entities: Arc<str>,
+    /// The version's bundle over every entity: decisions read their slices from it, writes
+    /// change it.
+    data: RwLock<Engine>,
     slots: Vec<Mutex<Worker>>,
     free: Semaphore,
     next: AtomicUsize,
-    log: RwLock<Vec<EntityOp>>,
 }
 
 /// A worker held by one caller for a slice of work (see [`WorkerPool::session`]).
@@ -69,30 +67,26 @@ impl Session<'_> {
         input: &str,
         deadline: Duration,
     ) -> Result<GuestAnswer, PoolError> {
-        self.pool.catch_up(&mut self.worker)?;
+        self.pool.revive(&mut self.worker)?;
         self.pool.run(&mut self.worker, op, input, deadline)
     }
 }
 
 impl WorkerPool {
-    /// Builds `size` instances, each holding the bundle and `base_entities` (a JSON array),
-    /// loaded in parallel, each load within `load_deadline`. Fails, leaving nothing behind, if
-    /// the guest refuses either or a load runs out of time.
+    /// Builds `size` instances, each loading the bundle, in parallel, each load within
+    /// `load_deadline`, over `data` (the bundle and the entities, already loaded). Fails,
+    /// leaving nothing behind, if the guest refuses the bundle or a load runs out of time.
     pub fn build(
         runtime: Arc<GuestRuntime>,
         bundle_json: Arc<str>,
-        base_entities: Arc<str>,
+        data: Engine,
         size: usize,
         load_deadline: Duration,
     ) -> Result<Self, PoolError> {
         let size = size.max(1);
         let instances: Vec<Result<GuestInstance, PoolError>> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..size)
-                .map(|_| {
-                    scope.spawn(|| {
-                        fresh_instance(&runtime, &bundle_json, &base_entities, load_deadline)
-                    })
-                })
+                .map(|_| scope.spawn(|| fresh_instance(&runtime, &bundle_json, load_deadline)))
                 .collect();
             handles
                 .into_iter()
@@ -109,17 +103,15 @@ impl WorkerPool {
         for instance in instances {
             slots.push(Mutex::new(Worker {
                 instance: Some(instance?),
-                applied: 0,
             }));
         }
         Ok(Self {
             runtime,
             bundle_json,
-            base_entities,
+            data: RwLock::new(data),
             slots,
             free: Semaphore::new(size),
             next: AtomicUsize::new(0),
-            log: RwLock::new(Vec::new()),
         })
     }
 
@@ -127,7 +119,16 @@ impl WorkerPool {
         self.slots.len()
     }
 
-    /// Runs one read-only operation (`decide`, `profiles`...) with the given deadline, on the
+    /// The version's entity store, for reading (firm administration plans on it).
+    pub fn data(&self) -> Result<RwLockReadGuard<'_, Engine>, PoolError> {
+        self.data.read().map_err(|_| PoolError::Poisoned)
+    }
+
+    fn data_mut(&self) -> Result<RwLockWriteGuard<'_, Engine>, PoolError> {
+        self.data.write().map_err(|_| PoolError::Poisoned)
+    }
+
+    /// Runs one read-only operation (`decide`, `matrix`...) with the given deadline, on the
     /// calling thread: a single decision takes microseconds, less than moving off the async
     /// threads would cost, and its deadline bounds how long it can hold one.
     pub async fn call(
@@ -157,58 +158,67 @@ impl WorkerPool {
         })
     }
 
-    /// Applies an entity write (`apply_delta` or `replace_entities`) on one instance; if the
-    /// engine accepts it, `persist` runs (the write is acknowledged only once it is stored),
-    /// then the write joins the log every other instance replays. Callers serialize writes.
-    /// `deadline` bounds applying it (the request's remaining time); catching the instance up
-    /// with earlier writes is the pool's own work and gets `LOAD_DEADLINE`.
-    pub async fn write(
+    /// Applies an entity write to the store; if the engine accepts it, `persist` runs (the
+    /// write is acknowledged only once it is stored). Decisions wait while it is applied and
+    /// stored, so none sees a write that is not acknowledged; if storing fails the write is
+    /// undone. Callers serialize writes. Answers the engine's `DeltaReport` as JSON, or its
+    /// refusal.
+    pub fn write(
         &self,
-        op: Op,
-        input: Arc<str>,
-        deadline: Duration,
+        change: &EntityChange,
         persist: impl FnOnce() -> Result<(), crate::store::StoreError>,
     ) -> Result<Result<GuestAnswer, crate::store::StoreError>, PoolError> {
-        let _permit = self.free.acquire().await.map_err(|_| PoolError::Poisoned)?;
-        tokio::task::block_in_place(|| {
-            let mut worker = self.checkout()?;
-            let answer = self.run(&mut worker, op, &input, deadline)?;
-            if let GuestAnswer::EngineError(_) = answer {
-                return Ok(Ok(answer));
+        tokio::task::block_in_place(|| match change {
+            EntityChange::Delta(delta) => {
+                let mut data = self.data_mut()?;
+                let undo = match undo_of(&data, delta) {
+                    Ok(undo) => undo,
+                    Err(e) => return Ok(Ok(refused(&e))),
+                };
+                let report = match data.apply_delta(delta) {
+                    Ok(report) => report,
+                    Err(e) => return Ok(Ok(refused(&e))),
+                };
+                if let Err(e) = persist() {
+                    if let Err(undo_error) = data.apply_delta(&undo) {
+                        tracing::error!("undoing an unstored write failed: {undo_error}");
+                    }
+                    return Ok(Err(e));
+                }
+                Ok(Ok(GuestAnswer::Ok(json_api::to_json(&report))))
             }
-            if let Err(e) = persist() {
-                // This instance holds a write the store does not: rebuild it from the store's
-                // view (bundle, base entities, log) before it answers again.
-                worker.instance = None;
-                return Ok(Err(e));
+            EntityChange::Replace(records) => {
+                // Built beside the current store (decisions go on), swapped once stored.
+                let mut next = self.data()?.clone();
+                let report = match next.replace_entities(records.clone()) {
+                    Ok(report) => report,
+                    Err(e) => return Ok(Ok(refused(&e))),
+                };
+                let mut data = self.data_mut()?;
+                if let Err(e) = persist() {
+                    return Ok(Err(e));
+                }
+                *data = next;
+                Ok(Ok(GuestAnswer::Ok(json_api::to_json(&report))))
             }
-            let mut log = self.log.write().map_err(|_| PoolError::Poisoned)?;
-            log.push(EntityOp { op, input });
-            worker.applied = log.len();
-            Ok(Ok(answer))
         })
     }
 
-    /// Appends a write another replica made (already validated and stored) to the log.
-    pub fn push_log(&self, op: Op, input: Arc<str>) {
-        if let Ok(mut log) = self.log.write() {
-            log.push(EntityOp { op, input });
-        }
+    /// Applies a write another replica made (already validated and stored). A refusal means
+    /// this store diverged from the shared one: the caller rebuilds the pool.
+    pub fn replay(&self, change: &EntityChange) -> Result<(), PoolError> {
+        let mut data = self.data_mut()?;
+        let result = match change {
+            EntityChange::Delta(delta) => data.apply_delta(delta).map(drop),
+            EntityChange::Replace(records) => data.replace_entities(records.clone()).map(drop),
+        };
+        result.map_err(|e| PoolError::Refused {
+            what: "a logged entity write on replay",
+            body: e.to_string(),
+        })
     }
 
-    /// Brings every idle instance up to date with the log, so that a large write (a full
-    /// replace) is replayed here, off the decision path, rather than by the next decision.
-    pub fn catch_up_idle(&self) {
-        for slot in &self.slots {
-            if let Ok(mut worker) = slot.try_lock() {
-                if let Err(e) = self.catch_up(&mut worker) {
-                    tracing::warn!("background catch-up: {e}");
-                }
-            }
-        }
-    }
-
-    /// Locks a free slot (the semaphore guarantees one), rebuilt and caught up.
+    /// Locks a free slot (the semaphore guarantees one), rebuilt if it trapped.
     fn checkout(&self) -> Result<MutexGuard<'_, Worker>, PoolError> {
         let n = self.slots.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
@@ -223,11 +233,12 @@ impl WorkerPool {
             Some(g) => g,
             None => self.slots[start].lock().map_err(|_| PoolError::Poisoned)?,
         };
-        self.catch_up(&mut worker)?;
+        self.revive(&mut worker)?;
         Ok(worker)
     }
 
-    fn catch_up(&self, worker: &mut Worker) -> Result<(), PoolError> {
+    /// Replaces an instance that trapped: it holds only the bundle, so this is quick.
+    fn revive(&self, worker: &mut Worker) -> Result<(), PoolError> {
         if worker
             .instance
             .as_ref()
@@ -237,31 +248,14 @@ impl WorkerPool {
             worker.instance = Some(fresh_instance(
                 &self.runtime,
                 &self.bundle_json,
-                &self.base_entities,
                 LOAD_DEADLINE,
             )?);
-            worker.applied = 0;
-        }
-        let pending: Vec<EntityOp> = {
-            let log = self.log.read().map_err(|_| PoolError::Poisoned)?;
-            log.get(worker.applied..).unwrap_or_default().to_vec()
-        };
-        for entry in pending {
-            match self.run(worker, entry.op, &entry.input, LOAD_DEADLINE)? {
-                GuestAnswer::Ok(_) => worker.applied += 1,
-                GuestAnswer::EngineError(body) => {
-                    // It was accepted by an instance in the same state: this one diverged.
-                    worker.instance = None;
-                    return Err(PoolError::Refused {
-                        what: "a logged entity write on replay",
-                        body,
-                    });
-                }
-            }
         }
         Ok(())
     }
 
+    /// Runs `op` in the worker's instance: decision operations over the slice of the store
+    /// they read, the others (the bundle's tests) on the bundle alone.
     fn run(
         &self,
         worker: &mut Worker,
@@ -274,14 +268,42 @@ impl WorkerPool {
             .as_mut()
             .ok_or(PoolError::Guest(GuestError::Poisoned))?;
         instance.set_deadline(deadline);
-        Ok(instance.call(op, input)?)
+        if !matches!(op, Op::Decide | Op::Batch | Op::Matrix | Op::FieldLevel) {
+            return Ok(instance.call(op, input)?);
+        }
+        let slice = json_api::slice_for(&*self.data()?, op, input);
+        match slice {
+            Ok(slice) => Ok(instance.call_on_slice(op, input, &slice)?),
+            Err(body) => Ok(GuestAnswer::EngineError(json_api::error_json(&body))),
+        }
     }
+}
+
+fn refused(e: &policy_core::EngineError) -> GuestAnswer {
+    GuestAnswer::EngineError(json_api::error_json(&policy_core::wire::ErrorBody::from(e)))
+}
+
+/// The delta that puts back what `delta` changes: the records it replaces or removes as they
+/// are, and the removal of those it adds.
+fn undo_of(data: &Engine, delta: &EntityDelta) -> Result<EntityDelta, policy_core::EngineError> {
+    let mut undo = EntityDelta::default();
+    let touched = delta
+        .upsert
+        .iter()
+        .filter_map(policy_core::uid_of_record)
+        .chain(delta.remove.iter().cloned());
+    for uid in touched {
+        match data.data_record(&uid) {
+            Some(record) => undo.upsert.push(record?),
+            None => undo.remove.push(uid),
+        }
+    }
+    Ok(undo)
 }
 
 fn fresh_instance(
     runtime: &GuestRuntime,
     bundle_json: &str,
-    entities: &str,
     load_deadline: Duration,
 ) -> Result<GuestInstance, PoolError> {
     let mut instance = runtime.instance()?;
@@ -289,12 +311,6 @@ fn fresh_instance(
     if let GuestAnswer::EngineError(body) = instance.load_bundle(bundle_json)? {
         return Err(PoolError::Refused {
             what: "the bundle",
-            body,
-        });
-    }
-    if let GuestAnswer::EngineError(body) = instance.call(Op::ReplaceEntities, entities)? {
-        return Err(PoolError::Refused {
-            what: "the entities",
             body,
         });
     }

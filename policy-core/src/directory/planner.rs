@@ -116,10 +116,10 @@ impl<'a> Planner<'a> {
             .ok_or_else(|| EngineError::NotFound(format!("no entity {r}")))
     }
 
-    /// The record as the host gave it, or the bundle's entity as Cedar JSON.
+    /// The data record as Cedar JSON, or the bundle's entity as Cedar JSON.
     pub(super) fn record(&self, r: &EntityRef) -> Result<Value, EngineError> {
         if let Some(record) = self.engine.data_record(r) {
-            return Ok(record.clone());
+            return record;
         }
         self.entity(r)?
             .to_json_value()

@@ -44,9 +44,7 @@ async fn write(
     if let EntityChange::Delta(delta) = &change {
         refuse_repeated_uids(delta)?;
     }
-    let json = state
-        .write_entities(&caller, change, input, deadline)
-        .await?;
+    let json = state.write_entities(&caller, change, deadline).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 
@@ -150,6 +148,6 @@ pub async fn directory(
     // The actor is whoever the caller's identity says, never whoever the body names.
     caller.may_act_as(&request.actor)?;
     let kind = crate::server::state::directory_kind(&request.op);
-    let plan = state.directory(&caller, input, kind).await?;
+    let plan = state.directory(&caller, &request, kind).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], plan).into_response())
 }
