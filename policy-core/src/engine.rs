@@ -14,12 +14,12 @@ use crate::firm_model::FirmModel;
 use crate::profile::{self, AccessProfile, FieldLevel};
 use crate::rules;
 use crate::store::{as_cedar, EntityStore};
-use cedar_policy_core::ast::EntityUID;
 use crate::wire::{
     BatchItem, BatchResponse, Decision, DecisionRequest, DecisionResponse, DeltaReport,
     EntityDelta, EntityRef, ErrorBody, EvaluationError, MatrixRequest, MatrixResponse, MatrixRow,
     ProfileDifference,
 };
+use cedar_policy_core::ast::EntityUID;
 
 /// A bundle and the entities decisions are made on: the bundle's static entities plus the data
 /// entities a host loads and changes with deltas, each held once (parsed, with its closed
@@ -476,7 +476,11 @@ fn field_level_start(
         to_uid(principal)?.as_ref().clone(),
         to_uid(resource)?.as_ref().clone(),
     ];
-    roots.extend(field_actions(bundle)?.iter().map(|(a, _)| a.as_ref().clone()));
+    roots.extend(
+        field_actions(bundle)?
+            .iter()
+            .map(|(a, _)| a.as_ref().clone()),
+    );
     roots.extend(bundle.condition_literals().iter().cloned());
     Ok(roots)
 }

@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use cedar_policy_core::ast::{
-    Eid, Entity as CoreEntity, EntityType, EntityUID, Literal, PartialValue, RestrictedExpr,
-    Value, ValueKind,
+    Eid, Entity as CoreEntity, EntityType, EntityUID, Literal, PartialValue, RestrictedExpr, Value,
+    ValueKind,
 };
 use cedar_policy_core::evaluator::RestrictedEvaluator;
 use cedar_policy_core::extensions::Extensions;
@@ -78,11 +78,13 @@ struct TypeTable {
 impl TypeTable {
     fn uid<'a>(&mut self, uid: &'a EntityUID) -> PackedUid<'a> {
         let next = self.names.len() as u32;
-        let ty = *self.index.entry(uid.entity_type().clone()).or_insert_with(|| {
-            self.names
-                .push(Cow::Owned(uid.entity_type().to_string()));
-            next
-        });
+        let ty = *self
+            .index
+            .entry(uid.entity_type().clone())
+            .or_insert_with(|| {
+                self.names.push(Cow::Owned(uid.entity_type().to_string()));
+                next
+            });
         PackedUid {
             ty,
             id: Cow::Borrowed(uid.eid().as_ref()),
@@ -195,10 +197,7 @@ impl Unpacker<'_> {
                     .collect::<Result<Vec<_>, _>>()?,
                 None,
             ),
-            PackedValue::Record(fields) => Value::record_arc(
-                Arc::new(self.record(fields)?),
-                None,
-            ),
+            PackedValue::Record(fields) => Value::record_arc(Arc::new(self.record(fields)?), None),
             PackedValue::Extension(text) => {
                 let expr: RestrictedExpr = text.parse().map_err(packing_error)?;
                 RestrictedEvaluator::new(Extensions::all_available())

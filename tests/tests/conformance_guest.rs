@@ -1,27 +1,30 @@
 //! Cedar's conformance corpus through the wasmtime guest, as the server runs it: the same
-//! `.wasm` build of policy-core, loaded by `host_server::guest`, answering the same cases as
-//! native policy-core (`sesame_tests::conformance` says what is compared).
+//! `.wasm` build of policy-core, loaded by `host_server::guest`, holding the bundle while the
+//! host holds the entities (a native engine) and hands each batch the packed slice it reads,
+//! answering the same cases as native policy-core (`sesame_tests::conformance` says what is
+//! compared).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use host_server::guest::{
     default_guest_path, GuestAnswer, GuestInstance, GuestLimits, GuestRuntime,
 };
-use policy_core::json_api::{BundleFiles, Op};
+use policy_core::json_api::{self, BundleFiles, Op};
 use policy_core::wire::{BatchItem, BatchRequest, BatchResponse, DecisionRequest, ErrorBody};
+use policy_core::{Bundle, Engine};
 use sesame_tests::conformance::{assert_agrees, case_paths, run, Face};
 
 struct Guest<'a> {
     runtime: &'a GuestRuntime,
     instance: GuestInstance,
+    /// The host's entity store for the loaded case.
+    data: Option<Engine>,
 }
 
-impl Guest<'_> {
-    fn answer(&mut self, answer: GuestAnswer) -> Result<String, ErrorBody> {
-        match answer {
-            GuestAnswer::Ok(json) => Ok(json),
-            GuestAnswer::EngineError(json) => Err(serde_json::from_str(&json).unwrap()),
-        }
+fn answer(answer: GuestAnswer) -> Result<String, ErrorBody> {
+    match answer {
+        GuestAnswer::Ok(json) => Ok(json),
+        GuestAnswer::EngineError(json) => Err(serde_json::from_str(&json).unwrap()),
     }
 }
 
@@ -38,8 +41,13 @@ impl Face for Guest<'_> {
                 .collect(),
         })
         .unwrap();
-        let answer = self.instance.load_bundle(&json).unwrap();
-        self.answer(answer).map(|_| ())
+        let loaded = self.instance.load_bundle(&json).unwrap();
+        self.data = None;
+        answer(loaded)?;
+        let files = files.iter().map(|(p, t)| (p.to_string(), t.clone()));
+        let bundle = Bundle::load(files).expect("a bundle the guest loaded loads natively");
+        self.data = Some(Engine::new(bundle));
+        Ok(())
     }
 
     fn batch(&mut self, requests: &[DecisionRequest]) -> Vec<BatchItem> {
@@ -47,8 +55,16 @@ impl Face for Guest<'_> {
             requests: requests.to_vec(),
         })
         .unwrap();
-        let answer = self.instance.call(Op::Batch, &input).unwrap();
-        match self.answer(answer) {
+        let data = self.data.as_ref().expect("a loaded case");
+        let decided = match json_api::slice_for(data, Op::Batch, &input) {
+            Ok(slice) => answer(
+                self.instance
+                    .call_on_slice(Op::Batch, &input, &slice)
+                    .unwrap(),
+            ),
+            Err(error) => Err(error),
+        };
+        match decided {
             Ok(json) => {
                 serde_json::from_str::<BatchResponse>(&json)
                     .unwrap()
@@ -79,6 +95,7 @@ fn cedars_corpus_decides_the_same_through_the_wasmtime_guest() {
     let tally = run(&paths, threads, || Guest {
         runtime: &runtime,
         instance: runtime.instance().unwrap(),
+        data: None,
     });
     assert_agrees(
         "wasmtime guest",

@@ -104,7 +104,6 @@ pub fn run(
     guest_wasm: Option<&Path>,
 ) -> Result<BenchReport, BenchError> {
     let records = firm_entities(size);
-    let guest_records = guest_wasm.map(|_| records.clone());
     // Raw cedar gets the same entities (the bundle's static ones plus the firm) in its own store.
     let mut all = bundle.entity_records().to_vec();
     all.extend(records.iter().cloned());
@@ -220,19 +219,18 @@ pub fn run(
     }
 
     // The wasmtime guest on the same firm and requests (before the deltas below change the data).
-    let guest = match (guest_wasm, &guest_records) {
-        (Some(path), Some(records)) => {
+    let guest = match guest_wasm {
+        Some(path) => {
             let bundle = engine.bundle().clone();
             Some(crate::bench_guest::run(
                 path,
                 &bundle,
                 &mut engine,
-                records,
                 &wire,
                 rounds,
             )?)
         }
-        _ => None,
+        None => None,
     };
 
     let (mut insert, mut update, mut remove) = (vec![], vec![], vec![]);

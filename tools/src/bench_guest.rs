@@ -1,6 +1,8 @@
 //! The wasmtime guest against native policy-core, on the same firm and requests as
-//! `crate::bench`: per-decision ratio for single calls and batches, and cold start (compile vs
-//! deserialize of the precompiled module).
+//! `crate::bench`, the way the server runs it (the host's native engine holds the entities and
+//! packs each call's slice, the guest holds the bundle and decides on the slice): per-decision
+//! ratio for single calls and batches, the slice size, and cold start (compile vs deserialize
+//! of the precompiled module).
 
 use std::path::Path;
 use std::time::Instant;
@@ -9,7 +11,6 @@ use policy_core::json_api::{self, BundleFiles};
 use policy_core::wire::{BatchRequest, DecisionRequest};
 use policy_core::{Bundle, Engine};
 use serde::Serialize;
-use serde_json::Value;
 
 use host_server::guest::{GuestAnswer, GuestError, GuestLimits, GuestRuntime, ModuleSource};
 
@@ -23,7 +24,8 @@ pub struct GuestBenchReport {
     pub ratio_guest_vs_native_batch: f64,
     pub compile_ms: f64,
     pub deserialize_ms: f64,
-    pub guest_load_entities_ms: f64,
+    /// Mean packed slice of a single decision, bytes.
+    pub slice_bytes_mean: f64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +45,11 @@ fn ok(answer: GuestAnswer) -> Result<String, GuestBenchError> {
     }
 }
 
+/// The slice the server's host packs for a call.
+fn host_slice(engine: &Engine, op: json_api::Op, input: &str) -> Result<Vec<u8>, GuestBenchError> {
+    json_api::slice_for(engine, op, input).map_err(|e| GuestBenchError::Engine(e.message))
+}
+
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(|a, b| a.total_cmp(b));
     xs.get(xs.len() / 2).copied().unwrap_or(f64::NAN)
@@ -52,7 +59,6 @@ pub fn run(
     guest_wasm: &Path,
     bundle: &Bundle,
     engine: &mut Engine,
-    records: &[Value],
     requests: &[DecisionRequest],
     rounds: usize,
 ) -> Result<GuestBenchReport, GuestBenchError> {
@@ -69,20 +75,17 @@ pub fn run(
         files: bundle.files().clone(),
     };
     ok(guest.load_bundle(&json_api::to_json(&files))?)?;
-    let started = Instant::now();
-    ok(guest.call(
-        json_api::Op::ReplaceEntities,
-        &Value::Array(records.to_vec()).to_string(),
-    )?)?;
-    let guest_load_entities_ms = started.elapsed().as_secs_f64() * 1e3;
 
     let lines: Vec<String> = requests.iter().map(json_api::to_json).collect();
     let batch = json_api::to_json(&BatchRequest {
         requests: requests.to_vec(),
     });
     // Same answers first.
+    let mut slice_bytes = 0usize;
     for (i, line) in lines.iter().enumerate() {
-        let ours = ok(guest.call(json_api::Op::Decide, line)?)?;
+        let slice = host_slice(engine, json_api::Op::Decide, line)?;
+        slice_bytes += slice.len();
+        let ours = ok(guest.call_on_slice(json_api::Op::Decide, line, &slice)?)?;
         let native = json_api::call(engine, json_api::Op::Decide, line)
             .map_err(|e| GuestBenchError::Engine(e.message))?;
         if ours != native {
@@ -103,7 +106,8 @@ pub fn run(
         native_single.push(per(t));
         let t = Instant::now();
         for line in &lines {
-            std::hint::black_box(guest.call(json_api::Op::Decide, line)?);
+            let slice = host_slice(engine, json_api::Op::Decide, line)?;
+            std::hint::black_box(guest.call_on_slice(json_api::Op::Decide, line, &slice)?);
         }
         guest_single.push(per(t));
         let t = Instant::now();
@@ -113,7 +117,8 @@ pub fn run(
         );
         native_batch.push(per(t));
         let t = Instant::now();
-        std::hint::black_box(guest.call(json_api::Op::Batch, &batch)?);
+        let slice = host_slice(engine, json_api::Op::Batch, &batch)?;
+        std::hint::black_box(guest.call_on_slice(json_api::Op::Batch, &batch, &slice)?);
         guest_batch.push(per(t));
     }
     let (ns, gs, nb, gb) = (
@@ -131,6 +136,6 @@ pub fn run(
         ratio_guest_vs_native_batch: gb / nb,
         compile_ms: compiled.startup_ms,
         deserialize_ms,
-        guest_load_entities_ms,
+        slice_bytes_mean: slice_bytes as f64 / lines.len().max(1) as f64,
     })
 }

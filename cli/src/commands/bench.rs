@@ -86,7 +86,7 @@ pub fn run(
                     g.native_decide_json_ns, g.guest_decide_ns, g.ratio_guest_vs_native_single
                 );
                 println!("  native batch  {:>9.0} ns   guest batch  {:>9.0} ns   ratio {:.3}  (per decision)", g.native_batch_per_decision_ns, g.guest_batch_per_decision_ns, g.ratio_guest_vs_native_batch);
-                println!("  cold start: compile {:.0} ms, deserialize precompiled {:.1} ms; entities into guest {:.0} ms", g.compile_ms, g.deserialize_ms, g.guest_load_entities_ms);
+                println!("  cold start: compile {:.0} ms, deserialize precompiled {:.1} ms; mean slice per decision {:.0} bytes", g.compile_ms, g.deserialize_ms, g.slice_bytes_mean);
             }
         }
     }

@@ -537,9 +537,8 @@ impl AppState {
         let active = self.active()?;
         let plan = {
             let data = active.pool.data().map_err(pool_error)?;
-            policy_core::directory::plan(&data, request).map_err(|e| {
-                ApiError::Engine(policy_core::json_api::error_json(&(&e).into()))
-            })?
+            policy_core::directory::plan(&data, request)
+                .map_err(|e| ApiError::Engine(policy_core::json_api::error_json(&(&e).into())))?
         };
         // The actor's firm is known once planned (from the server's data, not the body).
         caller.may_act_in(&plan.actor_firm.id)?;
@@ -639,7 +638,9 @@ impl AppState {
                     _ => Op::ApplyDelta,
                 };
                 let replayed = EntityChange::parse(op, &write.input)
-                    .map_err(|e| ApiError::Internal(format!("a logged write that does not parse: {e}")))
+                    .map_err(|e| {
+                        ApiError::Internal(format!("a logged write that does not parse: {e}"))
+                    })
                     .and_then(|change| current.pool.replay(&change).map_err(pool_error));
                 if let Err(e) = replayed {
                     // This store no longer follows the shared one: rebuild it from the store.
