@@ -296,11 +296,17 @@ pub(crate) fn build_store(bundle: &Bundle, data: Vec<Value>) -> Result<EntitySto
     EntityStore::build(statics, parse_each(data.into_iter(), bundle)?)
 }
 
-/// An entity as Cedar entity JSON (the form hosts give and store).
-fn record_of(entity: &Entity) -> Result<Value, EngineError> {
-    entity
+/// An entity as Cedar entity JSON (the form hosts give and store), its parents in a stable
+/// order (Cedar holds them in a hash set: without sorting, the same entity would print
+/// differently in two processes, and a plan made in a guest would differ from a native one).
+pub(crate) fn record_of(entity: &Entity) -> Result<Value, EngineError> {
+    let mut record = entity
         .to_json_value()
-        .map_err(|e| EngineError::EntityInvalid(format!("{}: {e}", entity.uid())))
+        .map_err(|e| EngineError::EntityInvalid(format!("{}: {e}", entity.uid())))?;
+    if let Some(Value::Array(parents)) = record.get_mut("parents") {
+        parents.sort_by_cached_key(|p| p.to_string());
+    }
+    Ok(record)
 }
 
 pub(crate) fn build_request(

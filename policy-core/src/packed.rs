@@ -234,3 +234,88 @@ impl Unpacker<'_> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use serde_json::json;
+
+    use crate::json_api::{call, call_on_slice, slice_for, Op};
+    use crate::{Bundle, Engine};
+
+    const POLICIES: &str = r#"
+        permit(principal, action == Action::"read", resource)
+        when {
+            resource.owner == principal && principal in Group::"staff" &&
+            resource.limit.lessThan(decimal("10.5")) && resource.net.isInRange(ip("10.0.0.0/8")) &&
+            resource.meta.tags.contains("a") && resource.hasTag("level") &&
+            resource.getTag("level") == 2
+        };
+    "#;
+
+    fn engine() -> Engine {
+        let bundle = Bundle::load([("policies.cedar", POLICIES)]).unwrap();
+        let records = vec![
+            json!({"uid": {"type": "Group", "id": "all"}, "attrs": {}, "parents": []}),
+            json!({"uid": {"type": "Group", "id": "staff"}, "attrs": {}, "parents": [{"type": "Group", "id": "all"}]}),
+            json!({"uid": {"type": "User", "id": "ann"}, "attrs": {"name": "Ann"}, "parents": [{"type": "Group", "id": "staff"}]}),
+            json!({"uid": {"type": "Doc", "id": "d1"}, "parents": [], "tags": {"level": 2},
+                   "attrs": {"owner": {"__entity": {"type": "User", "id": "ann"}},
+                             "limit": {"__extn": {"fn": "decimal", "arg": "3.25"}},
+                             "net": {"__extn": {"fn": "ip", "arg": "10.1.2.3"}},
+                             "meta": {"tags": ["a", "b"], "n": -7}}}),
+        ];
+        Engine::with_entities(bundle, records).unwrap()
+    }
+
+    #[test]
+    fn a_decision_on_a_packed_slice_is_the_decision_on_the_whole_store() {
+        let mut engine = engine();
+        for (principal, resource) in [("ann", "d1"), ("bob", "d1"), ("ann", "missing")] {
+            let input = json!({
+                "principal": {"type": "User", "id": principal},
+                "action": {"type": "Action", "id": "read"},
+                "resource": {"type": "Doc", "id": resource},
+            })
+            .to_string();
+            let slice = slice_for(&engine, Op::Decide, &input).unwrap();
+            let on_slice = call_on_slice(&engine, Op::Decide, &input, &slice).unwrap();
+            assert_eq!(on_slice, call(&mut engine, Op::Decide, &input).unwrap());
+        }
+        let allowed = json!({
+            "principal": {"type": "User", "id": "ann"},
+            "action": {"type": "Action", "id": "read"},
+            "resource": {"type": "Doc", "id": "d1"},
+        })
+        .to_string();
+        let slice = slice_for(&engine, Op::Decide, &allowed).unwrap();
+        let answer = call_on_slice(&engine, Op::Decide, &allowed, &slice).unwrap();
+        assert!(answer.contains("\"decision\":\"allow\""), "{answer}");
+    }
+
+    #[test]
+    fn entities_survive_packing_as_they_were() {
+        let engine = engine();
+        let picked: Vec<_> = engine
+            .entities()
+            .map(|e| std::sync::Arc::new(e.as_ref().clone()))
+            .collect();
+        let unpacked = super::unpack(&super::pack(&picked).unwrap()).unwrap();
+        assert_eq!(unpacked.len(), picked.len());
+        for (a, b) in picked.iter().zip(&unpacked) {
+            assert_eq!(a.uid(), b.uid());
+            assert!(a.deep_eq(b), "{} changed in packing", a.uid());
+        }
+    }
+
+    #[test]
+    fn a_truncated_slice_is_refused_not_a_crash() {
+        let engine = engine();
+        let input = r#"{"principal": {"type": "User", "id": "ann"}, "action": {"type": "Action", "id": "read"}, "resource": {"type": "Doc", "id": "d1"}}"#;
+        let slice = slice_for(&engine, Op::Decide, input).unwrap();
+        let cut = &slice[..slice.len() / 2];
+        assert!(call_on_slice(&engine, Op::Decide, input, cut).is_err());
+        assert!(call_on_slice(&engine, Op::Profiles, "{}", &slice).is_err());
+    }
+}

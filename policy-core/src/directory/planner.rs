@@ -116,14 +116,9 @@ impl<'a> Planner<'a> {
             .ok_or_else(|| EngineError::NotFound(format!("no entity {r}")))
     }
 
-    /// The data record as Cedar JSON, or the bundle's entity as Cedar JSON.
+    /// The entity (data or the bundle's) as Cedar JSON.
     pub(super) fn record(&self, r: &EntityRef) -> Result<Value, EngineError> {
-        if let Some(record) = self.engine.data_record(r) {
-            return record;
-        }
-        self.entity(r)?
-            .to_json_value()
-            .map_err(|e| EngineError::EntityInvalid(format!("{r}: {e}")))
+        crate::engine::record_of(self.entity(r)?)
     }
 
     pub(super) fn actor_firm(&self) -> Result<EntityRef, EngineError> {
