@@ -103,6 +103,29 @@ pub unsafe extern "C" fn sesame_load(ptr: *const u8, len: usize) -> i64 {
     emit_result(result)
 }
 
+/// Runs `f` on the resident engine with the op name and input text the host wrote.
+///
+/// # Safety
+/// Both buffers are input buffers written by the host (see the module's ABI).
+unsafe fn with_engine(
+    op: (*const u8, usize),
+    json: (*const u8, usize),
+    f: impl FnOnce(&mut Engine, &str, &str) -> Result<String, ErrorBody>,
+) -> i64 {
+    // SAFETY: forwarded ABI contract.
+    let args =
+        unsafe { input(op.0, op.1) }.and_then(|op| Ok((op, unsafe { input(json.0, json.1) }?)));
+    let result = args.and_then(|(op, json)| {
+        ENGINE.with(|slot| match slot.borrow_mut().as_mut() {
+            Some(engine) => f(engine, op, json),
+            None => Err(ErrorBody::from(&EngineError::NotFound(
+                "no bundle loaded: call sesame_load first".into(),
+            ))),
+        })
+    });
+    emit_result(result)
+}
+
 /// # Safety
 /// See the module's ABI: both buffers are input buffers written by the host.
 #[no_mangle]
@@ -113,17 +136,7 @@ pub unsafe extern "C" fn sesame_call(
     in_len: usize,
 ) -> i64 {
     // SAFETY: forwarded ABI contract.
-    let args =
-        unsafe { input(op_ptr, op_len) }.and_then(|op| Ok((op, unsafe { input(in_ptr, in_len) }?)));
-    let result = args.and_then(|(op, json)| {
-        ENGINE.with(|slot| match slot.borrow_mut().as_mut() {
-            Some(engine) => json_api::call_named(engine, op, json),
-            None => Err(ErrorBody::from(&EngineError::NotFound(
-                "no bundle loaded: call sesame_load first".into(),
-            ))),
-        })
-    });
-    emit_result(result)
+    unsafe { with_engine((op_ptr, op_len), (in_ptr, in_len), json_api::call_named) }
 }
 
 /// # Safety
@@ -137,21 +150,15 @@ pub unsafe extern "C" fn sesame_call_slice(
     slice_ptr: *const u8,
     slice_len: usize,
 ) -> i64 {
-    // SAFETY: forwarded ABI contract.
-    let args =
-        unsafe { input(op_ptr, op_len) }.and_then(|op| Ok((op, unsafe { input(in_ptr, in_len) }?)));
     // SAFETY: forwarded ABI contract (the slice is bytes, not text).
     let slice = unsafe { std::slice::from_raw_parts(slice_ptr, slice_len) };
-    let result = args.and_then(|(op, json)| {
-        let op = op
-            .parse::<json_api::Op>()
-            .map_err(|e| ErrorBody::from(&e))?;
-        ENGINE.with(|slot| match slot.borrow().as_ref() {
-            Some(engine) => json_api::call_on_slice(engine, op, json, slice),
-            None => Err(ErrorBody::from(&EngineError::NotFound(
-                "no bundle loaded: call sesame_load first".into(),
-            ))),
+    // SAFETY: forwarded ABI contract.
+    unsafe {
+        with_engine((op_ptr, op_len), (in_ptr, in_len), |engine, op, json| {
+            let op = op
+                .parse::<json_api::Op>()
+                .map_err(|e| ErrorBody::from(&e))?;
+            json_api::call_on_slice(engine, op, json, slice)
         })
-    });
-    emit_result(result)
+    }
 }
