@@ -34,7 +34,7 @@ impl Engine {
     /// An engine on the bundle's static entities only.
     pub fn new(bundle: Bundle) -> Self {
         // The bundle's entities were validated when it loaded; this cannot fail on them.
-        let store = build_store(&bundle, Vec::new()).unwrap_or_default();
+        let store = build_store(&bundle, &[]).unwrap_or_default();
         Self {
             bundle: Arc::new(bundle),
             store,
@@ -88,7 +88,7 @@ impl Engine {
     /// Installs another bundle version over the same data. Fails (and changes nothing) if the
     /// data does not conform to the new schema.
     pub fn install_bundle(&mut self, bundle: Bundle) -> Result<(), EngineError> {
-        let store = build_store(&bundle, self.data_records()?)?;
+        let store = build_store(&bundle, &self.data_records()?)?;
         rules::check(bundle.manifest().firm_model.as_ref(), &store)?;
         self.bundle = Arc::new(bundle);
         self.store = store;
@@ -97,10 +97,15 @@ impl Engine {
 
     /// Replaces all data entities. All-or-nothing.
     pub fn replace_entities(&mut self, records: Vec<Value>) -> Result<DeltaReport, EngineError> {
-        let data = keyed_records(&self.bundle, records)?;
-        let upserted = data.len();
-        let store = build_store(&self.bundle, data.into_values().collect())?;
+        for (i, record) in records.iter().enumerate() {
+            reject_action_entity(
+                &self.bundle,
+                &uid_of_record(record).ok_or_else(|| missing_uid(i))?,
+            )?;
+        }
+        let store = build_store(&self.bundle, &records)?;
         rules::check(self.firm_model(), &store)?;
+        let upserted = store.data_entities().count();
         self.store = store;
         Ok(DeltaReport {
             upserted,
@@ -251,11 +256,7 @@ fn keyed_records(
 ) -> Result<BTreeMap<EntityRef, Value>, EngineError> {
     let mut out = BTreeMap::new();
     for (i, record) in records.into_iter().enumerate() {
-        let uid = uid_of_record(&record).ok_or_else(|| {
-            EngineError::EntityInvalid(format!(
-                "entity record #{i} needs a `uid` of the form {{\"type\": ..., \"id\": ...}}"
-            ))
-        })?;
+        let uid = uid_of_record(&record).ok_or_else(|| missing_uid(i))?;
         reject_action_entity(bundle, &uid)?;
         out.insert(uid, record);
     }
@@ -263,37 +264,97 @@ fn keyed_records(
 }
 
 /// Parses data records one by one against the schema (no closure computed here: the store
-/// does that incrementally).
+/// does that).
 fn parse_each(
     records: impl Iterator<Item = Value>,
     bundle: &Bundle,
 ) -> Result<Vec<cedar_policy_core::ast::Entity>, EngineError> {
+    let mut plain = plain_parser(bundle);
     records
-        .map(|record| {
-            let label = uid_of_record(&record)
-                .map(|u| u.to_string())
-                .unwrap_or_default();
-            Entity::from_json_value(record, bundle.schema())
-                .map(|e| e.as_ref().clone())
-                .map_err(|e| match engine_error(&e) {
-                    EngineError::EntityInvalid(m) => {
-                        EngineError::EntityInvalid(format!("{label}: {m}"))
-                    }
-                    other => other,
-                })
-        })
+        .map(|record| parse_one(bundle, plain.as_mut(), &record))
         .collect()
+}
+
+/// The fast reader of plain records (`entity_parse`), when there is a schema to read them by.
+fn plain_parser(bundle: &Bundle) -> Option<crate::entity_parse::PlainParser<'_>> {
+    bundle
+        .schema()
+        .map(|s| crate::entity_parse::PlainParser::new(s.as_ref()))
+}
+
+/// One record: read directly when plain, else (and for every error) by Cedar's parser.
+fn parse_one(
+    bundle: &Bundle,
+    plain: Option<&mut crate::entity_parse::PlainParser<'_>>,
+    record: &Value,
+) -> Result<cedar_policy_core::ast::Entity, EngineError> {
+    if let Some(entity) = plain.and_then(|p| p.entity(record)) {
+        return Ok(entity);
+    }
+    let label = uid_of_record(record)
+        .map(|u| u.to_string())
+        .unwrap_or_default();
+    Entity::from_json_value(record.clone(), bundle.schema())
+        .map(|e| e.as_ref().clone())
+        .map_err(|e| match engine_error(&e) {
+            EngineError::EntityInvalid(m) => EngineError::EntityInvalid(format!("{label}: {m}")),
+            other => other,
+        })
+}
+
+/// Below this many records a load is parsed on the calling thread alone.
+#[cfg(not(target_arch = "wasm32"))]
+const PARALLEL_PARSE_MIN: usize = 20_000;
+
+/// A whole load of data records (a later record with the same uid replaces an earlier one, in
+/// the store). Natively, a large load is parsed on two threads; the first error in record order
+/// is the one reported.
+fn parse_load(
+    bundle: &Bundle,
+    records: &[Value],
+) -> Result<Vec<cedar_policy_core::ast::Entity>, EngineError> {
+    let parse_chunk = |chunk: &[Value]| {
+        let mut plain = plain_parser(bundle);
+        chunk
+            .iter()
+            .map(|record| parse_one(bundle, plain.as_mut(), record))
+            .collect::<Result<Vec<_>, EngineError>>()
+    };
+    #[cfg(not(target_arch = "wasm32"))]
+    if records.len() >= PARALLEL_PARSE_MIN {
+        let (first, second) = records.split_at(records.len() / 2);
+        let (first, second) = std::thread::scope(|scope| {
+            let second = scope.spawn(|| parse_chunk(second));
+            let first = parse_chunk(first);
+            let second = second.join().unwrap_or_else(|_| {
+                Err(EngineError::Unsupported(
+                    "the entity parser thread panicked".into(),
+                ))
+            });
+            (first, second)
+        });
+        let mut out = first?;
+        out.extend(second?);
+        return Ok(out);
+    }
+    parse_chunk(records)
+}
+
+fn missing_uid(index: usize) -> EngineError {
+    EngineError::EntityInvalid(format!(
+        "entity record #{index} needs a `uid` of the form {{\"type\": ..., \"id\": ...}}"
+    ))
 }
 
 /// Static entities of the bundle (which include the schema's actions) plus data records, in
 /// one pass: a data record with the uid of a static entity replaces it.
-pub(crate) fn build_store(bundle: &Bundle, data: Vec<Value>) -> Result<EntityStore, EngineError> {
+pub(crate) fn build_store(bundle: &Bundle, data: &[Value]) -> Result<EntityStore, EngineError> {
     let statics: Vec<_> = bundle
         .entities()
         .iter()
         .map(|e| e.as_ref().clone())
         .collect();
-    EntityStore::build(statics, parse_each(data.into_iter(), bundle)?)
+    EntityStore::build(statics, parse_load(bundle, data)?)
 }
 
 /// An entity as Cedar entity JSON (the form hosts give and store), its parents in a stable

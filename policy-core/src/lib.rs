@@ -29,6 +29,7 @@ pub mod diff;
 pub mod directory;
 mod engine;
 mod entity_json;
+mod entity_parse;
 mod error;
 pub mod firm_model;
 pub mod impact;

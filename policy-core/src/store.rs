@@ -77,6 +77,45 @@ fn refs_of(entity: &CoreEntity) -> Arc<[EntityUID]> {
     out.into()
 }
 
+/// Every ancestor of `uid` among the stored entities (memoized in `closures`; `path` is the
+/// chain being followed, to detect cycles and bound depth).
+fn closure_of(
+    uid: &EntityUID,
+    entities: &FxHashMap<EntityUID, Stored>,
+    closures: &mut FxHashMap<EntityUID, Arc<FxHashSet<EntityUID>>>,
+    path: &mut Vec<EntityUID>,
+) -> Result<Arc<FxHashSet<EntityUID>>, EngineError> {
+    if let Some(done) = closures.get(uid) {
+        return Ok(done.clone());
+    }
+    let Some(stored) = entities.get(uid) else {
+        // A parent that is not stored has no known ancestors.
+        return Ok(Arc::default());
+    };
+    if path.contains(uid) {
+        return Err(cycle_error(uid));
+    }
+    if path.len() >= MAX_DEPTH {
+        return Err(EngineError::EntityInvalid(format!(
+            "{uid}: the entity hierarchy is deeper than {MAX_DEPTH} levels"
+        )));
+    }
+    path.push(uid.clone());
+    let mut out = FxHashSet::default();
+    for parent in stored.entity.parents() {
+        if parent == uid {
+            return Err(cycle_error(uid));
+        }
+        let above = closure_of(parent, entities, closures, path)?;
+        out.extend(above.iter().cloned());
+        out.insert(parent.clone());
+    }
+    path.pop();
+    let out = Arc::new(out);
+    closures.insert(uid.clone(), out.clone());
+    Ok(out)
+}
+
 fn cycle_error(uid: &EntityUID) -> EngineError {
     EngineError::EntityCycle(format!(
         "{uid} is its own ancestor: the `parents` of these entities form a cycle"
@@ -85,13 +124,54 @@ fn cycle_error(uid: &EntityUID) -> EngineError {
 
 impl EntityStore {
     /// A store of `entities`; a later entity with the same uid replaces an earlier one.
+    ///
+    /// A load of everything at once, so not through [`Self::apply`]'s incremental machinery:
+    /// the closure of each entity that is someone's parent is computed once (memoized), then
+    /// every entity's ancestors are the union of its parents' closures.
     pub(crate) fn build(
         statics: Vec<CoreEntity>,
         data: Vec<CoreEntity>,
     ) -> Result<Self, EngineError> {
         let mut store = Self::default();
-        store.apply(&[], statics, false)?;
-        store.apply(&[], data, true)?;
+        store.entities.reserve(statics.len() + data.len());
+        for (entities, data) in [(statics, false), (data, true)] {
+            for mut entity in entities {
+                entity.remove_all_indirect_ancestors();
+                store.entities.insert(
+                    entity.uid().clone(),
+                    Stored {
+                        refs: refs_of(&entity),
+                        entity: Arc::new(entity),
+                        data,
+                    },
+                );
+            }
+        }
+        let mut closures: FxHashMap<EntityUID, Arc<FxHashSet<EntityUID>>> = FxHashMap::default();
+        let mut path = Vec::new();
+        for stored in store.entities.values() {
+            for parent in stored.entity.parents() {
+                closure_of(parent, &store.entities, &mut closures, &mut path)?;
+            }
+        }
+        let Self { entities, children } = &mut store;
+        for (uid, stored) in entities.iter_mut() {
+            // Each `Arc` was made just above and is not shared yet: this never clones.
+            let entity = Arc::make_mut(&mut stored.entity);
+            let mut indirect: Vec<EntityUID> = Vec::new();
+            for parent in entity.parents() {
+                if let Some(above) = closures.get(parent) {
+                    indirect.extend(above.iter().cloned());
+                }
+                children
+                    .entry(parent.clone())
+                    .or_default()
+                    .insert(uid.clone());
+            }
+            for ancestor in indirect {
+                entity.add_indirect_ancestor(ancestor);
+            }
+        }
         Ok(store)
     }
 

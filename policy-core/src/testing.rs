@@ -174,7 +174,7 @@ fn suite_store(bundle: &Bundle, suite: &TestSuite) -> Result<EntityStore, String
         records.extend(items.into_iter().map(|(v, _)| v));
     }
     records.extend(suite.entities.iter().cloned());
-    build_store(bundle, records).map_err(|e| e.to_string())
+    build_store(bundle, &records).map_err(|e| e.to_string())
 }
 
 fn run_case(

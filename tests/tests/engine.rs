@@ -403,3 +403,35 @@ fn a_matrix_can_decide_for_a_stand_in_user_given_with_the_call() {
         .entity(&EntityRef::new("User", "role:accountant"))
         .is_none());
 }
+
+/// The engine reads plain records itself rather than through Cedar's parser (policy-core's
+/// `entity_parse`): every entity of the demo firm and of a generated firm must come out as
+/// `cedar_policy::Entities` holds it — attributes, tags, ancestors.
+#[test]
+fn entities_are_held_exactly_as_cedar_holds_them() {
+    let bundle = demo_bundle();
+    let mut records = demo_firm();
+    records.extend(sesame_tools::firm_gen::firm_entities(
+        sesame_tools::firm_gen::FirmSize::of(40, 60, 400),
+    ));
+    let mut all = bundle.entity_records().to_vec();
+    all.extend(records.iter().cloned());
+    let cedar =
+        cedar_policy::Entities::from_json_value(serde_json::Value::Array(all), bundle.schema())
+            .unwrap();
+    let engine = Engine::with_entities(bundle, records).unwrap();
+    let mut compared = 0;
+    for theirs in cedar.iter() {
+        let uid = theirs.uid();
+        let ours = engine
+            .entity(&EntityRef::new(
+                uid.type_name().to_string(),
+                uid.id().unescaped(),
+            ))
+            .unwrap_or_else(|| panic!("{uid} is missing"));
+        assert!(ours.as_ref().deep_eq(theirs.as_ref()), "{uid} differs");
+        compared += 1;
+    }
+    assert_eq!(compared, engine.entity_count());
+    assert!(compared > 1_000, "{compared}");
+}
