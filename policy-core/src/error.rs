@@ -65,6 +65,9 @@ pub enum ErrorCode {
     /// A template link (links file or link request) names no template, a wrong slot, a bad
     /// entity uid or a used id.
     LinkInvalid,
+    /// Under a declared firm model: an entity that would belong to two firms (it reaches both
+    /// through its parents and entity references).
+    CrossTenant,
 }
 
 impl ErrorCode {
@@ -98,6 +101,7 @@ impl ErrorCode {
             Self::DuplicateEmail => "duplicate_email",
             Self::TooDeep => "too_deep",
             Self::LinkInvalid => "link_invalid",
+            Self::CrossTenant => "cross_tenant",
         }
     }
 }

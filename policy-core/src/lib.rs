@@ -45,6 +45,7 @@ mod source;
 mod store;
 mod suite;
 pub mod tenancy;
+mod tenant_rule;
 pub mod testing;
 pub mod wire;
 

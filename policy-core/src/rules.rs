@@ -5,12 +5,13 @@
 use std::collections::{HashMap, HashSet};
 
 use cedar_policy::Entity;
-use cedar_policy_core::ast::{Entity as CoreEntity, EntityUID};
+use cedar_policy_core::ast::{Entity as CoreEntity, EntityType, EntityUID};
 use ref_cast::RefCast;
 
 use crate::error::{Diagnostic, EngineError};
 use crate::firm_model::{FirmModel, Part};
 use crate::store::EntityStore;
+use crate::tenant_rule::Owners;
 
 /// Whether a write to `uid` can break a rule here (profiles and the licences that cap them).
 /// Asked for every entity of every delta: a comparison of parsed types, no allocation.
@@ -29,6 +30,19 @@ pub(crate) fn check_overlay(
     let Some(model) = model else {
         return Ok(());
     };
+    let incoming: HashMap<&EntityUID, &Entity> = upsert
+        .iter()
+        .map(|e| (e.uid(), Entity::ref_cast(e)))
+        .collect();
+    let removed: HashSet<&EntityUID> = remove.iter().collect();
+    let get_core = |uid: &EntityUID| -> Option<&CoreEntity> {
+        match incoming.get(uid) {
+            Some(e) => Some(e.as_ref()),
+            None if removed.contains(uid) => None,
+            None => store.get(uid).map(|e| e.as_ref()),
+        }
+    };
+    let mut diagnostics = tenant_crossings(model, upsert.iter(), get_core);
     // Declared names that do not parse as a type name name no entity: nothing to govern.
     let governed: Vec<cedar_policy::EntityTypeName> = [Part::Profile, Part::Licence]
         .into_iter()
@@ -40,13 +54,8 @@ pub(crate) fn check_overlay(
         .chain(remove)
         .any(|uid| governs(&governed, uid))
     {
-        return Ok(());
+        return verdict(diagnostics);
     }
-    let incoming: HashMap<&EntityUID, &Entity> = upsert
-        .iter()
-        .map(|e| (e.uid(), Entity::ref_cast(e)))
-        .collect();
-    let removed: HashSet<&EntityUID> = remove.iter().collect();
     let all = store
         .iter()
         .filter(|e| {
@@ -63,12 +72,27 @@ pub(crate) fn check_overlay(
             None => store.get(core),
         }
     };
-    verdict(crate::profile::check_profile_entities(
+    diagnostics.extend(crate::profile::check_profile_entities(
         model,
         all,
         get,
         &HashMap::new(),
-    ))
+    ));
+    verdict(diagnostics)
+}
+
+/// The entities of `check` that would belong to two firms (`tenant_rule`).
+fn tenant_crossings<'s>(
+    model: &FirmModel,
+    check: impl Iterator<Item = &'s CoreEntity>,
+    get: impl Fn(&EntityUID) -> Option<&'s CoreEntity>,
+) -> Vec<Diagnostic> {
+    let Some(firm) = model.entity_type(Part::Firm) else {
+        return Vec::new();
+    };
+    let firm: &EntityType = firm.as_ref();
+    let mut owners = Owners::new(firm.clone(), get);
+    check.filter_map(|e| owners.check(e)).collect()
 }
 
 /// The rules over a whole store (after a full replace or a new bundle version).
@@ -76,12 +100,18 @@ pub(crate) fn check(model: Option<&FirmModel>, store: &EntityStore) -> Result<()
     let Some(model) = model else {
         return Ok(());
     };
-    verdict(crate::profile::check_profile_entities(
+    let mut diagnostics = tenant_crossings(
+        model,
+        store.iter().map(|e| e.as_ref()),
+        |uid: &EntityUID| store.get(uid).map(|e| e.as_ref()),
+    );
+    diagnostics.extend(crate::profile::check_profile_entities(
         model,
         store.iter(),
         |uid| store.get(uid.as_ref()),
         &HashMap::new(),
-    ))
+    ));
+    verdict(diagnostics)
 }
 
 fn verdict(diagnostics: Vec<Diagnostic>) -> Result<(), EngineError> {

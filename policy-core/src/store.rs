@@ -65,7 +65,7 @@ fn collect_value_refs(value: &Value, out: &mut Vec<EntityUID>) {
     }
 }
 
-fn refs_of(entity: &CoreEntity) -> Arc<[EntityUID]> {
+pub(crate) fn refs_of(entity: &CoreEntity) -> Arc<[EntityUID]> {
     let mut out = Vec::new();
     for (_, v) in entity.attrs().chain(entity.tags()) {
         if let PartialValue::Value(v) = v {

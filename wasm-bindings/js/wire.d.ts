@@ -199,7 +199,7 @@ export type ErrorBody = { code: ErrorCode, message: string, location?: Location,
 /**
  * Stable, machine-readable error codes. Renaming one is a breaking change of the wire format.
  */
-export type ErrorCode = "malformed_json" | "invalid_path" | "schema_missing" | "schema_invalid" | "policy_parse" | "policy_id_missing" | "policy_id_duplicate" | "policy_validation" | "policy_warning" | "entity_invalid" | "entity_cycle" | "entity_duplicate" | "manifest_invalid" | "test_invalid" | "profile_wider_than_base" | "profile_wider_than_licence" | "profile_invalid" | "default_profile" | "client_role_outside_plan" | "invalid_request" | "not_found" | "unsupported" | "file_ignored" | "forbidden" | "duplicate_email" | "too_deep" | "link_invalid";
+export type ErrorCode = "malformed_json" | "invalid_path" | "schema_missing" | "schema_invalid" | "policy_parse" | "policy_id_missing" | "policy_id_duplicate" | "policy_validation" | "policy_warning" | "entity_invalid" | "entity_cycle" | "entity_duplicate" | "manifest_invalid" | "test_invalid" | "profile_wider_than_base" | "profile_wider_than_licence" | "profile_invalid" | "default_profile" | "client_role_outside_plan" | "invalid_request" | "not_found" | "unsupported" | "file_ignored" | "forbidden" | "duplicate_email" | "too_deep" | "link_invalid" | "cross_tenant";
 
 /**
  * One problem found in a bundle, a request or a delta.
