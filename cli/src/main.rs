@@ -136,6 +136,9 @@ enum Command {
         documents: usize,
         #[arg(long, default_value_t = 1_000)]
         requests: usize,
+        /// Print only the entity records (a JSON array), for `--entities` files.
+        #[arg(long)]
+        entities_only: bool,
     },
     #[cfg(feature = "server")]
     /// Load a running server from this process and compare with native policy-core.
@@ -161,6 +164,10 @@ enum Command {
         /// Requests per batch call.
         #[arg(long, default_value_t = 100)]
         batch: usize,
+        /// The server already holds the generated firm (served with `--entities` from
+        /// `gen-firm --entities-only` of the same sizes): do not send it again.
+        #[arg(long)]
+        keep_entities: bool,
         /// Another replica of the same store (repeatable): adds a phase spreading the client
         /// threads over every replica, for decisions/s with one replica vs all.
         #[arg(long = "replica")]
@@ -182,6 +189,31 @@ enum Command {
         #[arg(long, default_value_t = 15)]
         rounds: usize,
         /// Also measure the wasmtime guest (path to wasm_guest.wasm).
+        #[arg(long)]
+        guest: Option<PathBuf>,
+    },
+    #[cfg(feature = "server")]
+    /// Load an entity file with one engine, alone in this process: load time and peak memory
+    /// (`scripts/bench-network.sh` compares the engines); for Sesame also decisions through
+    /// the wasmtime guest on host-packed slices (p50/p99) and one-entity deltas. The file is
+    /// `sesame gen-firm --entities-only` with the same sizes.
+    BenchLoad {
+        #[arg(default_value = "policies")]
+        dir: PathBuf,
+        /// The engine that loads: `sesame` or `cedar`.
+        #[arg(long, value_parser = ["sesame", "cedar"])]
+        engine: String,
+        #[arg(long)]
+        entities: PathBuf,
+        #[arg(long, default_value_t = 500)]
+        users: usize,
+        #[arg(long, default_value_t = 5_000)]
+        clients: usize,
+        #[arg(long, default_value_t = 200_000)]
+        documents: usize,
+        #[arg(long, default_value_t = 5_000)]
+        decisions: usize,
+        /// The wasmtime guest module (decisions are measured only with it).
         #[arg(long)]
         guest: Option<PathBuf>,
     },
@@ -353,15 +385,21 @@ fn run(cli: Cli) -> Result<Status, CliError> {
             clients,
             documents,
             requests,
+            entities_only,
         } => {
             let size = FirmSize::of(users, clients, documents);
-            println!(
-                "{}",
-                serde_json::json!({
-                    "entities": sesame_tools::firm_gen::firm_entities(size),
-                    "requests": sesame_tools::firm_gen::requests(size, requests),
-                })
-            );
+            let entities = serde_json::Value::Array(sesame_tools::firm_gen::firm_entities(size));
+            if entities_only {
+                println!("{entities}");
+            } else {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "entities": entities,
+                        "requests": sesame_tools::firm_gen::requests(size, requests),
+                    })
+                );
+            }
             Ok(Status::Ok)
         }
         #[cfg(feature = "server")]
@@ -385,6 +423,7 @@ fn run(cli: Cli) -> Result<Status, CliError> {
             seconds,
             batch,
             replicas,
+            keep_entities,
         } => {
             let plan = sesame_tools::loadtest::LoadPlan {
                 replicas: Vec::new(),
@@ -393,6 +432,7 @@ fn run(cli: Cli) -> Result<Status, CliError> {
                 concurrency,
                 duration: std::time::Duration::from_secs_f64(seconds.max(0.1)),
                 batch: batch.max(2),
+                keep_entities,
             };
             commands::loadtest::run(
                 &remote.server,
@@ -418,6 +458,32 @@ fn run(cli: Cli) -> Result<Status, CliError> {
         } => {
             let size = FirmSize::of(users, clients, documents);
             commands::bench::run(guest.as_deref(), &dir, size, requests, rounds, format)
+        }
+        #[cfg(feature = "server")]
+        Command::BenchLoad {
+            dir,
+            engine,
+            entities,
+            users,
+            clients,
+            documents,
+            decisions,
+            guest,
+        } => {
+            let engine = match engine.as_str() {
+                "cedar" => sesame_tools::load_bench::LoadEngine::Cedar,
+                _ => sesame_tools::load_bench::LoadEngine::Sesame,
+            };
+            let size = FirmSize::of(users, clients, documents);
+            commands::bench::run_load(
+                engine,
+                &dir,
+                &entities,
+                size,
+                decisions,
+                guest.as_deref(),
+                format,
+            )
         }
     }
 }

@@ -88,14 +88,49 @@ fn ent(ty: &str, id: &str) -> Value {
 
 /// The entity records of a firm of `size` (to add to the bundle's static entities).
 pub fn firm_entities(size: FirmSize) -> Vec<Value> {
+    firm_in(&GenFirm::bench(), size)
+}
+
+/// `firms` firms of `size` each, ids prefixed by their firm (`f0-c12`, `f1-u3`...): a network
+/// of tenants sharing the bundle's plans, licences and base profiles.
+pub fn network_entities(firms: usize, size: FirmSize) -> Vec<Value> {
+    (0..firms)
+        .flat_map(|f| firm_in(&GenFirm::numbered(f), size))
+        .collect()
+}
+
+/// A generated firm's id and the prefix of every id in it.
+pub struct GenFirm {
+    pub id: String,
+    pub prefix: String,
+}
+
+impl GenFirm {
+    fn bench() -> Self {
+        Self {
+            id: "bench".into(),
+            prefix: String::new(),
+        }
+    }
+
+    pub fn numbered(n: usize) -> Self {
+        Self {
+            id: format!("f{n}"),
+            prefix: format!("f{n}-"),
+        }
+    }
+}
+
+fn firm_in(firm: &GenFirm, size: FirmSize) -> Vec<Value> {
     let mut rng = Lcg::new(42);
     let mut out = Vec::with_capacity(size.documents + size.clients * 10 + size.users + 16);
-    out.push(json!({"uid": uid("Firm", "bench"), "attrs": {"name": "Bench & Co", "plan": ent("Plan", "firm_standard")}, "parents": []}));
+    let p = &firm.prefix;
+    out.push(json!({"uid": uid("Firm", &firm.id), "attrs": {"name": format!("{} & Co", firm.id), "plan": ent("Plan", "firm_standard")}, "parents": []}));
     for d in 0..5 {
-        out.push(json!({"uid": uid("Department", &format!("d{d}")), "attrs": {"name": format!("Department {d}")}, "parents": [uid("Firm", "bench")]}));
+        out.push(json!({"uid": uid("Department", &format!("{p}d{d}")), "attrs": {"name": format!("Department {d}")}, "parents": [uid("Firm", &firm.id)]}));
     }
     for c in 0..size.clients {
-        let client = format!("c{c}");
+        let client = format!("{p}c{c}");
         let mut teams = serde_json::Map::new();
         for role in TEAM_ROLES {
             let team = format!("{client}/{role}");
@@ -109,33 +144,34 @@ pub fn firm_entities(size: FirmSize) -> Vec<Value> {
         };
         out.push(json!({
             "uid": uid("Client", &client),
-            "attrs": {"name": format!("Client {c}"), "firm": ent("Firm", "bench"), "plan": ent("Plan", plan),
+            "attrs": {"name": format!("Client {c}"), "firm": ent("Firm", &firm.id), "plan": ent("Plan", plan),
                       "teams": teams, "detached": []},
-            "parents": [uid("Firm", "bench"), uid("Department", &format!("d{}", c % 5))]
+            "parents": [uid("Firm", &firm.id), uid("Department", &format!("{p}d{}", c % 5))]
         }));
     }
     for d in 0..size.documents {
-        let client = format!("c{}", rng.below(size.clients));
+        let client = format!("{p}c{}", rng.below(size.clients));
         out.push(json!({
-            "uid": uid("Document", &format!("doc{d}")),
+            "uid": uid("Document", &format!("{p}doc{d}")),
             "attrs": {"client": ent("Client", &client), "kind": DOC_KINDS[d % DOC_KINDS.len()], "archived": d % 10 == 0},
             "parents": [uid("Client", &client)]
         }));
     }
     for u in 0..size.users {
-        out.push(user(u, size, &mut rng));
+        out.push(user(firm, u, size, &mut rng));
     }
     out
 }
 
-fn user(u: usize, size: FirmSize, rng: &mut Lcg) -> Value {
+fn user(firm: &GenFirm, u: usize, size: FirmSize, rng: &mut Lcg) -> Value {
+    let p = &firm.prefix;
     let mut parents = Vec::new();
     let external = u % 5 == 4;
     if external {
         // A client's staff: one company, one client-side role.
         let c = rng.below(size.clients);
         let role = TEAM_ROLES[2 + rng.below(TEAM_ROLES.len() - 2)];
-        parents.push(uid("Team", &format!("c{c}/{role}")));
+        parents.push(uid("Team", &format!("{p}c{c}/{role}")));
     } else {
         match u % 5 {
             0 => parents.push(uid("Role", "administrator")),
@@ -145,7 +181,7 @@ fn user(u: usize, size: FirmSize, rng: &mut Lcg) -> Value {
         for _ in 0..size.clients_per_accountant {
             parents.push(uid(
                 "Team",
-                &format!("c{}/accountant", rng.below(size.clients)),
+                &format!("{p}c{}/accountant", rng.below(size.clients)),
             ));
         }
         if u % 7 == 0 {
@@ -154,13 +190,13 @@ fn user(u: usize, size: FirmSize, rng: &mut Lcg) -> Value {
     }
     let restricted = u % 11 == 0;
     json!({
-        "uid": uid("User", &format!("u{u}")),
+        "uid": uid("User", &format!("{p}u{u}")),
         "attrs": {
-            "name": format!("User {u}"), "email": format!("u{u}@bench.example"), "firm": ent("Firm", "bench"),
+            "name": format!("User {u}"), "email": format!("{p}u{u}@{}.example", firm.id), "firm": ent("Firm", &firm.id),
             "external": external, "blocked": u % 50 == 49, "can_delete": u % 2 == 0,
             "profile": ent("AccessProfile", if u % 3 == 0 { "junior_accountant" } else { "full_accounting_standard" }),
             "department_restricted": restricted,
-            "departments": if restricted { vec![ent("Department", "d0")] } else { vec![] },
+            "departments": if restricted { vec![ent("Department", &format!("{p}d0"))] } else { vec![] },
         },
         "parents": parents
     })

@@ -28,6 +28,9 @@ pub struct LoadPlan {
     /// Other replicas of the same store: a last phase spreads the client threads over the
     /// server and these, to compare decisions/s with one replica and with all.
     pub replicas: Vec<ApiClient>,
+    /// The server already holds the generated firm (`sesame serve --entities` with a
+    /// `gen-firm --entities-only` file of the same sizes): it is not sent again.
+    pub keep_entities: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,12 +104,15 @@ fn phase(
 pub fn run(client: &ApiClient, bundle: Bundle, plan: &LoadPlan) -> Result<LoadReport, LoadError> {
     let entities = firm_gen::firm_entities(plan.size);
     let n_entities = entities.len();
-    let put = client.send(
-        "PUT",
-        "/v1/entities",
-        Some(&Value::Array(entities.clone()).to_string()),
-    )?;
-    if !put.ok() {
+    let put = match plan.keep_entities {
+        true => None,
+        false => Some(client.send(
+            "PUT",
+            "/v1/entities",
+            Some(&Value::Array(entities.clone()).to_string()),
+        )?),
+    };
+    if let Some(put) = put.filter(|p| !p.ok()) {
         return Err(LoadError::Refused {
             what: "the generated entities",
             status: put.status,

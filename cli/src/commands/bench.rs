@@ -1,5 +1,6 @@
 //! `sesame bench DIR`: policy-core against raw cedar-policy on a generated firm (see
-//! `sesame_tools::bench`). Prints ratios; `--format json` for machines.
+//! `sesame_tools::bench`). Prints ratios; `--format json` for machines. `sesame bench-load`:
+//! one engine loading an entity file alone in the process (`sesame_tools::load_bench`).
 
 use std::path::Path;
 
@@ -87,6 +88,55 @@ pub fn run(
                 );
                 println!("  native batch  {:>9.0} ns   guest batch  {:>9.0} ns   ratio {:.3}  (per decision)", g.native_batch_per_decision_ns, g.guest_batch_per_decision_ns, g.ratio_guest_vs_native_batch);
                 println!("  cold start: compile {:.0} ms, deserialize precompiled {:.1} ms; mean slice per decision {:.0} bytes", g.compile_ms, g.deserialize_ms, g.slice_bytes_mean);
+            }
+        }
+    }
+    Ok(Status::Ok)
+}
+
+pub fn run_load(
+    engine: sesame_tools::load_bench::LoadEngine,
+    dir: &Path,
+    entities: &Path,
+    size: FirmSize,
+    decisions: usize,
+    guest: Option<&Path>,
+    format: Format,
+) -> Result<Status, CliError> {
+    let bundle = match load_or_report(dir, format)? {
+        Ok(b) => b,
+        Err(status) => return Ok(status),
+    };
+    let report =
+        match sesame_tools::load_bench::run(engine, bundle, entities, size, decisions, guest) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("bench-load failed: {e}");
+                return Ok(Status::Problems);
+            }
+        };
+    match format {
+        Format::Json => println!("{}", json(&report)),
+        Format::Text => {
+            let mib = |b: u64| b as f64 / (1 << 20) as f64;
+            println!(
+                "{}: {} entities; read + parse {:.0} ms, load {:.0} ms; peak RSS {:.0} MiB, loaded {:.0} MiB",
+                report.engine,
+                report.entities,
+                report.read_ms,
+                report.load_ms,
+                mib(report.peak_rss_bytes),
+                mib(report.loaded_rss_bytes)
+            );
+            if let Some(d) = &report.decisions {
+                println!(
+                    "  {} decisions in a wasmtime guest on host-packed slices: p50 {:.0} µs, p99 {:.0} µs, mean slice {:.0} bytes",
+                    d.count, d.p50_us, d.p99_us, d.mean_slice_bytes
+                );
+                println!(
+                    "  one-entity delta: insert {:.1} µs, update {:.1} µs (median)",
+                    d.delta_insert_us, d.delta_update_us
+                );
             }
         }
     }
