@@ -7,5 +7,6 @@
 pub mod build_output;
 pub mod client;
 pub mod guest;
+pub mod memory;
 pub mod server;
 pub mod store;

@@ -3,6 +3,7 @@
 //! as a write would leave it, before the write is applied, so a refused write changes nothing.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use cedar_policy::Entity;
 use cedar_policy_core::ast::{Entity as CoreEntity, EntityType, EntityUID};
@@ -10,7 +11,7 @@ use ref_cast::RefCast;
 
 use crate::error::{Diagnostic, EngineError};
 use crate::firm_model::{FirmModel, Part};
-use crate::store::EntityStore;
+use crate::store::{refs_of, EntityStore, Node};
 use crate::tenant_rule::Owners;
 
 /// Whether a write to `uid` can break a rule here (profiles and the licences that cap them).
@@ -35,14 +36,21 @@ pub(crate) fn check_overlay(
         .map(|e| (e.uid(), Entity::ref_cast(e)))
         .collect();
     let removed: HashSet<&EntityUID> = remove.iter().collect();
-    let get_core = |uid: &EntityUID| -> Option<&CoreEntity> {
-        match incoming.get(uid) {
-            Some(e) => Some(e.as_ref()),
+    // The written entities as nodes, their references found once.
+    let refs: Vec<Arc<[EntityUID]>> = upsert.iter().map(refs_of).collect();
+    let written: HashMap<&EntityUID, Node<'_>> = upsert
+        .iter()
+        .zip(&refs)
+        .map(|(entity, refs)| (entity.uid(), Node { entity, refs }))
+        .collect();
+    let node = |uid: &EntityUID| -> Option<Node<'_>> {
+        match written.get(uid) {
+            Some(n) => Some(*n),
             None if removed.contains(uid) => None,
-            None => store.get(uid).map(|e| e.as_ref()),
+            None => store.node(uid),
         }
     };
-    let mut diagnostics = tenant_crossings(model, upsert.iter(), get_core);
+    let mut diagnostics = tenant_crossings(model, written.values().copied(), node);
     // Declared names that do not parse as a type name name no entity: nothing to govern.
     let governed: Vec<cedar_policy::EntityTypeName> = [Part::Profile, Part::Licence]
         .into_iter()
@@ -84,8 +92,8 @@ pub(crate) fn check_overlay(
 /// The entities of `check` that would belong to two firms (`tenant_rule`).
 fn tenant_crossings<'s>(
     model: &FirmModel,
-    check: impl Iterator<Item = &'s CoreEntity>,
-    get: impl Fn(&EntityUID) -> Option<&'s CoreEntity>,
+    check: impl Iterator<Item = Node<'s>>,
+    get: impl Fn(&EntityUID) -> Option<Node<'s>>,
 ) -> Vec<Diagnostic> {
     let Some(firm) = model.entity_type(Part::Firm) else {
         return Vec::new();
@@ -100,11 +108,7 @@ pub(crate) fn check(model: Option<&FirmModel>, store: &EntityStore) -> Result<()
     let Some(model) = model else {
         return Ok(());
     };
-    let mut diagnostics = tenant_crossings(
-        model,
-        store.iter().map(|e| e.as_ref()),
-        |uid: &EntityUID| store.get(uid).map(|e| e.as_ref()),
-    );
+    let mut diagnostics = tenant_crossings(model, store.nodes(), |uid: &EntityUID| store.node(uid));
     diagnostics.extend(crate::profile::check_profile_entities(
         model,
         store.iter(),

@@ -44,6 +44,13 @@ struct Stored {
     data: bool,
 }
 
+/// An entity and the entities its attributes and tags name.
+#[derive(Clone, Copy)]
+pub(crate) struct Node<'s> {
+    pub(crate) entity: &'s CoreEntity,
+    pub(crate) refs: &'s [EntityUID],
+}
+
 #[derive(Debug, Clone, Default)]
 pub(crate) struct EntityStore {
     // Fx hashing: these maps are probed a few dozen times per decision; SipHash's DoS resistance
@@ -226,6 +233,22 @@ impl EntityStore {
         self.entities
             .get(uid)
             .map(|s| Entity::ref_cast(s.entity.as_ref()))
+    }
+
+    /// A stored entity with the entities its attributes and tags name (kept with it).
+    pub(crate) fn node(&self, uid: &EntityUID) -> Option<Node<'_>> {
+        self.entities.get(uid).map(|s| Node {
+            entity: &s.entity,
+            refs: &s.refs,
+        })
+    }
+
+    /// Every stored entity as a [`Node`].
+    pub(crate) fn nodes(&self) -> impl Iterator<Item = Node<'_>> {
+        self.entities.values().map(|s| Node {
+            entity: &s.entity,
+            refs: &s.refs,
+        })
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Entity> {

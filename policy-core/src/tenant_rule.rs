@@ -11,21 +11,22 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use cedar_policy_core::ast::{Entity as CoreEntity, EntityType, EntityUID};
+use cedar_policy_core::ast::{EntityType, EntityUID};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::error::{Diagnostic, ErrorCode};
+use crate::store::Node;
 
 /// Finds the firms entities reach, remembering what it found.
-pub(crate) struct Owners<G> {
+pub(crate) struct Owners<'s, G> {
     tenant: EntityType,
     get: G,
-    known: FxHashMap<EntityUID, Arc<BTreeSet<EntityUID>>>,
+    known: FxHashMap<&'s EntityUID, Arc<[EntityUID]>>,
 }
 
-impl<'s, G> Owners<G>
+impl<'s, G> Owners<'s, G>
 where
-    G: Fn(&EntityUID) -> Option<&'s CoreEntity>,
+    G: Fn(&EntityUID) -> Option<Node<'s>>,
 {
     pub(crate) fn new(tenant: EntityType, get: G) -> Self {
         Self {
@@ -35,58 +36,60 @@ where
         }
     }
 
-    /// A diagnostic if `entity` reaches more than one firm.
-    pub(crate) fn check(&mut self, entity: &'s CoreEntity) -> Option<Diagnostic> {
-        if entity.uid().entity_type() == &self.tenant {
+    /// A diagnostic if `node`'s entity reaches more than one firm.
+    pub(crate) fn check(&mut self, node: Node<'s>) -> Option<Diagnostic> {
+        let uid = node.entity.uid();
+        if uid.entity_type() == &self.tenant {
             return None;
         }
-        let owners = self.of(entity);
+        // The entities it points at first, each once for the whole check: then its own owners
+        // are the union of theirs, and a store of documents under a few thousand clients is
+        // walked about once, not once per document.
+        for next in node.entity.parents().chain(node.refs.iter()) {
+            if next.entity_type() != &self.tenant && !self.known.contains_key(next) {
+                if let Some(n) = (self.get)(next) {
+                    self.of(n);
+                }
+            }
+        }
+        let owners = self.of(node);
         (owners.len() > 1).then(|| {
             let firms: Vec<String> = owners.iter().map(ToString::to_string).collect();
             Diagnostic::error(
                 ErrorCode::CrossTenant,
                 format!(
-                    "{} would belong to {}: an entity belongs to one firm (it reaches them through its parents and references)",
-                    entity.uid(),
+                    "{uid} would belong to {}: an entity belongs to one firm (it reaches them through its parents and references)",
                     firms.join(" and ")
                 ),
             )
         })
     }
 
-    fn of(&mut self, start: &'s CoreEntity) -> Arc<BTreeSet<EntityUID>> {
-        if let Some(done) = self.known.get(start.uid()) {
+    fn of(&mut self, start: Node<'s>) -> Arc<[EntityUID]> {
+        let start_uid = start.entity.uid();
+        if let Some(done) = self.known.get(start_uid) {
             return done.clone();
         }
-        let mut found = BTreeSet::new();
-        let mut seen: FxHashSet<EntityUID> = FxHashSet::default();
-        let mut queue: Vec<&'s CoreEntity> = vec![start];
-        seen.insert(start.uid().clone());
-        while let Some(entity) = queue.pop() {
-            for next in neighbours(entity) {
+        let mut found: BTreeSet<EntityUID> = BTreeSet::new();
+        let mut seen: FxHashSet<&'s EntityUID> = FxHashSet::default();
+        let mut queue: Vec<Node<'s>> = vec![start];
+        while let Some(node) = queue.pop() {
+            for next in node.entity.parents().chain(node.refs.iter()) {
                 if next.entity_type() == &self.tenant {
-                    found.insert(next);
-                } else if let Some(known) = self.known.get(&next) {
+                    found.insert(next.clone());
+                } else if let Some(known) = self.known.get(next) {
                     found.extend(known.iter().cloned());
-                } else if let Some(e) = (self.get)(&next) {
-                    if seen.insert(next) {
-                        queue.push(e);
+                } else if next != start_uid && !seen.contains(next) {
+                    if let Some(n) = (self.get)(next) {
+                        // The node's own uid: borrowed for as long as the store is.
+                        seen.insert(n.entity.uid());
+                        queue.push(n);
                     }
                 }
             }
         }
-        let found = Arc::new(found);
-        self.known.insert(start.uid().clone(), found.clone());
+        let found: Arc<[EntityUID]> = found.into_iter().collect();
+        self.known.insert(start_uid, found.clone());
         found
     }
-}
-
-/// The uids an entity points at: parents, and entity references in attributes and tags.
-fn neighbours(entity: &CoreEntity) -> impl Iterator<Item = EntityUID> + '_ {
-    entity.parents().cloned().chain(
-        crate::store::refs_of(entity)
-            .iter()
-            .cloned()
-            .collect::<Vec<_>>(),
-    )
 }

@@ -34,7 +34,8 @@ pub struct LoadBenchReport {
     pub load_ms: f64,
     /// Peak resident memory of the process (`VmHWM`), bytes.
     pub peak_rss_bytes: u64,
-    /// Resident memory once loaded, the records dropped (`VmRSS`), bytes.
+    /// Resident memory once loaded, the records dropped and freed pages returned (`VmRSS`),
+    /// bytes.
     pub loaded_rss_bytes: u64,
     /// Sesame only: single decisions through a wasmtime guest on host-packed slices.
     pub decisions: Option<DecisionFigures>,
@@ -81,6 +82,13 @@ fn proc_status_bytes(key: &str) -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
+/// Resident memory with the loaded store alive, after freed pages went back to the system as
+/// the server does after a load (`host_server::memory`), for either engine.
+fn loaded_rss() -> u64 {
+    host_server::memory::release_freed();
+    proc_status_bytes("VmRSS:")
+}
+
 fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
 }
@@ -108,7 +116,7 @@ pub fn run(
     drop(text);
     let read_ms = ms(started);
     let started = Instant::now();
-    let (count, load_ms, loaded) = match engine {
+    let (count, load_ms, loaded_rss_bytes, loaded) = match engine {
         LoadEngine::Cedar => {
             let mut all = bundle.entity_records().to_vec();
             all.extend(records);
@@ -116,14 +124,14 @@ pub fn run(
                 cedar_policy::Entities::from_json_value(Value::Array(all), bundle.schema())
                     .map_err(|e| LoadBenchError::Cedar(e.to_string()))?;
             let load_ms = ms(started);
-            (entities.iter().count(), load_ms, None)
+            (entities.iter().count(), load_ms, loaded_rss(), None)
         }
         LoadEngine::Sesame => {
             let engine = Engine::with_entities(bundle, records)?;
-            (engine.entity_count(), ms(started), Some(engine))
+            let load_ms = ms(started);
+            (engine.entity_count(), load_ms, loaded_rss(), Some(engine))
         }
     };
-    let loaded_rss_bytes = proc_status_bytes("VmRSS:");
     let figures = match (loaded, guest_wasm) {
         (Some(mut engine), Some(wasm)) => Some(decide(&mut engine, wasm, size, decisions)?),
         _ => None,

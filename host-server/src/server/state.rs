@@ -416,6 +416,7 @@ impl AppState {
         // The version's one entity store: every instance decides on slices of it.
         let data = policy_core::Engine::with_entities(bundle, records)
             .map_err(|e| refused("the stored entities do not fit it", e))?;
+        crate::memory::release_freed();
         let limit = deadline.limit(LOAD_DEADLINE)?;
         let pool = WorkerPool::build(
             self.runtime.clone(),
