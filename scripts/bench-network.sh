@@ -37,7 +37,7 @@ while read -r users clients documents; do
   "$SESAME" bench-load policies --engine cedar --entities "$file" "${size[@]}"
   "$SESAME" bench-load policies --engine sesame --entities "$file" "${size[@]}" --guest "$GUEST_WASM"
   for workers in 1 4; do
-    data="$work/data-$workers"
+    data="$work/data-$documents-$workers"
     port=$((port + 1))
     started=$(date +%s.%N)
     "$SESAME" serve --data "$data" --bundle policies --entities "$file" --workers "$workers" \

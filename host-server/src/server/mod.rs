@@ -265,7 +265,13 @@ pub fn open_state(config: ServeConfig) -> Result<Arc<AppState>, StartError> {
         rate_limiter,
     });
     seed(&state)?;
-    if let Some(version) = state.store.active()? {
+    // On a first start the seed's deploy has just activated the version: not loaded twice.
+    let seeded = state.active.load().as_ref().map(|a| a.version.digest.clone());
+    if let Some(version) = state
+        .store
+        .active()?
+        .filter(|v| seeded.as_deref() != Some(v.digest.as_str()))
+    {
         let active = state
             .build_active(
                 version,
