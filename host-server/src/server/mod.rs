@@ -266,7 +266,11 @@ pub fn open_state(config: ServeConfig) -> Result<Arc<AppState>, StartError> {
     });
     seed(&state)?;
     // On a first start the seed's deploy has just activated the version: not loaded twice.
-    let seeded = state.active.load().as_ref().map(|a| a.version.digest.clone());
+    let seeded = state
+        .active
+        .load()
+        .as_ref()
+        .map(|a| a.version.digest.clone());
     if let Some(version) = state
         .store
         .active()?
