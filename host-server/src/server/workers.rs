@@ -159,10 +159,11 @@ impl WorkerPool {
     }
 
     /// Applies an entity write to the store; if the engine accepts it, `persist` runs (the
-    /// write is acknowledged only once it is stored). Decisions wait while it is applied and
-    /// stored, so none sees a write that is not acknowledged; if storing fails the write is
-    /// undone. Callers serialize writes. Answers the engine's `DeltaReport` as JSON, or its
-    /// refusal.
+    /// write is acknowledged only once it is stored). No decision sees a write before it is
+    /// acknowledged: decisions wait while a delta is applied and stored (and a delta that
+    /// cannot be stored is undone); a full replace is built and stored beside the current
+    /// store, then swapped in. Callers serialize writes. Answers the engine's `DeltaReport` as
+    /// JSON, or its refusal.
     pub fn write(
         &self,
         change: &EntityChange,
@@ -188,17 +189,19 @@ impl WorkerPool {
                 Ok(Ok(GuestAnswer::Ok(json_api::to_json(&report))))
             }
             EntityChange::Replace(records) => {
-                // Built beside the current store (decisions go on), swapped once stored.
-                let mut next = self.data()?.clone();
+                // Built and stored beside the current store, which goes on answering (writes
+                // are serialized by the caller: nothing else changes it meanwhile); swapped in
+                // once stored, so no decision sees it before it is acknowledged.
+                let mut next = Engine::new(self.data()?.bundle().clone());
                 let report = match next.replace_entities(records.clone()) {
                     Ok(report) => report,
                     Err(e) => return Ok(Ok(refused(&e))),
                 };
-                let mut data = self.data_mut()?;
                 if let Err(e) = persist() {
                     return Ok(Err(e));
                 }
-                *data = next;
+                *self.data_mut()? = next;
+                crate::memory::release_freed();
                 Ok(Ok(GuestAnswer::Ok(json_api::to_json(&report))))
             }
         })
