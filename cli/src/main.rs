@@ -178,12 +178,8 @@ enum Command {
     Bench {
         #[arg(default_value = "policies")]
         dir: PathBuf,
-        #[arg(long, default_value_t = 500)]
-        users: usize,
-        #[arg(long, default_value_t = 5_000)]
-        clients: usize,
-        #[arg(long, default_value_t = 200_000)]
-        documents: usize,
+        #[command(flatten)]
+        size: BenchSize,
         #[arg(long, default_value_t = 6_000)]
         requests: usize,
         #[arg(long, default_value_t = 15)]
@@ -205,12 +201,8 @@ enum Command {
         engine: String,
         #[arg(long)]
         entities: PathBuf,
-        #[arg(long, default_value_t = 500)]
-        users: usize,
-        #[arg(long, default_value_t = 5_000)]
-        clients: usize,
-        #[arg(long, default_value_t = 200_000)]
-        documents: usize,
+        #[command(flatten)]
+        size: BenchSize,
         #[arg(long, default_value_t = 5_000)]
         decisions: usize,
         /// The wasmtime guest module (decisions are measured only with it).
@@ -229,6 +221,25 @@ struct Remote {
     /// File holding the bearer token (default: the SESAME_TOKEN environment variable).
     #[arg(long)]
     token_file: Option<PathBuf>,
+}
+
+/// The generated firm the benchmarks run on (`bench`, `bench-load`).
+#[cfg(feature = "server")]
+#[derive(clap::Args)]
+struct BenchSize {
+    #[arg(long, default_value_t = 500)]
+    users: usize,
+    #[arg(long, default_value_t = 5_000)]
+    clients: usize,
+    #[arg(long, default_value_t = 200_000)]
+    documents: usize,
+}
+
+#[cfg(feature = "server")]
+impl BenchSize {
+    fn firm(&self) -> FirmSize {
+        FirmSize::of(self.users, self.clients, self.documents)
+    }
 }
 
 #[cfg(feature = "server")]
@@ -449,24 +460,24 @@ fn run(cli: Cli) -> Result<Status, CliError> {
         #[cfg(feature = "server")]
         Command::Bench {
             dir,
-            users,
-            clients,
-            documents,
+            size,
             requests,
             rounds,
             guest,
-        } => {
-            let size = FirmSize::of(users, clients, documents);
-            commands::bench::run(guest.as_deref(), &dir, size, requests, rounds, format)
-        }
+        } => commands::bench::run(
+            guest.as_deref(),
+            &dir,
+            size.firm(),
+            requests,
+            rounds,
+            format,
+        ),
         #[cfg(feature = "server")]
         Command::BenchLoad {
             dir,
             engine,
             entities,
-            users,
-            clients,
-            documents,
+            size,
             decisions,
             guest,
         } => {
@@ -474,12 +485,11 @@ fn run(cli: Cli) -> Result<Status, CliError> {
                 "cedar" => sesame_tools::load_bench::LoadEngine::Cedar,
                 _ => sesame_tools::load_bench::LoadEngine::Sesame,
             };
-            let size = FirmSize::of(users, clients, documents);
             commands::bench::run_load(
                 engine,
                 &dir,
                 &entities,
-                size,
+                size.firm(),
                 decisions,
                 guest.as_deref(),
                 format,
