@@ -79,8 +79,8 @@ impl Engine {
         self.store.len()
     }
 
-    /// The data entities as Cedar entity JSON (direct parents), for hosts that persist them or
-    /// load them into another bundle version.
+    /// The data entities as Cedar entity JSON (direct parents only), for hosts that persist them
+    /// or load them into another bundle version.
     pub fn data_records(&self) -> Result<Vec<Value>, EngineError> {
         self.store.data_entities().map(record_of).collect()
     }
@@ -156,6 +156,11 @@ impl Engine {
                 "this bundle declares no firm model (`firm_model` in manifest.json): it has no access profiles or directory".into(),
             )
         })
+    }
+
+    /// Any entity of the store (data or the bundle's) as Cedar entity JSON.
+    pub fn entity_record(&self, uid: &EntityRef) -> Option<Result<Value, EngineError>> {
+        self.entity(uid).map(record_of)
     }
 
     /// A data entity as Cedar entity JSON (`None` for the bundle's own entities).
@@ -357,15 +362,26 @@ pub(crate) fn build_store(bundle: &Bundle, data: &[Value]) -> Result<EntityStore
     EntityStore::build(statics, parse_load(bundle, data)?)
 }
 
-/// An entity as Cedar entity JSON (the form hosts give and store), its parents in a stable
-/// order (Cedar holds them in a hash set: without sorting, the same entity would print
-/// differently in two processes, and a plan made in a guest would differ from a native one).
+/// An entity as Cedar entity JSON (the form hosts give and store): its *direct* parents only
+/// (Cedar's own `to_json_value` lists every ancestor, which would turn the closure into
+/// parents and change the hierarchy the next time the record is loaded), in a stable order
+/// (Cedar holds them in a hash set: unsorted, the same entity would print differently in two
+/// processes, and a plan made in a guest would differ from a native one).
 pub(crate) fn record_of(entity: &Entity) -> Result<Value, EngineError> {
     let mut record = entity
         .to_json_value()
         .map_err(|e| EngineError::EntityInvalid(format!("{}: {e}", entity.uid())))?;
-    if let Some(Value::Array(parents)) = record.get_mut("parents") {
-        parents.sort_by_cached_key(|p| p.to_string());
+    let core: &cedar_policy_core::ast::Entity = entity.as_ref();
+    let mut parents: Vec<EntityRef> = core
+        .parents()
+        .map(|p| EntityRef::new(p.entity_type().to_string(), p.eid().as_ref()))
+        .collect();
+    parents.sort();
+    if let Some(fields) = record.as_object_mut() {
+        fields.insert(
+            "parents".into(),
+            serde_json::to_value(parents).unwrap_or(Value::Array(Vec::new())),
+        );
     }
     Ok(record)
 }

@@ -9,7 +9,7 @@ use cedar_policy::Entity;
 use cedar_policy_core::ast::{Entity as CoreEntity, EntityType, EntityUID};
 use ref_cast::RefCast;
 
-use crate::error::{Diagnostic, EngineError};
+use crate::error::{Diagnostic, EngineError, ErrorCode};
 use crate::firm_model::{FirmModel, Part};
 use crate::store::{refs_of, EntityStore, Node};
 use crate::tenant_rule::Owners;
@@ -50,7 +50,9 @@ pub(crate) fn check_overlay(
             None => store.node(uid),
         }
     };
-    let mut diagnostics = tenant_crossings(model, written.values().copied(), node);
+    // Reported after the profile rules' (the more specific) when both are broken.
+    let mut tenants = tenant_crossings(model, written.values().copied(), node);
+    tenants.extend(tenant_moves(model, store, written.values().copied(), node));
     // Declared names that do not parse as a type name name no entity: nothing to govern.
     let governed: Vec<cedar_policy::EntityTypeName> = [Part::Profile, Part::Licence]
         .into_iter()
@@ -62,7 +64,7 @@ pub(crate) fn check_overlay(
         .chain(remove)
         .any(|uid| governs(&governed, uid))
     {
-        return verdict(diagnostics);
+        return verdict(tenants);
     }
     let all = store
         .iter()
@@ -80,12 +82,8 @@ pub(crate) fn check_overlay(
             None => store.get(core),
         }
     };
-    diagnostics.extend(crate::profile::check_profile_entities(
-        model,
-        all,
-        get,
-        &HashMap::new(),
-    ));
+    let mut diagnostics = crate::profile::check_profile_entities(model, all, get, &HashMap::new());
+    diagnostics.extend(tenants);
     verdict(diagnostics)
 }
 
@@ -103,18 +101,60 @@ fn tenant_crossings<'s>(
     check.filter_map(|e| owners.check(e)).collect()
 }
 
+/// The written entities that exist already and would reach other firms than they do.
+fn tenant_moves<'s>(
+    model: &FirmModel,
+    store: &'s EntityStore,
+    written: impl Iterator<Item = Node<'s>>,
+    get: impl Fn(&EntityUID) -> Option<Node<'s>>,
+) -> Vec<Diagnostic> {
+    let Some(firm) = model.entity_type(Part::Firm) else {
+        return Vec::new();
+    };
+    let firm: &EntityType = firm.as_ref();
+    let mut before = Owners::new(firm.clone(), |uid: &EntityUID| store.node(uid));
+    let mut after = Owners::new(firm.clone(), get);
+    let names = |owners: &[EntityUID]| match owners {
+        [] => "no firm".to_string(),
+        _ => owners
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" and "),
+    };
+    written
+        .filter_map(|node| {
+            let old = before.owners(store.node(node.entity.uid())?);
+            let new = after.owners(node);
+            (old != new).then(|| {
+                Diagnostic::error(
+                    ErrorCode::CrossTenant,
+                    format!(
+                        "{} belongs to {}; this write would make it belong to {}: an entity stays in its firm (remove it and create it in the other)",
+                        node.entity.uid(),
+                        names(&old),
+                        names(&new)
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
 /// The rules over a whole store (after a full replace or a new bundle version).
 pub(crate) fn check(model: Option<&FirmModel>, store: &EntityStore) -> Result<(), EngineError> {
     let Some(model) = model else {
         return Ok(());
     };
-    let mut diagnostics = tenant_crossings(model, store.nodes(), |uid: &EntityUID| store.node(uid));
-    diagnostics.extend(crate::profile::check_profile_entities(
+    let mut diagnostics = crate::profile::check_profile_entities(
         model,
         store.iter(),
         |uid| store.get(uid.as_ref()),
         &HashMap::new(),
-    ));
+    );
+    diagnostics.extend(tenant_crossings(model, store.nodes(), |uid: &EntityUID| {
+        store.node(uid)
+    }));
     verdict(diagnostics)
 }
 

@@ -5,6 +5,10 @@
 //! would make an entity reach two firms (a document of firm A filed under a client of firm B,
 //! a user of A put in a team of B's client) is refused, naming both.
 //!
+//! An entity that exists stays in its firm: a write that would change the firms it reaches (a
+//! team moved to another firm's client) is refused too, since everything that already points
+//! at it would then reach both.
+//!
 //! The walk stops at a firm (what a firm references, its plan, is not its data) and reuses the
 //! owners already found for an entity, so checking a whole store reads each entity about once.
 
@@ -36,11 +40,10 @@ where
         }
     }
 
-    /// A diagnostic if `node`'s entity reaches more than one firm.
-    pub(crate) fn check(&mut self, node: Node<'s>) -> Option<Diagnostic> {
-        let uid = node.entity.uid();
-        if uid.entity_type() == &self.tenant {
-            return None;
+    /// The firms `node`'s entity reaches (none for a firm itself).
+    pub(crate) fn owners(&mut self, node: Node<'s>) -> Arc<[EntityUID]> {
+        if node.entity.uid().entity_type() == &self.tenant {
+            return Arc::default();
         }
         // The entities it points at first, each once for the whole check: then its own owners
         // are the union of theirs, and a store of documents under a few thousand clients is
@@ -52,7 +55,13 @@ where
                 }
             }
         }
-        let owners = self.of(node);
+        self.of(node)
+    }
+
+    /// A diagnostic if `node`'s entity reaches more than one firm.
+    pub(crate) fn check(&mut self, node: Node<'s>) -> Option<Diagnostic> {
+        let uid = node.entity.uid();
+        let owners = self.owners(node);
         (owners.len() > 1).then(|| {
             let firms: Vec<String> = owners.iter().map(ToString::to_string).collect();
             Diagnostic::error(

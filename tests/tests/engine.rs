@@ -435,3 +435,47 @@ fn entities_are_held_exactly_as_cedar_holds_them() {
     assert_eq!(compared, engine.entity_count());
     assert!(compared > 1_000, "{compared}");
 }
+
+/// The records the engine gives back (to persist, to load into another version, to edit) list
+/// each entity's direct parents only, as given: never its closure.
+#[test]
+fn data_records_keep_direct_parents_not_the_closure() {
+    let given = demo_firm();
+    let engine = Engine::with_entities(demo_bundle(), given.clone()).unwrap();
+    let parents = |record: &serde_json::Value| -> std::collections::BTreeSet<String> {
+        record["parents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| format!("{}::{}", p["type"], p["id"]))
+            .collect()
+    };
+    let back: std::collections::BTreeMap<String, serde_json::Value> = engine
+        .data_records()
+        .unwrap()
+        .into_iter()
+        .map(|r| (r["uid"].to_string(), r))
+        .collect();
+    let mut nested = 0;
+    for record in &given {
+        let uid = record["uid"].to_string();
+        let ours = back
+            .get(&uid)
+            .unwrap_or_else(|| panic!("{uid} not given back"));
+        assert_eq!(parents(ours), parents(record), "{uid}");
+        let uid_ref = policy_core::uid_of_record(record).unwrap();
+        let ancestors = engine
+            .entity(&uid_ref)
+            .unwrap()
+            .as_ref()
+            .ancestors()
+            .count();
+        if ancestors > parents(record).len() {
+            nested += 1;
+        }
+    }
+    assert!(
+        nested > 0,
+        "no entity of the demo data has an indirect ancestor"
+    );
+}

@@ -170,6 +170,16 @@ fn an_entity_write_reaching_another_firm_is_refused() {
     assert_eq!(engine.entity_count(), count);
     engine.apply_delta(&delta(document("f0-c1"))).unwrap();
     assert_eq!(engine.entity_count(), count + 1);
+    // An entity stays in its firm: a team of f0's client moved under f1's client is refused
+    // (every user in the team would reach both firms).
+    let team = json!({
+        "uid": {"type": "Team", "id": "f0-c0/accountant"},
+        "attrs": {"client": {"__entity": {"type": "Client", "id": "f1-c0"}}, "role": "accountant"},
+        "parents": []
+    });
+    let moved = engine.apply_delta(&delta(team)).unwrap_err();
+    assert_eq!(moved.code(), policy_core::ErrorCode::CrossTenant, "{moved}");
+    assert!(moved.to_string().contains("stays in its firm"), "{moved}");
     // A whole load is held to the same rule.
     let mut records = network_entities(2, FirmSize::of(5, 3, 6));
     records.push(document("f1-c0"));

@@ -536,11 +536,12 @@ impl AppState {
         let deadline = RequestDeadline(Budget::new(self.config.limits.request_timeout));
         let _changes = self.lock_changes(deadline).await?;
         let active = self.active()?;
-        let plan = {
+        // A plan reads the firm's users and profiles: off the async threads.
+        let plan = tokio::task::block_in_place(|| {
             let data = active.pool.data().map_err(pool_error)?;
             policy_core::directory::plan(&data, request)
-                .map_err(|e| ApiError::Engine(policy_core::json_api::error_json(&(&e).into())))?
-        };
+                .map_err(|e| ApiError::Engine(policy_core::json_api::error_json(&(&e).into())))
+        })?;
         // The actor's firm is known once planned (from the server's data, not the body).
         caller.may_act_in(&plan.actor_firm.id)?;
         let plan_json = to_json(&plan);

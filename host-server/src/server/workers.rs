@@ -200,7 +200,9 @@ impl WorkerPool {
                 if let Err(e) = persist() {
                     return Ok(Err(e));
                 }
-                *self.data_mut()? = next;
+                let old = std::mem::replace(&mut *self.data_mut()?, next);
+                // The old store is freed after the lock is released, not while decisions wait.
+                drop(old);
                 crate::memory::release_freed();
                 Ok(Ok(GuestAnswer::Ok(json_api::to_json(&report))))
             }
@@ -210,15 +212,24 @@ impl WorkerPool {
     /// Applies a write another replica made (already validated and stored). A refusal means
     /// this store diverged from the shared one: the caller rebuilds the pool.
     pub fn replay(&self, change: &EntityChange) -> Result<(), PoolError> {
-        let mut data = self.data_mut()?;
-        let result = match change {
-            EntityChange::Delta(delta) => data.apply_delta(delta).map(drop),
-            EntityChange::Replace(records) => data.replace_entities(records.clone()).map(drop),
-        };
-        result.map_err(|e| PoolError::Refused {
+        let refused = |e: policy_core::EngineError| PoolError::Refused {
             what: "a logged entity write on replay",
             body: e.to_string(),
-        })
+        };
+        match change {
+            EntityChange::Delta(delta) => {
+                self.data_mut()?.apply_delta(delta).map_err(refused)?;
+            }
+            EntityChange::Replace(records) => {
+                // Built beside the current store, as a local replace is.
+                let mut next = Engine::new(self.data()?.bundle().clone());
+                next.replace_entities(records.clone()).map_err(refused)?;
+                let old = std::mem::replace(&mut *self.data_mut()?, next);
+                drop(old);
+                crate::memory::release_freed();
+            }
+        }
+        Ok(())
     }
 
     /// Locks a free slot (the semaphore guarantees one), rebuilt if it trapped.
@@ -286,8 +297,8 @@ fn refused(e: &policy_core::EngineError) -> GuestAnswer {
     GuestAnswer::EngineError(json_api::error_json(&policy_core::wire::ErrorBody::from(e)))
 }
 
-/// The delta that puts back what `delta` changes: the records it replaces or removes as they
-/// are, and the removal of those it adds.
+/// The delta that puts back what `delta` changes: the entities it replaces or removes as they
+/// are (the bundle's own included), and the removal of those it adds.
 fn undo_of(data: &Engine, delta: &EntityDelta) -> Result<EntityDelta, policy_core::EngineError> {
     let mut undo = EntityDelta::default();
     let touched = delta
@@ -296,7 +307,7 @@ fn undo_of(data: &Engine, delta: &EntityDelta) -> Result<EntityDelta, policy_cor
         .filter_map(policy_core::uid_of_record)
         .chain(delta.remove.iter().cloned());
     for uid in touched {
-        match data.data_record(&uid) {
+        match data.entity_record(&uid) {
             Some(record) => undo.upsert.push(record?),
             None => undo.remove.push(uid),
         }
