@@ -44,7 +44,7 @@ impl Engine {
     /// An engine on the bundle's static entities plus `records` (Cedar entity JSON).
     pub fn with_entities(bundle: Bundle, records: Vec<Value>) -> Result<Self, EngineError> {
         let mut engine = Self::new(bundle);
-        engine.replace_entities(records)?;
+        engine.replace_entities(&records)?;
         Ok(engine)
     }
 
@@ -96,14 +96,14 @@ impl Engine {
     }
 
     /// Replaces all data entities. All-or-nothing.
-    pub fn replace_entities(&mut self, records: Vec<Value>) -> Result<DeltaReport, EngineError> {
+    pub fn replace_entities(&mut self, records: &[Value]) -> Result<DeltaReport, EngineError> {
         for (i, record) in records.iter().enumerate() {
             reject_action_entity(
                 &self.bundle,
                 &uid_of_record(record).ok_or_else(|| missing_uid(i))?,
             )?;
         }
-        let store = build_store(&self.bundle, &records)?;
+        let store = build_store(&self.bundle, records)?;
         rules::check(self.firm_model(), &store)?;
         let upserted = store.data_entities().count();
         self.store = store;
@@ -161,16 +161,6 @@ impl Engine {
     /// Any entity of the store (data or the bundle's) as Cedar entity JSON.
     pub fn entity_record(&self, uid: &EntityRef) -> Option<Result<Value, EngineError>> {
         self.entity(uid).map(record_of)
-    }
-
-    /// A data entity as Cedar entity JSON (`None` for the bundle's own entities).
-    pub fn data_record(&self, uid: &EntityRef) -> Option<Result<Value, EngineError>> {
-        let uid = to_uid(uid).ok()?;
-        let uid = uid.as_ref();
-        self.store
-            .is_data(uid)
-            .then(|| self.store.get(uid).map(record_of))
-            .flatten()
     }
 
     /// Every entity of the store.

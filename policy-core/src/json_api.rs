@@ -158,6 +158,15 @@ impl Op {
         Self::FieldLevels,
     ];
 
+    /// Whether the operation decides on an entity slice ([`slice_for`], [`call_on_slice`]):
+    /// the decision operations; the others read the bundle or the whole store.
+    pub fn decides_on_slice(self) -> bool {
+        matches!(
+            self,
+            Self::Decide | Self::Batch | Self::Matrix | Self::FieldLevel
+        )
+    }
+
     /// The wire name (the serde name; a test holds the two together).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -241,7 +250,7 @@ pub fn call_on_slice(
     input: &str,
     slice: &[u8],
 ) -> Result<String, ErrorBody> {
-    if !matches!(op, Op::Decide | Op::Batch | Op::Matrix | Op::FieldLevel) {
+    if !op.decides_on_slice() {
         return Err(ErrorBody::from(&not_on_slice(op)));
     }
     let mut view = engine.on_slice(slice).map_err(|e| ErrorBody::from(&e))?;
@@ -266,7 +275,7 @@ pub fn call(engine: &mut Engine, op: Op, input: &str) -> Result<String, ErrorBod
                 to_json(&engine.field_level(&r.principal, &r.resource, &r.field)?)
             }
             Op::ApplyDelta => to_json(&engine.apply_delta(&parse::<EntityDelta>(input)?)?),
-            Op::ReplaceEntities => to_json(&engine.replace_entities(parse::<Vec<Value>>(input)?)?),
+            Op::ReplaceEntities => to_json(&engine.replace_entities(&parse::<Vec<Value>>(input)?)?),
             Op::Profiles => to_json(&engine.profiles()),
             Op::CompareProfiles => {
                 let r: CompareRequest = parse(input)?;

@@ -9,10 +9,10 @@ use cedar_policy::Entity;
 use cedar_policy_core::ast::{Entity as CoreEntity, EntityType, EntityUID};
 use ref_cast::RefCast;
 
-use crate::error::{Diagnostic, EngineError, ErrorCode};
+use crate::error::{Diagnostic, EngineError};
 use crate::firm_model::{FirmModel, Part};
 use crate::store::{refs_of, EntityStore, Node};
-use crate::tenant_rule::Owners;
+use crate::tenant_rule::{crossing, moved, Owners};
 
 /// Whether a write to `uid` can break a rule here (profiles and the licences that cap them).
 /// Asked for every entity of every delta: a comparison of parsed types, no allocation.
@@ -51,8 +51,7 @@ pub(crate) fn check_overlay(
         }
     };
     // Reported after the profile rules' (the more specific) when both are broken.
-    let mut tenants = tenant_crossings(model, written.values().copied(), node);
-    tenants.extend(tenant_moves(model, store, written.values().copied(), node));
+    let tenants = tenant_diagnostics(model, written.values().copied(), node, Some(store));
     // Declared names that do not parse as a type name name no entity: nothing to govern.
     let governed: Vec<cedar_policy::EntityTypeName> = [Part::Profile, Part::Licence]
         .into_iter()
@@ -87,58 +86,38 @@ pub(crate) fn check_overlay(
     verdict(diagnostics)
 }
 
-/// The entities of `check` that would belong to two firms (`tenant_rule`).
-fn tenant_crossings<'s>(
+/// The tenant rule over `written` (`tenant_rule`): none may reach two firms and, given the
+/// store as it was (`before`), none that exists may reach other firms than it does. One walk of
+/// the written state serves both.
+fn tenant_diagnostics<'s>(
     model: &FirmModel,
-    check: impl Iterator<Item = Node<'s>>,
-    get: impl Fn(&EntityUID) -> Option<Node<'s>>,
-) -> Vec<Diagnostic> {
-    let Some(firm) = model.entity_type(Part::Firm) else {
-        return Vec::new();
-    };
-    let firm: &EntityType = firm.as_ref();
-    let mut owners = Owners::new(firm.clone(), get);
-    check.filter_map(|e| owners.check(e)).collect()
-}
-
-/// The written entities that exist already and would reach other firms than they do.
-fn tenant_moves<'s>(
-    model: &FirmModel,
-    store: &'s EntityStore,
     written: impl Iterator<Item = Node<'s>>,
     get: impl Fn(&EntityUID) -> Option<Node<'s>>,
+    before: Option<&'s EntityStore>,
 ) -> Vec<Diagnostic> {
     let Some(firm) = model.entity_type(Part::Firm) else {
         return Vec::new();
     };
     let firm: &EntityType = firm.as_ref();
-    let mut before = Owners::new(firm.clone(), |uid: &EntityUID| store.node(uid));
     let mut after = Owners::new(firm.clone(), get);
-    let names = |owners: &[EntityUID]| match owners {
-        [] => "no firm".to_string(),
-        _ => owners
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(" and "),
-    };
-    written
-        .filter_map(|node| {
-            let old = before.owners(store.node(node.entity.uid())?);
-            let new = after.owners(node);
-            (old != new).then(|| {
-                Diagnostic::error(
-                    ErrorCode::CrossTenant,
-                    format!(
-                        "{} belongs to {}; this write would make it belong to {}: an entity stays in its firm (remove it and create it in the other)",
-                        node.entity.uid(),
-                        names(&old),
-                        names(&new)
-                    ),
-                )
-            })
-        })
-        .collect()
+    let mut previous = before.map(|store| {
+        let owners = Owners::new(firm.clone(), move |uid: &EntityUID| store.node(uid));
+        (store, owners)
+    });
+    let mut out = Vec::new();
+    for node in written {
+        let uid = node.entity.uid();
+        let owners = after.owners(node);
+        out.extend(crossing(uid, &owners));
+        if let Some((store, previous)) = previous.as_mut() {
+            if let Some(old) = store.node(uid).map(|old| previous.owners(old)) {
+                if old != owners {
+                    out.push(moved(uid, &old, &owners));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The rules over a whole store (after a full replace or a new bundle version).
@@ -152,9 +131,12 @@ pub(crate) fn check(model: Option<&FirmModel>, store: &EntityStore) -> Result<()
         |uid| store.get(uid.as_ref()),
         &HashMap::new(),
     );
-    diagnostics.extend(tenant_crossings(model, store.nodes(), |uid: &EntityUID| {
-        store.node(uid)
-    }));
+    diagnostics.extend(tenant_diagnostics(
+        model,
+        store.nodes(),
+        |uid: &EntityUID| store.node(uid),
+        None,
+    ));
     verdict(diagnostics)
 }
 

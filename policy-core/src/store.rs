@@ -213,10 +213,6 @@ impl EntityStore {
             .map(|s| Entity::ref_cast(s.entity.as_ref()))
     }
 
-    pub(crate) fn is_data(&self, uid: &EntityUID) -> bool {
-        self.entities.get(uid).is_some_and(|s| s.data)
-    }
-
     /// The entities reachable from `roots` (see [`Self::slice`]), as they are stored.
     pub(crate) fn pick<'a>(
         &'a self,

@@ -58,22 +58,6 @@ where
         self.of(node)
     }
 
-    /// A diagnostic if `node`'s entity reaches more than one firm.
-    pub(crate) fn check(&mut self, node: Node<'s>) -> Option<Diagnostic> {
-        let uid = node.entity.uid();
-        let owners = self.owners(node);
-        (owners.len() > 1).then(|| {
-            let firms: Vec<String> = owners.iter().map(ToString::to_string).collect();
-            Diagnostic::error(
-                ErrorCode::CrossTenant,
-                format!(
-                    "{uid} would belong to {}: an entity belongs to one firm (it reaches them through its parents and references)",
-                    firms.join(" and ")
-                ),
-            )
-        })
-    }
-
     fn of(&mut self, start: Node<'s>) -> Arc<[EntityUID]> {
         let start_uid = start.entity.uid();
         if let Some(done) = self.known.get(start_uid) {
@@ -100,5 +84,41 @@ where
         let found: Arc<[EntityUID]> = found.into_iter().collect();
         self.known.insert(start_uid, found.clone());
         found
+    }
+}
+
+/// A diagnostic if `uid` reaches more than one firm (`owners`).
+pub(crate) fn crossing(uid: &EntityUID, owners: &[EntityUID]) -> Option<Diagnostic> {
+    (owners.len() > 1).then(|| {
+        Diagnostic::error(
+            ErrorCode::CrossTenant,
+            format!(
+                "{uid} would belong to {}: an entity belongs to one firm (it reaches them through its parents and references)",
+                firm_names(owners)
+            ),
+        )
+    })
+}
+
+/// The diagnostic of an existing entity a write would move from the firms `old` to `new`.
+pub(crate) fn moved(uid: &EntityUID, old: &[EntityUID], new: &[EntityUID]) -> Diagnostic {
+    Diagnostic::error(
+        ErrorCode::CrossTenant,
+        format!(
+            "{uid} belongs to {}; this write would make it belong to {}: an entity stays in its firm (remove it and create it in the other)",
+            firm_names(old),
+            firm_names(new)
+        ),
+    )
+}
+
+fn firm_names(firms: &[EntityUID]) -> String {
+    match firms {
+        [] => "no firm".to_string(),
+        _ => firms
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" and "),
     }
 }

@@ -108,7 +108,7 @@ fn answer(engine: &mut Engine, op: Op, input: &Value) -> Value {
 #[test]
 fn no_answer_of_any_operation_carries_null_for_an_absent_field() {
     let mut engine = Engine::new(demo_bundle());
-    engine.replace_entities(demo_firm()).unwrap();
+    engine.replace_entities(&demo_firm()).unwrap();
     let user = |id: &str| EntityRef::new("User", id);
     let doc = EntityRef::new("Document", "inv-1");
     let mut broken = demo_files();

@@ -19,7 +19,7 @@ pub fn run(dir: &Path, entities: Option<&PathBuf>) -> Result<Status, CliError> {
         let text = read_text(path)?;
         let loaded = serde_json::from_str(&text)
             .map_err(|e| EngineError::MalformedJson(format!("{}: {e}", path.display())))
-            .and_then(|records| engine.replace_entities(records));
+            .and_then(|records: Vec<serde_json::Value>| engine.replace_entities(&records));
         if let Err(e) = loaded {
             eprintln!("error[{}]: {}: {e}", e.code(), path.display());
             return Ok(Status::Problems);

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 use std::time::Duration;
 
 use policy_core::json_api::{self, Op};
-use policy_core::wire::EntityDelta;
+use policy_core::wire::{DeltaReport, EntityDelta};
 
 use super::state::EntityChange;
 use policy_core::Engine;
@@ -192,18 +192,14 @@ impl WorkerPool {
                 // Built and stored beside the current store, which goes on answering (writes
                 // are serialized by the caller: nothing else changes it meanwhile); swapped in
                 // once stored, so no decision sees it before it is acknowledged.
-                let mut next = Engine::new(self.data()?.bundle().clone());
-                let report = match next.replace_entities(records.clone()) {
-                    Ok(report) => report,
+                let (next, report) = match self.loaded(records)? {
+                    Ok(loaded) => loaded,
                     Err(e) => return Ok(Ok(refused(&e))),
                 };
                 if let Err(e) = persist() {
                     return Ok(Err(e));
                 }
-                let old = std::mem::replace(&mut *self.data_mut()?, next);
-                // The old store is freed after the lock is released, not while decisions wait.
-                drop(old);
-                crate::memory::release_freed();
+                self.swap_in(next)?;
                 Ok(Ok(GuestAnswer::Ok(json_api::to_json(&report))))
             }
         })
@@ -222,13 +218,29 @@ impl WorkerPool {
             }
             EntityChange::Replace(records) => {
                 // Built beside the current store, as a local replace is.
-                let mut next = Engine::new(self.data()?.bundle().clone());
-                next.replace_entities(records.clone()).map_err(refused)?;
-                let old = std::mem::replace(&mut *self.data_mut()?, next);
-                drop(old);
-                crate::memory::release_freed();
+                let (next, _) = self.loaded(records)?.map_err(refused)?;
+                self.swap_in(next)?;
             }
         }
+        Ok(())
+    }
+
+    /// A new store of the version's bundle over `records`, built while the current one goes
+    /// on answering.
+    fn loaded(
+        &self,
+        records: &[serde_json::Value],
+    ) -> Result<Result<(Engine, DeltaReport), policy_core::EngineError>, PoolError> {
+        let mut next = Engine::new(self.data()?.bundle().clone());
+        Ok(next.replace_entities(records).map(|report| (next, report)))
+    }
+
+    /// Makes `next` the store; the old one is freed after the lock is released (not while
+    /// decisions wait), and its pages go back to the system.
+    fn swap_in(&self, next: Engine) -> Result<(), PoolError> {
+        let old = std::mem::replace(&mut *self.data_mut()?, next);
+        drop(old);
+        crate::memory::release_freed();
         Ok(())
     }
 
@@ -282,7 +294,7 @@ impl WorkerPool {
             .as_mut()
             .ok_or(PoolError::Guest(GuestError::Poisoned))?;
         instance.set_deadline(deadline);
-        if !matches!(op, Op::Decide | Op::Batch | Op::Matrix | Op::FieldLevel) {
+        if !op.decides_on_slice() {
             return Ok(instance.call(op, input)?);
         }
         let slice = json_api::slice_for(&*self.data()?, op, input);
