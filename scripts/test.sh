@@ -5,6 +5,8 @@
 set -euo pipefail
 . "$(dirname "$0")/paths.sh"
 export CI="${CI:-true}"
+# A one-off build: incremental state would only be written, never reused (GBs of disk).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "setup"; scripts/setup.sh
