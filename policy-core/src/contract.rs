@@ -11,7 +11,7 @@ use crate::impact::{
     ChangedDecision, ImpactReport, LoggedDecision, NotReplayable, NotReplayed, Outcome,
 };
 use crate::json_api::{
-    BundleFiles, CompareRequest, FieldLevelRequest, ImpactRequest, Op, Validation,
+    BundleFiles, CompareRequest, FieldLevelRequest, ImpactRequest, Op, ProfilesRequest, Validation,
 };
 use crate::licence::Licence;
 use crate::roles::Roles;
@@ -84,6 +84,7 @@ fn declarations(cfg: &Config) -> Vec<Declaration> {
         declaration::<EntityDelta>(cfg),
         declaration::<DeltaReport>(cfg),
         declaration::<CompareRequest>(cfg),
+        declaration::<ProfilesRequest>(cfg),
         declaration::<ProfileDifference>(cfg),
         declaration::<AccessProfile>(cfg),
         declaration::<BundleFiles>(cfg),

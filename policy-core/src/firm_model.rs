@@ -78,8 +78,11 @@ pub struct FirmAttributes {
     pub licence: String,
     /// On custom profiles: the profile they were copied from.
     pub base: String,
-    /// On profiles: whether it is the default one (Bool).
+    /// On profiles: whether it is the shared default, given to a firm's new users unless the
+    /// firm chose its own (Bool).
     pub is_default: String,
+    /// On firms: the default profile the firm chose (optional; absent, the shared default).
+    pub default_profile: String,
     /// On teams: the client company.
     pub client: String,
     /// On teams: the client-side role (String).
@@ -100,6 +103,7 @@ impl Default for FirmAttributes {
             licence: "licence".into(),
             base: "base".into(),
             is_default: "is_default".into(),
+            default_profile: "default_profile".into(),
             client: "client".into(),
             role: "role".into(),
             client_roles: "client_roles".into(),

@@ -37,6 +37,20 @@ pub struct ImpactRequest {
     pub log: Vec<crate::impact::LoggedDecision>,
 }
 
+/// The input of [`Op::Profiles`]: without `firm`, every profile of the store (`is_default`:
+/// the bundle's shared default); with it, the shared profiles and that firm's own, `is_default`
+/// marking the firm's default.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProfilesRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(optional))]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub firm: Option<EntityRef>,
+}
+
 /// The input of [`Op::CompareProfiles`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
@@ -111,7 +125,8 @@ pub enum Op {
     ApplyDelta,
     /// An array of Cedar entity records → `DeltaReport`.
     ReplaceEntities,
-    /// → `AccessProfile[]`.
+    /// `ProfilesRequest` → `AccessProfile[]`: every profile, or those one firm may use with
+    /// its own default marked.
     Profiles,
     /// `CompareRequest` → `ProfileDifference[]`.
     CompareProfiles,
@@ -276,7 +291,10 @@ pub fn call(engine: &mut Engine, op: Op, input: &str) -> Result<String, ErrorBod
             }
             Op::ApplyDelta => to_json(&engine.apply_delta(&parse::<EntityDelta>(input)?)?),
             Op::ReplaceEntities => to_json(&engine.replace_entities(&parse::<Vec<Value>>(input)?)?),
-            Op::Profiles => to_json(&engine.profiles()),
+            Op::Profiles => match parse::<ProfilesRequest>(input)?.firm {
+                Some(firm) => to_json(&engine.firm_profiles(&firm)?),
+                None => to_json(&engine.profiles()),
+            },
             Op::CompareProfiles => {
                 let r: CompareRequest = parse(input)?;
                 to_json(&engine.compare_profiles(&r.left, &r.right)?)

@@ -32,6 +32,7 @@ mod entity_json;
 mod entity_parse;
 mod error;
 pub mod firm_model;
+mod firm_profiles;
 pub mod impact;
 pub mod json_api;
 mod level;

@@ -36,6 +36,13 @@ pub struct AccessProfile {
     #[cfg_attr(feature = "typescript", ts(optional))]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub base: Option<EntityRef>,
+    /// A custom profile's firm: only that firm uses it. Absent: shared by every firm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(optional))]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub firm: Option<EntityRef>,
+    /// Whether new users get it: in a listing for one firm, that firm's default
+    /// ([`crate::Engine::firm_profiles`]); otherwise the shared default of the bundle.
     pub is_default: bool,
     pub levels: BTreeMap<String, FieldLevel>,
 }
@@ -90,6 +97,7 @@ fn read_profile(model: &FirmModel, entity: &Entity, problems: &mut Vec<String>) 
         name: attr_string(entity, "name"),
         licence: attr_uid(entity, &attrs.licence).map(|u| to_ref(&u)),
         base: attr_uid(entity, &attrs.base).map(|u| to_ref(&u)),
+        firm: attr_uid(entity, &attrs.firm).map(|u| to_ref(&u)),
         is_default: matches!(
             entity.attr(&attrs.is_default),
             Some(Ok(EvalResult::Bool(true)))
@@ -236,6 +244,26 @@ pub(crate) fn check_profile_entities<'a>(
         .filter(|p| p.is_default)
         .map(|p| &p.uid)
         .collect();
+    // The shared default is every firm's until a firm chooses its own: one firm's custom
+    // profile cannot be it (the other firms' new users would get a profile not theirs).
+    for owned in defaults.iter().filter_map(|d| by_uid.get(*d)) {
+        if let Some(firm) = &owned.firm {
+            diags.push(
+                Diagnostic::error(
+                    ErrorCode::DefaultProfile,
+                    format!(
+                        "profile {} is {firm}'s own: it cannot be the default shared by every firm",
+                        owned.uid
+                    ),
+                )
+                .at(origins.get(&owned.uid).cloned())
+                .with_help(Some(format!(
+                    "a firm chooses its own default with its `{}` attribute",
+                    model.attributes.default_profile
+                ))),
+            );
+        }
+    }
     if defaults.len() != 1 {
         let names: Vec<String> = defaults.iter().map(|d| d.to_string()).collect();
         let at = defaults.get(1).and_then(|d| origins.get(*d)).cloned();

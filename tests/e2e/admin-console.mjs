@@ -183,6 +183,13 @@ try {
   await page.waitForSelector("[data-testid=profile-junior_no_notes]", { state: "detached" });
   check(true, "an unused custom profile is deleted");
 
+  // Sections: the firm hides payments from its accountants (its record, not the bundle's rule).
+  await page.check("[data-testid=hide-payments-accountant]");
+  await submitAndWait(page, "save-section-payments");
+  check((await text(page, "status")).startsWith("done"), `a firm hides a section (${await text(page, "status")})`);
+  await page.waitForFunction(() => document.querySelector("[data-testid=hide-payments-accountant]")?.checked);
+  check(true, "the firm's hidden section is kept on its record");
+
   // Users: two invites fit the plan, the third is refused with the counts.
   await page.click("[data-testid=tab-users]");
   for (const [first, email] of [["Zoe", "zoe@example.com"], ["Yves", "yves@example.com"], ["Xena", "xena@example.com"]]) {

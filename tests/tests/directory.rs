@@ -250,7 +250,9 @@ fn a_custom_profile_may_restrict_its_base_but_never_widen_it() {
 #[test]
 fn default_profile_and_moving_users_between_profiles() {
     let mut engine = engine();
-    run(
+    let dupont = EntityRef::new("Firm", "dupont");
+    let martin = EntityRef::new("Firm", "martin");
+    let planned = run(
         &mut engine,
         as_(
             "alice",
@@ -260,13 +262,127 @@ fn default_profile_and_moving_users_between_profiles() {
         ),
     )
     .unwrap();
-    let defaults: Vec<_> = engine
+    // The firm's record changes, no profile does: the choice is Dupont's alone.
+    assert_eq!(planned.delta.upsert.len(), 1);
+    assert_eq!(planned.delta.upsert[0]["uid"]["id"], "dupont");
+    let default_of = |engine: &Engine, firm: &EntityRef| {
+        let marked: Vec<_> = engine
+            .firm_profiles(firm)
+            .unwrap()
+            .into_iter()
+            .filter(|p| p.is_default)
+            .map(|p| p.uid.id)
+            .collect();
+        assert_eq!(marked, [engine.default_profile(firm).unwrap().id]);
+        marked[0].clone()
+    };
+    assert_eq!(default_of(&engine, &dupont), "junior_accountant");
+    assert_eq!(
+        default_of(&engine, &martin),
+        "full_accounting_standard",
+        "another firm's default is not changed"
+    );
+    let shared: Vec<_> = engine
         .profiles()
         .into_iter()
         .filter(|p| p.is_default)
         .map(|p| p.uid.id)
         .collect();
-    assert_eq!(defaults, ["junior_accountant"]);
+    assert_eq!(shared, ["full_accounting_standard"], "nor the shared one");
+    // New users get their own firm's default.
+    run(&mut engine, as_("alice", invite("zoe", "zoe@example.com"))).unwrap();
+    run(&mut engine, as_("uma", invite("yann", "yann@example.com"))).unwrap();
+    assert!(attr(&engine, &user("zoe"), "profile").contains("junior_accountant"));
+    assert!(attr(&engine, &user("yann"), "profile").contains("full_accounting_standard"));
+
+    // A firm's own custom profile: its default, never another firm's, and not deleted while
+    // it is the default.
+    let own = |actor: &str, id: &str| {
+        as_(
+            actor,
+            DirectoryOp::SaveProfile {
+                id: id.into(),
+                name: id.into(),
+                base: profile("full_accounting_readonly"),
+                levels: BTreeMap::new(),
+            },
+        )
+    };
+    run(&mut engine, own("alice", "dupont_own")).unwrap();
+    assert_eq!(
+        engine.profile(&profile("dupont_own")).unwrap().firm,
+        Some(dupont.clone())
+    );
+    let set_default = |actor: &str, id: &str| {
+        as_(
+            actor,
+            DirectoryOp::SetDefaultProfile {
+                profile: profile(id),
+            },
+        )
+    };
+    run(&mut engine, set_default("alice", "dupont_own")).unwrap();
+    assert_eq!(default_of(&engine, &dupont), "dupont_own");
+    assert!(
+        !engine
+            .firm_profiles(&martin)
+            .unwrap()
+            .iter()
+            .any(|p| p.uid.id == "dupont_own"),
+        "Martin does not see Dupont's profile"
+    );
+    let refused = plan(&engine, &set_default("uma", "dupont_own")).unwrap_err();
+    assert_eq!(refused.code(), ErrorCode::Forbidden, "{refused}");
+    let still_default = plan(
+        &engine,
+        &as_(
+            "alice",
+            DirectoryOp::DeleteProfile {
+                profile: profile("dupont_own"),
+            },
+        ),
+    )
+    .unwrap_err();
+    assert!(
+        still_default.to_string().contains("default profile of"),
+        "{still_default}"
+    );
+    // Nor can a raw write make it the default shared by every firm.
+    let mut shared_default = engine
+        .data_records()
+        .unwrap()
+        .into_iter()
+        .find(|r| r["uid"]["id"] == "dupont_own")
+        .unwrap();
+    shared_default["attrs"]["is_default"] = json!(true);
+    let mut standard = engine
+        .data_records()
+        .unwrap()
+        .into_iter()
+        .chain(engine.bundle().entity_records().iter().cloned())
+        .find(|r| r["uid"]["id"] == "full_accounting_standard")
+        .unwrap();
+    standard["attrs"]["is_default"] = json!(false);
+    let err = engine
+        .apply_delta(&EntityDelta {
+            upsert: vec![shared_default, standard],
+            remove: vec![],
+        })
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::DefaultProfile);
+    assert!(
+        err.to_string().contains("cannot be the default shared"),
+        "{err}"
+    );
+    // Another firm cannot overwrite it by saving under its id.
+    let overwrite = plan(&engine, &own("uma", "dupont_own")).unwrap_err();
+    assert!(
+        matches!(
+            overwrite.code(),
+            ErrorCode::Forbidden | ErrorCode::InvalidRequest
+        ),
+        "{overwrite}"
+    );
 
     let moved = run(
         &mut engine,
@@ -410,7 +526,31 @@ fn only_unused_custom_profiles_are_deleted() {
             },
         )
     };
-    let in_use = plan(&engine, &delete("junior_accountant")).unwrap_err();
+    run(
+        &mut engine,
+        as_(
+            "alice",
+            DirectoryOp::SaveProfile {
+                id: "dupont_notes".into(),
+                name: "Notes".into(),
+                base: profile("full_accounting_readonly"),
+                levels: BTreeMap::new(),
+            },
+        ),
+    )
+    .unwrap();
+    run(
+        &mut engine,
+        as_(
+            "alice",
+            DirectoryOp::SetProfile {
+                user: user("vera"),
+                profile: profile("dupont_notes"),
+            },
+        ),
+    )
+    .unwrap();
+    let in_use = plan(&engine, &delete("dupont_notes")).unwrap_err();
     assert!(
         in_use.to_string().contains("1 user(s) still have"),
         "{in_use}"
@@ -422,18 +562,77 @@ fn only_unused_custom_profiles_are_deleted() {
         ErrorCode::InvalidRequest,
         "a licence's base profile stays"
     );
+    // A custom profile without a firm is shared by every firm: the bundle changes it, not one
+    // firm's administrator (even when no user has it).
+    let shared = plan(&engine, &delete("full_accounting_readonly")).unwrap_err();
+    assert!(
+        shared.to_string().contains("shared by every firm"),
+        "{shared}"
+    );
     run(
         &mut engine,
         as_(
             "alice",
             DirectoryOp::SetProfile {
                 user: user("vera"),
-                profile: profile("full_accounting_readonly"),
+                profile: profile("full_accounting_standard"),
             },
         ),
     )
     .unwrap();
-    let deleted = run(&mut engine, delete("junior_accountant")).unwrap();
-    assert_eq!(deleted.delta.remove, [profile("junior_accountant")]);
-    assert!(engine.entity(&profile("junior_accountant")).is_none());
+    let deleted = run(&mut engine, delete("dupont_notes")).unwrap();
+    assert_eq!(deleted.delta.remove, [profile("dupont_notes")]);
+    assert!(engine.entity(&profile("dupont_notes")).is_none());
+}
+
+#[test]
+fn a_firm_hides_a_section_from_its_own_roles_only() {
+    let mut engine = engine();
+    let sees = |engine: &Engine, who: &str| {
+        engine
+            .decide(&req(who, "view_section", ("Section", "dashboard")))
+            .unwrap()
+            .decision
+    };
+    assert_eq!(sees(&engine, "carol"), Decision::Allow);
+    assert_eq!(sees(&engine, "uma"), Decision::Allow);
+    let hide = |actor: &str, roles: &[&str]| {
+        as_(
+            actor,
+            DirectoryOp::HideSection {
+                section: EntityRef::new("Section", "dashboard"),
+                roles: roles.iter().map(|r| r.to_string()).collect(),
+            },
+        )
+    };
+    let planned = run(&mut engine, hide("alice", &["accountant"])).unwrap();
+    assert_eq!(
+        planned.delta.upsert.len(),
+        1,
+        "only Dupont's record changes"
+    );
+    assert_eq!(planned.delta.upsert[0]["uid"]["id"], "dupont");
+    assert_eq!(
+        sees(&engine, "carol"),
+        Decision::Deny,
+        "Dupont's accountant"
+    );
+    assert_eq!(
+        sees(&engine, "uma"),
+        Decision::Allow,
+        "Martin's accountant: another firm's choice"
+    );
+    // Only administrators choose; an unknown role is refused, nothing written.
+    assert_eq!(
+        plan(&engine, &hide("carol", &[])).unwrap_err().code(),
+        ErrorCode::Forbidden
+    );
+    assert_eq!(
+        plan(&engine, &hide("alice", &["astronaut"]))
+            .unwrap_err()
+            .code(),
+        ErrorCode::NotFound
+    );
+    run(&mut engine, hide("alice", &[])).unwrap();
+    assert_eq!(sees(&engine, "carol"), Decision::Allow, "shown again");
 }

@@ -166,6 +166,12 @@ fn cases() -> Vec<(&'static str, Value, &'static [&'static str])> {
             &["alice"],
         ),
         (
+            "hide a section in one's own firm",
+            json!({"op": "hide_section", "section": {"type": "Section", "id": "payments"},
+            "roles": ["accountant"]}),
+            &["alice", "uma"],
+        ),
+        (
             "create a department of one's own firm",
             json!({"op": "create_department", "id": "east",
             "name": "East"}),

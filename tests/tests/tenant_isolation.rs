@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 
 use cedar_policy_core::validator::types::{EntityKind, Type};
+use policy_core::directory::{plan, DirectoryOp, DirectoryRequest};
 use policy_core::tenancy::tenant_records;
 use policy_core::wire::{Decision, DecisionRequest, EntityRef};
 use policy_core::{uid_of_record, Engine};
@@ -189,4 +190,156 @@ fn an_entity_write_reaching_another_firm_is_refused() {
         policy_core::ErrorCode::CrossTenant,
         "{refused}"
     );
+}
+
+/// Firm administration, by property: an administrator of one firm plans every directory
+/// operation on every user, client and custom profile of another firm, and on the shared
+/// profiles; each is refused. Whatever an administrator's plan does write (moving its own
+/// users, choosing its default, hiding a section) is its own firm's entities or new ones, never
+/// another firm's or a shared one.
+#[test]
+fn no_administrator_of_one_firm_administers_another_or_the_shared_entities() {
+    let records = network_entities(FIRMS, FirmSize::of(12, 3, 4));
+    let mut engine = Engine::with_entities(demo_bundle(), records).unwrap();
+    let admin = |f: usize| EntityRef::new("User", format!("f{f}-u5"));
+    let custom = |f: usize| EntityRef::new("AccessProfile", format!("f{f}-custom"));
+    let shared_custom = EntityRef::new("AccessProfile", "junior_accountant");
+    let shared_base = EntityRef::new("AccessProfile", "full_accounting_standard");
+    let save = |id: &EntityRef| DirectoryOp::SaveProfile {
+        id: id.id.clone(),
+        name: "custom".into(),
+        base: EntityRef::new("AccessProfile", "full_accounting_readonly"),
+        levels: BTreeMap::new(),
+    };
+    // Each firm's own custom profile, made by its administrator through the directory.
+    for f in 0..FIRMS {
+        let request = DirectoryRequest {
+            actor: admin(f),
+            op: save(&custom(f)),
+        };
+        let planned = plan(&engine, &request).unwrap();
+        engine.apply_delta(&planned.delta).unwrap();
+    }
+    let firms = owned(&engine.data_records().unwrap());
+    let (mut refused, mut planned_own) = (0, 0);
+    for (a, b) in [(0, 1), (1, 2), (2, 0)] {
+        let theirs = |ty: &str| firms[b].get(ty).cloned().unwrap_or_default();
+        let (users, clients) = (theirs("User"), theirs("Client"));
+        assert!(users.len() >= 10 && !clients.is_empty());
+        let mut ops: Vec<DirectoryOp> = Vec::new();
+        for user in &users {
+            let client = clients[ops.len() % clients.len()].clone();
+            ops.extend([
+                DirectoryOp::BlockUser {
+                    user: user.clone(),
+                    blocked: true,
+                },
+                DirectoryOp::ChangeEmail {
+                    user: user.clone(),
+                    email: "x@example.com".into(),
+                },
+                DirectoryOp::SetProfile {
+                    user: user.clone(),
+                    profile: shared_base.clone(),
+                },
+                DirectoryOp::SetProfile {
+                    user: user.clone(),
+                    profile: custom(a),
+                },
+                DirectoryOp::DetachUser {
+                    user: user.clone(),
+                    client: client.clone(),
+                },
+                DirectoryOp::SetCompanyRole {
+                    user: user.clone(),
+                    client,
+                    role: "director".into(),
+                },
+                DirectoryOp::RestrictDepartments {
+                    user: user.clone(),
+                    departments: vec![],
+                },
+            ]);
+        }
+        ops.extend([
+            DirectoryOp::SetDefaultProfile { profile: custom(b) },
+            DirectoryOp::DeleteProfile { profile: custom(b) },
+            save(&custom(b)),
+            DirectoryOp::DeleteProfile {
+                profile: shared_custom.clone(),
+            },
+            save(&shared_custom),
+            save(&shared_base),
+            DirectoryOp::MoveProfileUsers {
+                from: custom(a),
+                to: custom(b),
+            },
+            DirectoryOp::InviteUser {
+                id: users[0].id.clone(),
+                name: "Twin".into(),
+                first_name: "Evil".into(),
+                email: "twin@example.com".into(),
+                roles: vec!["administrator".into()],
+                external: false,
+                profile: None,
+            },
+        ]);
+        for op in ops {
+            let request = DirectoryRequest {
+                actor: admin(a),
+                op,
+            };
+            match plan(&engine, &request) {
+                Err(_) => refused += 1,
+                Ok(p) => panic!(
+                    "{} planned {:?} across firms: {:?}",
+                    admin(a),
+                    request.op,
+                    p.delta
+                ),
+            }
+        }
+        // What an administrator may plan writes its own firm's entities (or new ones) only.
+        let own = [
+            DirectoryOp::MoveProfileUsers {
+                from: shared_base.clone(),
+                to: custom(a),
+            },
+            DirectoryOp::SetDefaultProfile {
+                profile: shared_custom.clone(),
+            },
+            DirectoryOp::HideSection {
+                section: EntityRef::new("Section", "reports"),
+                roles: vec!["accountant".into()],
+            },
+            save(&EntityRef::new("AccessProfile", format!("f{a}-another"))),
+        ];
+        for op in own {
+            let request = DirectoryRequest {
+                actor: admin(a),
+                op,
+            };
+            let p = plan(&engine, &request).unwrap();
+            let written = p
+                .delta
+                .upsert
+                .iter()
+                .filter_map(uid_of_record)
+                .chain(p.delta.remove.clone());
+            for uid in written {
+                let ours = firms[a]
+                    .get(&uid.type_name)
+                    .is_some_and(|l| l.contains(&uid));
+                assert!(
+                    ours || engine.entity(&uid).is_none(),
+                    "{:?} by {} writes {uid}, not its firm's",
+                    request.op,
+                    admin(a)
+                );
+            }
+            planned_own += 1;
+        }
+    }
+    eprintln!("{refused} cross-firm directory operations refused, {planned_own} own planned");
+    assert!(refused > 200, "only {refused} refused");
 }

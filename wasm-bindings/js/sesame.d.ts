@@ -26,7 +26,8 @@ export declare class Sesame {
   fieldLevel(principal: EntityRef, resource: EntityRef, field: string): FieldLevel;
   applyDelta(delta: EntityDelta): DeltaReport;
   replaceEntities(records: CedarEntity[]): DeltaReport;
-  profiles(): AccessProfile[];
+  /** Every profile; with `firm`, the shared ones and the firm's own, its default marked. */
+  profiles(firm?: EntityRef): AccessProfile[];
   compareProfiles(left: EntityRef, right: EntityRef): ProfileDifference[];
   runTests(): TestReport;
   validate(files: Record<string, string>): Validation;

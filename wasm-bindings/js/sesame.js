@@ -50,7 +50,8 @@ export class Sesame {
   fieldLevel(principal, resource, field) { return this.#call("field_level", { principal, resource, field }); }
   applyDelta(delta) { return this.#call("apply_delta", delta); }
   replaceEntities(records) { return this.#call("replace_entities", records); }
-  profiles() { return this.#call("profiles", {}); }
+  /** Every profile; with `firm`, those the firm may use, its own default marked. */
+  profiles(firm) { return this.#call("profiles", firm ? { firm } : {}); }
   compareProfiles(left, right) { return this.#call("compare_profiles", { left, right }); }
   runTests() { return this.#call("run_tests", {}); }
   /** Validates candidate files (an editor's buffer) without changing the resident engine. */

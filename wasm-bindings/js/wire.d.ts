@@ -115,6 +115,13 @@ export type DeltaReport = { upserted: number, removed: number, entity_count: num
 export type CompareRequest = { left: EntityRef, right: EntityRef, };
 
 /**
+ * The input of [`Op::Profiles`]: without `firm`, every profile of the store (`is_default`:
+ * the bundle's shared default); with it, the shared profiles and that firm's own, `is_default`
+ * marking the firm's default.
+ */
+export type ProfilesRequest = { firm?: EntityRef, };
+
+/**
  * Result of comparing two access profiles: only keys whose level differs.
  */
 export type ProfileDifference = { key: string, left: FieldLevel, right: FieldLevel, };
@@ -122,7 +129,16 @@ export type ProfileDifference = { key: string, left: FieldLevel, right: FieldLev
 /**
  * One access profile as read from the entity store.
  */
-export type AccessProfile = { uid: EntityRef, name?: string, licence?: EntityRef, base?: EntityRef, is_default: boolean, levels: { [key in string]: FieldLevel }, };
+export type AccessProfile = { uid: EntityRef, name?: string, licence?: EntityRef, base?: EntityRef, 
+/**
+ * A custom profile's firm: only that firm uses it. Absent: shared by every firm.
+ */
+firm?: EntityRef, 
+/**
+ * Whether new users get it: in a listing for one firm, that firm's default
+ * ([`crate::Engine::firm_profiles`]); otherwise the shared default of the bundle.
+ */
+is_default: boolean, levels: { [key in string]: FieldLevel }, };
 
 /**
  * A bundle as JSON: `{"files": {"policies.cedar": "...", "schema.cedarschema": "..."}}`.
@@ -166,13 +182,13 @@ export type DirectoryRequest = { actor: EntityRef, } & ({ "op": "invite_user", i
 /**
  * Default: the default access profile.
  */
-profile?: EntityRef, } | { "op": "block_user", user: EntityRef, blocked: boolean, } | { "op": "detach_user", user: EntityRef, client: EntityRef, } | { "op": "change_email", user: EntityRef, email: string, } | { "op": "set_profile", user: EntityRef, profile: EntityRef, } | { "op": "move_profile_users", from: EntityRef, to: EntityRef, } | { "op": "set_company_role", user: EntityRef, client: EntityRef, role: string, } | { "op": "save_profile", id: string, name: string, base: EntityRef, levels: { [key in string]: FieldLevel }, } | { "op": "set_default_profile", profile: EntityRef, } | { "op": "delete_profile", profile: EntityRef, } | { "op": "create_department", id: string, name: string, } | { "op": "restrict_departments", user: EntityRef, departments: Array<string>, });
+profile?: EntityRef, } | { "op": "block_user", user: EntityRef, blocked: boolean, } | { "op": "detach_user", user: EntityRef, client: EntityRef, } | { "op": "change_email", user: EntityRef, email: string, } | { "op": "set_profile", user: EntityRef, profile: EntityRef, } | { "op": "move_profile_users", from: EntityRef, to: EntityRef, } | { "op": "set_company_role", user: EntityRef, client: EntityRef, role: string, } | { "op": "save_profile", id: string, name: string, base: EntityRef, levels: { [key in string]: FieldLevel }, } | { "op": "set_default_profile", profile: EntityRef, } | { "op": "delete_profile", profile: EntityRef, } | { "op": "create_department", id: string, name: string, } | { "op": "restrict_departments", user: EntityRef, departments: Array<string>, } | { "op": "hide_section", section: EntityRef, roles: Array<string>, });
 
 export type DirectoryOp = { "op": "invite_user", id: string, name: string, first_name: string, email: string, roles?: Array<string>, external?: boolean, 
 /**
  * Default: the default access profile.
  */
-profile?: EntityRef, } | { "op": "block_user", user: EntityRef, blocked: boolean, } | { "op": "detach_user", user: EntityRef, client: EntityRef, } | { "op": "change_email", user: EntityRef, email: string, } | { "op": "set_profile", user: EntityRef, profile: EntityRef, } | { "op": "move_profile_users", from: EntityRef, to: EntityRef, } | { "op": "set_company_role", user: EntityRef, client: EntityRef, role: string, } | { "op": "save_profile", id: string, name: string, base: EntityRef, levels: { [key in string]: FieldLevel }, } | { "op": "set_default_profile", profile: EntityRef, } | { "op": "delete_profile", profile: EntityRef, } | { "op": "create_department", id: string, name: string, } | { "op": "restrict_departments", user: EntityRef, departments: Array<string>, };
+profile?: EntityRef, } | { "op": "block_user", user: EntityRef, blocked: boolean, } | { "op": "detach_user", user: EntityRef, client: EntityRef, } | { "op": "change_email", user: EntityRef, email: string, } | { "op": "set_profile", user: EntityRef, profile: EntityRef, } | { "op": "move_profile_users", from: EntityRef, to: EntityRef, } | { "op": "set_company_role", user: EntityRef, client: EntityRef, role: string, } | { "op": "save_profile", id: string, name: string, base: EntityRef, levels: { [key in string]: FieldLevel }, } | { "op": "set_default_profile", profile: EntityRef, } | { "op": "delete_profile", profile: EntityRef, } | { "op": "create_department", id: string, name: string, } | { "op": "restrict_departments", user: EntityRef, departments: Array<string>, } | { "op": "hide_section", section: EntityRef, roles: Array<string>, };
 
 /**
  * What an operation would write, and what was checked to allow it.

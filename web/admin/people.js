@@ -2,7 +2,8 @@
 // as a grid, custom profiles (a restricted copy of a base; wider is refused with the reason),
 // comparison, default profile, moving users; inviting, blocking, detaching users, changing
 // e-mails, company roles. Every operation is a /v1/directory call, pre-checked in the page.
-import { $, actorFirm, administer, element, entitiesOf, idOf, may, ref, session } from "./session.js";
+import { $, actorFirm, administer, element, entitiesOf, firmProfiles, idOf, may, ref, session } from "./session.js";
+import { renderSections } from "./sections.js";
 
 // Levels, licences and roles are read by the engine (policy-core), not copied here.
 const levelCell = (level) => element("td", { className: `level-${level}`, textContent: level });
@@ -15,12 +16,12 @@ function licenceLevels(licenceId) {
 const usersOfProfile = (profileId) => entitiesOf("User").filter((u) => idOf(u.attrs.profile) === profileId);
 
 function profileSelect(id, selected, testid) {
-  return element("select", { id, testid }, ...session.engine.profiles().map((p) =>
+  return element("select", { id, testid }, ...firmProfiles().map((p) =>
     element("option", { value: p.uid.id, textContent: p.name ?? p.uid.id, selected: p.uid.id === selected })));
 }
 
 function renderProfiles() {
-  const profiles = session.engine.profiles();
+  const profiles = firmProfiles();
   const canManage = may("manage_profiles", actorFirm());
   const byLicence = new Map();
   for (const p of profiles) {
@@ -70,7 +71,7 @@ function renderProfiles() {
 }
 
 function renderLevelGrid() {
-  const base = session.engine.profiles().find((p) => p.uid.id === $("cp-base").value);
+  const base = firmProfiles().find((p) => p.uid.id === $("cp-base").value);
   if (!base) return;
   const keys = Object.keys(licenceLevels(base.licence?.id)).sort();
   $("cp-levels").tBodies[0].replaceChildren(...keys.map((k) => element("tr", {},
@@ -179,6 +180,7 @@ function createDepartment(event) {
 
 export function renderAll() {
   renderProfiles();
+  renderSections();
   renderUsers();
 }
 

@@ -106,6 +106,12 @@ export function actorFirm() {
   return ref("Firm", idOf(entitiesOf("User").find((u) => u.uid.id === session.actor)?.attrs.firm) ?? "");
 }
 
+/** The profiles the actor's firm may use (shared ones and its own), its default marked. */
+export function firmProfiles() {
+  const firm = actorFirm();
+  return session.engine.profiles(firm.id ? firm : undefined);
+}
+
 /**
  * Whether the console may do `action` for the actor: the token may write entities and the
  * bundle's policies allow the actor (decided in the page, no server call).

@@ -1,14 +1,14 @@
 // Read-only views: the permission matrix (rows users or roles, columns firm actions, sections,
 // clients, a document's actions and field levels, cells computed in the page) and the activity history (the server's
 // hash-chained audit: sign-ins, creations, modifications, deletions, deploys).
-import { $, actorFirm, api, element, entitiesOf, idOf, ref, session, tokenMay } from "./session.js";
+import { $, actorFirm, api, element, entitiesOf, firmProfiles, idOf, ref, session, tokenMay } from "./session.js";
 
 const FIRM_ACTIONS = ["view_users", "view_activity", "manage_subscription", "manage_extensions", "manage_profiles", "create_client"];
 
 /** A stand-in user holding only `role`, sent with each request (never stored). */
 function roleUser(role) {
   const firm = actorFirm();
-  const profile = session.engine.profiles().find((p) => p.is_default)?.uid;
+  const profile = firmProfiles().find((p) => p.is_default)?.uid;
   return {
     uid: ref("User", `role:${role}`),
     attrs: {

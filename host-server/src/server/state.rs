@@ -127,7 +127,8 @@ pub fn directory_kind(op: &DirectoryOp) -> AuditKind {
         | DirectoryOp::MoveProfileUsers { .. }
         | DirectoryOp::SetCompanyRole { .. }
         | DirectoryOp::SetDefaultProfile { .. }
-        | DirectoryOp::RestrictDepartments { .. } => AuditKind::Modify,
+        | DirectoryOp::RestrictDepartments { .. }
+        | DirectoryOp::HideSection { .. } => AuditKind::Modify,
     }
 }
 

@@ -3,18 +3,19 @@
 //! `email`, `blocked`, `profile`, `departments`, `detached`... — are those of `policies/`)
 //! as the admin console and the server perform it: invite, block, detach,
 //! change an e-mail, move users between access profiles or company roles, create a custom
-//! profile, choose the default one. Each operation is *planned* here — checked against the
+//! profile, choose the firm's default one, hide sections from some of the firm's roles. Each operation is *planned* here — checked against the
 //! bundle's own policies for the acting user (plan limits included, with the counts the policies
 //! need computed from the store, never taken from the caller) and against the domain rules —
 //! and comes out as an entity delta. The browser plans to explain a refusal before sending; the
 //! server plans again over its own data and applies the delta through its audited write path.
 //
 //! `planner` holds the dispatch and what every operation needs (asking the bundle, reading and
-//! editing records); `users`, `profiles` and `departments` the operations on each.
+//! editing records); `users`, `profiles`, `departments` and `sections` the operations on each.
 
 mod departments;
 mod planner;
 mod profiles;
+mod sections;
 mod users;
 
 use std::collections::BTreeMap;
@@ -111,6 +112,13 @@ pub enum DirectoryOp {
     RestrictDepartments {
         user: EntityRef,
         departments: Vec<String>,
+    },
+    /// Hides an app section from the actor's firm's users holding any of `roles` (firm role
+    /// ids), whatever their profiles give; empty: the firm hides it from no role. Other firms
+    /// are not affected.
+    HideSection {
+        section: EntityRef,
+        roles: Vec<String>,
     },
 }
 

@@ -257,19 +257,11 @@ impl<'a> Planner<'a> {
                 levels,
             } => self.save_profile(id, name, base, levels)?,
             DirectoryOp::SetDefaultProfile { profile } => {
-                self.entity(profile)?;
-                self.require_profile_admin(Some(profile))?;
-                let mut records = Vec::new();
-                for p in self.engine.profiles() {
-                    let is_default = &p.uid == profile;
-                    if p.is_default != is_default {
-                        let mut record = self.record(&p.uid)?;
-                        attrs_mut(&mut record)?
-                            .insert(self.model.attributes.is_default.clone(), json!(is_default));
-                        records.push(record);
-                    }
-                }
-                (format!("made {profile} the default profile"), records)
+                let record = self.set_default_profile(profile)?;
+                (
+                    format!("made {profile} the default profile of {actor_firm}"),
+                    vec![record],
+                )
             }
             DirectoryOp::DeleteProfile { profile } => {
                 self.delete_profile(profile)?;
@@ -286,6 +278,7 @@ impl<'a> Planner<'a> {
                 };
                 (what, vec![record])
             }
+            DirectoryOp::HideSection { section, roles } => self.hide_section(section, roles)?,
         };
         Ok(DirectoryPlan {
             summary: format!("{} {what}", self.actor.id),

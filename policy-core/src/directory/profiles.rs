@@ -11,13 +11,54 @@ use crate::profile::FieldLevel;
 use crate::wire::EntityRef;
 
 impl Planner<'_> {
+    /// The default profile of the actor's firm: its own choice, else the shared default.
     pub(super) fn default_profile(&self) -> Result<EntityRef, EngineError> {
-        self.engine
-            .profiles()
-            .into_iter()
-            .find(|p| p.is_default)
-            .map(|p| p.uid)
-            .ok_or_else(|| EngineError::NotFound("no default access profile".into()))
+        self.engine.default_profile(&self.actor_firm()?)
+    }
+
+    /// The actor's firm chooses its default (the firm's record changes, no profile does: the
+    /// shared default and other firms' choices stay as they are).
+    pub(super) fn set_default_profile(
+        &mut self,
+        profile: &EntityRef,
+    ) -> Result<Value, EngineError> {
+        self.entity(profile)?;
+        self.engine.profile(profile)?;
+        self.require_profile_admin(Some(profile))?;
+        let firm = self.actor_firm()?;
+        self.usable_by(profile, &firm)?;
+        let mut record = self.record(&firm)?;
+        attrs_mut(&mut record)?.insert(
+            self.model.attributes.default_profile.clone(),
+            entity_value(profile),
+        );
+        Ok(record)
+    }
+
+    /// A profile a firm may use: a shared one or the firm's own custom one.
+    fn usable_by(&self, profile: &EntityRef, firm: &EntityRef) -> Result<(), EngineError> {
+        match self.engine.profile(profile)?.firm {
+            Some(owner) if &owner != firm => Err(EngineError::InvalidRequest(format!(
+                "{profile} is {owner}'s custom profile, not one {firm} may use"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// A profile the actor's firm may change or delete: its own custom profile. Shared profiles
+    /// (a licence's base profiles, any profile without a firm) are every firm's: a new bundle
+    /// version changes them, not one firm's administrator.
+    fn owned_by_actor_firm(&self, profile: &EntityRef) -> Result<(), EngineError> {
+        let firm = self.actor_firm()?;
+        match self.engine.profile(profile)?.firm {
+            Some(owner) if owner == firm => Ok(()),
+            Some(owner) => Err(EngineError::InvalidRequest(format!(
+                "{profile} is {owner}'s custom profile: only that firm changes it"
+            ))),
+            None => Err(EngineError::InvalidRequest(format!(
+                "{profile} is shared by every firm: it changes with the bundle, not per firm"
+            ))),
+        }
     }
 
     pub(super) fn move_to_profile(
@@ -57,15 +98,12 @@ impl Planner<'_> {
                 "a custom profile is a copy: give it its own id".into(),
             ));
         }
-        // Saving over an existing profile changes it: the actor must manage that one too.
+        // Saving over an existing profile changes it: the actor must manage that one too, and
+        // it must be the firm's own.
         if self.engine.entity(&uid).is_some() {
             self.require_profile_admin(Some(&uid))?;
+            self.owned_by_actor_firm(&uid)?;
         }
-        let is_default = self
-            .engine
-            .profile(&uid)
-            .map(|p| p.is_default)
-            .unwrap_or(false);
         let firm = self.actor_firm()?;
         let tags: Map<String, Value> = levels
             .iter()
@@ -77,7 +115,9 @@ impl Planner<'_> {
         attrs.insert(names.licence.clone(), entity_value(&licence));
         attrs.insert(names.base.clone(), entity_value(base));
         attrs.insert(names.firm.clone(), entity_value(&firm));
-        attrs.insert(names.is_default.clone(), json!(is_default));
+        // A firm's own profile is never the shared default (a firm chooses it as its own
+        // default through its record instead).
+        attrs.insert(names.is_default.clone(), json!(false));
         let record = json!({
             "uid": {"type": uid.type_name, "id": uid.id},
             "attrs": attrs,
@@ -98,6 +138,13 @@ impl Planner<'_> {
         if found.base.is_none() {
             return Err(EngineError::InvalidRequest(format!(
                 "{profile} is a base profile of its licence; only custom profiles are deleted"
+            )));
+        }
+        self.owned_by_actor_firm(profile)?;
+        if &self.default_profile()? == profile {
+            return Err(EngineError::InvalidRequest(format!(
+                "{profile} is the default profile of {}: choose another default first",
+                self.actor_firm()?
             )));
         }
         let users = self

@@ -1,0 +1,56 @@
+//! Sections of the app hidden by one firm from some of its roles. The bundle's own rule (a
+//! section's `hidden_for`) holds for every firm; each firm adds its own choice, kept on the
+//! firm's record as a tag per section key (the roles it hides the section from), so that one
+//! firm's choice never reaches another's users.
+
+use serde_json::{json, Map, Value};
+
+use super::planner::{entity_value, Planner};
+use crate::entity_json::attr_string;
+use crate::error::EngineError;
+use crate::firm_model::Part;
+use crate::wire::EntityRef;
+
+impl Planner<'_> {
+    pub(super) fn hide_section(
+        &mut self,
+        section: &EntityRef,
+        roles: &[String],
+    ) -> Result<(String, Vec<Value>), EngineError> {
+        let key = attr_string(self.entity(section)?, "key").ok_or_else(|| {
+            EngineError::InvalidRequest(format!("{section} is not a section (it has no `key`)"))
+        })?;
+        let firm = self.actor_firm()?;
+        self.require("manage_sections", &firm, json!({}), vec![], || {
+            "sections are shown and hidden by the firm's administrators".into()
+        })?;
+        let mut hidden_from: Vec<EntityRef> = Vec::with_capacity(roles.len());
+        for role in roles {
+            let uid = self.uid_of(Part::Role, role.trim());
+            self.entity(&uid)?;
+            if !hidden_from.contains(&uid) {
+                hidden_from.push(uid);
+            }
+        }
+        hidden_from.sort();
+        let mut record = self.record(&firm)?;
+        let tags = record
+            .as_object_mut()
+            .map(|o| o.entry("tags").or_insert_with(|| Value::Object(Map::new())))
+            .and_then(Value::as_object_mut)
+            .ok_or_else(|| EngineError::EntityInvalid(format!("{firm}: tags")))?;
+        let what = if hidden_from.is_empty() {
+            tags.remove(&key);
+            format!("showed {section} again in {firm}")
+        } else {
+            let names: Vec<&str> = hidden_from.iter().map(|r| r.id.as_str()).collect();
+            let what = format!("hid {section} from {} in {firm}", names.join(", "));
+            tags.insert(
+                key,
+                Value::Array(hidden_from.iter().map(entity_value).collect()),
+            );
+            what
+        };
+        Ok((what, vec![record]))
+    }
+}
