@@ -139,6 +139,10 @@ enum Command {
         /// Print only the entity records (a JSON array), for `--entities` files.
         #[arg(long)]
         entities_only: bool,
+        /// A network of this many firms (f0, f1...; ids prefixed `f<n>-`), each of the size
+        /// given; with --entities-only.
+        #[arg(long, default_value_t = 1, requires = "entities_only")]
+        firms: usize,
     },
     #[cfg(feature = "server")]
     /// Load a running server from this process and compare with native policy-core.
@@ -397,9 +401,14 @@ fn run(cli: Cli) -> Result<Status, CliError> {
             documents,
             requests,
             entities_only,
+            firms,
         } => {
             let size = FirmSize::of(users, clients, documents);
-            let entities = serde_json::Value::Array(sesame_tools::firm_gen::firm_entities(size));
+            let entities = serde_json::Value::Array(if firms > 1 {
+                sesame_tools::firm_gen::network_entities(firms, size)
+            } else {
+                sesame_tools::firm_gen::firm_entities(size)
+            });
             if entities_only {
                 println!("{entities}");
             } else {

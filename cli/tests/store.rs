@@ -17,6 +17,7 @@ use host_server::store::postgres::PgStore;
 use host_server::store::sqlite::SqliteStore;
 use host_server::store::{
     ActivationKind, AuditDraft, AuditKind, DecisionRecord, NewVersion, PolicyStore, StoreError,
+    Tenants,
 };
 use policy_core::wire::{EntityDelta, EntityRef};
 use serde_json::{json, Value};
@@ -45,12 +46,18 @@ impl Db {
         }
     }
 
-    /// Takes the schema back to before audit kinds (the last migration).
+    /// Takes the schema back to before audit kinds (and the tenants after them).
     fn forget_audit_kinds(&self) -> TestResult {
         self.tamper(match self {
-            Self::Sqlite(_) => "ALTER TABLE audit DROP COLUMN kind; PRAGMA user_version = 3;",
+            Self::Sqlite(_) => {
+                "DROP TABLE tenancy; DROP INDEX entities_by_tenant;
+                 ALTER TABLE entities DROP COLUMN tenant;
+                 ALTER TABLE audit DROP COLUMN kind; PRAGMA user_version = 3;"
+            }
             Self::Postgres(_) => {
-                "ALTER TABLE audit DROP COLUMN kind; DELETE FROM sesame_migrations WHERE version = 3;"
+                "DROP TABLE tenancy; DROP INDEX entities_by_tenant;
+                 ALTER TABLE entities DROP COLUMN tenant;
+                 ALTER TABLE audit DROP COLUMN kind; DELETE FROM sesame_migrations WHERE version >= 3;"
             }
         })
     }
@@ -94,6 +101,7 @@ const CASES: &[(&str, Case)] = &[
         "older schema",
         a_store_from_before_audit_kinds_opens_and_still_verifies,
     ),
+    ("tenants", entity_rows_keep_their_tenants),
 ];
 
 #[test]
@@ -177,6 +185,7 @@ fn versions_history_and_audit_survive_reopening(db: &Db) -> TestResult {
                 upsert: vec![user("a", "a@example.com")],
                 remove: vec![],
             },
+            &Tenants::default(),
             draft("apply_delta"),
         )?;
     }
@@ -244,11 +253,16 @@ fn entity_writes_are_logged_and_a_replace_prunes_the_log(db: &Db) -> TestResult 
     assert_eq!(store.entity_snapshot()?, (vec![], 0));
     let delta = |upsert: Vec<Value>, remove: Vec<EntityRef>| EntityDelta { upsert, remove };
     assert_eq!(
-        store.apply_delta(&delta(vec![user("b", "b@x")], vec![]), draft("apply_delta"))?,
+        store.apply_delta(
+            &delta(vec![user("b", "b@x")], vec![]),
+            &Tenants::default(),
+            draft("apply_delta")
+        )?,
         1
     );
     let rev = store.replace_entities(
         &[user("c", "c@x"), user("a", "a@x")],
+        &Tenants::default(),
         draft("replace_entities"),
     )?;
     assert_eq!(rev, 2);
@@ -258,6 +272,7 @@ fn entity_writes_are_logged_and_a_replace_prunes_the_log(db: &Db) -> TestResult 
             vec![user("a", "new@x")],
             vec![EntityRef::new("User", "c"), EntityRef::new("User", "zz")],
         ),
+        &Tenants::default(),
         draft("apply_delta"),
     )?;
     assert_eq!(rev, 3);
@@ -406,5 +421,61 @@ fn a_store_from_before_audit_kinds_opens_and_still_verifies(db: &Db) -> TestResu
     assert_eq!(kinds, [None, None, Some(AuditKind::Deploy)]);
     assert!(verify(&records).ok, "{:?}", verify(&records));
     assert_eq!(store.active()?.map(|v| v.number), Some(1));
+    Ok(())
+}
+
+/// Each entity row keeps the tenant it was written with; one tenant's rows come back alone;
+/// the assignment is valid only while every row has one under the same firm model.
+fn entity_rows_keep_their_tenants(db: &Db) -> TestResult {
+    let store = db.open()?;
+    let tenants = |model: &str, pairs: &[(&str, &str)]| Tenants {
+        model: model.into(),
+        by_uid: pairs
+            .iter()
+            .map(|(u, t)| (format!("User::\"{u}\""), t.to_string()))
+            .collect(),
+    };
+    let firm_a = "Firm::\"a\"";
+    assert!(!store.tenants_assigned("m")?, "nothing assigned yet");
+    store.replace_entities(
+        &[user("a1", "a1@x"), user("s", "s@x")],
+        &tenants("m", &[("a1", firm_a), ("s", "")]),
+        draft("replace_entities"),
+    )?;
+    assert!(store.tenants_assigned("m")?);
+    assert!(!store.tenants_assigned("other")?, "another firm model");
+    assert_eq!(store.tenant_of("User::\"a1\"")?.as_deref(), Some(firm_a));
+    assert_eq!(store.tenant_of("User::\"s\"")?.as_deref(), Some(""));
+    assert_eq!(store.tenant_of("User::\"nobody\"")?, None);
+    let delta = EntityDelta {
+        upsert: vec![user("a2", "a2@x")],
+        remove: vec![],
+    };
+    let rev = store.apply_delta(
+        &delta,
+        &tenants("m", &[("a2", firm_a)]),
+        draft("apply_delta"),
+    )?;
+    let (a, at) = store.partition(firm_a)?;
+    assert_eq!(a, [user("a1", "a1@x"), user("a2", "a2@x")]);
+    assert_eq!(at, rev);
+    assert_eq!(store.partition("")?.0, [user("s", "s@x")]);
+    // A row written without its tenant makes the assignment stale until it is made again.
+    store.apply_delta(
+        &EntityDelta {
+            upsert: vec![user("b", "b@x")],
+            remove: vec![],
+        },
+        &Tenants::default(),
+        draft("apply_delta"),
+    )?;
+    assert!(!store.tenants_assigned("m")?);
+    store.assign_tenants(&tenants(
+        "m",
+        &[("a1", firm_a), ("a2", firm_a), ("b", "Firm::\"b\"")],
+    ))?;
+    assert!(store.tenants_assigned("m")?);
+    assert_eq!(store.tenant_of("User::\"s\"")?.as_deref(), Some(""));
+    assert_eq!(store.partition("Firm::\"b\"")?.0, [user("b", "b@x")]);
     Ok(())
 }

@@ -26,8 +26,8 @@ use cedar_policy_core::ast::EntityUID;
 /// ancestor set; no second copy of the JSON it came as).
 #[derive(Debug, Clone)]
 pub struct Engine {
-    bundle: Arc<Bundle>,
-    store: EntityStore,
+    pub(crate) bundle: Arc<Bundle>,
+    pub(crate) store: EntityStore,
 }
 
 impl Engine {
@@ -260,7 +260,7 @@ fn keyed_records(
 
 /// Parses data records one by one against the schema (no closure computed here: the store
 /// does that).
-fn parse_each(
+pub(crate) fn parse_each(
     records: impl Iterator<Item = Value>,
     bundle: &Bundle,
 ) -> Result<Vec<cedar_policy_core::ast::Entity>, EngineError> {

@@ -235,26 +235,44 @@ impl std::str::FromStr for Op {
 /// keeps one entity store and hands each guest instance only this. Only the input's JSON shape
 /// is checked here; everything else is the deciding engine's to refuse, with its own error.
 pub fn slice_for(engine: &Engine, op: Op, input: &str) -> Result<Vec<u8>, ErrorBody> {
-    let roots = || -> Result<Vec<cedar_policy_core::ast::EntityUID>, EngineError> {
-        let bundle = engine.bundle();
-        Ok(match op {
-            Op::Decide => crate::engine::decision_roots(bundle, &parse(input)?),
-            Op::Batch => parse::<BatchRequest>(input)?
-                .requests
-                .iter()
-                .flat_map(|r| crate::engine::decision_roots(bundle, r))
-                .collect(),
-            Op::Matrix => crate::engine::matrix_roots(bundle, &parse(input)?),
-            Op::FieldLevel => {
-                let r: FieldLevelRequest = parse(input)?;
-                crate::engine::field_level_roots(bundle, &r.principal, &r.resource)
-            }
-            other => return Err(not_on_slice(other)),
-        })
-    };
-    roots()
+    roots(engine, op, input)
         .and_then(|roots| engine.pack_slice(&roots))
         .map_err(|e| ErrorBody::from(&e))
+}
+
+/// Where a decision operation's evaluation can start (its principals, actions, resources, the
+/// entities its context and call entities name, the policies' entity literals): a host that
+/// holds tenants on demand loads theirs before [`slice_for`].
+pub fn roots_for(engine: &Engine, op: Op, input: &str) -> Result<Vec<EntityRef>, ErrorBody> {
+    roots(engine, op, input)
+        .map(|uids| {
+            uids.iter()
+                .map(|u| EntityRef::new(u.entity_type().to_string(), u.eid().as_ref()))
+                .collect()
+        })
+        .map_err(|e| ErrorBody::from(&e))
+}
+
+fn roots(
+    engine: &Engine,
+    op: Op,
+    input: &str,
+) -> Result<Vec<cedar_policy_core::ast::EntityUID>, EngineError> {
+    let bundle = engine.bundle();
+    Ok(match op {
+        Op::Decide => crate::engine::decision_roots(bundle, &parse(input)?),
+        Op::Batch => parse::<BatchRequest>(input)?
+            .requests
+            .iter()
+            .flat_map(|r| crate::engine::decision_roots(bundle, r))
+            .collect(),
+        Op::Matrix => crate::engine::matrix_roots(bundle, &parse(input)?),
+        Op::FieldLevel => {
+            let r: FieldLevelRequest = parse(input)?;
+            crate::engine::field_level_roots(bundle, &r.principal, &r.resource)
+        }
+        other => return Err(not_on_slice(other)),
+    })
 }
 
 /// Runs a decision operation on `engine`'s bundle over a slice from [`slice_for`] (the

@@ -39,6 +39,7 @@ mod level;
 pub mod licence;
 pub mod nesting;
 mod packed;
+mod partition;
 pub mod profile;
 pub mod roles;
 mod rules;

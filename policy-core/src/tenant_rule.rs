@@ -40,10 +40,21 @@ where
         }
     }
 
-    /// The firms `node`'s entity reaches (none for a firm itself).
+    /// The firms `node`'s entity reaches. A firm is its own, and what it references (its plan,
+    /// the default profile it chose) must be shared or its own: a firm naming another firm's
+    /// profile would reach that firm too.
     pub(crate) fn owners(&mut self, node: Node<'s>) -> Arc<[EntityUID]> {
         if node.entity.uid().entity_type() == &self.tenant {
-            return Arc::default();
+            let mut found: BTreeSet<EntityUID> = BTreeSet::new();
+            found.insert(node.entity.uid().clone());
+            for next in node.entity.parents().chain(node.refs.iter()) {
+                if next.entity_type() == &self.tenant {
+                    found.insert(next.clone());
+                } else if let Some(n) = (self.get)(next) {
+                    found.extend(self.of(n).iter().cloned());
+                }
+            }
+            return found.into_iter().collect();
         }
         // The entities it points at first, each once for the whole check: then its own owners
         // are the union of theirs, and a store of documents under a few thousand clients is

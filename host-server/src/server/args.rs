@@ -43,6 +43,11 @@ pub struct ServeArgs {
     /// Guest instances (default: one per core).
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Memory for tenants' entities (e.g. `1GiB`, `512MiB`, bytes): tenants (firms) are
+    /// loaded from the store on first use and the least recently used unloaded beyond it.
+    /// Without it every entity is resident.
+    #[arg(long, value_parser = parse_bytes)]
+    pub entity_memory: Option<u64>,
     /// Largest request body, bytes (batches, matrices, entity writes, deploys).
     #[arg(long, default_value_t = 16 << 20)]
     pub max_body: usize,
@@ -128,6 +133,7 @@ impl ServeArgs {
         if let Some(n) = a.workers {
             config.workers = n.max(1);
         }
+        config.entity_memory = a.entity_memory;
         let request_timeout = Duration::from_secs(a.request_timeout_s.max(1));
         config.limits = Limits {
             max_body_bytes: a.max_body,
@@ -163,4 +169,33 @@ impl ServeArgs {
         config.tenant_type = a.tenant_type;
         config
     }
+}
+
+/// A size in bytes: a number, optionally followed by KiB, MiB, GiB (or KB, MB, GB: powers of
+/// 1000).
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (a number, then KiB, MiB or GiB)"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" | "k" => 1 << 10,
+        "mib" | "m" => 1 << 20,
+        "gib" | "g" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}` (KiB, MiB, GiB, KB, MB, GB)"
+            ))
+        }
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("`{text}` is too large"))
 }

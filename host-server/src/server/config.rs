@@ -28,6 +28,9 @@ pub struct ServeConfig {
     pub tokens_file: Option<PathBuf>,
     /// Guest instances; default: one per core.
     pub workers: usize,
+    /// With a budget (bytes), tenants' entities are loaded on first use and the least
+    /// recently used unloaded beyond it (`partitions.rs`); `None`: every entity resident.
+    pub entity_memory: Option<u64>,
     pub limits: Limits,
     pub decision_log: DecisionLogConfig,
     /// Firm users' JWTs: the identity provider's keys and claim mapping (off when `None`).
@@ -132,6 +135,7 @@ impl ServeConfig {
             web_dir: None,
             tokens_file: None,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            entity_memory: None,
             limits: Limits::default(),
             decision_log: DecisionLogConfig::default(),
             jwt: None,

@@ -71,6 +71,30 @@ struct ByDigest {
 
 type Latency = Family<ByEndpoint, Histogram, fn() -> Histogram>;
 
+/// Tenants loaded on demand (`--entity-memory`): what is resident, and the loads and evictions
+/// that keep it within the budget. Clones share their values (the active version's
+/// partitions update them).
+#[derive(Debug, Clone)]
+pub struct TenantMetrics {
+    pub loaded: Gauge,
+    pub bytes: Gauge,
+    pub loads: Counter,
+    pub evictions: Counter,
+    pub load_seconds: Histogram,
+}
+
+impl Default for TenantMetrics {
+    fn default() -> Self {
+        Self {
+            loaded: Gauge::default(),
+            bytes: Gauge::default(),
+            loads: Counter::default(),
+            evictions: Counter::default(),
+            load_seconds: latency_histogram(),
+        }
+    }
+}
+
 fn latency_histogram() -> Histogram {
     Histogram::new(BUCKETS)
 }
@@ -84,6 +108,7 @@ pub struct Metrics {
     activations: Counter,
     entity_writes: Counter,
     active: Family<ByDigest, Gauge>,
+    pub tenants: TenantMetrics,
     /// One activation at a time, so that the active-version gauge keeps a single series.
     activating: Mutex<()>,
 }
@@ -114,6 +139,7 @@ impl Default for Metrics {
             activations: Counter::default(),
             entity_writes: Counter::default(),
             active: Family::default(),
+            tenants: TenantMetrics::default(),
             activating: Mutex::new(()),
         };
         metrics.register()
@@ -148,6 +174,32 @@ impl Metrics {
             "sesame_entity_writes",
             "Accepted entity writes",
             self.entity_writes.clone(),
+        );
+        let t = &self.tenants;
+        r.register(
+            "sesame_tenants_loaded",
+            "Tenants whose entities are resident (with --entity-memory)",
+            t.loaded.clone(),
+        );
+        r.register(
+            "sesame_tenant_bytes",
+            "Memory the resident tenants' entities take, bytes (measured at load)",
+            t.bytes.clone(),
+        );
+        r.register(
+            "sesame_tenant_loads",
+            "Tenants loaded from the store on first use",
+            t.loads.clone(),
+        );
+        r.register(
+            "sesame_tenant_evictions",
+            "Tenants unloaded to stay within --entity-memory",
+            t.evictions.clone(),
+        );
+        r.register(
+            "sesame_tenant_load_duration_seconds",
+            "Time to load one tenant from the store",
+            t.load_seconds.clone(),
         );
         r.register(
             "sesame_active_version",

@@ -18,6 +18,7 @@ pub mod error;
 pub mod identity;
 pub mod metrics;
 pub mod openapi;
+pub mod partitions;
 pub mod routes;
 pub mod run;
 pub mod state;
@@ -300,8 +301,10 @@ fn seed(state: &Arc<AppState>) -> Result<(), StartError> {
             let records: Vec<Value> =
                 serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
             let n = records.len();
+            // Stored without tenants: they are assigned from the first version that loads them.
             state.store.replace_entities(
                 &records,
+                &crate::store::Tenants::default(),
                 AuditDraft {
                     actor: bootstrap.name.clone(),
                     role: bootstrap.role.clone(),

@@ -23,6 +23,7 @@ use super::config::ServeConfig;
 use super::decision_log::DecisionLog;
 use super::error::ApiError;
 use super::metrics::Metrics;
+use super::partitions::Partitions;
 use super::workers::{PoolError, WorkerPool, LOAD_DEADLINE};
 use crate::guest::{GuestAnswer, GuestError, GuestInstance, GuestRuntime};
 use crate::store::{ActivationKind, AuditDraft, AuditKind, NewVersion, PolicyStore, VersionMeta};
@@ -413,16 +414,33 @@ impl AppState {
         };
         let bundle = Bundle::load(files.clone()).map_err(|e| refused("the bundle", e.into()))?;
         let bundle_json: Arc<str> = to_json(&BundleFiles { files }).into();
-        let (records, entity_rev) = self.store.entity_snapshot()?;
-        // The version's one entity store: every instance decides on slices of it.
-        let data = policy_core::Engine::with_entities(bundle, records)
-            .map_err(|e| refused("the stored entities do not fit it", e))?;
+        // The version's one entity store: every instance decides on slices of it. With a
+        // memory budget it starts with the shared entities, tenants load on first use.
+        let (data, partitions, entity_rev) = match self.config.entity_memory {
+            None => {
+                let (records, entity_rev) = self.store.entity_snapshot()?;
+                let data = policy_core::Engine::with_entities(bundle, records)
+                    .map_err(|e| refused("the stored entities do not fit it", e))?;
+                (data, None, entity_rev)
+            }
+            Some(budget) => {
+                self.assign_tenants(&bundle)?
+                    .map_err(|e| refused("the stored entities do not fit it", e))?;
+                let (shared, entity_rev) = self.store.partition("")?;
+                let data = policy_core::Engine::with_entities(bundle, shared)
+                    .map_err(|e| refused("the stored shared entities do not fit it", e))?;
+                let partitions =
+                    Partitions::new(self.store.clone(), budget, self.metrics.tenants.clone());
+                (data, Some(partitions), entity_rev)
+            }
+        };
         crate::memory::release_freed();
         let limit = deadline.limit(LOAD_DEADLINE)?;
         let pool = WorkerPool::build(
             self.runtime.clone(),
             bundle_json.clone(),
             data,
+            partitions,
             self.config.workers,
             limit.deadline,
         )
@@ -440,6 +458,43 @@ impl AppState {
             entity_rev: AtomicU64::new(entity_rev),
             diverged: AtomicBool::new(false),
         })
+    }
+
+    /// Before tenants are loaded on demand, every stored row must have its tenant under this
+    /// version's firm model: when some has none (seeded, or stored before tenants were kept)
+    /// or was assigned under another model, the whole store is loaded once and assigned.
+    fn assign_tenants(
+        &self,
+        bundle: &Bundle,
+    ) -> Result<Result<(), policy_core::EngineError>, crate::store::StoreError> {
+        let model = bundle
+            .manifest()
+            .firm_model
+            .as_ref()
+            .and_then(|m| serde_json::to_string(m).ok())
+            .unwrap_or_default();
+        if self.store.tenants_assigned(&model)? {
+            return Ok(Ok(()));
+        }
+        let started = std::time::Instant::now();
+        let (records, _) = self.store.entity_snapshot()?;
+        let uids = records
+            .iter()
+            .filter_map(policy_core::uid_of_record)
+            .collect();
+        let engine = match policy_core::Engine::with_entities(bundle.clone(), records) {
+            Ok(engine) => engine,
+            Err(e) => return Ok(Err(e)),
+        };
+        let tenants = super::partitions::tenants_in(&engine, uids);
+        drop(engine);
+        self.store.assign_tenants(&tenants)?;
+        tracing::info!(
+            entities = tenants.by_uid.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "tenants assigned to the stored entities"
+        );
+        Ok(Ok(()))
     }
 
     /// Activates a stored version (`Activate`) or an earlier one (`Rollback`; `None` = the
@@ -538,9 +593,16 @@ impl AppState {
         let _changes = self.lock_changes(deadline).await?;
         let active = self.active()?;
         // A plan reads the firm's users and profiles: off the async threads.
+        // What the operation names (its actor, users, profiles...) is resident while planned.
+        let mut refs = vec![request.actor.clone()];
+        if let Ok(op) = serde_json::to_value(&request.op) {
+            super::partitions::refs_in(&op, &mut refs);
+        }
         let plan = tokio::task::block_in_place(|| {
-            let data = active.pool.data().map_err(pool_error)?;
-            policy_core::directory::plan(&data, request)
+            active
+                .pool
+                .with_tenants(&refs, |data| policy_core::directory::plan(data, request))
+                .map_err(pool_error)?
                 .map_err(|e| ApiError::Engine(policy_core::json_api::error_json(&(&e).into())))
         })?;
         // The actor's firm is known once planned (from the server's data, not the body).
@@ -564,7 +626,7 @@ impl AppState {
         let digest = active.version.digest.clone();
         let op = change.op();
         let new_rev = AtomicU64::new(0);
-        let persist = || {
+        let persist = |tenants: &crate::store::Tenants| {
             let draft = |upserted: usize, removed: usize| {
                 let mut detail = serde_json::json!({"upserted": upserted, "removed": removed});
                 if let (Some(note), Some(map)) = (&note, detail.as_object_mut()) {
@@ -580,12 +642,15 @@ impl AppState {
                 )
             };
             let rev = match &change {
-                EntityChange::Replace(records) => self
-                    .store
-                    .replace_entities(records, draft(records.len(), 0))?,
-                EntityChange::Delta(delta) => self
-                    .store
-                    .apply_delta(delta, draft(delta.upsert.len(), delta.remove.len()))?,
+                EntityChange::Replace(records) => {
+                    self.store
+                        .replace_entities(records, tenants, draft(records.len(), 0))?
+                }
+                EntityChange::Delta(delta) => self.store.apply_delta(
+                    delta,
+                    tenants,
+                    draft(delta.upsert.len(), delta.remove.len()),
+                )?,
             };
             new_rev.store(rev, Ordering::SeqCst);
             Ok(())

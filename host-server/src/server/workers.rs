@@ -9,15 +9,24 @@
 //! (`json_api::slice_for`). Memory therefore does not grow with the number of workers, and an
 //! entity write is applied (and validated) once, on the store, where every later decision sees
 //! it. An instance that trapped (deadline, memory) is rebuilt from the bundle alone.
+//!
+//! With partitions (`--entity-memory`, `partitions.rs`) the store holds the shared entities and
+//! the tenants in use: each call first makes its tenants resident, and holds them (the resident
+//! set's lock) until its slice is packed or its write stored.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use policy_core::json_api::{self, Op};
-use policy_core::wire::{DeltaReport, EntityDelta};
+use std::collections::HashSet;
 
+use policy_core::json_api::{self, Op};
+use policy_core::wire::{DeltaReport, EntityDelta, EntityRef};
+use serde_json::Value;
+
+use super::partitions::{refs_in, tenants_in, PartitionError, Partitions, Resident};
 use super::state::EntityChange;
+use crate::store::{StoreError, Tenants};
 use policy_core::Engine;
 use tokio::sync::Semaphore;
 
@@ -35,6 +44,10 @@ pub enum PoolError {
     Refused { what: &'static str, body: String },
     #[error("worker lock poisoned")]
     Poisoned,
+    #[error(transparent)]
+    Partition(#[from] PartitionError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 struct Worker {
@@ -47,6 +60,8 @@ pub struct WorkerPool {
     /// The version's bundle over every entity: decisions read their slices from it, writes
     /// change it.
     data: RwLock<Engine>,
+    /// Tenants loaded on demand; `None`: `data` holds every entity.
+    partitions: Option<Partitions>,
     slots: Vec<Mutex<Worker>>,
     free: Semaphore,
     next: AtomicUsize,
@@ -74,12 +89,14 @@ impl Session<'_> {
 
 impl WorkerPool {
     /// Builds `size` instances, each loading the bundle, in parallel, each load within
-    /// `load_deadline`, over `data` (the bundle and the entities, already loaded). Fails,
-    /// leaving nothing behind, if the guest refuses the bundle or a load runs out of time.
+    /// `load_deadline`, over `data` (the bundle and the entities, already loaded: all of
+    /// them, or with `partitions` the shared ones). Fails, leaving nothing behind, if the
+    /// guest refuses the bundle or a load runs out of time.
     pub fn build(
         runtime: Arc<GuestRuntime>,
         bundle_json: Arc<str>,
         data: Engine,
+        partitions: Option<Partitions>,
         size: usize,
         load_deadline: Duration,
     ) -> Result<Self, PoolError> {
@@ -109,6 +126,7 @@ impl WorkerPool {
             runtime,
             bundle_json,
             data: RwLock::new(data),
+            partitions,
             slots,
             free: Semaphore::new(size),
             next: AtomicUsize::new(0),
@@ -119,9 +137,34 @@ impl WorkerPool {
         self.slots.len()
     }
 
-    /// The version's entity store, for reading (firm administration plans on it).
+    /// The version's entity store, for reading.
     pub fn data(&self) -> Result<RwLockReadGuard<'_, Engine>, PoolError> {
         self.data.read().map_err(|_| PoolError::Poisoned)
+    }
+
+    /// Runs `read` on the store with the tenants of `refs` resident and held resident until
+    /// it returns (firm administration plans read the actor's firm whole).
+    pub fn with_tenants<T>(
+        &self,
+        refs: &[EntityRef],
+        read: impl FnOnce(&Engine) -> T,
+    ) -> Result<T, PoolError> {
+        let _held = self.hold_tenants(refs)?;
+        Ok(read(&*self.data()?))
+    }
+
+    /// Makes the tenants of `refs` resident and returns the guard that keeps them so (`None`
+    /// without partitions).
+    fn hold_tenants(
+        &self,
+        refs: &[EntityRef],
+    ) -> Result<Option<MutexGuard<'_, Resident>>, PoolError> {
+        let Some(partitions) = &self.partitions else {
+            return Ok(None);
+        };
+        let mut resident = partitions.lock()?;
+        partitions.ensure_locked(&mut resident, &self.data, refs)?;
+        Ok(Some(resident))
     }
 
     fn data_mut(&self) -> Result<RwLockWriteGuard<'_, Engine>, PoolError> {
@@ -167,11 +210,24 @@ impl WorkerPool {
     pub fn write(
         &self,
         change: &EntityChange,
-        persist: impl FnOnce() -> Result<(), crate::store::StoreError>,
+        persist: impl FnOnce(&Tenants) -> Result<(), crate::store::StoreError>,
     ) -> Result<Result<GuestAnswer, crate::store::StoreError>, PoolError> {
         tokio::task::block_in_place(|| match change {
             EntityChange::Delta(delta) => {
+                let mut refs = delta.remove.clone();
+                delta.upsert.iter().for_each(|r| refs_in(r, &mut refs));
+                let mut held = self.hold_tenants(&refs)?;
                 let mut data = self.data_mut()?;
+                let written: Vec<EntityRef> = delta
+                    .upsert
+                    .iter()
+                    .filter_map(policy_core::uid_of_record)
+                    .collect();
+                let added: Vec<EntityRef> = written
+                    .iter()
+                    .filter(|u| data.entity(u).is_none())
+                    .cloned()
+                    .collect();
                 let undo = match undo_of(&data, delta) {
                     Ok(undo) => undo,
                     Err(e) => return Ok(Ok(refused(&e))),
@@ -180,11 +236,15 @@ impl WorkerPool {
                     Ok(report) => report,
                     Err(e) => return Ok(Ok(refused(&e))),
                 };
-                if let Err(e) = persist() {
+                let tenants = tenants_in(&data, written);
+                if let Err(e) = persist(&tenants) {
                     if let Err(undo_error) = data.apply_delta(&undo) {
                         tracing::error!("undoing an unstored write failed: {undo_error}");
                     }
                     return Ok(Err(e));
+                }
+                if let (Some(p), Some(resident)) = (&self.partitions, held.as_mut()) {
+                    p.written(resident, &added, &tenants);
                 }
                 Ok(Ok(GuestAnswer::Ok(json_api::to_json(&report))))
             }
@@ -196,10 +256,27 @@ impl WorkerPool {
                     Ok(loaded) => loaded,
                     Err(e) => return Ok(Ok(refused(&e))),
                 };
-                if let Err(e) = persist() {
+                let uids = records
+                    .iter()
+                    .filter_map(policy_core::uid_of_record)
+                    .collect();
+                let tenants = tenants_in(&next, uids);
+                if let Err(e) = persist(&tenants) {
                     return Ok(Err(e));
                 }
-                self.swap_in(next)?;
+                match &self.partitions {
+                    None => self.swap_in(next)?,
+                    // The new data's shared entities only: tenants load again on demand.
+                    Some(_) => {
+                        drop(next);
+                        let shared = shared_of(records, &tenants);
+                        let next = self.loaded(&shared)?.map_err(|e| PoolError::Refused {
+                            what: "the shared entities of a replace",
+                            body: e.to_string(),
+                        })?;
+                        self.swap_in_cleared(next.0)?;
+                    }
+                }
                 Ok(Ok(GuestAnswer::Ok(json_api::to_json(&report))))
             }
         })
@@ -212,14 +289,54 @@ impl WorkerPool {
             what: "a logged entity write on replay",
             body: e.to_string(),
         };
-        match change {
-            EntityChange::Delta(delta) => {
+        match (change, &self.partitions) {
+            (EntityChange::Delta(delta), None) => {
                 self.data_mut()?.apply_delta(delta).map_err(refused)?;
             }
-            EntityChange::Replace(records) => {
+            (EntityChange::Delta(delta), Some(partitions)) => {
+                // The tenants it touches are unloaded (they load again as stored); what it
+                // changes of the shared entities is applied.
+                let mut resident = partitions.lock()?;
+                let written: Vec<EntityRef> = delta
+                    .upsert
+                    .iter()
+                    .filter_map(policy_core::uid_of_record)
+                    .collect();
+                let mut touched: HashSet<String> = self
+                    .data()?
+                    .tenants_of(&[written.clone(), delta.remove.clone()].concat())
+                    .into_iter()
+                    .flatten()
+                    .map(|t| t.to_string())
+                    .collect();
+                let mut shared = EntityDelta::default();
+                for (uid, record) in written.iter().zip(&delta.upsert) {
+                    match partitions.stored_tenant(uid)? {
+                        Some(t) if t.is_empty() => shared.upsert.push(record.clone()),
+                        Some(t) => {
+                            touched.insert(t);
+                        }
+                        None => {}
+                    }
+                }
+                partitions.drop_tenants(&mut resident, &self.data, &touched)?;
+                let mut data = self.data_mut()?;
+                shared.remove = delta
+                    .remove
+                    .iter()
+                    .filter(|u| data.entity(u).is_some())
+                    .cloned()
+                    .collect();
+                data.apply_delta(&shared).map_err(refused)?;
+            }
+            (EntityChange::Replace(records), None) => {
                 // Built beside the current store, as a local replace is.
                 let (next, _) = self.loaded(records)?.map_err(refused)?;
                 self.swap_in(next)?;
+            }
+            (EntityChange::Replace(_), Some(partitions)) => {
+                let (next, _) = self.loaded(&partitions.shared()?)?.map_err(refused)?;
+                self.swap_in_cleared(next)?;
             }
         }
         Ok(())
@@ -233,6 +350,19 @@ impl WorkerPool {
     ) -> Result<Result<(Engine, DeltaReport), policy_core::EngineError>, PoolError> {
         let mut next = Engine::new(self.data()?.bundle().clone());
         Ok(next.replace_entities(records).map(|report| (next, report)))
+    }
+
+    /// Makes `next`, a store of shared entities only, the store, no tenant resident.
+    fn swap_in_cleared(&self, next: Engine) -> Result<(), PoolError> {
+        match &self.partitions {
+            Some(partitions) => {
+                let mut resident = partitions.lock()?;
+                self.swap_in(next)?;
+                partitions.clear(&mut resident);
+                Ok(())
+            }
+            None => self.swap_in(next),
+        }
     }
 
     /// Makes `next` the store; the old one is freed after the lock is released (not while
@@ -297,12 +427,40 @@ impl WorkerPool {
         if !op.decides_on_slice() {
             return Ok(instance.call(op, input)?);
         }
-        let slice = json_api::slice_for(&*self.data()?, op, input);
+        let slice = match &self.partitions {
+            None => json_api::slice_for(&*self.data()?, op, input),
+            Some(_) => {
+                // Its own statement: the read guard must be gone before tenants load.
+                let roots = json_api::roots_for(&*self.data()?, op, input);
+                match roots {
+                    Ok(roots) => {
+                        // Held until packed: no tenant the slice reads is unloaded meanwhile.
+                        let _held = tokio::task::block_in_place(|| self.hold_tenants(&roots))?;
+                        json_api::slice_for(&*self.data()?, op, input)
+                    }
+                    Err(body) => Err(body),
+                }
+            }
+        };
         match slice {
             Ok(slice) => Ok(instance.call_on_slice(op, input, &slice)?),
             Err(body) => Ok(GuestAnswer::EngineError(json_api::error_json(&body))),
         }
     }
+}
+
+/// The records of `records` that `tenants` finds shared.
+fn shared_of(records: &[Value], tenants: &Tenants) -> Vec<Value> {
+    records
+        .iter()
+        .filter(|r| {
+            crate::store::entity_key(r)
+                .ok()
+                .and_then(|k| tenants.by_uid.get(&k))
+                .is_none_or(|t| t.is_empty())
+        })
+        .cloned()
+        .collect()
 }
 
 fn refused(e: &policy_core::EngineError) -> GuestAnswer {

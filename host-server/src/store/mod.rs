@@ -150,10 +150,34 @@ pub trait PolicyStore: Send + Sync {
     }
     /// The data entities and the entity revision they reflect, read together.
     fn entity_snapshot(&self) -> Result<(Vec<Value>, u64), StoreError>;
-    /// Replaces the data entities; returns the new entity revision.
-    fn replace_entities(&self, records: &[Value], audit: AuditDraft) -> Result<u64, StoreError>;
-    /// Applies a delta; returns the new entity revision.
-    fn apply_delta(&self, delta: &EntityDelta, audit: AuditDraft) -> Result<u64, StoreError>;
+    /// Replaces the data entities, each stored with its tenant from `tenants` (unassigned when
+    /// absent); returns the new entity revision.
+    fn replace_entities(
+        &self,
+        records: &[Value],
+        tenants: &Tenants,
+        audit: AuditDraft,
+    ) -> Result<u64, StoreError>;
+    /// Applies a delta, upserted records stored with their tenants; returns the new entity
+    /// revision.
+    fn apply_delta(
+        &self,
+        delta: &EntityDelta,
+        tenants: &Tenants,
+        audit: AuditDraft,
+    ) -> Result<u64, StoreError>;
+
+    /// Whether every entity row has a tenant assigned under `model` (see [`Tenants`]).
+    fn tenants_assigned(&self, model: &str) -> Result<bool, StoreError>;
+    /// Assigns the tenant of every row (`tenants.by_uid`, '' for the rows it does not name)
+    /// and records `tenants.model` as the model they were assigned under.
+    fn assign_tenants(&self, tenants: &Tenants) -> Result<(), StoreError>;
+    /// One tenant's entity records ('' for the shared ones), in uid order, and the entity
+    /// revision they reflect.
+    fn partition(&self, tenant: &str) -> Result<(Vec<Value>, u64), StoreError>;
+    /// The tenant of the row `uid` (`Type::"id"`): `None` when there is no such row, `Some("")`
+    /// when it is shared or not assigned yet.
+    fn tenant_of(&self, uid: &str) -> Result<Option<String>, StoreError>;
     /// Entity writes after `revision`, oldest first, for replicas sharing the store. Entries
     /// before the last full replace may have been pruned: a list that does not start at
     /// `revision + 1` starts with a replace.
@@ -196,6 +220,16 @@ pub fn open(
         Some(url) => Box::new(postgres::PgStore::open(url)?),
         None => Box::new(sqlite::SqliteStore::open(data_dir)?),
     })
+}
+
+/// The tenant of each written entity, as the engine found it under the active version's firm
+/// model (`Engine::tenants_of`): the key of the firm it belongs to (`Firm::"dupont"`), or ''
+/// for a shared entity. `model` names the firm model (its JSON; '' for plain Cedar): rows
+/// assigned under another one are assigned again before partitions are loaded.
+#[derive(Debug, Clone, Default)]
+pub struct Tenants {
+    pub model: String,
+    pub by_uid: std::collections::HashMap<String, String>,
 }
 
 /// Rows one pruning transaction deletes at most.

@@ -72,6 +72,15 @@ const MIGRATIONS: &[&str] = &[
 "#,
     // The kind of each audit record (older records have none).
     "ALTER TABLE audit ADD COLUMN kind TEXT;",
+    // Tenants as partitions: each entity row's tenant ('' shared, else the firm's uid; NULL not
+    // yet assigned), and the firm model the assignment was made under (one row; NULL or
+    // another model: every row is assigned again before tenants are loaded on demand).
+    r#"
+    ALTER TABLE entities ADD COLUMN tenant TEXT;
+    CREATE INDEX entities_by_tenant ON entities (tenant);
+    CREATE TABLE tenancy (id INTEGER PRIMARY KEY CHECK (id = 1), model TEXT);
+    INSERT INTO tenancy (id, model) VALUES (1, NULL);
+"#,
 ];
 
 /// The store in a PostgreSQL database.
@@ -105,30 +114,30 @@ impl Dialect for Postgres {
     ) -> Result<T, StoreError> {
         let mut guard = lock(&self.client)?;
         if guard.as_ref().is_none_or(Client::is_closed) {
-            *guard = Some(Client::connect(&self.url, NoTls).map_err(backend)?);
+            *guard = Some(Client::connect(&self.url, NoTls).map_err(pg)?);
         }
         let client = guard
             .as_mut()
             .ok_or_else(|| StoreError::Backend("no database connection".into()))?;
         let result = (|| {
-            let mut tx = client.transaction().map_err(backend)?;
+            let mut tx = client.transaction().map_err(pg)?;
             match isolation {
                 Isolation::Plain => {}
                 // One snapshot for every read of the transaction.
                 Isolation::Snapshot => tx
                     .batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                    .map_err(backend)?,
+                    .map_err(pg)?,
                 Isolation::Serialized => {
                     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
-                        .map_err(backend)?;
+                        .map_err(pg)?;
                 }
             }
             let out = f(&mut Tx(&mut tx))?;
             if isolation == Isolation::Serialized {
                 tx.execute("SELECT pg_notify($1, 'change')", &[&CHANNEL])
-                    .map_err(backend)?;
+                    .map_err(pg)?;
             }
-            tx.commit().map_err(backend)?;
+            tx.commit().map_err(pg)?;
             Ok(out)
         })();
         if result.is_err() && client.is_closed() {
@@ -205,7 +214,7 @@ fn row(r: &postgres::Row) -> Result<Row, StoreError> {
             } else {
                 r.try_get::<_, Option<String>>(i).map(|t| t.map(Cell::Text))
             };
-            Ok(cell.map_err(backend)?.unwrap_or(Cell::Null))
+            Ok(cell.map_err(pg)?.unwrap_or(Cell::Null))
         })
         .collect::<Result<_, StoreError>>()?;
     Ok(Row(cells))
@@ -215,20 +224,20 @@ impl Conn for Tx<'_, '_> {
     fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, StoreError> {
         self.0
             .execute(&dollar_placeholders(sql), &bind(params))
-            .map_err(backend)
+            .map_err(pg)
     }
 
     fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, StoreError> {
         self.0
             .query(&dollar_placeholders(sql), &bind(params))
-            .map_err(backend)?
+            .map_err(pg)?
             .iter()
             .map(row)
             .collect()
     }
 
     fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
-        self.0.batch_execute(sql).map_err(backend)
+        self.0.batch_execute(sql).map_err(pg)
     }
 }
 
@@ -262,5 +271,18 @@ fn listen_loop(url: &str, signal: &tokio::sync::mpsc::UnboundedSender<()>) {
                 Err(_) => break,
             }
         }
+    }
+}
+
+/// A PostgreSQL error with the server's own words (its `Display` alone says only "db error").
+fn pg(e: postgres::Error) -> StoreError {
+    match e.as_db_error() {
+        Some(db) => StoreError::Backend(format!(
+            "{} ({}){}",
+            db.message(),
+            db.code().code(),
+            db.detail().map(|d| format!(": {d}")).unwrap_or_default()
+        )),
+        None => backend(e),
     }
 }

@@ -13,7 +13,7 @@ use super::audit::{AuditDraft, AuditKind, AuditRecord, GENESIS};
 use super::dialect::{backend, corrupt, migrate, Conn, Dialect, Isolation, Param, Row};
 use super::{
     entity_key, now_rfc3339, Activation, ActivationKind, DecisionRecord, EntityWrite, NewVersion,
-    PolicyStore, StoreError, VersionMeta, PRUNE_CHUNK,
+    PolicyStore, StoreError, Tenants, VersionMeta, PRUNE_CHUNK,
 };
 
 /// A [`PolicyStore`] in a SQL database.
@@ -175,14 +175,31 @@ fn log_entity_write(conn: &mut dyn Conn, op: Op, input: &str) -> Result<u64, Sto
     u64::try_from(rev).map_err(corrupt)
 }
 
-fn upsert_entities(conn: &mut dyn Conn, records: &[Value]) -> Result<(), StoreError> {
+fn upsert_entities(
+    conn: &mut dyn Conn,
+    records: &[Value],
+    tenants: &Tenants,
+) -> Result<(), StoreError> {
     for record in records {
+        let key = entity_key(record)?;
+        let tenant = tenants.by_uid.get(&key).map(String::as_str);
         conn.execute(
-            "INSERT INTO entities (uid, record) VALUES (?1, ?2)
-             ON CONFLICT (uid) DO UPDATE SET record = excluded.record",
-            &[(&entity_key(record)?).into(), (&record.to_string()).into()],
+            "INSERT INTO entities (uid, record, tenant) VALUES (?1, ?2, ?3)
+             ON CONFLICT (uid) DO UPDATE SET record = excluded.record, tenant = excluded.tenant",
+            &[(&key).into(), (&record.to_string()).into(), tenant.into()],
         )?;
     }
+    // Rows written under another firm model than the one the others were assigned under (or
+    // left unassigned) make the whole assignment stale: it is made again before partitions
+    // are loaded on demand.
+    let unassigned = records
+        .iter()
+        .any(|r| entity_key(r).map_or(true, |k| !tenants.by_uid.contains_key(&k)));
+    let model = (!unassigned).then_some(tenants.model.as_str());
+    conn.execute(
+        "UPDATE tenancy SET model = NULL WHERE model IS DISTINCT FROM ?1",
+        &[model.into()],
+    )?;
     Ok(())
 }
 
@@ -317,17 +334,29 @@ impl<D: Dialect> PolicyStore for SqlStore<D> {
         })
     }
 
-    fn replace_entities(&self, records: &[Value], audit: AuditDraft) -> Result<u64, StoreError> {
+    fn replace_entities(
+        &self,
+        records: &[Value],
+        tenants: &Tenants,
+        audit: AuditDraft,
+    ) -> Result<u64, StoreError> {
         self.serialized(|conn| {
             conn.execute("DELETE FROM entities", &[])?;
-            upsert_entities(conn, records)?;
+            // A whole new assignment: valid if every record has its tenant.
+            conn.execute("UPDATE tenancy SET model = ?1", &[(&tenants.model).into()])?;
+            upsert_entities(conn, records, tenants)?;
             append_audit_in(conn, audit)?;
             let input = serde_json::to_string(records).map_err(backend)?;
             log_entity_write(conn, Op::ReplaceEntities, &input)
         })
     }
 
-    fn apply_delta(&self, delta: &EntityDelta, audit: AuditDraft) -> Result<u64, StoreError> {
+    fn apply_delta(
+        &self,
+        delta: &EntityDelta,
+        tenants: &Tenants,
+        audit: AuditDraft,
+    ) -> Result<u64, StoreError> {
         self.serialized(|conn| {
             for uid in &delta.remove {
                 conn.execute(
@@ -335,10 +364,59 @@ impl<D: Dialect> PolicyStore for SqlStore<D> {
                     &[(&uid.to_string()).into()],
                 )?;
             }
-            upsert_entities(conn, &delta.upsert)?;
+            upsert_entities(conn, &delta.upsert, tenants)?;
             append_audit_in(conn, audit)?;
             let input = serde_json::to_string(delta).map_err(backend)?;
             log_entity_write(conn, Op::ApplyDelta, &input)
+        })
+    }
+
+    fn tenants_assigned(&self, model: &str) -> Result<bool, StoreError> {
+        self.plain(|conn| {
+            let recorded = conn
+                .first("SELECT model FROM tenancy WHERE id = 1", &[])?
+                .map(|mut r| r.opt_text(0))
+                .transpose()?
+                .flatten();
+            let unassigned = conn
+                .first("SELECT 1 FROM entities WHERE tenant IS NULL LIMIT 1", &[])?
+                .is_some();
+            Ok(recorded.as_deref() == Some(model) && !unassigned)
+        })
+    }
+
+    fn assign_tenants(&self, tenants: &Tenants) -> Result<(), StoreError> {
+        self.serialized(|conn| {
+            conn.execute("UPDATE entities SET tenant = ''", &[])?;
+            for (uid, tenant) in tenants.by_uid.iter().filter(|(_, t)| !t.is_empty()) {
+                conn.execute(
+                    "UPDATE entities SET tenant = ?1 WHERE uid = ?2",
+                    &[tenant.into(), uid.into()],
+                )?;
+            }
+            conn.execute("UPDATE tenancy SET model = ?1", &[(&tenants.model).into()])?;
+            Ok(())
+        })
+    }
+
+    fn partition(&self, tenant: &str) -> Result<(Vec<Value>, u64), StoreError> {
+        self.db.transaction(Isolation::Snapshot, |conn| {
+            let records = parse_each(conn.query(
+                "SELECT record FROM entities WHERE tenant = ?1 ORDER BY uid",
+                &[tenant.into()],
+            )?)?;
+            let rev = conn
+                .one("SELECT COALESCE(MAX(rev), 0) FROM entity_log", &[])?
+                .count(0)?;
+            Ok((records, rev))
+        })
+    }
+
+    fn tenant_of(&self, uid: &str) -> Result<Option<String>, StoreError> {
+        self.plain(|conn| {
+            conn.first("SELECT tenant FROM entities WHERE uid = ?1", &[uid.into()])?
+                .map(|mut r| Ok(r.opt_text(0)?.unwrap_or_default()))
+                .transpose()
         })
     }
 

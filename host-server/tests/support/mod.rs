@@ -27,6 +27,8 @@ pub struct Server {
     child: Option<Child>,
     pub data: PathBuf,
     pub url: String,
+    /// The entities file the first start seeds the store with.
+    entities: PathBuf,
     extra_args: Vec<String>,
 }
 
@@ -82,6 +84,19 @@ fn server_command() -> Result<Command, Box<dyn std::error::Error>> {
 impl Server {
     /// A server on the demo bundle and demo firm, with `extra_args` (limits, masks...).
     pub fn start(name: &str, extra_args: &[&str]) -> Result<Self, Box<dyn std::error::Error>> {
+        Self::start_on(
+            name,
+            &repo().join("policies/tests/fixtures/demo-firm.json"),
+            extra_args,
+        )
+    }
+
+    /// A server on the demo bundle and the entities in `entities`, with `extra_args`.
+    pub fn start_on(
+        name: &str,
+        entities: &Path,
+        extra_args: &[&str],
+    ) -> Result<Self, Box<dyn std::error::Error>> {
         let data = std::env::temp_dir().join(format!("sesame-e2e-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data);
         write_tokens(&data)?;
@@ -89,6 +104,7 @@ impl Server {
             child: None,
             data,
             url: String::new(),
+            entities: entities.to_path_buf(),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
         };
         server.spawn()?;
@@ -103,7 +119,7 @@ impl Server {
             .arg("--bundle")
             .arg(repo.join("policies"))
             .arg("--entities")
-            .arg(repo.join("policies/tests/fixtures/demo-firm.json"))
+            .arg(&self.entities)
             .arg("--guest")
             .arg(host_server::guest::default_guest_path())
             // One compiled module for every test server (compiling takes seconds).

@@ -1,0 +1,156 @@
+//! Tenants loaded on demand (`sesame serve --entity-memory`): on a generated network of firms,
+//! a server that holds only the tenants in use (a budget so small that every call unloads the
+//! others) answers every request exactly as a server holding everything; writes to a tenant
+//! that is not resident land, a write reaching another firm is refused as before, and a
+//! restart (the tenants already assigned in the store) changes no decision.
+
+#[path = "../../host-server/tests/support/mod.rs"]
+mod support;
+
+use serde_json::{json, Value};
+use sesame_tools::firm_gen::{network_entities, FirmSize};
+use support::{entity, Server, TestResult};
+
+const FIRMS: usize = 4;
+
+/// Requests by users of every firm on documents and clients of every firm.
+fn requests() -> Vec<Value> {
+    let mut out = Vec::new();
+    for a in 0..FIRMS {
+        for u in [0, 1, 2, 3, 5, 7] {
+            let principal = entity("User", &format!("f{a}-u{u}"));
+            for b in 0..FIRMS {
+                for k in 0..3 {
+                    for action in ["view_document", "edit_document", "delete_document"] {
+                        out.push(
+                            json!({"principal": principal, "action": entity("Action", action),
+                            "resource": entity("Document", &format!("f{b}-doc{k}"))}),
+                        );
+                    }
+                    for action in ["view_client", "update_client"] {
+                        out.push(
+                            json!({"principal": principal, "action": entity("Action", action),
+                            "resource": entity("Client", &format!("f{b}-c{k}"))}),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn decide(server: &Server, request: &Value) -> Result<(String, Value), Box<dyn std::error::Error>> {
+    let r = server.anonymous().post("/v1/decide", request)?;
+    assert_eq!(r.status, 200, "{}", r.body);
+    Ok((
+        r.body["decision"].as_str().unwrap_or_default().to_string(),
+        r.body["determining_policies"].clone(),
+    ))
+}
+
+fn metric(server: &Server, name: &str) -> Result<f64, Box<dyn std::error::Error>> {
+    let (_, text, _) = server.admin().send_text("GET", "/metrics", None, &[])?;
+    Ok(text
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(-1.0))
+}
+
+#[test]
+fn tenants_loaded_on_demand_decide_as_the_whole_store() -> TestResult {
+    let file = std::env::temp_dir().join(format!("sesame-tenants-{}.json", std::process::id()));
+    std::fs::write(
+        &file,
+        serde_json::to_string(&network_entities(FIRMS, FirmSize::of(10, 3, 8)))?,
+    )?;
+    let whole = Server::start_on("tenants-whole", &file, &[])?;
+    let mut partitioned =
+        Server::start_on("tenants-partitioned", &file, &["--entity-memory", "1"])?;
+    let requests = requests();
+    let mut allowed = 0;
+    for request in &requests {
+        let expected = decide(&whole, request)?;
+        assert_eq!(decide(&partitioned, request)?, expected, "{request}");
+        allowed += usize::from(expected.0 == "allow");
+    }
+    assert!(
+        allowed > 50,
+        "only {allowed} allowed: the comparison is not empty"
+    );
+    let loads = metric(&partitioned, "sesame_tenant_loads_total")?;
+    let evictions = metric(&partitioned, "sesame_tenant_evictions_total")?;
+    assert!(
+        loads > FIRMS as f64 && evictions > 0.0,
+        "{loads} loads, {evictions} evictions"
+    );
+    assert!(metric(&partitioned, "sesame_tenants_loaded")? <= 2.0);
+
+    // A batch naming every firm has them all resident at once.
+    let batch = json!({"requests": requests.iter().step_by(7).cloned().collect::<Vec<_>>()});
+    let a = whole.anonymous().post("/v1/decide/batch", &batch)?;
+    let b = partitioned.anonymous().post("/v1/decide/batch", &batch)?;
+    assert_eq!((a.status, b.status), (200, 200), "{}", b.body);
+    let decisions = |v: &Value| -> Vec<Value> {
+        v["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| r["decision"].clone())
+            .collect()
+    };
+    assert!(
+        decisions(&a.body).iter().any(|d| d == "allow"),
+        "{}",
+        a.body
+    );
+    assert_eq!(decisions(&b.body), decisions(&a.body));
+
+    // A document written to a firm that is not resident (the last call was on another), on
+    // both servers; then decided the same.
+    let _ = decide(&partitioned, &requests[0])?;
+    let doc = json!({"upsert": [{
+        "uid": entity("Document", "f3-new"),
+        "attrs": {"client": {"__entity": entity("Client", "f3-c1")}, "kind": "receipt", "archived": false},
+        "parents": [entity("Client", "f3-c1")]
+    }]});
+    for server in [&whole, &partitioned] {
+        let r = server
+            .admin()
+            .send("PATCH", "/v1/entities", Some(&doc.to_string()))?;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let on_new: Vec<Value> = (0..10)
+        .map(|u| {
+            json!({"principal": entity("User", &format!("f3-u{u}")),
+            "action": entity("Action", "view_document"), "resource": entity("Document", "f3-new")})
+        })
+        .collect();
+    for request in &on_new {
+        assert_eq!(decide(&partitioned, request)?, decide(&whole, request)?);
+    }
+    // Filed under another firm's client: refused, as by the whole store, nothing written.
+    let crossing = json!({"upsert": [{
+        "uid": entity("Document", "f3-crossing"),
+        "attrs": {"client": {"__entity": entity("Client", "f3-c1")}, "kind": "receipt", "archived": false},
+        "parents": [entity("Client", "f1-c0")]
+    }]});
+    for server in [&whole, &partitioned] {
+        let r = server
+            .admin()
+            .send("PATCH", "/v1/entities", Some(&crossing.to_string()))?;
+        assert_eq!((r.status, r.code()), (400, "cross_tenant"), "{}", r.body);
+    }
+
+    // After a restart the store's tenants are already assigned; nothing changes.
+    partitioned.crash_and_restart()?;
+    for request in requests.iter().step_by(5).chain(&on_new) {
+        assert_eq!(
+            decide(&partitioned, request)?,
+            decide(&whole, request)?,
+            "{request}"
+        );
+    }
+    let _ = std::fs::remove_file(&file);
+    Ok(())
+}

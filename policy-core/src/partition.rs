@@ -1,0 +1,59 @@
+//! The store by tenant, for hosts that hold only some tenants at a time. Under a declared firm
+//! model every entity is one firm's or shared (`tenant_rule`: what it reaches through parents
+//! and references; a firm is its own). What an entity reaches is its tenant's or shared, so an
+//! engine holding the shared entities and the tenants a call names decides exactly as one
+//! holding everything. Without a firm model everything is shared: one partition.
+
+use cedar_policy_core::ast::EntityUID;
+use serde_json::Value;
+
+use crate::engine::parse_each;
+use crate::entity_json::{to_ref, to_uid};
+use crate::error::EngineError;
+use crate::firm_model::Part;
+use crate::tenant_rule::Owners;
+use crate::wire::EntityRef;
+use crate::Engine;
+
+impl Engine {
+    /// The tenant (firm) of each of `uids` as the store holds them: `None` for a shared entity,
+    /// an absent one, or any entity without a declared firm model.
+    pub fn tenants_of(&self, uids: &[EntityRef]) -> Vec<Option<EntityRef>> {
+        let Some(firm) = self.firm_model().and_then(|m| m.entity_type(Part::Firm)) else {
+            return vec![None; uids.len()];
+        };
+        let store = &self.store;
+        let mut owners = Owners::new(firm.as_ref().clone(), |uid: &EntityUID| store.node(uid));
+        uids.iter()
+            .map(|r| {
+                let uid = to_uid(r).ok()?;
+                let node = store.node(uid.as_ref())?;
+                let found = owners.owners(node);
+                // More than one is refused at write time; a store holding such an entity
+                // (from before the rule) keeps it wherever its first firm is.
+                found.first().map(|f| to_ref(&f.clone().into()))
+            })
+            .collect()
+    }
+
+    /// Adds one tenant's records (as stored: already validated, tenant rules included, when
+    /// they were written) to the store. The records must not be in the store already.
+    pub fn insert_partition(&mut self, records: &[Value]) -> Result<usize, EngineError> {
+        let parsed = parse_each(records.iter().cloned(), &self.bundle)?;
+        let count = parsed.len();
+        self.store.apply(&[], parsed, true)?;
+        Ok(count)
+    }
+
+    /// Removes the entities of `uids` that are in the store (a tenant's, when it is unloaded).
+    pub fn remove_partition(&mut self, uids: &[EntityRef]) -> Result<usize, EngineError> {
+        let present: Vec<EntityUID> = uids
+            .iter()
+            .filter_map(|r| to_uid(r).ok())
+            .map(|u| u.as_ref().clone())
+            .filter(|u| self.store.get(u).is_some())
+            .collect();
+        self.store.apply(&present, Vec::new(), true)?;
+        Ok(present.len())
+    }
+}
