@@ -142,6 +142,53 @@ fn tenants_loaded_on_demand_decide_as_the_whole_store() -> TestResult {
         assert_eq!((r.status, r.code()), (400, "cross_tenant"), "{}", r.body);
     }
 
+    // An entity written before what it references exists reaches no firm then (stored as
+    // shared); once its client is created in f2 it reaches f2 through it. With f2 unloaded,
+    // a decision on it still reads the client and its ancestors, as the whole store does.
+    let early = json!({"upsert": [{
+        "uid": entity("Document", "f2-early"),
+        "attrs": {"client": {"__entity": entity("Client", "f2-late")}, "kind": "receipt", "archived": false},
+        "parents": [entity("Client", "f2-late")]
+    }]});
+    let late = json!({"upsert": [{
+        "uid": entity("Client", "f2-late"),
+        "attrs": {"name": "Late", "firm": {"__entity": entity("Firm", "f2")},
+                  "plan": {"__entity": entity("Plan", "client_business")},
+                  "teams": {"accountant": {"__entity": entity("Team", "f2-c0/accountant")},
+                            "collaborator": {"__entity": entity("Team", "f2-c0/collaborator")},
+                            "client": {"__entity": entity("Team", "f2-c0/client")},
+                            "auditor": {"__entity": entity("Team", "f2-c0/auditor")},
+                            "director": {"__entity": entity("Team", "f2-c0/director")},
+                            "billing": {"__entity": entity("Team", "f2-c0/billing")},
+                            "customer_invoicing": {"__entity": entity("Team", "f2-c0/customer_invoicing")},
+                            "supplier_invoices": {"__entity": entity("Team", "f2-c0/supplier_invoices")},
+                            "internal_accountant": {"__entity": entity("Team", "f2-c0/internal_accountant")}},
+                  "detached": []},
+        "parents": [entity("Firm", "f2")]
+    }]});
+    for server in [&whole, &partitioned] {
+        for write in [&early, &late] {
+            let r = server
+                .admin()
+                .send("PATCH", "/v1/entities", Some(&write.to_string()))?;
+            assert_eq!(r.status, 200, "{}", r.body);
+        }
+    }
+    let mut allowed_early = 0;
+    for u in 0..10 {
+        // Another firm's call first: f2 is unloaded.
+        let _ = decide(&partitioned, &requests[0])?;
+        let request = json!({"principal": entity("User", &format!("f2-u{u}")),
+            "action": entity("Action", "view_document"), "resource": entity("Document", "f2-early")});
+        let expected = decide(&whole, &request)?;
+        allowed_early += usize::from(expected.0 == "allow");
+        assert_eq!(decide(&partitioned, &request)?, expected, "{request}");
+    }
+    assert!(
+        allowed_early > 0,
+        "nobody of f2 sees the document: the case is empty"
+    );
+
     // After a restart the store's tenants are already assigned; nothing changes.
     partitioned.crash_and_restart()?;
     for request in requests.iter().step_by(5).chain(&on_new) {

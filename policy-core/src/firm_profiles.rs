@@ -22,12 +22,18 @@ impl Engine {
             .filter(|p| self.profile(p).is_ok());
         match chosen {
             Some(profile) => Ok(profile),
+            // The shared default, if this firm may use it (a store from before firms chose
+            // their own may hold one firm's custom profile there).
             None => self
                 .profiles()
                 .into_iter()
-                .find(|p| p.is_default)
+                .find(|p| p.is_default && p.firm.as_ref().is_none_or(|f| f == firm))
                 .map(|p| p.uid)
-                .ok_or_else(|| EngineError::NotFound("no default access profile".into())),
+                .ok_or_else(|| {
+                    EngineError::NotFound(format!(
+                        "no default access profile for {firm}: choose one (set_default_profile)"
+                    ))
+                }),
         }
     }
 

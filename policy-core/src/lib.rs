@@ -62,4 +62,5 @@ pub use engine::Engine;
 /// The `uid` of a Cedar entity record, if it has a well-formed one.
 pub use entity_json::uid_of_record;
 pub use error::{BundleError, Diagnostic, EngineError, ErrorCode, Location, Severity};
+pub use partition::Reach;
 pub use profile::{AccessProfile, FieldLevel};

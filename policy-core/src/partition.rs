@@ -15,6 +15,13 @@ use crate::tenant_rule::Owners;
 use crate::wire::EntityRef;
 use crate::Engine;
 
+/// See [`Engine::reach`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reach {
+    pub present: Vec<EntityRef>,
+    pub absent: Vec<EntityRef>,
+}
+
 impl Engine {
     /// The tenant (firm) of each of `uids` as the store holds them: `None` for a shared entity,
     /// an absent one, or any entity without a declared firm model.
@@ -23,17 +30,51 @@ impl Engine {
             return vec![None; uids.len()];
         };
         let store = &self.store;
-        let mut owners = Owners::new(firm.as_ref().clone(), |uid: &EntityUID| store.node(uid));
+        let firm: &cedar_policy_core::ast::EntityType = firm.as_ref();
+        let mut owners = Owners::new(firm.clone(), |uid: &EntityUID| store.node(uid));
         uids.iter()
             .map(|r| {
                 let uid = to_uid(r).ok()?;
                 let node = store.node(uid.as_ref())?;
+                // A firm is always its own tenant (whatever an older record references).
+                if node.entity.uid().entity_type() == firm {
+                    return Some(r.clone());
+                }
                 let found = owners.owners(node);
                 // More than one is refused at write time; a store holding such an entity
                 // (from before the rule) keeps it wherever its first firm is.
                 found.first().map(|f| to_ref(&f.clone().into()))
             })
             .collect()
+    }
+
+    /// What a call rooted at `roots` reads, split into the entities the store holds and the
+    /// uids it names but does not hold: from each root, the entities its attributes and tags
+    /// name and its direct parents, transitively. A host holding tenants on demand loads the
+    /// tenants of the absent ones (if stored) until nothing stored is absent: then the slice
+    /// of `roots` is what the whole store would give, whatever the tenants' boundaries.
+    pub fn reach(&self, roots: &[EntityRef]) -> Reach {
+        let mut queue: Vec<EntityUID> = roots
+            .iter()
+            .filter_map(|r| to_uid(r).ok())
+            .map(|u| u.as_ref().clone())
+            .collect();
+        let mut seen: rustc_hash::FxHashSet<EntityUID> = rustc_hash::FxHashSet::default();
+        let mut reach = Reach::default();
+        while let Some(uid) = queue.pop() {
+            if !seen.insert(uid.clone()) {
+                continue;
+            }
+            match self.store.node(&uid) {
+                Some(node) => {
+                    queue.extend(node.refs.iter().cloned());
+                    queue.extend(node.entity.parents().cloned());
+                    reach.present.push(to_ref(&uid.clone().into()));
+                }
+                None => reach.absent.push(to_ref(&uid.into())),
+            }
+        }
+        reach
     }
 
     /// Adds one tenant's records (as stored: already validated, tenant rules included, when

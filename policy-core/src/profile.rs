@@ -244,26 +244,6 @@ pub(crate) fn check_profile_entities<'a>(
         .filter(|p| p.is_default)
         .map(|p| &p.uid)
         .collect();
-    // The shared default is every firm's until a firm chooses its own: one firm's custom
-    // profile cannot be it (the other firms' new users would get a profile not theirs).
-    for owned in defaults.iter().filter_map(|d| by_uid.get(*d)) {
-        if let Some(firm) = &owned.firm {
-            diags.push(
-                Diagnostic::error(
-                    ErrorCode::DefaultProfile,
-                    format!(
-                        "profile {} is {firm}'s own: it cannot be the default shared by every firm",
-                        owned.uid
-                    ),
-                )
-                .at(origins.get(&owned.uid).cloned())
-                .with_help(Some(format!(
-                    "a firm chooses its own default with its `{}` attribute",
-                    model.attributes.default_profile
-                ))),
-            );
-        }
-    }
     if defaults.len() != 1 {
         let names: Vec<String> = defaults.iter().map(|d| d.to_string()).collect();
         let at = defaults.get(1).and_then(|d| origins.get(*d)).cloned();
@@ -297,6 +277,39 @@ pub fn compare(left: &AccessProfile, right: &AccessProfile) -> Vec<ProfileDiffer
                 left: l,
                 right: r,
             })
+        })
+        .collect()
+}
+
+/// The shared default is every firm's until a firm chooses its own: a write may not make one
+/// firm's custom profile the default (the other firms' new users would get a profile not
+/// theirs). Checked on what a write upserts only: a store holding such a profile from before
+/// firms chose their own defaults still loads (each firm's default then falls back as
+/// [`crate::Engine::default_profile`] says).
+pub(crate) fn firm_owned_defaults<'a>(
+    model: &FirmModel,
+    upserted: impl Iterator<Item = &'a Entity>,
+) -> Vec<Diagnostic> {
+    let profile_type = model.entity_type(Part::Profile);
+    upserted
+        .filter(|e| Some(e.uid().type_name()) == profile_type.as_ref())
+        .map(|e| read_profile(model, e, &mut Vec::new()))
+        .filter(|p| p.is_default)
+        .filter_map(|p| {
+            let firm = p.firm.as_ref()?;
+            Some(
+                Diagnostic::error(
+                    ErrorCode::DefaultProfile,
+                    format!(
+                        "profile {} is {firm}'s own: it cannot be the default shared by every firm",
+                        p.uid
+                    ),
+                )
+                .with_help(Some(format!(
+                    "a firm chooses its own default with its `{}` attribute",
+                    model.attributes.default_profile
+                ))),
+            )
         })
         .collect()
 }

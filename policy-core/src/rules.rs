@@ -82,6 +82,10 @@ pub(crate) fn check_overlay(
         }
     };
     let mut diagnostics = crate::profile::check_profile_entities(model, all, get, &HashMap::new());
+    diagnostics.extend(crate::profile::firm_owned_defaults(
+        model,
+        incoming.values().copied(),
+    ));
     diagnostics.extend(tenants);
     verdict(diagnostics)
 }

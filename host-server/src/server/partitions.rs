@@ -37,6 +37,9 @@ pub enum PartitionError {
     Poisoned,
 }
 
+/// Rounds of loading one call may make: each loads at least one tenant its entities reach.
+const MAX_ROUNDS: usize = 8;
+
 /// The tenants resident in one version's entity store.
 pub struct Partitions {
     store: Arc<dyn PolicyStore>,
@@ -47,17 +50,31 @@ pub struct Partitions {
 
 #[derive(Default)]
 pub struct Resident {
-    tenants: HashMap<String, Tenant>,
+    tenants: HashMap<Arc<str>, Tenant>,
+    /// The stored tenant of each resident entity that is a tenant's (not the shared ones):
+    /// what an unload removes, and which tenants a call reads.
+    by_uid: HashMap<EntityRef, Arc<str>>,
+    /// Uids a call named that the store does not hold (dangling references): not looked up
+    /// again until the next write.
+    not_stored: HashSet<EntityRef>,
     clock: u64,
     bytes: u64,
 }
 
 struct Tenant {
-    /// Its entities in the store (those loaded and those written since); unloading removes
-    /// the ones still there.
+    /// Its entities as loaded and written since (an unload removes those still its own).
     uids: Vec<EntityRef>,
     bytes: u64,
     last_used: u64,
+}
+
+impl Resident {
+    fn tenant_key(&self, name: &str) -> Arc<str> {
+        self.tenants
+            .get_key_value(name)
+            .map(|(k, _)| k.clone())
+            .unwrap_or_else(|| Arc::from(name))
+    }
 }
 
 impl Partitions {
@@ -78,46 +95,76 @@ impl Partitions {
         self.resident.lock().map_err(|_| PartitionError::Poisoned)
     }
 
-    /// Makes the tenants of `refs` resident in `data` (see [`Self::ensure_locked`]).
-    pub fn ensure(&self, data: &RwLock<Engine>, refs: &[EntityRef]) -> Result<(), PartitionError> {
-        let mut resident = self.lock()?;
-        self.ensure_locked(&mut resident, data, refs)
-    }
-
-    /// Makes every tenant one of `refs` belongs to resident in `data`: a ref the store holds
-    /// but `data` does not is looked up (its row's tenant) and its tenant loaded. The tenants
-    /// named are marked used; then the least recently used others are unloaded while the
-    /// resident ones take more than the budget.
+    /// Makes resident every stored entity a call rooted at `refs` reads: from the roots, the
+    /// entities they reference and their parents, transitively (`Engine::reach`); a uid the
+    /// store holds but `data` does not brings its whole tenant, and the walk goes on from
+    /// there. Then the tenants read are marked used and the least recently used others
+    /// unloaded while the resident ones take more than the budget. Complete whatever the
+    /// tenants' boundaries: the tenant rule keeps them tight, this does not rely on it.
     pub fn ensure_locked(
         &self,
         resident: &mut Resident,
         data: &RwLock<Engine>,
         refs: &[EntityRef],
     ) -> Result<(), PartitionError> {
-        let (absent, mut wanted) = {
-            let engine = data.read().map_err(|_| PartitionError::Poisoned)?;
-            let (present, absent): (Vec<EntityRef>, Vec<EntityRef>) = refs
-                .iter()
-                .cloned()
-                .partition(|r| engine.entity(r).is_some());
-            let wanted: HashSet<String> = engine
-                .tenants_of(&present)
-                .into_iter()
-                .flatten()
-                .map(|t| t.to_string())
-                .collect();
-            (absent, wanted)
-        };
-        for r in &absent {
-            if let Some(tenant) = self.store.tenant_of(&r.to_string())? {
-                if !tenant.is_empty() {
-                    wanted.insert(tenant);
+        let mut wanted: HashSet<Arc<str>> = HashSet::new();
+        for _ in 0..MAX_ROUNDS {
+            let reach = data
+                .read()
+                .map_err(|_| PartitionError::Poisoned)?
+                .reach(refs);
+            wanted.extend(
+                reach
+                    .present
+                    .iter()
+                    .filter_map(|uid| resident.by_uid.get(uid).cloned()),
+            );
+            let mut to_load: HashSet<String> = HashSet::new();
+            for uid in reach.absent {
+                if resident.not_stored.contains(&uid) {
+                    continue;
+                }
+                let key = uid.to_string();
+                match self.store.tenant_of(&key)? {
+                    Some(t) if !t.is_empty() && !resident.tenants.contains_key(t.as_str()) => {
+                        to_load.insert(t);
+                    }
+                    // A shared row this store does not hold yet (stored since it started, as
+                    // shared or not yet assigned): it joins the shared entities.
+                    Some(t) if t.is_empty() => match self.store.entity_record(&key)? {
+                        Some(record) => {
+                            data.write()
+                                .map_err(|_| PartitionError::Poisoned)?
+                                .insert_partition(&[record])?;
+                        }
+                        None => {
+                            resident.not_stored.insert(uid);
+                        }
+                    },
+                    // Not stored, or stored where this store should already hold it (a row
+                    // another replica wrote since: its replay comes).
+                    _ => {
+                        resident.not_stored.insert(uid);
+                    }
                 }
             }
-        }
-        for tenant in &wanted {
-            if !resident.tenants.contains_key(tenant) {
-                self.load(resident, data, tenant)?;
+            if to_load.is_empty() {
+                // Shared rows just added are read on the next round; nothing else is absent.
+                if data
+                    .read()
+                    .map_err(|_| PartitionError::Poisoned)?
+                    .reach(refs)
+                    .absent
+                    .iter()
+                    .all(|u| resident.not_stored.contains(u))
+                {
+                    break;
+                }
+                continue;
+            }
+            for tenant in to_load {
+                self.load(resident, data, &tenant)?;
+                wanted.insert(resident.tenant_key(&tenant));
             }
         }
         resident.clock += 1;
@@ -152,9 +199,13 @@ impl Partitions {
             _ => uids.len() as u64 * ESTIMATED_ENTITY_BYTES,
         };
         drop(records);
+        let key: Arc<str> = Arc::from(tenant);
+        for uid in &uids {
+            resident.by_uid.insert(uid.clone(), key.clone());
+        }
         resident.bytes += bytes;
         resident.tenants.insert(
-            tenant.to_string(),
+            key,
             Tenant {
                 uids,
                 bytes,
@@ -170,11 +221,37 @@ impl Partitions {
         Ok(())
     }
 
+    /// Unloads `name`: removes from `data` its entities that are still its own (one removed
+    /// since, or written again as another tenant's or shared, stays).
+    fn unload(
+        &self,
+        resident: &mut Resident,
+        data: &RwLock<Engine>,
+        name: &str,
+    ) -> Result<(), PartitionError> {
+        let Some(tenant) = resident.tenants.remove(name) else {
+            return Ok(());
+        };
+        let own: Vec<EntityRef> = tenant
+            .uids
+            .into_iter()
+            .filter(|uid| resident.by_uid.get(uid).is_some_and(|t| &**t == name))
+            .collect();
+        for uid in &own {
+            resident.by_uid.remove(uid);
+        }
+        data.write()
+            .map_err(|_| PartitionError::Poisoned)?
+            .remove_partition(&own)?;
+        resident.bytes = resident.bytes.saturating_sub(tenant.bytes);
+        Ok(())
+    }
+
     fn evict_beyond_budget(
         &self,
         resident: &mut Resident,
         data: &RwLock<Engine>,
-        keep: &HashSet<String>,
+        keep: &HashSet<Arc<str>>,
     ) -> Result<(), PartitionError> {
         let mut evicted = 0;
         while resident.bytes > self.budget {
@@ -187,14 +264,9 @@ impl Partitions {
             else {
                 break;
             };
-            if let Some(tenant) = resident.tenants.remove(&oldest) {
-                data.write()
-                    .map_err(|_| PartitionError::Poisoned)?
-                    .remove_partition(&tenant.uids)?;
-                resident.bytes = resident.bytes.saturating_sub(tenant.bytes);
-                self.metrics.evictions.inc();
-                evicted += 1;
-            }
+            self.unload(resident, data, &oldest)?;
+            self.metrics.evictions.inc();
+            evicted += 1;
         }
         if evicted > 0 {
             crate::memory::release_freed();
@@ -203,29 +275,53 @@ impl Partitions {
         Ok(())
     }
 
-    /// Records what a write added: new entities join their (resident) tenant's list, a new
-    /// tenant (a firm just created) becomes resident.
-    pub fn written(&self, resident: &mut Resident, added: &[EntityRef], tenants: &Tenants) {
-        for uid in added {
-            let Some(tenant) = tenants.by_uid.get(&uid.to_string()) else {
-                continue;
-            };
-            if tenant.is_empty() {
-                continue;
-            }
-            let clock = resident.clock;
-            resident
-                .tenants
-                .entry(tenant.clone())
-                .or_insert_with(|| Tenant {
-                    uids: Vec::new(),
-                    bytes: 0,
-                    last_used: clock,
-                })
-                .uids
-                .push(uid.clone());
+    /// Records a write: each upserted entity is its (stored) tenant's — a new firm becomes
+    /// resident — or shared; removed ones are nobody's; dangling uids may exist now.
+    pub fn written(
+        &self,
+        resident: &mut Resident,
+        upserted: &[EntityRef],
+        removed: &[EntityRef],
+        tenants: &Tenants,
+    ) {
+        for uid in removed {
+            resident.by_uid.remove(uid);
         }
+        for uid in upserted {
+            match tenants.by_uid.get(&uid.to_string()) {
+                Some(tenant) if !tenant.is_empty() => {
+                    if resident.by_uid.get(uid).is_some_and(|t| **t == **tenant) {
+                        continue;
+                    }
+                    let key = resident.tenant_key(tenant);
+                    let clock = resident.clock;
+                    resident
+                        .tenants
+                        .entry(key.clone())
+                        .or_insert_with(|| Tenant {
+                            uids: Vec::new(),
+                            bytes: 0,
+                            last_used: clock,
+                        })
+                        .uids
+                        .push(uid.clone());
+                    resident.by_uid.insert(uid.clone(), key);
+                }
+                _ => {
+                    resident.by_uid.remove(uid);
+                }
+            }
+        }
+        resident.not_stored.clear();
         self.publish(resident);
+    }
+
+    /// The resident tenants of `uids` (a replayed write's: they are unloaded).
+    pub fn resident_tenants(&self, resident: &Resident, uids: &[EntityRef]) -> HashSet<String> {
+        uids.iter()
+            .filter_map(|u| resident.by_uid.get(u))
+            .map(|t| t.to_string())
+            .collect()
     }
 
     /// Unloads the resident tenants among `tenants` (another replica changed them: they load
@@ -237,13 +333,9 @@ impl Partitions {
         tenants: &HashSet<String>,
     ) -> Result<(), PartitionError> {
         for name in tenants {
-            if let Some(tenant) = resident.tenants.remove(name) {
-                data.write()
-                    .map_err(|_| PartitionError::Poisoned)?
-                    .remove_partition(&tenant.uids)?;
-                resident.bytes = resident.bytes.saturating_sub(tenant.bytes);
-            }
+            self.unload(resident, data, name)?;
         }
+        resident.not_stored.clear();
         self.publish(resident);
         Ok(())
     }

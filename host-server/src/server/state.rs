@@ -427,6 +427,23 @@ impl AppState {
                 self.assign_tenants(&bundle)?
                     .map_err(|e| refused("the stored entities do not fit it", e))?;
                 let (shared, entity_rev) = self.store.partition("")?;
+                // Every tenant's rows fit this version (checked once per version, a tenant at
+                // a time: the memory of one tenant, not of the whole store).
+                if self.store.tenants_checked_for()?.as_deref() != Some(version.digest.as_str()) {
+                    for tenant in self.store.tenant_names()? {
+                        let (mut records, _) = self.store.partition(&tenant)?;
+                        records.extend(shared.iter().cloned());
+                        policy_core::Engine::with_entities(bundle.clone(), records).map_err(
+                            |e| {
+                                refused(
+                                    &format!("the stored entities of {tenant} do not fit it"),
+                                    e,
+                                )
+                            },
+                        )?;
+                    }
+                    self.store.set_tenants_checked_for(&version.digest)?;
+                }
                 let data = policy_core::Engine::with_entities(bundle, shared)
                     .map_err(|e| refused("the stored shared entities do not fit it", e))?;
                 let partitions =
@@ -489,6 +506,8 @@ impl AppState {
         let tenants = super::partitions::tenants_in(&engine, uids);
         drop(engine);
         self.store.assign_tenants(&tenants)?;
+        // The whole store was just loaded on this version: every tenant fits it.
+        self.store.set_tenants_checked_for(bundle.digest())?;
         tracing::info!(
             entities = tenants.by_uid.len(),
             seconds = started.elapsed().as_secs_f64(),
@@ -594,10 +613,7 @@ impl AppState {
         let active = self.active()?;
         // A plan reads the firm's users and profiles: off the async threads.
         // What the operation names (its actor, users, profiles...) is resident while planned.
-        let mut refs = vec![request.actor.clone()];
-        if let Ok(op) = serde_json::to_value(&request.op) {
-            super::partitions::refs_in(&op, &mut refs);
-        }
+        let refs = tokio::task::block_in_place(|| self.directory_refs(&active, request))?;
         let plan = tokio::task::block_in_place(|| {
             active
                 .pool
@@ -611,6 +627,52 @@ impl AppState {
         let note = serde_json::json!({"summary": plan.summary, "checked": plan.checked});
         self.write_locked(caller, EntityChange::Delta(plan.delta), kind, Some(note))?;
         Ok(plan_json)
+    }
+
+    /// The entities a directory operation reads beyond its actor's firm: those it names, the
+    /// one it would create (an id taken in a tenant not resident must be seen), and, for an
+    /// e-mail (unique across every firm), the stored users that mention it.
+    fn directory_refs(
+        &self,
+        active: &Active,
+        request: &policy_core::directory::DirectoryRequest,
+    ) -> Result<Vec<policy_core::wire::EntityRef>, ApiError> {
+        use policy_core::directory::DirectoryOp;
+        use policy_core::firm_model::Part;
+        let mut refs = vec![request.actor.clone()];
+        if let Ok(op) = serde_json::to_value(&request.op) {
+            super::partitions::refs_in(&op, &mut refs);
+        }
+        if self.config.entity_memory.is_none() {
+            return Ok(refs);
+        }
+        let model = active
+            .pool
+            .data()
+            .map_err(pool_error)?
+            .firm_model()
+            .cloned();
+        let Some(model) = model else {
+            return Ok(refs);
+        };
+        let created = |part: Part, id: &str| {
+            policy_core::wire::EntityRef::new(model.type_name(part), id.trim())
+        };
+        match &request.op {
+            DirectoryOp::InviteUser { id, email, .. } => {
+                refs.push(created(Part::User, id));
+                let mentioning = self.store.entities_mentioning(email.trim())?;
+                refs.extend(mentioning.iter().filter_map(policy_core::uid_of_record));
+            }
+            DirectoryOp::ChangeEmail { email, .. } => {
+                let mentioning = self.store.entities_mentioning(email.trim())?;
+                refs.extend(mentioning.iter().filter_map(policy_core::uid_of_record));
+            }
+            DirectoryOp::SaveProfile { id, .. } => refs.push(created(Part::Profile, id)),
+            DirectoryOp::CreateDepartment { id, .. } => refs.push(created(Part::Department, id)),
+            _ => {}
+        }
+        Ok(refs)
     }
 
     /// An entity write with the change lock held, audited as `kind`. `note` is added to the

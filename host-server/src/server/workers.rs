@@ -223,11 +223,6 @@ impl WorkerPool {
                     .iter()
                     .filter_map(policy_core::uid_of_record)
                     .collect();
-                let added: Vec<EntityRef> = written
-                    .iter()
-                    .filter(|u| data.entity(u).is_none())
-                    .cloned()
-                    .collect();
                 let undo = match undo_of(&data, delta) {
                     Ok(undo) => undo,
                     Err(e) => return Ok(Ok(refused(&e))),
@@ -236,7 +231,7 @@ impl WorkerPool {
                     Ok(report) => report,
                     Err(e) => return Ok(Ok(refused(&e))),
                 };
-                let tenants = tenants_in(&data, written);
+                let tenants = tenants_in(&data, written.clone());
                 if let Err(e) = persist(&tenants) {
                     if let Err(undo_error) = data.apply_delta(&undo) {
                         tracing::error!("undoing an unstored write failed: {undo_error}");
@@ -244,7 +239,7 @@ impl WorkerPool {
                     return Ok(Err(e));
                 }
                 if let (Some(p), Some(resident)) = (&self.partitions, held.as_mut()) {
-                    p.written(resident, &added, &tenants);
+                    p.written(resident, &written, &delta.remove, &tenants);
                 }
                 Ok(Ok(GuestAnswer::Ok(json_api::to_json(&report))))
             }
@@ -261,22 +256,27 @@ impl WorkerPool {
                     .filter_map(policy_core::uid_of_record)
                     .collect();
                 let tenants = tenants_in(&next, uids);
+                let Some(partitions) = &self.partitions else {
+                    if let Err(e) = persist(&tenants) {
+                        return Ok(Err(e));
+                    }
+                    self.swap_in(next)?;
+                    return Ok(Ok(GuestAnswer::Ok(json_api::to_json(&report))));
+                };
+                // The new data's shared entities only (tenants load again on demand), built
+                // before anything is stored; no tenant loads from the store between the store
+                // and the swap (the resident set is held).
+                drop(next);
+                let shared = match self.loaded(&shared_of(records, &tenants))? {
+                    Ok((shared, _)) => shared,
+                    Err(e) => return Ok(Ok(refused(&e))),
+                };
+                let mut resident = partitions.lock()?;
                 if let Err(e) = persist(&tenants) {
                     return Ok(Err(e));
                 }
-                match &self.partitions {
-                    None => self.swap_in(next)?,
-                    // The new data's shared entities only: tenants load again on demand.
-                    Some(_) => {
-                        drop(next);
-                        let shared = shared_of(records, &tenants);
-                        let next = self.loaded(&shared)?.map_err(|e| PoolError::Refused {
-                            what: "the shared entities of a replace",
-                            body: e.to_string(),
-                        })?;
-                        self.swap_in_cleared(next.0)?;
-                    }
-                }
+                self.swap_in(shared)?;
+                partitions.clear(&mut resident);
                 Ok(Ok(GuestAnswer::Ok(json_api::to_json(&report))))
             }
         })
@@ -302,13 +302,8 @@ impl WorkerPool {
                     .iter()
                     .filter_map(policy_core::uid_of_record)
                     .collect();
-                let mut touched: HashSet<String> = self
-                    .data()?
-                    .tenants_of(&[written.clone(), delta.remove.clone()].concat())
-                    .into_iter()
-                    .flatten()
-                    .map(|t| t.to_string())
-                    .collect();
+                let mut touched: HashSet<String> = partitions
+                    .resident_tenants(&resident, &[written.clone(), delta.remove.clone()].concat());
                 let mut shared = EntityDelta::default();
                 for (uid, record) in written.iter().zip(&delta.upsert) {
                     match partitions.stored_tenant(uid)? {

@@ -178,6 +178,16 @@ pub trait PolicyStore: Send + Sync {
     /// The tenant of the row `uid` (`Type::"id"`): `None` when there is no such row, `Some("")`
     /// when it is shared or not assigned yet.
     fn tenant_of(&self, uid: &str) -> Result<Option<String>, StoreError>;
+    /// The records whose JSON contains `text`, case-insensitively (a superset: `_` in `text`
+    /// matches any character). For checks that span every tenant (a unique e-mail).
+    fn entities_mentioning(&self, text: &str) -> Result<Vec<Value>, StoreError>;
+    /// The record of the row `uid`, if any.
+    fn entity_record(&self, uid: &str) -> Result<Option<Value>, StoreError>;
+    /// Every tenant some row belongs to (not the shared ''), sorted.
+    fn tenant_names(&self) -> Result<Vec<String>, StoreError>;
+    /// The version (digest) every tenant's rows were last checked against, if any.
+    fn tenants_checked_for(&self) -> Result<Option<String>, StoreError>;
+    fn set_tenants_checked_for(&self, digest: &str) -> Result<(), StoreError>;
     /// Entity writes after `revision`, oldest first, for replicas sharing the store. Entries
     /// before the last full replace may have been pruned: a list that does not start at
     /// `revision + 1` starts with a replace.

@@ -420,6 +420,53 @@ impl<D: Dialect> PolicyStore for SqlStore<D> {
         })
     }
 
+    fn entities_mentioning(&self, text: &str) -> Result<Vec<Value>, StoreError> {
+        let pattern = format!("%{}%", text.to_lowercase().replace('%', "_"));
+        self.plain(|conn| {
+            parse_each(conn.query(
+                "SELECT record FROM entities WHERE LOWER(record) LIKE ?1",
+                &[(&pattern).into()],
+            )?)
+        })
+    }
+
+    fn entity_record(&self, uid: &str) -> Result<Option<Value>, StoreError> {
+        self.plain(|conn| {
+            conn.first("SELECT record FROM entities WHERE uid = ?1", &[uid.into()])?
+                .map(|mut r| serde_json::from_str(&r.text(0)?).map_err(corrupt))
+                .transpose()
+        })
+    }
+
+    fn tenant_names(&self) -> Result<Vec<String>, StoreError> {
+        self.plain(|conn| {
+            conn.query(
+                "SELECT DISTINCT tenant FROM entities WHERE tenant <> '' ORDER BY tenant",
+                &[],
+            )?
+            .into_iter()
+            .map(|mut r| r.text(0))
+            .collect()
+        })
+    }
+
+    fn tenants_checked_for(&self) -> Result<Option<String>, StoreError> {
+        self.plain(|conn| {
+            Ok(conn
+                .first("SELECT validated FROM tenancy WHERE id = 1", &[])?
+                .map(|mut r| r.opt_text(0))
+                .transpose()?
+                .flatten())
+        })
+    }
+
+    fn set_tenants_checked_for(&self, digest: &str) -> Result<(), StoreError> {
+        self.serialized(|conn| {
+            conn.execute("UPDATE tenancy SET validated = ?1", &[digest.into()])?;
+            Ok(())
+        })
+    }
+
     fn entity_writes_since(&self, revision: u64) -> Result<Vec<EntityWrite>, StoreError> {
         self.plain(|conn| {
             conn.query(

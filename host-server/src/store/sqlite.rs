@@ -74,12 +74,13 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE audit ADD COLUMN kind TEXT;",
     // Tenants as partitions: each entity row's tenant ('' shared, else the firm's uid; NULL not
     // yet assigned), and the firm model the assignment was made under (one row; NULL or
-    // another model: every row is assigned again before tenants are loaded on demand).
+    // another model: every row is assigned again before tenants are loaded on demand), and the
+    // version every tenant's rows were last checked against.
     r#"
     ALTER TABLE entities ADD COLUMN tenant TEXT;
     CREATE INDEX entities_by_tenant ON entities (tenant);
-    CREATE TABLE tenancy (id INTEGER PRIMARY KEY CHECK (id = 1), model TEXT);
-    INSERT INTO tenancy (id, model) VALUES (1, NULL);
+    CREATE TABLE tenancy (id INTEGER PRIMARY KEY CHECK (id = 1), model TEXT, validated TEXT);
+    INSERT INTO tenancy (id, model, validated) VALUES (1, NULL, NULL);
 "#,
 ];
 

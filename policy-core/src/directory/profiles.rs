@@ -141,7 +141,7 @@ impl Planner<'_> {
             )));
         }
         self.owned_by_actor_firm(profile)?;
-        if &self.default_profile()? == profile {
+        if self.default_profile().ok().as_ref() == Some(profile) {
             return Err(EngineError::InvalidRequest(format!(
                 "{profile} is the default profile of {}: choose another default first",
                 self.actor_firm()?
