@@ -339,6 +339,9 @@ pub async fn entities(
         }
     };
     blocking(|| {
+        if let Some(records) = by_partition(&state, &tenants)? {
+            return Ok(records);
+        }
         let records = state.store.entities()?;
         Ok(policy_core::tenancy::tenant_records(
             &records,
@@ -346,6 +349,71 @@ pub async fn entities(
             &tenants,
         ))
     })
+}
+
+/// A bound caller's records read by tenant, when the store's rows carry tenants of the tenant
+/// type (assigned under the active version's firm model, `--entity-memory`): its tenants' rows
+/// and the shared ones, not a scan of every firm's. A shared row is given only if everything
+/// it references is in what is given or the bundle's (a row stored when what it references
+/// did not exist yet may reach a firm now). `None`: the rows carry no such tenants.
+fn by_partition(state: &AppState, tenants: &[String]) -> Result<Option<Vec<Value>>, ApiError> {
+    let Ok(active) = state.active() else {
+        return Ok(None);
+    };
+    let (model, statics) = {
+        let data = active
+            .pool
+            .data()
+            .map_err(crate::server::state::pool_error)?;
+        let statics: Vec<EntityRef> = data
+            .bundle()
+            .entity_records()
+            .iter()
+            .filter_map(policy_core::uid_of_record)
+            .collect();
+        (data.firm_model().cloned(), statics)
+    };
+    let Some(model) = model else {
+        return Ok(None);
+    };
+    let tenant_type = model.type_name(policy_core::firm_model::Part::Firm);
+    let Ok(key) = serde_json::to_string(&model) else {
+        return Ok(None);
+    };
+    if tenant_type != state.config.tenant_type || !state.store.tenants_assigned(&key)? {
+        return Ok(None);
+    }
+    let mut records = Vec::new();
+    for tenant in tenants {
+        let name = EntityRef::new(tenant_type.as_str(), tenant.as_str()).to_string();
+        records.extend(state.store.partition(&name)?.0);
+    }
+    let mut shared = state.store.partition("")?.0;
+    let mut known: std::collections::HashSet<EntityRef> = records
+        .iter()
+        .chain(&shared)
+        .filter_map(policy_core::uid_of_record)
+        .chain(statics)
+        .collect();
+    loop {
+        let before = shared.len();
+        shared.retain(|record| {
+            let mut refs = Vec::new();
+            crate::server::partitions::refs_in(record, &mut refs);
+            let closed = refs.iter().all(|r| known.contains(r));
+            if !closed {
+                if let Some(uid) = policy_core::uid_of_record(record) {
+                    known.remove(&uid);
+                }
+            }
+            closed
+        });
+        if shared.len() == before {
+            break;
+        }
+    }
+    records.extend(shared);
+    Ok(Some(records))
 }
 
 #[derive(Deserialize)]
