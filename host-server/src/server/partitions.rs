@@ -177,6 +177,34 @@ impl Partitions {
         self.evict_beyond_budget(resident, data, &wanted)
     }
 
+    /// Whether everything stored that a call rooted at `refs` reaches is resident already
+    /// (nothing absent but what the store does not hold): then its tenants are marked used
+    /// and nothing else is done.
+    pub fn resident_already(
+        &self,
+        resident: &mut Resident,
+        data: &RwLock<Engine>,
+        refs: &[EntityRef],
+    ) -> Result<bool, PartitionError> {
+        let reach = data
+            .read()
+            .map_err(|_| PartitionError::Poisoned)?
+            .reach(refs);
+        if !reach.absent.iter().all(|u| resident.not_stored.contains(u)) {
+            return Ok(false);
+        }
+        resident.clock += 1;
+        let now = resident.clock;
+        for uid in &reach.present {
+            if let Some(tenant) = resident.by_uid.get(uid).cloned() {
+                if let Some(t) = resident.tenants.get_mut(&tenant) {
+                    t.last_used = now;
+                }
+            }
+        }
+        Ok(true)
+    }
+
     fn load(
         &self,
         resident: &mut Resident,
@@ -268,8 +296,9 @@ impl Partitions {
             self.metrics.evictions.inc();
             evicted += 1;
         }
+        // The freed pages are not handed back here: the next load reuses them (trimming a
+        // large heap on every unload cost tens of milliseconds a call).
         if evicted > 0 {
-            crate::memory::release_freed();
             self.publish(resident);
         }
         Ok(())

@@ -167,6 +167,24 @@ impl WorkerPool {
         Ok(Some(resident))
     }
 
+    /// As [`Self::hold_tenants`], for a decision call on an async thread: when everything it
+    /// reaches is resident (the usual case) no store is read and the thread stays; a call that
+    /// loads moves off the async threads first.
+    fn hold_tenants_for_call(
+        &self,
+        refs: &[EntityRef],
+    ) -> Result<Option<MutexGuard<'_, Resident>>, PoolError> {
+        let Some(partitions) = &self.partitions else {
+            return Ok(None);
+        };
+        let mut resident = partitions.lock()?;
+        if partitions.resident_already(&mut resident, &self.data, refs)? {
+            return Ok(Some(resident));
+        }
+        drop(resident);
+        tokio::task::block_in_place(|| self.hold_tenants(refs))
+    }
+
     fn data_mut(&self) -> Result<RwLockWriteGuard<'_, Engine>, PoolError> {
         self.data.write().map_err(|_| PoolError::Poisoned)
     }
@@ -430,7 +448,7 @@ impl WorkerPool {
                 match roots {
                     Ok(roots) => {
                         // Held until packed: no tenant the slice reads is unloaded meanwhile.
-                        let _held = tokio::task::block_in_place(|| self.hold_tenants(&roots))?;
+                        let _held = self.hold_tenants_for_call(&roots)?;
                         json_api::slice_for(&*self.data()?, op, input)
                     }
                     Err(body) => Err(body),
