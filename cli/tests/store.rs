@@ -430,6 +430,7 @@ fn entity_rows_keep_their_tenants(db: &Db) -> TestResult {
     let store = db.open()?;
     let tenants = |model: &str, pairs: &[(&str, &str)]| Tenants {
         model: model.into(),
+        version: "v1".into(),
         by_uid: pairs
             .iter()
             .map(|(u, t)| (format!("User::\"{u}\""), t.to_string()))
@@ -477,5 +478,27 @@ fn entity_rows_keep_their_tenants(db: &Db) -> TestResult {
     assert!(store.tenants_assigned("m")?);
     assert_eq!(store.tenant_of("User::\"s\"")?.as_deref(), Some(""));
     assert_eq!(store.partition("Firm::\"b\"")?.0, [user("b", "b@x")]);
+    // Which version every tenant was last checked against; a write under another clears it.
+    store.set_tenants_checked_for("v1")?;
+    store.apply_delta(
+        &EntityDelta {
+            upsert: vec![user("a1", "a1@x")],
+            remove: vec![],
+        },
+        &tenants("m", &[("a1", firm_a)]),
+        draft("apply_delta"),
+    )?;
+    assert_eq!(store.tenants_checked_for()?.as_deref(), Some("v1"));
+    let mut other = tenants("m", &[("a1", firm_a)]);
+    other.version = "v0".into();
+    store.apply_delta(
+        &EntityDelta {
+            upsert: vec![user("a1", "a1@x")],
+            remove: vec![],
+        },
+        &other,
+        draft("apply_delta"),
+    )?;
+    assert_eq!(store.tenants_checked_for()?, None);
     Ok(())
 }

@@ -189,6 +189,30 @@ fn tenants_loaded_on_demand_decide_as_the_whole_store() -> TestResult {
         "nobody of f2 sees the document: the case is empty"
     );
 
+    // A new firm (a tenant the store did not have) and its administrator, written in one go.
+    let new_firm = json!({"upsert": [
+        {"uid": entity("Firm", "f9"), "attrs": {"name": "New", "plan": {"__entity": entity("Plan", "firm_standard")}}, "parents": []},
+        {"uid": entity("User", "f9-u0"), "attrs": {"name": "Nina", "email": "nina@f9.example",
+            "firm": {"__entity": entity("Firm", "f9")}, "external": false, "blocked": false, "can_delete": true,
+            "profile": {"__entity": entity("AccessProfile", "full_accounting_standard")},
+            "department_restricted": false, "departments": []},
+         "parents": [entity("Role", "administrator")]}
+    ]});
+    for server in [&whole, &partitioned] {
+        let r = server
+            .admin()
+            .send("PATCH", "/v1/entities", Some(&new_firm.to_string()))?;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    for (who, firm) in [("f9-u0", "f9"), ("f9-u0", "f0"), ("f0-u0", "f9")] {
+        let _ = decide(&partitioned, &requests[0])?;
+        let request = json!({"principal": entity("User", who), "action": entity("Action", "view_users"),
+            "resource": entity("Firm", firm)});
+        let expected = decide(&whole, &request)?;
+        assert_eq!(decide(&partitioned, &request)?, expected, "{request}");
+        assert_eq!(expected.0 == "allow", who.starts_with(firm), "{request}");
+    }
+
     // A caller bound to a tenant reads the same records from either server (the partitioned
     // one reads them by tenant from the store).
     let uids = |server: &Server| -> Result<Vec<String>, Box<dyn std::error::Error>> {

@@ -37,9 +37,6 @@ pub enum PartitionError {
     Poisoned,
 }
 
-/// Rounds of loading one call may make: each loads at least one tenant its entities reach.
-const MAX_ROUNDS: usize = 8;
-
 /// The tenants resident in one version's entity store.
 pub struct Partitions {
     store: Arc<dyn PolicyStore>,
@@ -107,18 +104,14 @@ impl Partitions {
         data: &RwLock<Engine>,
         refs: &[EntityRef],
     ) -> Result<(), PartitionError> {
-        let mut wanted: HashSet<Arc<str>> = HashSet::new();
-        for _ in 0..MAX_ROUNDS {
+        // Until a round brings nothing new: each loads a tenant not resident or adds a
+        // shared row that was absent, so this ends.
+        loop {
             let reach = data
                 .read()
                 .map_err(|_| PartitionError::Poisoned)?
                 .reach(refs);
-            wanted.extend(
-                reach
-                    .present
-                    .iter()
-                    .filter_map(|uid| resident.by_uid.get(uid).cloned()),
-            );
+            let mut progressed = false;
             let mut to_load: HashSet<String> = HashSet::new();
             for uid in reach.absent {
                 if resident.not_stored.contains(&uid) {
@@ -136,6 +129,7 @@ impl Partitions {
                             data.write()
                                 .map_err(|_| PartitionError::Poisoned)?
                                 .insert_partition(&[record])?;
+                            progressed = true;
                         }
                         None => {
                             resident.not_stored.insert(uid);
@@ -148,25 +142,24 @@ impl Partitions {
                     }
                 }
             }
-            if to_load.is_empty() {
-                // Shared rows just added are read on the next round; nothing else is absent.
-                if data
-                    .read()
-                    .map_err(|_| PartitionError::Poisoned)?
-                    .reach(refs)
-                    .absent
-                    .iter()
-                    .all(|u| resident.not_stored.contains(u))
-                {
-                    break;
-                }
-                continue;
-            }
             for tenant in to_load {
                 self.load(resident, data, &tenant)?;
-                wanted.insert(resident.tenant_key(&tenant));
+                progressed = true;
+            }
+            if !progressed {
+                break;
             }
         }
+        // What the slice will read, now all resident: its tenants are kept.
+        let reach = data
+            .read()
+            .map_err(|_| PartitionError::Poisoned)?
+            .reach(refs);
+        let wanted: HashSet<Arc<str>> = reach
+            .present
+            .iter()
+            .filter_map(|uid| resident.by_uid.get(uid).cloned())
+            .collect();
         resident.clock += 1;
         let now = resident.clock;
         for tenant in &wanted {
@@ -304,36 +297,37 @@ impl Partitions {
         Ok(())
     }
 
-    /// Records a write: each upserted entity is its (stored) tenant's — a new firm becomes
-    /// resident — or shared; removed ones are nobody's; dangling uids may exist now.
+    /// Records a write (stored, and applied to `data`, whose lock the caller no longer holds):
+    /// each upserted entity is its tenant's or shared; removed ones are nobody's; a tenant not
+    /// resident (a firm just created, or one whose rows were reached only through what this
+    /// write adds) is loaded whole from the store, so no tenant is ever resident in part.
     pub fn written(
         &self,
         resident: &mut Resident,
+        data: &RwLock<Engine>,
         upserted: &[EntityRef],
         removed: &[EntityRef],
         tenants: &Tenants,
-    ) {
+    ) -> Result<(), PartitionError> {
         for uid in removed {
             resident.by_uid.remove(uid);
         }
+        resident.not_stored.clear();
+        let mut missing: HashSet<&str> = HashSet::new();
         for uid in upserted {
             match tenants.by_uid.get(&uid.to_string()) {
                 Some(tenant) if !tenant.is_empty() => {
                     if resident.by_uid.get(uid).is_some_and(|t| **t == **tenant) {
                         continue;
                     }
+                    if !resident.tenants.contains_key(tenant.as_str()) {
+                        missing.insert(tenant);
+                        continue;
+                    }
                     let key = resident.tenant_key(tenant);
-                    let clock = resident.clock;
-                    resident
-                        .tenants
-                        .entry(key.clone())
-                        .or_insert_with(|| Tenant {
-                            uids: Vec::new(),
-                            bytes: 0,
-                            last_used: clock,
-                        })
-                        .uids
-                        .push(uid.clone());
+                    if let Some(t) = resident.tenants.get_mut(&key) {
+                        t.uids.push(uid.clone());
+                    }
                     resident.by_uid.insert(uid.clone(), key);
                 }
                 _ => {
@@ -341,8 +335,11 @@ impl Partitions {
                 }
             }
         }
-        resident.not_stored.clear();
+        for tenant in missing {
+            self.load(resident, data, tenant)?;
+        }
         self.publish(resident);
+        Ok(())
     }
 
     /// The resident tenants of `uids` (a replayed write's: they are unloaded).
@@ -404,6 +401,7 @@ pub fn tenants_in(engine: &Engine, uids: Vec<EntityRef>) -> Tenants {
     let found = engine.tenants_of(&uids);
     Tenants {
         model,
+        version: engine.digest().to_string(),
         by_uid: uids
             .iter()
             .zip(found)

@@ -256,8 +256,14 @@ impl WorkerPool {
                     }
                     return Ok(Err(e));
                 }
+                drop(data);
                 if let (Some(p), Some(resident)) = (&self.partitions, held.as_mut()) {
-                    p.written(resident, &written, &delta.remove, &tenants);
+                    if let Err(e) =
+                        p.written(resident, &self.data, &written, &delta.remove, &tenants)
+                    {
+                        // Stored and applied: the write stands; its tenant loads on next use.
+                        tracing::warn!("after an entity write: {e}");
+                    }
                 }
                 Ok(Ok(GuestAnswer::Ok(json_api::to_json(&report))))
             }
@@ -323,20 +329,25 @@ impl WorkerPool {
                 let mut touched: HashSet<String> = partitions
                     .resident_tenants(&resident, &[written.clone(), delta.remove.clone()].concat());
                 let mut shared = EntityDelta::default();
+                let mut now_tenants: Vec<EntityRef> = Vec::new();
                 for (uid, record) in written.iter().zip(&delta.upsert) {
                     match partitions.stored_tenant(uid)? {
                         Some(t) if t.is_empty() => shared.upsert.push(record.clone()),
                         Some(t) => {
                             touched.insert(t);
+                            now_tenants.push(uid.clone());
                         }
                         None => {}
                     }
                 }
                 partitions.drop_tenants(&mut resident, &self.data, &touched)?;
                 let mut data = self.data_mut()?;
+                // Removed, and what is a tenant's now but still held as shared (an older copy):
+                // out of the shared entities (the tenant loads them as stored).
                 shared.remove = delta
                     .remove
                     .iter()
+                    .chain(&now_tenants)
                     .filter(|u| data.entity(u).is_some())
                     .cloned()
                     .collect();

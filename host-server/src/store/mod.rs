@@ -239,6 +239,9 @@ pub fn open(
 #[derive(Debug, Clone, Default)]
 pub struct Tenants {
     pub model: String,
+    /// The version (digest) the write was checked against: rows written under another one
+    /// than every tenant was last checked against make that check stale.
+    pub version: String,
     pub by_uid: std::collections::HashMap<String, String>,
 }
 

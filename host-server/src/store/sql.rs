@@ -200,6 +200,11 @@ fn upsert_entities(
         "UPDATE tenancy SET model = NULL WHERE model IS DISTINCT FROM ?1",
         &[model.into()],
     )?;
+    let version = (!tenants.version.is_empty()).then_some(tenants.version.as_str());
+    conn.execute(
+        "UPDATE tenancy SET validated = NULL WHERE validated IS DISTINCT FROM ?1",
+        &[version.into()],
+    )?;
     Ok(())
 }
 
