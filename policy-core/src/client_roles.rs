@@ -78,3 +78,89 @@ pub(crate) fn check_client_roles(
     diags.sort_by(|a, b| a.message.cmp(&b.message));
     diags
 }
+
+/// The same rule on what a write changes, without reading the whole store: a member the write
+/// puts into a team of a plan-gated role, and the members of a team whose role or client the
+/// write changes, must find the role in the client's plan (what a write leaves as it was is
+/// not its doing: a plan downgrade is the policies' to enforce, at decision time). `get` reads
+/// the store as the write would leave it, `before` as it was; `members_of` gives a team's
+/// stored members (not removed or rewritten by the write).
+pub(crate) fn check_written<'a>(
+    model: &FirmModel,
+    written: impl Iterator<Item = &'a cedar_policy::Entity>,
+    get: impl Fn(&EntityUid) -> Option<&'a cedar_policy::Entity>,
+    before: impl Fn(&EntityUid) -> Option<&'a cedar_policy::Entity>,
+    members_of: impl Fn(&EntityUid) -> Vec<EntityUid>,
+) -> Vec<Diagnostic> {
+    if model.client_roles.is_empty() {
+        return Vec::new();
+    }
+    let Some(team_type) = model.entity_type(Part::Team) else {
+        return Vec::new();
+    };
+    // (member, team) pairs to check, each once.
+    let mut pairs: std::collections::BTreeSet<(EntityRef, EntityRef)> = Default::default();
+    for entity in written {
+        let uid = entity.uid();
+        let old = before(&uid);
+        if uid.type_name() == &team_type {
+            let same = |name: &str| {
+                old.is_some_and(|o| attr_string(o, name) == attr_string(entity, name))
+                    && old.is_some_and(|o| attr_uid(o, name) == attr_uid(entity, name))
+            };
+            if !(same(&model.attributes.role) && same(&model.attributes.client)) {
+                for member in members_of(&uid) {
+                    pairs.insert((to_ref(&member), to_ref(&uid)));
+                }
+            }
+        }
+        let core: &cedar_policy_core::ast::Entity = entity.as_ref();
+        for parent in core.parents() {
+            let was_member = old.is_some_and(|o| {
+                let o: &cedar_policy_core::ast::Entity = o.as_ref();
+                o.parents().any(|p| p == parent)
+            });
+            let parent = EntityUid::from(parent.clone());
+            if parent.type_name() == &team_type && !was_member {
+                pairs.insert((to_ref(&uid), to_ref(&parent)));
+            }
+        }
+    }
+    let mut diags = Vec::new();
+    for (member, team_ref) in pairs {
+        let Ok(team_uid) = crate::entity_json::to_uid(&team_ref) else {
+            continue;
+        };
+        let Some(team) = get(&team_uid) else {
+            continue;
+        };
+        let (Some(role), Some(client)) = (
+            attr_string(team, &model.attributes.role),
+            attr_uid(team, &model.attributes.client),
+        ) else {
+            continue;
+        };
+        if !model.client_roles.contains(&role) {
+            continue;
+        }
+        let plan = get(&client).and_then(|c| attr_uid(c, &model.attributes.plan));
+        let included = plan.as_ref().and_then(&get).is_some_and(|p| {
+            matches!(p.attr(&model.attributes.client_roles),
+                Some(Ok(EvalResult::Set(set))) if set.contains(&EvalResult::String(role.clone())))
+        });
+        if let (Some(plan), false) = (plan, included) {
+            diags.push(
+                Diagnostic::error(
+                    ErrorCode::ClientRoleOutsidePlan,
+                    format!(
+                        "{member} would hold client role `{role}` on {client}, but plan {plan} does not include it"
+                    ),
+                )
+                .with_help(Some(format!(
+                    "upgrade the client's plan, or keep {member} out of {team_ref}"
+                ))),
+            );
+        }
+    }
+    diags
+}

@@ -1,5 +1,6 @@
 //! The firm model's rules (only for a bundle that declares the model) every entity write must keep, not only bundle loading: a custom access profile
-//! never wider than its base or its licence, exactly one default profile. Checked on the store
+//! never wider than its base or its licence, exactly one default profile, an entity in one
+//! firm, a client-side role only where the client's plan includes it. Checked on the store
 //! as a write would leave it, before the write is applied, so a refused write changes nothing.
 
 use std::collections::{HashMap, HashSet};
@@ -51,7 +52,28 @@ pub(crate) fn check_overlay(
         }
     };
     // Reported after the profile rules' (the more specific) when both are broken.
-    let tenants = tenant_diagnostics(model, written.values().copied(), node, Some(store));
+    let mut tenants = tenant_diagnostics(model, written.values().copied(), node, Some(store));
+    tenants.extend(crate::client_roles::check_written(
+        model,
+        incoming.values().copied(),
+        |uid: &cedar_policy::EntityUid| {
+            let core: &EntityUID = uid.as_ref();
+            match incoming.get(core) {
+                Some(e) => Some(*e),
+                None if removed.contains(core) => None,
+                None => store.get(core),
+            }
+        },
+        |uid: &cedar_policy::EntityUid| store.get(uid.as_ref()),
+        |team: &cedar_policy::EntityUid| {
+            store
+                .children_of(team.as_ref())
+                .into_iter()
+                .filter(|m| !removed.contains(m) && !incoming.contains_key(m))
+                .map(cedar_policy::EntityUid::from)
+                .collect()
+        },
+    ));
     // Declared names that do not parse as a type name name no entity: nothing to govern.
     let governed: Vec<cedar_policy::EntityTypeName> = [Part::Profile, Part::Licence]
         .into_iter()

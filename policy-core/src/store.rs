@@ -225,6 +225,14 @@ impl EntityStore {
         self.entities.len()
     }
 
+    /// The entities whose direct parents include `uid`.
+    pub(crate) fn children_of(&self, uid: &EntityUID) -> Vec<EntityUID> {
+        self.children
+            .get(uid)
+            .map(|kids| kids.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
     pub(crate) fn get(&self, uid: &EntityUID) -> Option<&Entity> {
         self.entities
             .get(uid)

@@ -636,3 +636,64 @@ fn a_firm_hides_a_section_from_its_own_roles_only() {
     run(&mut engine, hide("alice", &[])).unwrap();
     assert_eq!(sees(&engine, "carol"), Decision::Allow, "shown again");
 }
+
+/// A client-side role only where the client's plan includes it, on every entity write: a user
+/// put into such a team, or a team turned into one, is refused; what a write leaves as it was
+/// (Pete's supplier-invoices role on Globex, from before its plan lost it) does not block an
+/// unrelated edit.
+#[test]
+fn a_client_role_outside_the_plan_is_refused_on_any_entity_write() {
+    let mut engine = engine();
+    let record = |engine: &Engine, id: &str| {
+        engine
+            .data_records()
+            .unwrap()
+            .into_iter()
+            .find(|r| r["uid"]["id"] == id)
+            .unwrap()
+    };
+    let write = |engine: &mut Engine, r: serde_json::Value| {
+        engine.apply_delta(&EntityDelta {
+            upsert: vec![r],
+            remove: vec![],
+        })
+    };
+    // Globex's plan (client_essential) includes the director only.
+    let mut carol = record(&engine, "carol");
+    carol["parents"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "Team", "id": "globex/billing"}));
+    let err = write(&mut engine, carol.clone()).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ClientRoleOutsidePlan, "{err}");
+    assert!(err.to_string().contains("billing"), "{err}");
+    carol["parents"].as_array_mut().unwrap().pop();
+    carol["parents"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "Team", "id": "globex/director"}));
+    write(&mut engine, carol).unwrap();
+    // A team turned into one the plan lacks, with members: refused, nothing changed.
+    let mut team = record(&engine, "globex/accountant");
+    team["attrs"]["role"] = json!("billing");
+    let err = write(&mut engine, team).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ClientRoleOutsidePlan, "{err}");
+    assert!(attr(
+        &engine,
+        &EntityRef::new("Team", "globex/accountant"),
+        "role"
+    )
+    .contains("accountant"));
+    // Pete's old role stays his; editing him otherwise is not refused.
+    run(
+        &mut engine,
+        as_(
+            "alice",
+            DirectoryOp::ChangeEmail {
+                user: user("pete"),
+                email: "pete.new@example.com".into(),
+            },
+        ),
+    )
+    .unwrap();
+}
