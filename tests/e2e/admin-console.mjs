@@ -202,6 +202,12 @@ try {
   }
   check((await text(page, "status")).includes("its plan firm_standard allows 15"), `the plan limit is refused with a clear message (${await text(page, "status")})`);
   check(!(await page.isVisible("[data-testid=user-xena]")), "the refused invite created nothing");
+  // Firm roles after the invitation: Carol becomes client manager too.
+  await page.selectOption("[data-testid=roles-of-carol]", ["accountant", "client_manager"]);
+  await submitAndWait(page, "set-roles-carol");
+  check((await text(page, "status")).startsWith("done"), `roles change after the invitation (${await text(page, "status")})`);
+  await page.waitForFunction(() => [...document.querySelector("[data-testid=roles-of-carol]").selectedOptions].map((o) => o.value).join() === "accountant,client_manager");
+  check(true, "the new roles are kept");
   for (const id of ["east", "west", "centre", "coast"]) {
     await page.fill("[data-testid=dep-id]", id);
     await page.fill("[data-testid=dep-name]", id.toUpperCase());

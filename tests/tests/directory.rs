@@ -697,3 +697,90 @@ fn a_client_role_outside_the_plan_is_refused_on_any_entity_write() {
     )
     .unwrap();
 }
+
+/// Firm roles change at any time after the invitation (one's own included), each role given or
+/// taken decided for the acting user; a firm always keeps an active administrator.
+#[test]
+fn roles_change_after_the_invitation_and_a_firm_keeps_an_administrator() {
+    let mut engine = engine();
+    let set = |actor: &str, who: &str, roles: &[&str]| {
+        as_(
+            actor,
+            DirectoryOp::SetRoles {
+                user: user(who),
+                roles: roles.iter().map(|r| r.to_string()).collect(),
+            },
+        )
+    };
+    let roles_of = |engine: &Engine, who: &str| -> Vec<String> {
+        let record = engine
+            .data_records()
+            .unwrap()
+            .into_iter()
+            .find(|r| r["uid"]["id"] == who)
+            .unwrap();
+        let mut roles: Vec<String> = record["parents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["type"] == "Role")
+            .map(|p| p["id"].as_str().unwrap().to_string())
+            .collect();
+        roles.sort();
+        roles
+    };
+    run(
+        &mut engine,
+        set("alice", "carol", &["accountant", "client_manager"]),
+    )
+    .unwrap();
+    assert_eq!(roles_of(&engine, "carol"), ["accountant", "client_manager"]);
+    assert!(
+        attr(&engine, &user("carol"), "email").contains("carol"),
+        "the rest of the record stays"
+    );
+    assert_eq!(
+        plan(&engine, &set("carol", "dave", &["administrator"]))
+            .unwrap_err()
+            .code(),
+        ErrorCode::Forbidden,
+        "only administrators give roles"
+    );
+    assert_eq!(
+        plan(&engine, &set("alice", "dave", &["astronaut"]))
+            .unwrap_err()
+            .code(),
+        ErrorCode::NotFound
+    );
+    // Alice may give up her own role while Erin is an administrator too; then Erin is the
+    // last one: she can neither drop the role nor be blocked.
+    run(&mut engine, set("alice", "alice", &["accountant"])).unwrap();
+    let last = plan(&engine, &set("erin", "erin", &["accountant"])).unwrap_err();
+    assert!(
+        last.to_string().contains("last active administrator"),
+        "{last}"
+    );
+    let blocked = plan(
+        &engine,
+        &as_(
+            "erin",
+            DirectoryOp::BlockUser {
+                user: user("erin"),
+                blocked: true,
+            },
+        ),
+    )
+    .unwrap_err();
+    assert!(
+        blocked.to_string().contains("last active administrator"),
+        "{blocked}"
+    );
+    // With another administrator she may.
+    run(
+        &mut engine,
+        set("erin", "dave", &["accountant", "administrator"]),
+    )
+    .unwrap();
+    run(&mut engine, set("erin", "erin", &["accountant"])).unwrap();
+    assert_eq!(roles_of(&engine, "erin"), ["accountant"]);
+}

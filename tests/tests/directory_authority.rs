@@ -166,6 +166,18 @@ fn cases() -> Vec<(&'static str, Value, &'static [&'static str])> {
             &["alice"],
         ),
         (
+            "change a firm user's roles",
+            json!({"op": "set_roles", "user": user("carol"),
+            "roles": ["accountant", "client_manager"]}),
+            &["alice"],
+        ),
+        (
+            "change the roles of Martin's administrator",
+            json!({"op": "set_roles", "user": user("uma"),
+            "roles": ["administrator", "accountant", "client_manager"]}),
+            &["uma"],
+        ),
+        (
             "hide a section in one's own firm",
             json!({"op": "hide_section", "section": {"type": "Section", "id": "payments"},
             "roles": ["accountant"]}),

@@ -259,6 +259,10 @@ fn no_administrator_of_one_firm_administers_another_or_the_shared_entities() {
                     user: user.clone(),
                     departments: vec![],
                 },
+                DirectoryOp::SetRoles {
+                    user: user.clone(),
+                    roles: vec!["client_manager".into()],
+                },
             ]);
         }
         ops.extend([

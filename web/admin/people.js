@@ -110,6 +110,9 @@ function renderUsers() {
     const client = element("select", { testid: `client-${uid.id}` }, ...clients.map((c) => element("option", { value: c.uid.id, textContent: c.attrs.name ?? c.uid.id })));
     const companyRole = element("select", { testid: `company-role-${uid.id}` }, ...roles.company.map((r) => element("option", { value: r, textContent: r })));
     const profile = profileSelect("", idOf(u.attrs.profile), `profile-of-${uid.id}`);
+    const held = (u.parents ?? []).filter((p) => p.type === "Role").map((p) => p.id);
+    const firmRoles = element("select", { multiple: true, size: 2, testid: `roles-of-${uid.id}` },
+      ...roles.firm.map((r) => element("option", { value: r, textContent: r, selected: held.includes(r) })));
     const mine = (u.attrs.departments ?? []).map(idOf);
     const departments = element("select", { multiple: true, size: 2, testid: `departments-of-${uid.id}` },
       ...departmentsOf(idOf(u.attrs.firm)).map((d) => element("option", { value: d.uid.id, textContent: d.attrs.name, selected: mine.includes(d.uid.id) })));
@@ -134,7 +137,12 @@ function renderUsers() {
       element("td", {}, `${u.attrs.name} (${uid.id})`, u.attrs.external ? element("small", { textContent: " external" }) : "", blocked ? element("span", { className: "badge", textContent: "blocked" }) : ""),
       element("td", {}, email, element("button", { textContent: "save", disabled: !may("change_email", uid), testid: `save-email-${uid.id}`,
         onclick: act({ op: "change_email", user: uid, email: email.value }) })),
-      element("td", { textContent: (u.parents ?? []).map((p) => p.id).join(", ") }),
+      element("td", {}, firmRoles,
+        element("button", { textContent: "set roles", testid: `set-roles-${uid.id}`,
+          disabled: !roles.firm.some((r) => may("assign_role", uid, { role: ref("Role", r) })),
+          onclick: () => act({ op: "set_roles", user: uid,
+            roles: [...firmRoles.selectedOptions].map((o) => o.value) })() }),
+        element("small", { textContent: ` ${(u.parents ?? []).filter((p) => p.type !== "Role").map((p) => p.id).join(", ")}` })),
       element("td", {}, profile, element("button", { textContent: "move", disabled: !may("assign_profile", uid, { profile: ref("AccessProfile", profile.value) }),
         onclick: act({ op: "set_profile", user: uid, profile: ref("AccessProfile", profile.value) }) })),
       element("td", {},

@@ -129,7 +129,8 @@ pub fn directory_kind(op: &DirectoryOp) -> AuditKind {
         | DirectoryOp::SetCompanyRole { .. }
         | DirectoryOp::SetDefaultProfile { .. }
         | DirectoryOp::RestrictDepartments { .. }
-        | DirectoryOp::HideSection { .. } => AuditKind::Modify,
+        | DirectoryOp::HideSection { .. }
+        | DirectoryOp::SetRoles { .. } => AuditKind::Modify,
     }
 }
 

@@ -2,7 +2,8 @@
 //! and relations come from the declaration; the other attributes the operations write —
 //! `email`, `blocked`, `profile`, `departments`, `detached`... — are those of `policies/`)
 //! as the admin console and the server perform it: invite, block, detach,
-//! change an e-mail, move users between access profiles or company roles, create a custom
+//! change an e-mail, change a user's firm roles, move users between access profiles or company
+//! roles, create a custom
 //! profile, choose the firm's default one, hide sections from some of the firm's roles. Each operation is *planned* here — checked against the
 //! bundle's own policies for the acting user (plan limits included, with the counts the policies
 //! need computed from the store, never taken from the caller) and against the domain rules —
@@ -59,9 +60,18 @@ pub enum DirectoryOp {
         #[cfg_attr(feature = "openapi", schema(nullable = false))]
         profile: Option<EntityRef>,
     },
+    /// Blocks (or unblocks) a user: no access at all. Never the firm's last active
+    /// administrator.
     BlockUser {
         user: EntityRef,
         blocked: bool,
+    },
+    /// Replaces a user's firm roles (role ids: administrator, client_manager, accountant...),
+    /// at any time after the invitation, one's own included; never leaves the firm without an
+    /// active administrator.
+    SetRoles {
+        user: EntityRef,
+        roles: Vec<String>,
     },
     /// Detaches a user from one client company; the rest of their access stays.
     DetachUser {

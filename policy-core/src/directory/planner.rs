@@ -185,6 +185,9 @@ impl<'a> Planner<'a> {
                 self.require("block_user", user, json!({}), vec![], || {
                     "blocking needs user administration".into()
                 })?;
+                if *blocked {
+                    self.keeps_an_administrator(user, "blocked")?;
+                }
                 let mut record = self.record(user)?;
                 attrs_mut(&mut record)?.insert("blocked".into(), json!(blocked));
                 let verb = if *blocked { "blocked" } else { "unblocked" };
@@ -279,6 +282,7 @@ impl<'a> Planner<'a> {
                 (what, vec![record])
             }
             DirectoryOp::HideSection { section, roles } => self.hide_section(section, roles)?,
+            DirectoryOp::SetRoles { user, roles } => self.set_roles(user, roles)?,
         };
         Ok(DirectoryPlan {
             summary: format!("{} {what}", self.actor.id),

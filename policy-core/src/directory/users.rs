@@ -1,6 +1,8 @@
 //! People: invitations (plan's user limit, unique e-mails), company roles, department
 //! restrictions.
 
+use std::collections::BTreeSet;
+
 use cedar_policy::EvalResult;
 use serde_json::{json, Value};
 
@@ -9,6 +11,10 @@ use crate::entity_json::{attr_string, entity_ref_of, to_ref};
 use crate::error::EngineError;
 use crate::firm_model::Part;
 use crate::wire::EntityRef;
+
+/// The firm role of the people who administer the firm (`policies/`' role id): a firm keeps one
+/// active.
+const ADMINISTRATOR: &str = "administrator";
 
 fn normalized_email(email: &str) -> Result<String, EngineError> {
     let email = email.trim().to_lowercase();
@@ -146,6 +152,90 @@ impl Planner<'_> {
             )?;
         }
         Ok((format!("invited {uid} ({email})"), vec![record]))
+    }
+
+    /// The user's firm roles become `roles`: each role given or taken is a decision
+    /// (`assign_role` with the role), and the firm keeps an active administrator.
+    pub(super) fn set_roles(
+        &mut self,
+        user: &EntityRef,
+        roles: &[String],
+    ) -> Result<(String, Vec<Value>), EngineError> {
+        let role_type = self.model.type_name(Part::Role);
+        let mut record = self.record(user)?;
+        let current: BTreeSet<String> = parents_mut(&mut record)?
+            .iter()
+            .filter_map(entity_ref_of)
+            .filter(|p| p.type_name == role_type)
+            .map(|p| p.id)
+            .collect();
+        let mut wanted: BTreeSet<String> = BTreeSet::new();
+        for role in roles {
+            let role_ref = self.uid_of(Part::Role, role.trim());
+            self.entity(&role_ref)?;
+            wanted.insert(role_ref.id);
+        }
+        if current == wanted {
+            return Err(EngineError::InvalidRequest(format!(
+                "{user} already has exactly these firm roles"
+            )));
+        }
+        for role in current.symmetric_difference(&wanted) {
+            let role_ref = self.uid_of(Part::Role, role);
+            self.require(
+                "assign_role",
+                user,
+                json!({ "role": entity_value(&role_ref) }),
+                vec![],
+                || format!("the role {role} is given and taken by the firm's administrators"),
+            )?;
+        }
+        if current.contains(ADMINISTRATOR) && !wanted.contains(ADMINISTRATOR) {
+            self.keeps_an_administrator(user, "no longer an administrator")?;
+        }
+        let parents = parents_mut(&mut record)?;
+        parents.retain(|p| entity_ref_of(p).is_none_or(|r| r.type_name != role_type));
+        parents.extend(wanted.iter().map(|r| json!({"type": role_type, "id": r})));
+        let what = if wanted.is_empty() {
+            format!("took every firm role from {user}")
+        } else {
+            format!(
+                "gave {user} the firm roles {}",
+                wanted.iter().cloned().collect::<Vec<_>>().join(", ")
+            )
+        };
+        Ok((what, vec![record]))
+    }
+
+    /// Refuses to leave `user`'s firm without an active (not blocked) administrator once
+    /// `user` is `becoming` what the operation makes of him.
+    pub(super) fn keeps_an_administrator(
+        &self,
+        user: &EntityRef,
+        becoming: &str,
+    ) -> Result<(), EngineError> {
+        let Ok(admin) = crate::entity_json::to_uid(&self.uid_of(Part::Role, ADMINISTRATOR)) else {
+            return Ok(());
+        };
+        let target = self.entity(user)?;
+        if !target.as_ref().is_descendant_of(admin.as_ref()) {
+            return Ok(());
+        }
+        let firm = self.firm_of(target);
+        let others = self
+            .users()
+            .filter(|u| self.firm_of(u) == firm)
+            .filter(|u| &to_ref(&u.uid()) != user)
+            .filter(|u| !matches!(u.attr("blocked"), Some(Ok(EvalResult::Bool(true)))))
+            .filter(|u| u.as_ref().is_descendant_of(admin.as_ref()))
+            .count();
+        if others == 0 {
+            return Err(EngineError::InvalidRequest(format!(
+                "{user} is the last active administrator of {}: give the role to someone else before they are {becoming}",
+                firm.map(|f| f.to_string()).unwrap_or_else(|| "the firm".into())
+            )));
+        }
+        Ok(())
     }
 
     pub(super) fn company_role(
