@@ -615,14 +615,23 @@ impl AppState {
         // A plan reads the firm's users and profiles: off the async threads.
         // What the operation names (its actor, users, profiles...) is resident while planned.
         let refs = tokio::task::block_in_place(|| self.directory_refs(&active, request))?;
+        // The caller must be allowed to act in the actor's firm (known from the server's data,
+        // not the body) before anything is planned: a plan's refusals say things about the
+        // firm's data.
+        let engine_error = |e: policy_core::EngineError| {
+            ApiError::Engine(policy_core::json_api::error_json(&(&e).into()))
+        };
         let plan = tokio::task::block_in_place(|| {
             active
                 .pool
-                .with_tenants(&refs, |data| policy_core::directory::plan(data, request))
+                .with_tenants(&refs, |data| {
+                    let firm = policy_core::directory::actor_firm(data, &request.actor)
+                        .map_err(engine_error)?;
+                    caller.may_act_in(&firm.id)?;
+                    policy_core::directory::plan(data, request).map_err(engine_error)
+                })
                 .map_err(pool_error)?
-                .map_err(|e| ApiError::Engine(policy_core::json_api::error_json(&(&e).into())))
         })?;
-        // The actor's firm is known once planned (from the server's data, not the body).
         caller.may_act_in(&plan.actor_firm.id)?;
         let plan_json = to_json(&plan);
         let note = serde_json::json!({"summary": plan.summary, "checked": plan.checked});

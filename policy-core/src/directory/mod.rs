@@ -146,6 +146,16 @@ pub struct DirectoryPlan {
     pub actor_firm: EntityRef,
 }
 
+/// The firm the acting user belongs to (from the engine's data, never from the caller): a host
+/// that scopes callers to tenants checks it before planning, so that a caller acting outside
+/// its tenants learns nothing from a plan's refusals.
+pub fn actor_firm(engine: &Engine, actor: &EntityRef) -> Result<EntityRef, EngineError> {
+    let model = engine.require_firm_model()?;
+    let planner = Planner::new(engine, model, actor);
+    planner.entity(actor)?;
+    planner.actor_firm()
+}
+
 /// Plans `request` over the engine's current data; the engine is not changed.
 pub fn plan(engine: &Engine, request: &DirectoryRequest) -> Result<DirectoryPlan, EngineError> {
     let model = engine.require_firm_model()?;
