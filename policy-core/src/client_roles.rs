@@ -15,6 +15,20 @@ use crate::error::{Diagnostic, ErrorCode, Location};
 use crate::firm_model::{FirmModel, Part};
 use crate::wire::EntityRef;
 
+/// The client-side role `team` gives and the client it gives it on, when the role is one the
+/// model gates by plan.
+fn gated_role(model: &FirmModel, team: &cedar_policy::Entity) -> Option<(String, EntityUid)> {
+    let role = attr_string(team, &model.attributes.role)?;
+    let client = attr_uid(team, &model.attributes.client)?;
+    model.client_roles.contains(&role).then_some((role, client))
+}
+
+/// Whether `plan` offers `role` (its client-roles set names it).
+fn offers(model: &FirmModel, plan: &cedar_policy::Entity, role: &str) -> bool {
+    matches!(plan.attr(&model.attributes.client_roles),
+        Some(Ok(EvalResult::Set(set))) if set.contains(&EvalResult::String(role.to_string())))
+}
+
 fn plan_includes(
     model: &FirmModel,
     entities: &Entities,
@@ -22,10 +36,7 @@ fn plan_includes(
     role: &str,
 ) -> Option<(EntityUid, bool)> {
     let plan = attr_uid(entities.get(client)?, &model.attributes.plan)?;
-    let included = match entities.get(&plan)?.attr(&model.attributes.client_roles) {
-        Some(Ok(EvalResult::Set(set))) => set.contains(&EvalResult::String(role.to_string())),
-        _ => false,
-    };
+    let included = offers(model, entities.get(&plan)?, role);
     Some((plan, included))
 }
 
@@ -34,10 +45,9 @@ pub(crate) fn check_client_roles(
     entities: &Entities,
     origins: &HashMap<EntityRef, Location>,
 ) -> Vec<Diagnostic> {
-    let gated_roles = &model.client_roles;
     let team_type = model.type_name(Part::Team);
     let mut diags = Vec::new();
-    if gated_roles.is_empty() {
+    if model.client_roles.is_empty() {
         return diags;
     }
     for member in entities.iter() {
@@ -46,18 +56,10 @@ pub(crate) fn check_client_roles(
             continue;
         };
         for team_uid in ancestors.filter(|a| a.type_name().to_string() == team_type) {
-            let Some(team) = entities.get(team_uid) else {
+            let Some((role, client)) = entities.get(team_uid).and_then(|t| gated_role(model, t))
+            else {
                 continue;
             };
-            let (Some(role), Some(client)) = (
-                attr_string(team, &model.attributes.role),
-                attr_uid(team, &model.attributes.client),
-            ) else {
-                continue;
-            };
-            if !gated_roles.contains(&role) {
-                continue;
-            }
             if let Some((plan, false)) = plan_includes(model, entities, &client, &role) {
                 let member_ref = to_ref(&member_uid);
                 diags.push(
@@ -98,8 +100,8 @@ pub(crate) fn check_written<'a>(
     let Some(team_type) = model.entity_type(Part::Team) else {
         return Vec::new();
     };
-    // (member, team) pairs to check, each once.
-    let mut pairs: std::collections::BTreeSet<(EntityRef, EntityRef)> = Default::default();
+    // (member, team) pairs to check, each once, in a stable order.
+    let mut pairs: std::collections::BTreeSet<(EntityUid, EntityUid)> = Default::default();
     for entity in written {
         let uid = entity.uid();
         let old = before(&uid);
@@ -110,7 +112,7 @@ pub(crate) fn check_written<'a>(
             };
             if !(same(&model.attributes.role) && same(&model.attributes.client)) {
                 for member in members_of(&uid) {
-                    pairs.insert((to_ref(&member), to_ref(&uid)));
+                    pairs.insert((member, uid.clone()));
                 }
             }
         }
@@ -122,33 +124,22 @@ pub(crate) fn check_written<'a>(
             });
             let parent = EntityUid::from(parent.clone());
             if parent.type_name() == &team_type && !was_member {
-                pairs.insert((to_ref(&uid), to_ref(&parent)));
+                pairs.insert((uid.clone(), parent));
             }
         }
     }
     let mut diags = Vec::new();
-    for (member, team_ref) in pairs {
-        let Ok(team_uid) = crate::entity_json::to_uid(&team_ref) else {
+    for (member, team) in pairs {
+        let Some((role, client)) = get(&team).and_then(|t| gated_role(model, t)) else {
             continue;
         };
-        let Some(team) = get(&team_uid) else {
-            continue;
-        };
-        let (Some(role), Some(client)) = (
-            attr_string(team, &model.attributes.role),
-            attr_uid(team, &model.attributes.client),
-        ) else {
-            continue;
-        };
-        if !model.client_roles.contains(&role) {
-            continue;
-        }
         let plan = get(&client).and_then(|c| attr_uid(c, &model.attributes.plan));
-        let included = plan.as_ref().and_then(&get).is_some_and(|p| {
-            matches!(p.attr(&model.attributes.client_roles),
-                Some(Ok(EvalResult::Set(set))) if set.contains(&EvalResult::String(role.clone())))
-        });
+        let included = plan
+            .as_ref()
+            .and_then(&get)
+            .is_some_and(|p| offers(model, p, &role));
         if let (Some(plan), false) = (plan, included) {
+            let (member, team) = (to_ref(&member), to_ref(&team));
             diags.push(
                 Diagnostic::error(
                     ErrorCode::ClientRoleOutsidePlan,
@@ -157,7 +148,7 @@ pub(crate) fn check_written<'a>(
                     ),
                 )
                 .with_help(Some(format!(
-                    "upgrade the client's plan, or keep {member} out of {team_ref}"
+                    "upgrade the client's plan, or keep {member} out of {team}"
                 ))),
             );
         }
