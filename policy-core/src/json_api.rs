@@ -235,22 +235,35 @@ impl std::str::FromStr for Op {
 /// keeps one entity store and hands each guest instance only this. Only the input's JSON shape
 /// is checked here; everything else is the deciding engine's to refuse, with its own error.
 pub fn slice_for(engine: &Engine, op: Op, input: &str) -> Result<Vec<u8>, ErrorBody> {
-    roots(engine, op, input)
-        .and_then(|roots| engine.pack_slice(&roots))
-        .map_err(|e| ErrorBody::from(&e))
+    slice_of(engine, &roots_for(engine, op, input)?)
 }
 
 /// Where a decision operation's evaluation can start (its principals, actions, resources, the
 /// entities its context and call entities name, the policies' entity literals): a host that
-/// holds tenants on demand loads theirs before [`slice_for`].
-pub fn roots_for(engine: &Engine, op: Op, input: &str) -> Result<Vec<EntityRef>, ErrorBody> {
+/// holds tenants on demand makes what they reach resident, then packs [`slice_of`] them (the
+/// input is read once).
+#[derive(Debug, Clone)]
+pub struct CallRoots(Vec<cedar_policy_core::ast::EntityUID>);
+
+impl CallRoots {
+    pub fn refs(&self) -> Vec<EntityRef> {
+        self.0
+            .iter()
+            .map(|u| EntityRef::new(u.entity_type().to_string(), u.eid().as_ref()))
+            .collect()
+    }
+}
+
+/// The roots of a decision operation (see [`CallRoots`]).
+pub fn roots_for(engine: &Engine, op: Op, input: &str) -> Result<CallRoots, ErrorBody> {
     roots(engine, op, input)
-        .map(|uids| {
-            uids.iter()
-                .map(|u| EntityRef::new(u.entity_type().to_string(), u.eid().as_ref()))
-                .collect()
-        })
+        .map(CallRoots)
         .map_err(|e| ErrorBody::from(&e))
+}
+
+/// The packed entities a call rooted at `roots` reads (see [`slice_for`]).
+pub fn slice_of(engine: &Engine, roots: &CallRoots) -> Result<Vec<u8>, ErrorBody> {
+    engine.pack_slice(&roots.0).map_err(|e| ErrorBody::from(&e))
 }
 
 fn roots(

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Instant;
 
 use policy_core::wire::EntityRef;
-use policy_core::Engine;
+use policy_core::{Engine, Reach};
 use serde_json::Value;
 
 use super::metrics::TenantMetrics;
@@ -105,16 +105,14 @@ impl Partitions {
         refs: &[EntityRef],
     ) -> Result<(), PartitionError> {
         // Until a round brings nothing new: each loads a tenant not resident or adds a
-        // shared row that was absent, so this ends.
-        loop {
-            let reach = data
-                .read()
-                .map_err(|_| PartitionError::Poisoned)?
-                .reach(refs);
+        // shared row that was absent, so this ends. The last round's walk changed nothing: it
+        // is what the slice will read.
+        let reach = loop {
+            let reach = reach_of(data, refs)?;
             let mut progressed = false;
             let mut to_load: HashSet<String> = HashSet::new();
-            for uid in reach.absent {
-                if resident.not_stored.contains(&uid) {
+            for uid in &reach.absent {
+                if resident.not_stored.contains(uid) {
                     continue;
                 }
                 let key = uid.to_string();
@@ -132,13 +130,13 @@ impl Partitions {
                             progressed = true;
                         }
                         None => {
-                            resident.not_stored.insert(uid);
+                            resident.not_stored.insert(uid.clone());
                         }
                     },
                     // Not stored, or stored where this store should already hold it (a row
                     // another replica wrote since: its replay comes).
                     _ => {
-                        resident.not_stored.insert(uid);
+                        resident.not_stored.insert(uid.clone());
                     }
                 }
             }
@@ -147,26 +145,10 @@ impl Partitions {
                 progressed = true;
             }
             if !progressed {
-                break;
+                break reach;
             }
-        }
-        // What the slice will read, now all resident: its tenants are kept.
-        let reach = data
-            .read()
-            .map_err(|_| PartitionError::Poisoned)?
-            .reach(refs);
-        let wanted: HashSet<Arc<str>> = reach
-            .present
-            .iter()
-            .filter_map(|uid| resident.by_uid.get(uid).cloned())
-            .collect();
-        resident.clock += 1;
-        let now = resident.clock;
-        for tenant in &wanted {
-            if let Some(t) = resident.tenants.get_mut(tenant) {
-                t.last_used = now;
-            }
-        }
+        };
+        let wanted = mark_used(resident, &reach);
         self.evict_beyond_budget(resident, data, &wanted)
     }
 
@@ -179,22 +161,11 @@ impl Partitions {
         data: &RwLock<Engine>,
         refs: &[EntityRef],
     ) -> Result<bool, PartitionError> {
-        let reach = data
-            .read()
-            .map_err(|_| PartitionError::Poisoned)?
-            .reach(refs);
+        let reach = reach_of(data, refs)?;
         if !reach.absent.iter().all(|u| resident.not_stored.contains(u)) {
             return Ok(false);
         }
-        resident.clock += 1;
-        let now = resident.clock;
-        for uid in &reach.present {
-            if let Some(tenant) = resident.by_uid.get(uid).cloned() {
-                if let Some(t) = resident.tenants.get_mut(&tenant) {
-                    t.last_used = now;
-                }
-            }
-        }
+        mark_used(resident, &reach);
         Ok(true)
     }
 
@@ -390,6 +361,31 @@ impl Partitions {
             .bytes
             .set(i64::try_from(resident.bytes).unwrap_or(i64::MAX));
     }
+}
+
+/// What a call rooted at `refs` reads of `data` (`Engine::reach`).
+fn reach_of(data: &RwLock<Engine>, refs: &[EntityRef]) -> Result<Reach, PartitionError> {
+    Ok(data
+        .read()
+        .map_err(|_| PartitionError::Poisoned)?
+        .reach(refs))
+}
+
+/// Marks the tenants `reach` reads as just used; answers them (kept by the next unloads).
+fn mark_used(resident: &mut Resident, reach: &Reach) -> HashSet<Arc<str>> {
+    let tenants: HashSet<Arc<str>> = reach
+        .present
+        .iter()
+        .filter_map(|uid| resident.by_uid.get(uid).cloned())
+        .collect();
+    resident.clock += 1;
+    let now = resident.clock;
+    for tenant in &tenants {
+        if let Some(t) = resident.tenants.get_mut(tenant) {
+            t.last_used = now;
+        }
+    }
+    tenants
 }
 
 /// The tenants of `uids` in `engine`, keyed as the store keeps them.

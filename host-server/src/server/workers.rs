@@ -170,13 +170,11 @@ impl WorkerPool {
     /// As [`Self::hold_tenants`], for a decision call on an async thread: when everything it
     /// reaches is resident (the usual case) no store is read and the thread stays; a call that
     /// loads moves off the async threads first.
-    fn hold_tenants_for_call(
-        &self,
+    fn hold_tenants_for_call<'a>(
+        &'a self,
+        partitions: &'a Partitions,
         refs: &[EntityRef],
-    ) -> Result<Option<MutexGuard<'_, Resident>>, PoolError> {
-        let Some(partitions) = &self.partitions else {
-            return Ok(None);
-        };
+    ) -> Result<Option<MutexGuard<'a, Resident>>, PoolError> {
         let mut resident = partitions.lock()?;
         if partitions.resident_already(&mut resident, &self.data, refs)? {
             return Ok(Some(resident));
@@ -453,14 +451,14 @@ impl WorkerPool {
         }
         let slice = match &self.partitions {
             None => json_api::slice_for(&*self.data()?, op, input),
-            Some(_) => {
+            Some(partitions) => {
                 // Its own statement: the read guard must be gone before tenants load.
                 let roots = json_api::roots_for(&*self.data()?, op, input);
                 match roots {
                     Ok(roots) => {
                         // Held until packed: no tenant the slice reads is unloaded meanwhile.
-                        let _held = self.hold_tenants_for_call(&roots)?;
-                        json_api::slice_for(&*self.data()?, op, input)
+                        let _held = self.hold_tenants_for_call(partitions, &roots.refs())?;
+                        json_api::slice_of(&*self.data()?, &roots)
                     }
                     Err(body) => Err(body),
                 }
