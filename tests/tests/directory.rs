@@ -49,6 +49,11 @@ fn run(engine: &mut Engine, request: DirectoryRequest) -> Result<DirectoryPlan, 
     Ok(planned)
 }
 
+/// An entity of the store (data or the bundle's) as its Cedar JSON record.
+fn record(engine: &Engine, r: &EntityRef) -> serde_json::Value {
+    engine.entity_record(r).unwrap().unwrap()
+}
+
 fn attr(engine: &Engine, r: &EntityRef, name: &str) -> String {
     engine
         .entity(r)
@@ -348,20 +353,9 @@ fn default_profile_and_moving_users_between_profiles() {
         "{still_default}"
     );
     // Nor can a raw write make it the default shared by every firm.
-    let mut shared_default = engine
-        .data_records()
-        .unwrap()
-        .into_iter()
-        .find(|r| r["uid"]["id"] == "dupont_own")
-        .unwrap();
+    let mut shared_default = record(&engine, &profile("dupont_own"));
     shared_default["attrs"]["is_default"] = json!(true);
-    let mut standard = engine
-        .data_records()
-        .unwrap()
-        .into_iter()
-        .chain(engine.bundle().entity_records().iter().cloned())
-        .find(|r| r["uid"]["id"] == "full_accounting_standard")
-        .unwrap();
+    let mut standard = record(&engine, &profile("full_accounting_standard"));
     standard["attrs"]["is_default"] = json!(false);
     let err = engine
         .apply_delta(&EntityDelta {
@@ -644,14 +638,6 @@ fn a_firm_hides_a_section_from_its_own_roles_only() {
 #[test]
 fn a_client_role_outside_the_plan_is_refused_on_any_entity_write() {
     let mut engine = engine();
-    let record = |engine: &Engine, id: &str| {
-        engine
-            .data_records()
-            .unwrap()
-            .into_iter()
-            .find(|r| r["uid"]["id"] == id)
-            .unwrap()
-    };
     let write = |engine: &mut Engine, r: serde_json::Value| {
         engine.apply_delta(&EntityDelta {
             upsert: vec![r],
@@ -659,7 +645,7 @@ fn a_client_role_outside_the_plan_is_refused_on_any_entity_write() {
         })
     };
     // Globex's plan (client_essential) includes the director only.
-    let mut carol = record(&engine, "carol");
+    let mut carol = record(&engine, &user("carol"));
     carol["parents"]
         .as_array_mut()
         .unwrap()
@@ -674,7 +660,7 @@ fn a_client_role_outside_the_plan_is_refused_on_any_entity_write() {
         .push(json!({"type": "Team", "id": "globex/director"}));
     write(&mut engine, carol).unwrap();
     // A team turned into one the plan lacks, with members: refused, nothing changed.
-    let mut team = record(&engine, "globex/accountant");
+    let mut team = record(&engine, &EntityRef::new("Team", "globex/accountant"));
     team["attrs"]["role"] = json!("billing");
     let err = write(&mut engine, team).unwrap_err();
     assert_eq!(err.code(), ErrorCode::ClientRoleOutsidePlan, "{err}");
@@ -713,13 +699,7 @@ fn roles_change_after_the_invitation_and_a_firm_keeps_an_administrator() {
         )
     };
     let roles_of = |engine: &Engine, who: &str| -> Vec<String> {
-        let record = engine
-            .data_records()
-            .unwrap()
-            .into_iter()
-            .find(|r| r["uid"]["id"] == who)
-            .unwrap();
-        let mut roles: Vec<String> = record["parents"]
+        let mut roles: Vec<String> = record(engine, &user(who))["parents"]
             .as_array()
             .unwrap()
             .iter()
