@@ -388,12 +388,17 @@ fn mark_used(resident: &mut Resident, reach: &Reach) -> HashSet<Arc<str>> {
     tenants
 }
 
+/// How the store names the firm model its rows' tenants were assigned under (its JSON; ''
+/// for plain Cedar).
+pub fn model_key(model: Option<&policy_core::firm_model::FirmModel>) -> String {
+    model
+        .and_then(|m| serde_json::to_string(m).ok())
+        .unwrap_or_default()
+}
+
 /// The tenants of `uids` in `engine`, keyed as the store keeps them.
 pub fn tenants_in(engine: &Engine, uids: Vec<EntityRef>) -> Tenants {
-    let model = engine
-        .firm_model()
-        .and_then(|m| serde_json::to_string(m).ok())
-        .unwrap_or_default();
+    let model = model_key(engine.firm_model());
     let found = engine.tenants_of(&uids);
     Tenants {
         model,

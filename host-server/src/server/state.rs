@@ -428,22 +428,11 @@ impl AppState {
                 self.assign_tenants(&bundle)?
                     .map_err(|e| refused("the stored entities do not fit it", e))?;
                 let (shared, entity_rev) = self.store.partition("")?;
-                // Every tenant's rows fit this version (checked once per version, a tenant at
-                // a time: the memory of one tenant, not of the whole store).
-                if self.store.tenants_checked_for()?.as_deref() != Some(version.digest.as_str()) {
-                    for tenant in self.store.tenant_names()? {
-                        let (mut records, _) = self.store.partition(&tenant)?;
-                        records.extend(shared.iter().cloned());
-                        policy_core::Engine::with_entities(bundle.clone(), records).map_err(
-                            |e| {
-                                refused(
-                                    &format!("the stored entities of {tenant} do not fit it"),
-                                    e,
-                                )
-                            },
-                        )?;
-                    }
-                    self.store.set_tenants_checked_for(&version.digest)?;
+                if let Err((tenant, e)) = self.check_tenants(&bundle, &shared)? {
+                    return Err(refused(
+                        &format!("the stored entities of {tenant} do not fit it"),
+                        e,
+                    ));
                 }
                 let data = policy_core::Engine::with_entities(bundle, shared)
                     .map_err(|e| refused("the stored shared entities do not fit it", e))?;
@@ -478,6 +467,28 @@ impl AppState {
         })
     }
 
+    /// Every tenant's rows fit `bundle`: checked once per version (the store remembers which),
+    /// a tenant at a time over the shared rows — the memory of one tenant, not of the whole
+    /// store. The first tenant that does not fit, with why.
+    fn check_tenants(
+        &self,
+        bundle: &Bundle,
+        shared: &[Value],
+    ) -> Result<Result<(), (String, policy_core::EngineError)>, crate::store::StoreError> {
+        if self.store.tenants_checked_for()?.as_deref() == Some(bundle.digest()) {
+            return Ok(Ok(()));
+        }
+        for tenant in self.store.tenant_names()? {
+            let (mut records, _) = self.store.partition(&tenant)?;
+            records.extend(shared.iter().cloned());
+            if let Err(e) = policy_core::Engine::with_entities(bundle.clone(), records) {
+                return Ok(Err((tenant, e)));
+            }
+        }
+        self.store.set_tenants_checked_for(bundle.digest())?;
+        Ok(Ok(()))
+    }
+
     /// Before tenants are loaded on demand, every stored row must have its tenant under this
     /// version's firm model: when some has none (seeded, or stored before tenants were kept)
     /// or was assigned under another model, the whole store is loaded once and assigned.
@@ -485,12 +496,7 @@ impl AppState {
         &self,
         bundle: &Bundle,
     ) -> Result<Result<(), policy_core::EngineError>, crate::store::StoreError> {
-        let model = bundle
-            .manifest()
-            .firm_model
-            .as_ref()
-            .and_then(|m| serde_json::to_string(m).ok())
-            .unwrap_or_default();
+        let model = super::partitions::model_key(bundle.manifest().firm_model.as_ref());
         if self.store.tenants_assigned(&model)? {
             return Ok(Ok(()));
         }
@@ -612,8 +618,8 @@ impl AppState {
         let deadline = RequestDeadline(Budget::new(self.config.limits.request_timeout));
         let _changes = self.lock_changes(deadline).await?;
         let active = self.active()?;
-        // A plan reads the firm's users and profiles: off the async threads.
-        // What the operation names (its actor, users, profiles...) is resident while planned.
+        // What the operation names (its actor, users, profiles...) is resident while planned;
+        // reading the store and planning happen off the async threads.
         let refs = tokio::task::block_in_place(|| self.directory_refs(&active, request))?;
         // The caller must be allowed to act in the actor's firm (known from the server's data,
         // not the body) before anything is planned: a plan's refusals say things about the
@@ -632,7 +638,6 @@ impl AppState {
                 })
                 .map_err(pool_error)?
         })?;
-        caller.may_act_in(&plan.actor_firm.id)?;
         let plan_json = to_json(&plan);
         let note = serde_json::json!({"summary": plan.summary, "checked": plan.checked});
         self.write_locked(caller, EntityChange::Delta(plan.delta), kind, Some(note))?;

@@ -377,9 +377,7 @@ fn by_partition(state: &AppState, tenants: &[String]) -> Result<Option<Vec<Value
         return Ok(None);
     };
     let tenant_type = model.type_name(policy_core::firm_model::Part::Firm);
-    let Ok(key) = serde_json::to_string(&model) else {
-        return Ok(None);
-    };
+    let key = crate::server::partitions::model_key(Some(&model));
     if tenant_type != state.config.tenant_type || !state.store.tenants_assigned(&key)? {
         return Ok(None);
     }
