@@ -213,11 +213,11 @@ impl Engine {
         }
     }
 
+    /// One access profile, read from its entity (not from a scan of the store).
     pub fn profile(&self, uid: &EntityRef) -> Result<AccessProfile, EngineError> {
-        self.require_firm_model()?;
-        self.profiles()
-            .into_iter()
-            .find(|p| &p.uid == uid)
+        let model = self.require_firm_model()?;
+        self.entity(uid)
+            .and_then(|e| profile::profile_of(model, e))
             .ok_or_else(|| EngineError::NotFound(format!("no access profile {uid}")))
     }
 

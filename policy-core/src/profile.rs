@@ -90,6 +90,13 @@ pub fn profiles<'a>(
     out
 }
 
+/// `entity` as an access profile, if it is one (of the declared profile type).
+pub(crate) fn profile_of(model: &FirmModel, entity: &Entity) -> Option<AccessProfile> {
+    let profile_type = model.entity_type(Part::Profile)?;
+    (entity.uid().type_name() == &profile_type)
+        .then(|| read_profile(model, entity, &mut Vec::new()))
+}
+
 fn read_profile(model: &FirmModel, entity: &Entity, problems: &mut Vec<String>) -> AccessProfile {
     let attrs = &model.attributes;
     AccessProfile {
