@@ -199,3 +199,22 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
     n.checked_mul(factor)
         .ok_or_else(|| format!("`{text}` is too large"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn sizes_read_with_binary_and_decimal_units_and_bad_ones_are_refused() {
+        assert_eq!(parse_bytes("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_bytes("512 MiB"), Ok(512 << 20));
+        assert_eq!(parse_bytes("2kb"), Ok(2_000));
+        assert_eq!(parse_bytes("100"), Ok(100));
+        assert!(parse_bytes("1TiB").is_err());
+        assert!(parse_bytes("GiB").is_err());
+        assert!(
+            parse_bytes("99999999999GiB").is_err(),
+            "overflow is refused"
+        );
+    }
+}
