@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::bundle::Bundle;
 use crate::entity_json::{engine_error, to_ref, to_uid, uid_of_record};
 use crate::error::{render_chain, EngineError};
-use crate::firm_model::FirmModel;
+use crate::firm_model::{FirmModel, Part};
 use crate::profile::{self, AccessProfile, FieldLevel};
 use crate::rules;
 use crate::store::{as_cedar, EntityStore};
@@ -19,7 +19,7 @@ use crate::wire::{
     EntityDelta, EntityRef, ErrorBody, EvaluationError, MatrixRequest, MatrixResponse, MatrixRow,
     ProfileDifference,
 };
-use cedar_policy_core::ast::EntityUID;
+use cedar_policy_core::ast::{EntityType, EntityUID};
 
 /// A bundle and the entities decisions are made on: the bundle's static entities plus the data
 /// entities a host loads and changes with deltas, each held once (parsed, with its closed
@@ -53,7 +53,7 @@ impl Engine {
     pub(crate) fn on_slice(&self, packed: &[u8]) -> Result<Self, EngineError> {
         Ok(Self {
             bundle: self.bundle.clone(),
-            store: EntityStore::from_closed(crate::packed::unpack(packed)?),
+            store: EntityStore::from_closed(crate::packed::unpack(packed)?)?,
         })
     }
 
@@ -82,7 +82,7 @@ impl Engine {
     /// The data entities as Cedar entity JSON (direct parents only), for hosts that persist them
     /// or load them into another bundle version.
     pub fn data_records(&self) -> Result<Vec<Value>, EngineError> {
-        self.store.data_entities().map(record_of).collect()
+        self.store.data_entities().map(|e| record_of(&e)).collect()
     }
 
     /// Installs another bundle version over the same data. Fails (and changes nothing) if the
@@ -105,7 +105,7 @@ impl Engine {
         }
         let store = build_store(&self.bundle, records)?;
         rules::check(self.firm_model(), &store)?;
-        let upserted = store.data_entities().count();
+        let upserted = store.data_len();
         self.store = store;
         Ok(DeltaReport {
             upserted,
@@ -160,12 +160,36 @@ impl Engine {
 
     /// Any entity of the store (data or the bundle's) as Cedar entity JSON.
     pub fn entity_record(&self, uid: &EntityRef) -> Option<Result<Value, EngineError>> {
-        self.entity(uid).map(record_of)
+        // Read once, not kept: hosts read any record this way (documents included).
+        let entity = self.store.read(to_uid(uid).ok()?.as_ref())?;
+        Some(record_of(&entity))
     }
 
-    /// Every entity of the store.
+    /// Whether the store holds an entity of this uid.
+    pub fn contains(&self, uid: &EntityRef) -> bool {
+        to_uid(uid).is_ok_and(|u| self.store.contains(u.as_ref()))
+    }
+
+    /// The entities of the type named `type_name` (none if it names no type). Each is kept
+    /// as Cedar's once read: ask for the few of one type (users, profiles), not documents.
+    pub(crate) fn entities_of_type(&self, type_name: &str) -> impl Iterator<Item = &Entity> {
+        let ty = EntityType::from_normalized_str(type_name).ok();
+        self.store
+            .entities_where(move |e| ty.as_ref() == Some(e.uid.entity_type()))
+    }
+
+    /// Every entity of the store (tests: each is kept as Cedar's once read).
+    #[cfg(test)]
     pub(crate) fn entities(&self) -> impl Iterator<Item = &Entity> {
-        self.store.iter()
+        self.store.entities_where(|_| true)
+    }
+
+    /// The entities with an attribute `name` (see [`Self::entities_of_type`]).
+    pub(crate) fn entities_with_attr<'s>(
+        &'s self,
+        name: &'s str,
+    ) -> impl Iterator<Item = &'s Entity> + 's {
+        self.store.entities_where(move |e| e.has_attr(name))
     }
 
     /// Decides one request.
@@ -208,7 +232,10 @@ impl Engine {
     /// Empty for a bundle without a declared firm model.
     pub fn profiles(&self) -> Vec<AccessProfile> {
         match self.firm_model() {
-            Some(model) => profile::profiles(model, self.store.iter()),
+            Some(model) => profile::profiles(
+                model,
+                self.entities_of_type(&model.type_name(Part::Profile)),
+            ),
             None => Vec::new(),
         }
     }
@@ -301,13 +328,19 @@ fn parse_one(
 #[cfg(not(target_arch = "wasm32"))]
 const PARALLEL_PARSE_MIN: usize = 20_000;
 
-/// A whole load of data records (a later record with the same uid replaces an earlier one, in
-/// the store). Natively, a large load is parsed on two threads; the first error in record order
-/// is the one reported.
+/// Records parsed before they are handed to the store: a whole load never holds every record
+/// as a Cedar entity at once (about ten times the store's form of it).
+const LOAD_CHUNK: usize = 8_192;
+
+/// A whole load of data records, handed to `sink` in record order a chunk at a time (a later
+/// record with the same uid replaces an earlier one, in the store). Natively, a large load is
+/// parsed on two threads while the calling thread stores what they parsed; the first error in
+/// record order is the one reported.
 fn parse_load(
     bundle: &Bundle,
     records: &[Value],
-) -> Result<Vec<cedar_policy_core::ast::Entity>, EngineError> {
+    mut sink: impl FnMut(Vec<cedar_policy_core::ast::Entity>) -> Result<(), EngineError>,
+) -> Result<(), EngineError> {
     let parse_chunk = |chunk: &[Value]| {
         let mut plain = plain_parser(bundle);
         chunk
@@ -317,22 +350,59 @@ fn parse_load(
     };
     #[cfg(not(target_arch = "wasm32"))]
     if records.len() >= PARALLEL_PARSE_MIN {
-        let (first, second) = records.split_at(records.len() / 2);
-        let (first, second) = std::thread::scope(|scope| {
-            let second = scope.spawn(|| parse_chunk(second));
-            let first = parse_chunk(first);
-            let second = second.join().unwrap_or_else(|_| {
+        return parse_load_parallel(records, &parse_chunk, sink);
+    }
+    for chunk in records.chunks(LOAD_CHUNK) {
+        sink(parse_chunk(chunk)?)?;
+    }
+    Ok(())
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+type Parsed = Result<Vec<cedar_policy_core::ast::Entity>, EngineError>;
+
+/// [`parse_load`] on two parser threads (alternate chunks) feeding the calling thread, which
+/// stores the chunks in order: parsing and storing overlap on a two-core machine.
+#[cfg(not(target_arch = "wasm32"))]
+fn parse_load_parallel(
+    records: &[Value],
+    parse_chunk: &(impl Fn(&[Value]) -> Parsed + Sync),
+    mut sink: impl FnMut(Vec<cedar_policy_core::ast::Entity>) -> Result<(), EngineError>,
+) -> Result<(), EngineError> {
+    use std::sync::mpsc::sync_channel;
+    let chunks: Vec<&[Value]> = records.chunks(LOAD_CHUNK).collect();
+    std::thread::scope(|scope| {
+        let (mut parsers, mut threads) = (Vec::new(), Vec::new());
+        for first in 0..2 {
+            // One chunk ahead each: bounded, so a slow store does not make parsed chunks pile up.
+            let (sender, receiver) = sync_channel::<Parsed>(1);
+            let mine: Vec<&[Value]> = chunks.iter().skip(first).step_by(2).copied().collect();
+            threads.push(scope.spawn(move || {
+                for chunk in mine {
+                    // The receiver is gone when the load stopped at an error: stop too.
+                    if sender.send(parse_chunk(chunk)).is_err() {
+                        break;
+                    }
+                }
+            }));
+            parsers.push(receiver);
+        }
+        let stored = (0..chunks.len()).try_for_each(|i| {
+            let parsed = parsers[i % 2].recv().unwrap_or_else(|_| {
                 Err(EngineError::Unsupported(
-                    "the entity parser thread panicked".into(),
+                    "the entity parser thread stopped".into(),
                 ))
             });
-            (first, second)
+            sink(parsed?)
         });
-        let mut out = first?;
-        out.extend(second?);
-        return Ok(out);
-    }
-    parse_chunk(records)
+        // Unblocks a parser waiting to send, then joins: a parser that panicked is reported
+        // above (its chunk never came), not re-raised by the scope.
+        drop(parsers);
+        for thread in threads {
+            let _ = thread.join();
+        }
+        stored
+    })
 }
 
 fn missing_uid(index: usize) -> EngineError {
@@ -344,12 +414,14 @@ fn missing_uid(index: usize) -> EngineError {
 /// Static entities of the bundle (which include the schema's actions) plus data records, in
 /// one pass: a data record with the uid of a static entity replaces it.
 pub(crate) fn build_store(bundle: &Bundle, data: &[Value]) -> Result<EntityStore, EngineError> {
-    let statics: Vec<_> = bundle
-        .entities()
-        .iter()
-        .map(|e| e.as_ref().clone())
-        .collect();
-    EntityStore::build(statics, parse_load(bundle, data)?)
+    let mut store = EntityStore::default();
+    for entity in bundle.entities().iter() {
+        store.add(entity.as_ref(), false)?;
+    }
+    parse_load(bundle, data, |chunk| {
+        chunk.iter().try_for_each(|entity| store.add(entity, true))
+    })?;
+    store.close()
 }
 
 /// An entity as Cedar entity JSON (the form hosts give and store): its *direct* parents only

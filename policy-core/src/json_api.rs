@@ -5,6 +5,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::EngineError;
+use crate::firm_model::Part;
 use crate::wire::{
     BatchRequest, DecisionRequest, EntityDelta, EntityRef, ErrorBody, MatrixRequest,
 };
@@ -349,11 +350,30 @@ pub fn call(engine: &mut Engine, op: Op, input: &str) -> Result<String, ErrorBod
             }
             // Without a declared firm model a bundle has no licences or roles: empty lists.
             Op::Licences => to_json(&match engine.firm_model() {
-                Some(model) => crate::licence::licences(model, engine.entities()),
+                Some(model) => {
+                    // The profiles, and whatever entity each names as its licence.
+                    let profiles: Vec<_> = engine
+                        .entities_of_type(&model.type_name(Part::Profile))
+                        .collect();
+                    let named: std::collections::BTreeSet<_> =
+                        crate::profile::profiles(model, profiles.iter().copied())
+                            .into_iter()
+                            .filter_map(|p| p.licence)
+                            .collect();
+                    let licences = named.iter().filter_map(|l| engine.entity(l));
+                    crate::licence::licences(model, profiles.iter().copied().chain(licences))
+                }
                 None => Vec::new(),
             }),
             Op::Roles => to_json(&match engine.firm_model() {
-                Some(model) => crate::roles::roles(model, engine.entities()),
+                Some(model) => crate::roles::roles(
+                    model,
+                    // Firm roles are entities; company roles are the keys of the `teams`
+                    // records (a client's teams).
+                    engine
+                        .entities_of_type(&model.type_name(Part::Role))
+                        .chain(engine.entities_with_attr("teams")),
+                ),
                 None => crate::roles::Roles::default(),
             }),
             Op::FieldLevels => to_json(&crate::licence::field_levels()),

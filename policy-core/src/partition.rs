@@ -37,7 +37,7 @@ impl Engine {
                 let uid = to_uid(r).ok()?;
                 let node = store.node(uid.as_ref())?;
                 // A firm is always its own tenant (whatever an older record references).
-                if node.entity.uid().entity_type() == firm {
+                if node.uid.entity_type() == firm {
                     return Some(r.clone());
                 }
                 let found = owners.owners(node);
@@ -67,8 +67,7 @@ impl Engine {
             }
             match self.store.node(&uid) {
                 Some(node) => {
-                    queue.extend(node.refs.iter().cloned());
-                    queue.extend(node.entity.parents().cloned());
+                    queue.extend(node.next.iter().map(|u| (*u).clone()));
                     reach.present.push(to_ref(&uid.clone().into()));
                 }
                 None => reach.absent.push(to_ref(&uid.into())),
@@ -92,7 +91,7 @@ impl Engine {
             .iter()
             .filter_map(|r| to_uid(r).ok())
             .map(|u| u.as_ref().clone())
-            .filter(|u| self.store.get(u).is_some())
+            .filter(|u| self.store.contains(u))
             .collect();
         self.store.apply(&present, Vec::new(), true)?;
         Ok(present.len())

@@ -42,17 +42,17 @@ pub(crate) fn check_overlay(
     let written: HashMap<&EntityUID, Node<'_>> = upsert
         .iter()
         .zip(&refs)
-        .map(|(entity, refs)| (entity.uid(), Node { entity, refs }))
+        .map(|(entity, refs)| (entity.uid(), Node::of(entity, refs)))
         .collect();
     let node = |uid: &EntityUID| -> Option<Node<'_>> {
         match written.get(uid) {
-            Some(n) => Some(*n),
+            Some(n) => Some(n.clone()),
             None if removed.contains(uid) => None,
             None => store.node(uid),
         }
     };
     // Reported after the profile rules' (the more specific) when both are broken.
-    let mut tenants = tenant_diagnostics(model, written.values().copied(), node, Some(store));
+    let mut tenants = tenant_diagnostics(model, written.values().cloned(), node, Some(store));
     tenants.extend(crate::client_roles::check_written(
         model,
         incoming.values().copied(),
@@ -87,8 +87,9 @@ pub(crate) fn check_overlay(
     {
         return verdict(tenants);
     }
+    let profile_type = model.entity_type(Part::Profile).map(|t| t.as_ref().clone());
     let all = store
-        .iter()
+        .entities_where(move |e| Some(e.uid.entity_type()) == profile_type.as_ref())
         .filter(|e| {
             let uid = e.uid();
             let uid: &EntityUID = uid.as_ref();
@@ -132,7 +133,7 @@ fn tenant_diagnostics<'s>(
     });
     let mut out = Vec::new();
     for node in written {
-        let uid = node.entity.uid();
+        let uid = node.uid;
         let owners = after.owners(node);
         out.extend(crossing(uid, &owners));
         if let Some((store, previous)) = previous.as_mut() {
@@ -151,9 +152,10 @@ pub(crate) fn check(model: Option<&FirmModel>, store: &EntityStore) -> Result<()
     let Some(model) = model else {
         return Ok(());
     };
+    let profile_type = model.entity_type(Part::Profile).map(|t| t.as_ref().clone());
     let mut diagnostics = crate::profile::check_profile_entities(
         model,
-        store.iter(),
+        store.entities_where(move |e| Some(e.uid.entity_type()) == profile_type.as_ref()),
         |uid| store.get(uid.as_ref()),
         &HashMap::new(),
     );

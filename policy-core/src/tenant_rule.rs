@@ -44,10 +44,10 @@ where
     /// the default profile it chose) must be shared or its own: a firm naming another firm's
     /// profile would reach that firm too.
     pub(crate) fn owners(&mut self, node: Node<'s>) -> Arc<[EntityUID]> {
-        if node.entity.uid().entity_type() == &self.tenant {
+        if node.uid.entity_type() == &self.tenant {
             let mut found: BTreeSet<EntityUID> = BTreeSet::new();
-            found.insert(node.entity.uid().clone());
-            for next in node.entity.parents().chain(node.refs.iter()) {
+            found.insert(node.uid.clone());
+            for next in node.next.iter().copied() {
                 if next.entity_type() == &self.tenant {
                     found.insert(next.clone());
                 } else if let Some(n) = (self.get)(next) {
@@ -59,7 +59,7 @@ where
         // The entities it points at first, each once for the whole check: then its own owners
         // are the union of theirs, and a store of documents under a few thousand clients is
         // walked about once, not once per document.
-        for next in node.entity.parents().chain(node.refs.iter()) {
+        for next in node.next.iter().copied() {
             if next.entity_type() != &self.tenant && !self.known.contains_key(next) {
                 if let Some(n) = (self.get)(next) {
                     self.of(n);
@@ -70,7 +70,7 @@ where
     }
 
     fn of(&mut self, start: Node<'s>) -> Arc<[EntityUID]> {
-        let start_uid = start.entity.uid();
+        let start_uid = start.uid;
         if let Some(done) = self.known.get(start_uid) {
             return done.clone();
         }
@@ -78,7 +78,7 @@ where
         let mut seen: FxHashSet<&'s EntityUID> = FxHashSet::default();
         let mut queue: Vec<Node<'s>> = vec![start];
         while let Some(node) = queue.pop() {
-            for next in node.entity.parents().chain(node.refs.iter()) {
+            for next in node.next.iter().copied() {
                 if next.entity_type() == &self.tenant {
                     found.insert(next.clone());
                 } else if let Some(known) = self.known.get(next) {
@@ -86,7 +86,7 @@ where
                 } else if next != start_uid && !seen.contains(next) {
                     if let Some(n) = (self.get)(next) {
                         // The node's own uid: borrowed for as long as the store is.
-                        seen.insert(n.entity.uid());
+                        seen.insert(n.uid);
                         queue.push(n);
                     }
                 }

@@ -346,7 +346,7 @@ impl WorkerPool {
                     .remove
                     .iter()
                     .chain(&now_tenants)
-                    .filter(|u| data.entity(u).is_some())
+                    .filter(|u| data.contains(u))
                     .cloned()
                     .collect();
                 data.apply_delta(&shared).map_err(refused)?;

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::planner::{is_type, Planner};
+use super::planner::Planner;
 use crate::entity_json::to_ref;
 use crate::error::EngineError;
 use crate::firm_model::Part;
@@ -15,8 +15,7 @@ impl Planner<'_> {
             return Vec::new();
         };
         self.engine
-            .entities()
-            .filter(|e| is_type(e, &self.model.type_name(Part::Department)))
+            .entities_of_type(&self.model.type_name(Part::Department))
             .filter(|e| e.as_ref().ancestors().any(|a| a == firm_uid.as_ref()))
             .map(|e| to_ref(&e.uid()))
             .collect()

@@ -25,11 +25,6 @@ pub(super) fn attr_ref(entity: &Entity, name: &str) -> Option<EntityRef> {
     attr_uid(entity, name).map(|uid| to_ref(&uid))
 }
 
-/// Whether `entity` has the full type name `type_name` (namespace included).
-pub(super) fn is_type(entity: &Entity, type_name: &str) -> bool {
-    entity.uid().type_name().to_string() == type_name
-}
-
 pub(super) fn entity_value(r: &EntityRef) -> Value {
     json!({"__entity": {"type": r.type_name, "id": r.id}})
 }
@@ -127,10 +122,8 @@ impl<'a> Planner<'a> {
     }
 
     pub(super) fn users(&self) -> impl Iterator<Item = &'a Entity> {
-        let user_type = self.model.type_name(Part::User);
         self.engine
-            .entities()
-            .filter(move |e| is_type(e, &user_type))
+            .entities_of_type(&self.model.type_name(Part::User))
     }
 
     /// The plan of `firm` and its limit `attr` (`max_users`, `max_departments`), if both exist.

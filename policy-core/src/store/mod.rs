@@ -1,0 +1,949 @@
+//! The engine's entity store: every entity once, compactly, its transitive ancestors kept up to
+//! date incrementally, and a per-request *slice* handed to Cedar.
+//!
+//! Why not one `cedar_policy::Entities`? Its upsert and remove walk every entity and recompute
+//! the closure (seconds at 250k entities), and it offers no way to mutate in place. Here a delta
+//! touches only the changed entities and their descendants, and a decision evaluates on the
+//! entities reachable from the request (principal, action, resource, context, and everything
+//! their attributes and tags reference, transitively). Cedar can only look at entities it reaches
+//! through those references, so the slice answers exactly as the whole store would; the
+//! differential tests and the benchmark check this against plain Cedar.
+//!
+//! Why not Cedar's `Entity` values either? Each keeps its uid (120 bytes) and every parent and
+//! ancestor as a full uid in two hash sets, and its attributes in a `BTreeMap` of 128-byte
+//! partial values: about 3.5 KB for a document with three attributes. Here an entity is a slot
+//! (its uid once, in the index) whose parents, ancestors and references are slot numbers and
+//! whose values are compact (`value`): a few hundred bytes. Cedar entities are rebuilt for the
+//! entities a call reads; those that are someone's parent (firms, clients, roles: read by most
+//! calls, few) keep the rebuilt entity, the leaves (documents, most of a store) do not.
+//!
+//! Invariant: after any delta the store equals what a full load of the resulting records gives.
+//! Removing an entity does not rewrite other entities' parent lists (as a reload would not).
+
+mod value;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
+
+use cedar_policy::Entity;
+use cedar_policy_core::ast::{
+    Entity as CoreEntity, EntityUID, Literal, PartialValue, Value, ValueKind,
+};
+use cedar_policy_core::entities::{Entities as CoreEntities, NoEntitiesSchema, TCComputation};
+use cedar_policy_core::extensions::Extensions;
+use ref_cast::RefCast;
+use rustc_hash::{FxHashMap, FxHashSet};
+use smol_str::SmolStr;
+
+use crate::error::EngineError;
+use value::{Ix, Val};
+
+/// Deepest `parents` chain accepted; bounds recursion (and stack use in wasm).
+const MAX_DEPTH: usize = 512;
+
+/// Views a core store as the public `cedar_policy::Entities` the authorizer takes.
+pub(crate) fn as_cedar(core: &CoreEntities) -> &cedar_policy::Entities {
+    cedar_policy::Entities::ref_cast(core)
+}
+
+/// A uid the store knows: an entity it holds, or one that held entities name (a parent, a
+/// reference) without it being held. Freed when neither is left (`refs` counts them).
+#[derive(Debug, Clone)]
+struct Slot {
+    uid: EntityUID,
+    /// How many held entities name this slot (itself, as parent, ancestor or reference).
+    refs: u32,
+    held: Option<Held>,
+}
+
+#[derive(Debug, Clone)]
+struct Held {
+    attrs: Box<[(SmolStr, Val)]>,
+    tags: Box<[(SmolStr, Val)]>,
+    parents: Box<[Ix]>,
+    /// Ancestors that are not parents (the closure, kept up to date).
+    indirect: Box<[Ix]>,
+    /// Entities named in attributes and tags: what evaluation may dereference next.
+    named: Box<[Ix]>,
+    /// Given by the host as data (not one of the bundle's own entities).
+    data: bool,
+    /// The Cedar entity, once rebuilt and worth keeping (see the module's comment).
+    cedar: OnceLock<Arc<CoreEntity>>,
+}
+
+impl Held {
+    /// Every slot this entity names (each counted in that slot's `refs`).
+    fn links(&self) -> impl Iterator<Item = Ix> + '_ {
+        self.parents
+            .iter()
+            .chain(self.indirect.iter())
+            .chain(self.named.iter())
+            .copied()
+    }
+}
+
+/// An entity and the entities it points at (its direct parents, then the entities its
+/// attributes and tags name): what the tenant rule and a partition's reach walk.
+#[derive(Clone)]
+pub(crate) struct Node<'s> {
+    pub(crate) uid: &'s EntityUID,
+    pub(crate) next: Vec<&'s EntityUID>,
+}
+
+impl<'s> Node<'s> {
+    /// The node of an entity not (yet) in a store, its references found by [`refs_of`].
+    pub(crate) fn of(entity: &'s CoreEntity, refs: &'s [EntityUID]) -> Self {
+        Self {
+            uid: entity.uid(),
+            next: entity.parents().chain(refs.iter()).collect(),
+        }
+    }
+}
+
+/// A held entity, for filters that pick entities before they are rebuilt.
+pub(crate) struct Peek<'s> {
+    pub(crate) uid: &'s EntityUID,
+    held: &'s Held,
+}
+
+impl Peek<'_> {
+    pub(crate) fn has_attr(&self, name: &str) -> bool {
+        self.held.attrs.iter().any(|(k, _)| k == name)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EntityStore {
+    slots: Vec<Slot>,
+    // Fx hashing: probed a few dozen times per decision; SipHash's DoS resistance buys nothing
+    // for keys that came through schema validation, and costs a quarter of a decision.
+    index: FxHashMap<EntityUID, Ix>,
+    /// Slots freed for reuse.
+    free: Vec<Ix>,
+    /// Direct parent → children, to find descendants without scanning the store.
+    children: FxHashMap<Ix, Vec<Ix>>,
+    /// Held entities.
+    held: usize,
+}
+
+fn collect_value_refs(value: &Value, out: &mut Vec<EntityUID>) {
+    match &value.value {
+        ValueKind::Lit(Literal::EntityUID(uid)) => out.push(uid.as_ref().clone()),
+        ValueKind::Lit(_) | ValueKind::ExtensionValue(_) => {}
+        ValueKind::Set(set) => set
+            .authoritative
+            .iter()
+            .for_each(|v| collect_value_refs(v, out)),
+        ValueKind::Record(rec) => rec.values().for_each(|v| collect_value_refs(v, out)),
+    }
+}
+
+/// The entities a Cedar entity's attributes and tags name, sorted, each once.
+pub(crate) fn refs_of(entity: &CoreEntity) -> Arc<[EntityUID]> {
+    let mut out = Vec::new();
+    for (_, v) in entity.attrs().chain(entity.tags()) {
+        if let PartialValue::Value(v) = v {
+            collect_value_refs(v, &mut out);
+        }
+    }
+    out.sort();
+    out.dedup();
+    out.into()
+}
+
+fn cycle_error(uid: &EntityUID) -> EngineError {
+    EngineError::EntityCycle(format!(
+        "{uid} is its own ancestor: the `parents` of these entities form a cycle"
+    ))
+}
+
+fn too_deep(uid: &EntityUID) -> EngineError {
+    EngineError::EntityInvalid(format!(
+        "{uid}: the entity hierarchy is deeper than {MAX_DEPTH} levels"
+    ))
+}
+
+impl EntityStore {
+    fn ix(&self, uid: &EntityUID) -> Option<Ix> {
+        self.index.get(uid).copied()
+    }
+
+    fn slot(&self, ix: Ix) -> &Slot {
+        &self.slots[ix as usize]
+    }
+
+    fn uid_at(&self, ix: Ix) -> &EntityUID {
+        &self.slot(ix).uid
+    }
+
+    fn held_at(&self, ix: Ix) -> Option<&Held> {
+        self.slot(ix).held.as_ref()
+    }
+
+    fn held_of(&self, uid: &EntityUID) -> Option<(Ix, &Held)> {
+        let ix = self.ix(uid)?;
+        self.held_at(ix).map(|h| (ix, h))
+    }
+
+    /// The slot of `uid`, made if new. A new slot is counted by nobody: whoever interns it
+    /// holds or names it before the store is next read (or it would never be freed).
+    fn intern(&mut self, uid: &EntityUID) -> Ix {
+        if let Some(ix) = self.index.get(uid) {
+            return *ix;
+        }
+        let slot = Slot {
+            uid: uid.clone(),
+            refs: 0,
+            held: None,
+        };
+        let ix = match self.free.pop() {
+            Some(ix) => {
+                self.slots[ix as usize] = slot;
+                ix
+            }
+            None => {
+                self.slots.push(slot);
+                // A store cannot hold 4 billion entities in any memory this runs in.
+                (self.slots.len() - 1) as Ix
+            }
+        };
+        self.index.insert(uid.clone(), ix);
+        ix
+    }
+
+    fn release(&mut self, ix: Ix) {
+        let slot = &mut self.slots[ix as usize];
+        // Counted once per release by construction; a miscount would free a slot still named.
+        debug_assert!(slot.refs > 0, "{} released more often than named", slot.uid);
+        slot.refs = slot.refs.saturating_sub(1);
+        if slot.refs == 0 && slot.held.is_none() {
+            self.index.remove(&slot.uid);
+            self.free.push(ix);
+        }
+    }
+
+    /// `entity` in the store's form, every slot it names interned; `indirect` its ancestors
+    /// that are not parents. Nothing is counted yet (see [`Self::place`]).
+    fn compact(
+        &mut self,
+        entity: &CoreEntity,
+        indirect: impl IntoIterator<Item = EntityUID>,
+        data: bool,
+    ) -> Result<Held, EngineError> {
+        // Refused before anything is interned, so a refusal leaves no uncounted slot.
+        known_values(entity)?;
+        let pairs = |store: &mut Self,
+                     items: &mut dyn Iterator<Item = (&SmolStr, &PartialValue)>|
+         -> Result<Box<[(SmolStr, Val)]>, EngineError> {
+            items
+                .map(|(k, v)| {
+                    value::hold(v, &mut |uid| store.intern(uid))
+                        .map(|v| (k.clone(), v))
+                        .ok_or_else(|| {
+                            EngineError::Unsupported(format!(
+                                "{}: attribute or tag `{k}` holds an unknown value",
+                                entity.uid()
+                            ))
+                        })
+                })
+                .collect()
+        };
+        let attrs = pairs(self, &mut entity.attrs())?;
+        let tags = pairs(self, &mut entity.tags())?;
+        let mut named = Vec::new();
+        for (_, v) in attrs.iter().chain(tags.iter()) {
+            value::refs_in(v, &mut named);
+        }
+        named.sort_unstable();
+        named.dedup();
+        let parents: Box<[Ix]> = entity.parents().map(|p| self.intern(p)).collect();
+        let indirect: Box<[Ix]> = indirect
+            .into_iter()
+            .filter(|a| !entity.parents().any(|p| p == a))
+            .map(|a| self.intern(&a))
+            .collect();
+        Ok(Held {
+            attrs,
+            tags,
+            parents,
+            indirect,
+            named: named.into(),
+            data,
+            cedar: OnceLock::new(),
+        })
+    }
+
+    /// Holds `held` in slot `ix` (replacing what it held), counting what it names before the
+    /// replaced entity stops counting, so a slot both name is never freed in between.
+    fn place(&mut self, ix: Ix, held: Held) {
+        self.slots[ix as usize].refs += 1;
+        for link in held.links() {
+            self.slots[link as usize].refs += 1;
+        }
+        for parent in held.parents.iter() {
+            self.children.entry(*parent).or_default().push(ix);
+        }
+        match self.slots[ix as usize].held.replace(held) {
+            Some(old) => self.forget(ix, old),
+            None => self.held += 1,
+        }
+    }
+
+    /// Empties slot `ix`, if it held an entity.
+    fn take(&mut self, ix: Ix) {
+        if let Some(old) = self.slots[ix as usize].held.take() {
+            self.held -= 1;
+            self.forget(ix, old);
+        }
+    }
+
+    /// Uncounts what `old` (no longer in slot `ix`) named.
+    fn forget(&mut self, ix: Ix, old: Held) {
+        for parent in old.parents.iter() {
+            if let Some(kids) = self.children.get_mut(parent) {
+                // The slot may hold a new entity with the same parent: drop one entry only.
+                if let Some(at) = kids.iter().position(|k| *k == ix) {
+                    kids.swap_remove(at);
+                }
+                if kids.is_empty() {
+                    self.children.remove(parent);
+                }
+            }
+        }
+        for link in old.links() {
+            self.release(link);
+        }
+        self.release(ix);
+    }
+
+    /// The Cedar entity held in slot `ix`, rebuilt from its compact form.
+    fn rebuild(&self, ix: Ix, held: &Held) -> CoreEntity {
+        let uid = |i: Ix| self.uid_at(i);
+        let pairs = |items: &[(SmolStr, Val)]| -> Vec<(SmolStr, PartialValue)> {
+            items
+                .iter()
+                .map(|(k, v)| (k.clone(), PartialValue::Value(value::to_value(v, &uid))))
+                .collect()
+        };
+        let uids = |ixs: &[Ix]| -> HashSet<EntityUID> {
+            ixs.iter().map(|i| self.uid_at(*i).clone()).collect()
+        };
+        CoreEntity::new_with_attr_partial_value(
+            self.uid_at(ix).clone(),
+            pairs(&held.attrs),
+            uids(&held.indirect),
+            uids(&held.parents),
+            pairs(&held.tags),
+        )
+    }
+
+    /// The Cedar entity of slot `ix`, kept if it is someone's parent (read by many calls).
+    fn cedar(&self, ix: Ix, held: &Held) -> Arc<CoreEntity> {
+        if let Some(kept) = held.cedar.get() {
+            return kept.clone();
+        }
+        if self.children.contains_key(&ix) {
+            held.cedar
+                .get_or_init(|| Arc::new(self.rebuild(ix, held)))
+                .clone()
+        } else {
+            Arc::new(self.rebuild(ix, held))
+        }
+    }
+
+    /// The Cedar entity of slot `ix`, kept for later reads (entities the engine's own
+    /// operations look up by uid: profiles, users, firms).
+    fn kept<'s>(&'s self, ix: Ix, held: &'s Held) -> &'s Entity {
+        let entity = held.cedar.get_or_init(|| Arc::new(self.rebuild(ix, held)));
+        Entity::ref_cast(entity.as_ref())
+    }
+
+    /// A store of `entities`; a later entity with the same uid replaces an earlier one.
+    #[cfg(test)]
+    pub(crate) fn build(
+        statics: Vec<CoreEntity>,
+        data: Vec<CoreEntity>,
+    ) -> Result<Self, EngineError> {
+        let mut store = Self::default();
+        for (entities, data) in [(statics, false), (data, true)] {
+            for entity in &entities {
+                store.add(entity, data)?;
+            }
+        }
+        store.close()
+    }
+
+    /// Adds an entity of a whole load (replacing one added before with its uid); its
+    /// ancestors are closed by [`Self::close`] once every entity is in. A load adds entities
+    /// as they are parsed, so it never holds them all as Cedar's at once.
+    pub(crate) fn add(&mut self, entity: &CoreEntity, data: bool) -> Result<(), EngineError> {
+        let held = self.compact(entity, [], data)?;
+        let ix = self.intern(entity.uid());
+        self.place(ix, held);
+        Ok(())
+    }
+
+    /// Ends a whole load: not through [`Self::apply`]'s incremental machinery, the closure of
+    /// each entity that is someone's parent is computed once (memoized), then every entity's
+    /// ancestors are the union of its parents' closures.
+    pub(crate) fn close(mut self) -> Result<Self, EngineError> {
+        let store = &mut self;
+        let mut closures: FxHashMap<Ix, Arc<[Ix]>> = FxHashMap::default();
+        let mut path = Vec::new();
+        let parents: Vec<Ix> = store.children.keys().copied().collect();
+        for parent in parents {
+            store.closure_of(parent, &mut closures, &mut path)?;
+        }
+        for ix in 0..store.slots.len() as Ix {
+            let Some(held) = store.held_at(ix) else {
+                continue;
+            };
+            let mut indirect: Vec<Ix> = Vec::new();
+            for parent in held.parents.iter() {
+                if let Some(above) = closures.get(parent) {
+                    indirect.extend(above.iter().filter(|a| !held.parents.contains(a)));
+                }
+            }
+            if indirect.is_empty() {
+                continue;
+            }
+            indirect.sort_unstable();
+            indirect.dedup();
+            for a in &indirect {
+                store.slots[*a as usize].refs += 1;
+            }
+            if let Some(held) = store.slots[ix as usize].held.as_mut() {
+                // `add` leaves it empty, and nothing reads the store before it is closed.
+                debug_assert!(held.indirect.is_empty());
+                held.indirect = indirect.into();
+                held.cedar = OnceLock::new();
+            }
+        }
+        Ok(self)
+    }
+
+    /// Every ancestor of slot `ix` among the held entities (memoized in `closures`; `path` is
+    /// the chain being followed, to detect cycles and bound depth).
+    fn closure_of(
+        &self,
+        ix: Ix,
+        closures: &mut FxHashMap<Ix, Arc<[Ix]>>,
+        path: &mut Vec<Ix>,
+    ) -> Result<Arc<[Ix]>, EngineError> {
+        if let Some(done) = closures.get(&ix) {
+            return Ok(done.clone());
+        }
+        let Some(held) = self.held_at(ix) else {
+            // A parent that is not held has no known ancestors.
+            return Ok(Arc::from([]));
+        };
+        if path.contains(&ix) {
+            return Err(cycle_error(self.uid_at(ix)));
+        }
+        if path.len() >= MAX_DEPTH {
+            return Err(too_deep(self.uid_at(ix)));
+        }
+        path.push(ix);
+        let mut out: FxHashSet<Ix> = FxHashSet::default();
+        for parent in held.parents.iter() {
+            if *parent == ix {
+                return Err(cycle_error(self.uid_at(ix)));
+            }
+            let above = self.closure_of(*parent, closures, path)?;
+            out.extend(above.iter().copied());
+            out.insert(*parent);
+        }
+        path.pop();
+        let mut out: Vec<Ix> = out.into_iter().collect();
+        out.sort_unstable();
+        let out: Arc<[Ix]> = out.into();
+        closures.insert(ix, out.clone());
+        Ok(out)
+    }
+
+    /// A store of entities whose ancestor sets are already closed (a slice another store
+    /// picked): nothing is recomputed, and each keeps the Cedar entity it came as.
+    pub(crate) fn from_closed(entities: Vec<Arc<CoreEntity>>) -> Result<Self, EngineError> {
+        let mut store = Self::default();
+        for entity in entities {
+            let ix = store.intern(entity.uid());
+            let held = store.compact(&entity, entity.indirect_ancestors().cloned(), true)?;
+            // Just made: the cell is empty.
+            let _ = held.cedar.set(entity);
+            store.place(ix, held);
+        }
+        Ok(store)
+    }
+
+    /// The data entities (not the bundle's own), rebuilt.
+    pub(crate) fn data_entities(&self) -> impl Iterator<Item = Entity> + '_ {
+        self.slots.iter().enumerate().filter_map(|(ix, slot)| {
+            let held = slot.held.as_ref().filter(|h| h.data)?;
+            Some(Entity::from(self.cedar(ix as Ix, held).as_ref().clone()))
+        })
+    }
+
+    /// How many data entities (not the bundle's own) are held.
+    pub(crate) fn data_len(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| s.held.as_ref().is_some_and(|h| h.data))
+            .count()
+    }
+
+    /// The entities reachable from `roots` (see [`Self::slice`]), as Cedar entities.
+    pub(crate) fn pick<'a>(
+        &'a self,
+        roots: impl IntoIterator<Item = &'a EntityUID>,
+    ) -> Vec<Arc<CoreEntity>> {
+        let roots = roots.into_iter().filter_map(|u| self.ix(u)).collect();
+        self.reachable(roots, &FxHashSet::default())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.held
+    }
+
+    /// The entities whose direct parents include `uid`.
+    pub(crate) fn children_of(&self, uid: &EntityUID) -> Vec<EntityUID> {
+        self.ix(uid)
+            .and_then(|ix| self.children.get(&ix))
+            .map(|kids| kids.iter().map(|k| self.uid_at(*k).clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// A held entity, as Cedar's (rebuilt once, then kept: see [`Self::kept`]).
+    pub(crate) fn get(&self, uid: &EntityUID) -> Option<&Entity> {
+        let (ix, held) = self.held_of(uid)?;
+        Some(self.kept(ix, held))
+    }
+
+    /// Whether an entity of this uid is held.
+    pub(crate) fn contains(&self, uid: &EntityUID) -> bool {
+        self.held_of(uid).is_some()
+    }
+
+    /// A held entity, rebuilt as Cedar's and not kept (for a single read of any entity).
+    pub(crate) fn read(&self, uid: &EntityUID) -> Option<Entity> {
+        let (ix, held) = self.held_of(uid)?;
+        Some(Entity::from(self.cedar(ix, held).as_ref().clone()))
+    }
+
+    /// A held entity with the entities it points at.
+    pub(crate) fn node(&self, uid: &EntityUID) -> Option<Node<'_>> {
+        let (ix, held) = self.held_of(uid)?;
+        Some(self.node_at(ix, held))
+    }
+
+    fn node_at<'s>(&'s self, ix: Ix, held: &'s Held) -> Node<'s> {
+        Node {
+            uid: self.uid_at(ix),
+            next: held
+                .parents
+                .iter()
+                .chain(held.named.iter())
+                .map(|i| self.uid_at(*i))
+                .collect(),
+        }
+    }
+
+    /// Every held entity as a [`Node`].
+    pub(crate) fn nodes(&self) -> impl Iterator<Item = Node<'_>> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(ix, slot)| slot.held.as_ref().map(|held| self.node_at(ix as Ix, held)))
+    }
+
+    /// The held entities `keep` picks (it sees each before it is rebuilt), as Cedar's; each
+    /// picked one is kept (see [`Self::kept`]), so pick few: entities of one type.
+    pub(crate) fn entities_where<'s>(
+        &'s self,
+        keep: impl Fn(&Peek<'_>) -> bool + 's,
+    ) -> impl Iterator<Item = &'s Entity> + 's {
+        self.slots.iter().enumerate().filter_map(move |(ix, slot)| {
+            let held = slot.held.as_ref()?;
+            keep(&Peek {
+                uid: &slot.uid,
+                held,
+            })
+            .then(|| self.kept(ix as Ix, held))
+        })
+    }
+
+    /// The ancestors of a held entity (parents and the rest), as uids.
+    fn ancestors_held(&self, held: &Held) -> HashSet<EntityUID> {
+        held.parents
+            .iter()
+            .chain(held.indirect.iter())
+            .map(|i| self.uid_at(*i).clone())
+            .collect()
+    }
+
+    /// Removes `remove`, then inserts or replaces `upsert` (entities whose `parents` are
+    /// direct parents; indirect ancestors are computed here), marked as `data` or the bundle's.
+    /// All-or-nothing: on error (a cycle, an unknown value) the store is unchanged.
+    pub(crate) fn apply(
+        &mut self,
+        remove: &[EntityUID],
+        upsert: Vec<CoreEntity>,
+        data: bool,
+    ) -> Result<(), EngineError> {
+        for entity in &upsert {
+            known_values(entity)?;
+        }
+        let mut incoming: HashMap<EntityUID, CoreEntity> = HashMap::with_capacity(upsert.len());
+        for e in upsert {
+            incoming.insert(e.uid().clone(), e);
+        }
+        let removed: HashSet<&EntityUID> = remove
+            .iter()
+            .filter(|u| !incoming.contains_key(*u))
+            .collect();
+
+        // Every entity whose ancestor set may change: the upserted ones, and the descendants of
+        // anything upserted or removed (through old edges and the new ones).
+        let mut new_children: HashMap<&EntityUID, Vec<&EntityUID>> = HashMap::new();
+        for (uid, e) in &incoming {
+            for p in e.parents() {
+                new_children.entry(p).or_default().push(uid);
+            }
+        }
+        let mut affected: HashSet<EntityUID> = HashSet::new();
+        let mut queue: Vec<EntityUID> = incoming
+            .keys()
+            .cloned()
+            .chain(removed.iter().map(|u| (*u).clone()))
+            .collect();
+        while let Some(uid) = queue.pop() {
+            if !affected.insert(uid.clone()) {
+                continue;
+            }
+            if let Some(kids) = self.ix(&uid).and_then(|ix| self.children.get(&ix)) {
+                queue.extend(kids.iter().map(|k| self.uid_at(*k).clone()));
+            }
+            if let Some(kids) = new_children.get(&uid) {
+                queue.extend(kids.iter().map(|k| (*k).clone()));
+            }
+        }
+
+        // Recompute ancestors of the affected entities, parents first, detecting cycles.
+        let mut computed: HashMap<EntityUID, HashSet<EntityUID>> = HashMap::new();
+        let pending = Pending {
+            incoming: &incoming,
+            removed: &removed,
+            affected: &affected,
+        };
+        for uid in &affected {
+            if removed.contains(uid) {
+                continue;
+            }
+            self.ancestors_of(uid, &pending, &mut computed, &mut Vec::new())?;
+        }
+
+        // Nothing below can fail: commit.
+        for uid in &removed {
+            if let Some(ix) = self.ix(uid) {
+                self.take(ix);
+            }
+        }
+        for (uid, ancestors) in computed {
+            match incoming.remove(&uid) {
+                Some(entity) => {
+                    let ix = self.intern(&uid);
+                    // Unknown values were refused above: this cannot fail.
+                    let held = self.compact(&entity, ancestors, data)?;
+                    self.place(ix, held);
+                }
+                None => self.set_ancestors(&uid, ancestors),
+            }
+        }
+        Ok(())
+    }
+
+    /// A held entity's ancestors, changed because an ancestor's changed.
+    fn set_ancestors(&mut self, uid: &EntityUID, ancestors: HashSet<EntityUID>) {
+        let Some((ix, held)) = self.held_of(uid) else {
+            return;
+        };
+        let parents = held.parents.clone();
+        let mut indirect: Vec<Ix> = Vec::with_capacity(ancestors.len());
+        for a in &ancestors {
+            let a = self.intern(a);
+            if !parents.contains(&a) {
+                indirect.push(a);
+            }
+        }
+        indirect.sort_unstable();
+        for a in &indirect {
+            self.slots[*a as usize].refs += 1;
+        }
+        let Some(held) = self.slots[ix as usize].held.as_mut() else {
+            return;
+        };
+        let old = std::mem::replace(&mut held.indirect, indirect.into());
+        held.cedar = OnceLock::new();
+        for a in old.iter() {
+            self.release(*a);
+        }
+    }
+
+    /// Ancestors of `uid` after the pending change (memoized in `computed`).
+    fn ancestors_of(
+        &self,
+        uid: &EntityUID,
+        pending: &Pending<'_>,
+        computed: &mut HashMap<EntityUID, HashSet<EntityUID>>,
+        path: &mut Vec<EntityUID>,
+    ) -> Result<HashSet<EntityUID>, EngineError> {
+        if let Some(done) = computed.get(uid) {
+            return Ok(done.clone());
+        }
+        if pending.removed.contains(uid) {
+            return Ok(HashSet::new());
+        }
+        if !pending.affected.contains(uid) {
+            // Unchanged entity: its stored closure is still right.
+            return Ok(self
+                .held_of(uid)
+                .map(|(_, held)| self.ancestors_held(held))
+                .unwrap_or_default());
+        }
+        if path.contains(uid) {
+            return Err(cycle_error(uid));
+        }
+        if path.len() >= MAX_DEPTH {
+            return Err(too_deep(uid));
+        }
+        let parents: Vec<EntityUID> = match pending.incoming.get(uid) {
+            Some(e) => e.parents().cloned().collect(),
+            None => match self.held_of(uid) {
+                Some((_, held)) => held
+                    .parents
+                    .iter()
+                    .map(|p| self.uid_at(*p).clone())
+                    .collect(),
+                None => Vec::new(),
+            },
+        };
+        path.push(uid.clone());
+        let mut out = HashSet::new();
+        for p in parents {
+            if &p == uid {
+                path.pop();
+                return Err(cycle_error(uid));
+            }
+            let above = self.ancestors_of(&p, pending, computed, path)?;
+            if above.contains(uid) {
+                path.pop();
+                return Err(cycle_error(uid));
+            }
+            out.extend(above);
+            out.insert(p);
+        }
+        path.pop();
+        computed.insert(uid.clone(), out.clone());
+        Ok(out)
+    }
+
+    /// The entities reachable from `roots` through attribute and tag references, as a Cedar
+    /// store. Evaluation of a request rooted there can only touch these.
+    /// (Returned as Cedar's core store; `as_cedar` views it as the public type.)
+    pub(crate) fn slice<'a>(
+        &self,
+        roots: impl IntoIterator<Item = &'a EntityUID>,
+    ) -> Result<CoreEntities, EngineError> {
+        let roots = roots.into_iter().filter_map(|u| self.ix(u)).collect();
+        let picked = self.reachable(roots, &FxHashSet::default());
+        CoreEntities::new()
+            .add_entities(
+                picked,
+                None::<&NoEntitiesSchema>,
+                TCComputation::AssumeAlreadyComputed,
+                Extensions::all_available(),
+            )
+            .map_err(|e| EngineError::EntityInvalid(e.to_string()))
+    }
+
+    /// A slice plus entities given for one call only (they replace stored entities of the same
+    /// uid for this call). Their ancestors are closed over the stored ancestors of their parents;
+    /// stored descendants of a replaced entity keep the ancestry they have in the store.
+    pub(crate) fn slice_with<'a>(
+        &self,
+        roots: impl IntoIterator<Item = &'a EntityUID>,
+        extras: Vec<CoreEntity>,
+    ) -> Result<CoreEntities, EngineError> {
+        let replaced: FxHashSet<Ix> = extras.iter().filter_map(|e| self.ix(e.uid())).collect();
+        let mut extra_roots: Vec<EntityUID> = Vec::new();
+        for entity in &extras {
+            extra_roots.extend(entity.ancestors().cloned());
+            extra_roots.extend(refs_of(entity).iter().cloned());
+        }
+        let roots: Vec<Ix> = roots
+            .into_iter()
+            .filter_map(|u| self.ix(u))
+            .chain(extra_roots.iter().filter_map(|u| self.ix(u)))
+            .collect();
+        let mut picked = self.reachable(roots, &replaced);
+        picked.extend(extras.into_iter().map(Arc::new));
+        CoreEntities::new()
+            .add_entities(
+                picked,
+                None::<&NoEntitiesSchema>,
+                TCComputation::ComputeNow,
+                Extensions::all_available(),
+            )
+            .map_err(|e| EngineError::EntityInvalid(e.to_string()))
+    }
+
+    fn reachable(&self, mut queue: Vec<Ix>, skip: &FxHashSet<Ix>) -> Vec<Arc<CoreEntity>> {
+        let mut seen: FxHashSet<Ix> = FxHashSet::default();
+        let mut picked: Vec<Arc<CoreEntity>> = Vec::new();
+        while let Some(ix) = queue.pop() {
+            if !seen.insert(ix) || skip.contains(&ix) {
+                continue;
+            }
+            if let Some(held) = self.held_at(ix) {
+                picked.push(self.cedar(ix, held));
+                queue.extend(held.named.iter().copied());
+            }
+        }
+        picked
+    }
+}
+
+/// A change being applied, as [`EntityStore::ancestors_of`] reads it.
+struct Pending<'p> {
+    incoming: &'p HashMap<EntityUID, CoreEntity>,
+    removed: &'p HashSet<&'p EntityUID>,
+    affected: &'p HashSet<EntityUID>,
+}
+
+/// Refuses an entity holding an unknown (partial) value: a store holds data.
+fn known_values(entity: &CoreEntity) -> Result<(), EngineError> {
+    match entity
+        .attrs()
+        .chain(entity.tags())
+        .find(|(_, v)| matches!(v, PartialValue::Residual(_)))
+    {
+        Some((k, _)) => Err(EngineError::Unsupported(format!(
+            "{}: attribute or tag `{k}` holds an unknown value",
+            entity.uid()
+        ))),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::collections::{BTreeMap, HashSet};
+
+    use cedar_policy_core::ast::{Eid, Entity as CoreEntity, EntityType, EntityUID, PartialValue};
+    use cedar_policy_core::ast::{Literal, Value};
+    use smol_str::SmolStr;
+
+    use super::EntityStore;
+
+    fn uid(ty: &str, id: &str) -> EntityUID {
+        EntityUID::from_components(
+            EntityType::from_normalized_str(ty).unwrap(),
+            Eid::new(id),
+            None,
+        )
+    }
+
+    fn entity(ty: &str, id: &str, parents: &[EntityUID], refs: &[EntityUID]) -> CoreEntity {
+        let attrs: BTreeMap<SmolStr, PartialValue> = refs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let v = Value::from(Literal::EntityUID(std::sync::Arc::new(r.clone())));
+                (SmolStr::from(format!("r{i}")), PartialValue::Value(v))
+            })
+            .collect();
+        CoreEntity::new_with_attr_partial_value(
+            uid(ty, id),
+            attrs,
+            HashSet::new(),
+            parents.iter().cloned().collect(),
+            std::iter::empty(),
+        )
+    }
+
+    /// Every slot is counted by what names it, and freed when nothing does: a tenant loaded
+    /// and unloaded again leaves the store as it was (no uid kept for nothing).
+    #[test]
+    fn unloading_what_was_loaded_frees_every_slot_it_made() {
+        let firm = uid("Firm", "f");
+        let shared = entity("Plan", "p", &[], &[]);
+        let mut store = EntityStore::build(vec![shared], Vec::new()).unwrap();
+        let (slots, index) = (store.slots.len(), store.index.len());
+
+        let client = uid("Client", "c");
+        let tenant = vec![
+            entity("Firm", "f", &[], &[uid("Plan", "p")]),
+            entity(
+                "Client",
+                "c",
+                std::slice::from_ref(&firm),
+                &[firm.clone(), uid("User", "gone")],
+            ),
+            entity(
+                "Document",
+                "d",
+                std::slice::from_ref(&client),
+                std::slice::from_ref(&client),
+            ),
+        ];
+        store.apply(&[], tenant, true).unwrap();
+        assert_eq!(store.len(), 4);
+        let document = store.get(&uid("Document", "d")).unwrap();
+        assert!(
+            document.as_ref().is_descendant_of(&firm),
+            "ancestors are closed"
+        );
+
+        store
+            .apply(&[firm, client, uid("Document", "d")], Vec::new(), true)
+            .unwrap();
+        assert_eq!(store.len(), 1);
+        assert_eq!(
+            store.index.len(),
+            index,
+            "every slot the tenant made is freed"
+        );
+        assert!(store.children.is_empty());
+        assert!(store.slots.len() <= slots + 4);
+        // Freed slots are reused: loading it again makes none.
+        let before = store.slots.len();
+        store
+            .apply(&[], vec![entity("Firm", "f", &[], &[])], true)
+            .unwrap();
+        assert_eq!(store.slots.len(), before);
+    }
+
+    /// Removing a parent keeps the uid its children name (a reload would too), and the
+    /// child's ancestry is what a reload gives.
+    #[test]
+    fn a_removed_parent_stays_named_by_its_children() {
+        let (root, mid) = (uid("G", "root"), uid("G", "mid"));
+        let mut store = EntityStore::build(
+            Vec::new(),
+            vec![
+                entity("G", "root", &[], &[]),
+                entity("G", "mid", std::slice::from_ref(&root), &[]),
+                entity("U", "u", std::slice::from_ref(&mid), &[]),
+            ],
+        )
+        .unwrap();
+        store
+            .apply(std::slice::from_ref(&mid), Vec::new(), true)
+            .unwrap();
+        let u = store.get(&uid("U", "u")).unwrap().as_ref().clone();
+        assert!(u.is_descendant_of(&mid));
+        assert!(!u.is_descendant_of(&root), "{u:?}");
+        assert!(store.index.contains_key(&mid));
+    }
+}
