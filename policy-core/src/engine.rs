@@ -79,6 +79,13 @@ impl Engine {
         self.store.len()
     }
 
+    /// About how many bytes the held entities take in the store's compact form (a host's
+    /// memory budget counts tenants with it; the Cedar entities rebuilt for parents are not
+    /// included).
+    pub fn entity_bytes(&self) -> usize {
+        self.store.bytes()
+    }
+
     /// The data entities as Cedar entity JSON (direct parents only), for hosts that persist them
     /// or load them into another bundle version.
     pub fn data_records(&self) -> Result<Vec<Value>, EngineError> {
@@ -140,7 +147,7 @@ impl Engine {
 
     /// Checks a delta against the domain rules without applying it (planning).
     pub(crate) fn check_rules(&self, delta: &EntityDelta) -> Result<(), EngineError> {
-        let parsed = parse_each(delta.upsert.iter().cloned(), &self.bundle)?;
+        let parsed = parse_each(delta.upsert.iter(), &self.bundle)?;
         rules::check_overlay(self.firm_model(), &self.store, &parsed, &[])
     }
 
@@ -287,13 +294,13 @@ fn keyed_records(
 
 /// Parses data records one by one against the schema (no closure computed here: the store
 /// does that).
-pub(crate) fn parse_each(
-    records: impl Iterator<Item = Value>,
+pub(crate) fn parse_each<R: std::borrow::Borrow<Value>>(
+    records: impl Iterator<Item = R>,
     bundle: &Bundle,
 ) -> Result<Vec<cedar_policy_core::ast::Entity>, EngineError> {
     let mut plain = plain_parser(bundle);
     records
-        .map(|record| parse_one(bundle, plain.as_mut(), &record))
+        .map(|record| parse_one(bundle, plain.as_mut(), record.borrow()))
         .collect()
 }
 

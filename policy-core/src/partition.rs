@@ -79,7 +79,7 @@ impl Engine {
     /// Adds one tenant's records (as stored: already validated, tenant rules included, when
     /// they were written) to the store. The records must not be in the store already.
     pub fn insert_partition(&mut self, records: &[Value]) -> Result<usize, EngineError> {
-        let parsed = parse_each(records.iter().cloned(), &self.bundle)?;
+        let parsed = parse_each(records.iter(), &self.bundle)?;
         let count = parsed.len();
         self.store.apply(&[], parsed, true)?;
         Ok(count)

@@ -24,9 +24,6 @@ use serde_json::Value;
 use super::metrics::TenantMetrics;
 use crate::store::{PolicyStore, StoreError, Tenants};
 
-/// What a tenant is counted as when the allocator cannot be read: a conservative entity size.
-const ESTIMATED_ENTITY_BYTES: u64 = 2_048;
-
 #[derive(Debug, thiserror::Error)]
 pub enum PartitionError {
     #[error(transparent)]
@@ -181,14 +178,11 @@ impl Partitions {
             .iter()
             .filter_map(policy_core::uid_of_record)
             .collect();
-        let before = crate::memory::allocated();
-        data.write()
-            .map_err(|_| PartitionError::Poisoned)?
-            .insert_partition(&records)?;
-        let after = crate::memory::allocated();
-        let bytes = match (before, after) {
-            (Some(b), Some(a)) if a > b => a - b,
-            _ => uids.len() as u64 * ESTIMATED_ENTITY_BYTES,
+        let bytes = {
+            let mut data = data.write().map_err(|_| PartitionError::Poisoned)?;
+            let before = data.entity_bytes();
+            data.insert_partition(&records)?;
+            data.entity_bytes().saturating_sub(before) as u64
         };
         drop(records);
         let key: Arc<str> = Arc::from(tenant);

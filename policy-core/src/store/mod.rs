@@ -72,6 +72,20 @@ struct Held {
 }
 
 impl Held {
+    /// About what this entity takes in the store: its slot, its index entry and what it owns
+    /// (not the Cedar entity rebuilt from it, kept for parents only). Counted by the store so
+    /// a host can measure what a tenant takes without asking the allocator (which walks the
+    /// whole heap to answer).
+    fn bytes(&self, uid: &EntityUID) -> usize {
+        const INDEX_ENTRY: usize = size_of::<EntityUID>() + size_of::<Ix>() + 1;
+        size_of::<Slot>()
+            + INDEX_ENTRY
+            + value::text_heap(uid.eid().as_ref())
+            + value::pairs_heap(&self.attrs)
+            + value::pairs_heap(&self.tags)
+            + size_of::<Ix>() * (self.parents.len() * 2 + self.indirect.len() + self.named.len())
+    }
+
     /// Every slot this entity names (each counted in that slot's `refs`).
     fn links(&self) -> impl Iterator<Item = Ix> + '_ {
         self.parents
@@ -124,6 +138,8 @@ pub(crate) struct EntityStore {
     children: FxHashMap<Ix, Vec<Ix>>,
     /// Held entities.
     held: usize,
+    /// What the held entities take in the store's form (see [`Held::bytes`]).
+    bytes: usize,
 }
 
 fn collect_value_refs(value: &Value, out: &mut Vec<EntityUID>) {
@@ -276,6 +292,7 @@ impl EntityStore {
     /// Holds `held` in slot `ix` (replacing what it held), counting what it names before the
     /// replaced entity stops counting, so a slot both name is never freed in between.
     fn place(&mut self, ix: Ix, held: Held) {
+        self.bytes += held.bytes(self.uid_at(ix));
         self.slots[ix as usize].refs += 1;
         for link in held.links() {
             self.slots[link as usize].refs += 1;
@@ -299,6 +316,7 @@ impl EntityStore {
 
     /// Uncounts what `old` (no longer in slot `ix`) named.
     fn forget(&mut self, ix: Ix, old: Held) {
+        self.bytes = self.bytes.saturating_sub(old.bytes(self.uid_at(ix)));
         for parent in old.parents.iter() {
             if let Some(kids) = self.children.get_mut(parent) {
                 // The slot may hold a new entity with the same parent: drop one entry only.
@@ -412,6 +430,7 @@ impl EntityStore {
             for a in &indirect {
                 store.slots[*a as usize].refs += 1;
             }
+            store.bytes += size_of::<Ix>() * indirect.len();
             if let Some(held) = store.slots[ix as usize].held.as_mut() {
                 // `add` leaves it empty, and nothing reads the store before it is closed.
                 debug_assert!(held.indirect.is_empty());
@@ -502,6 +521,11 @@ impl EntityStore {
 
     pub(crate) fn len(&self) -> usize {
         self.held
+    }
+
+    /// About what the held entities take (see [`Held::bytes`]).
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// The entities whose direct parents include `uid`.
@@ -681,8 +705,13 @@ impl EntityStore {
         let Some(held) = self.slots[ix as usize].held.as_mut() else {
             return;
         };
-        let old = std::mem::replace(&mut held.indirect, indirect.into());
+        let (added, old) = (
+            indirect.len(),
+            std::mem::replace(&mut held.indirect, indirect.into()),
+        );
         held.cedar = OnceLock::new();
+        self.bytes =
+            (self.bytes + size_of::<Ix>() * added).saturating_sub(size_of::<Ix>() * old.len());
         for a in old.iter() {
             self.release(*a);
         }
@@ -879,7 +908,7 @@ mod tests {
         let firm = uid("Firm", "f");
         let shared = entity("Plan", "p", &[], &[]);
         let mut store = EntityStore::build(vec![shared], Vec::new()).unwrap();
-        let (slots, index) = (store.slots.len(), store.index.len());
+        let (slots, index, bytes) = (store.slots.len(), store.index.len(), store.bytes());
 
         let client = uid("Client", "c");
         let tenant = vec![
@@ -899,6 +928,7 @@ mod tests {
         ];
         store.apply(&[], tenant, true).unwrap();
         assert_eq!(store.len(), 4);
+        assert!(store.bytes() > bytes, "a load is counted");
         let document = store.get(&uid("Document", "d")).unwrap();
         assert!(
             document.as_ref().is_descendant_of(&firm),

@@ -87,3 +87,42 @@ pub(crate) fn refs_in(val: &Val, out: &mut Vec<Ix>) {
         Val::Bool(_) | Val::Long(_) | Val::Str(_) | Val::Ext(_) => {}
     }
 }
+
+/// Heap bytes `val` owns beyond its own size (boxed items, long strings); extension values
+/// are counted at their inline size (rare).
+pub(crate) fn heap_bytes(val: &Val) -> usize {
+    match val {
+        Val::Bool(_) | Val::Long(_) | Val::Entity(_) => 0,
+        Val::Str(s) => str_heap(s),
+        Val::Set(items) => items.iter().map(|v| size_of::<Val>() + heap_bytes(v)).sum(),
+        Val::Record(fields) => pairs_heap(fields),
+        Val::Ext(_) => size_of::<Value>(),
+    }
+}
+
+/// Heap bytes of boxed name–value pairs (attributes, tags, a record).
+pub(crate) fn pairs_heap(pairs: &[(SmolStr, Val)]) -> usize {
+    pairs
+        .iter()
+        .map(|(k, v)| size_of::<(SmolStr, Val)>() + str_heap(k) + heap_bytes(v))
+        .sum()
+}
+
+/// A `SmolStr` keeps up to 23 bytes inline; a longer one is on the heap.
+pub(crate) fn str_heap(s: &SmolStr) -> usize {
+    if s.is_heap_allocated() {
+        s.len()
+    } else {
+        0
+    }
+}
+
+/// What a `SmolStr` of `text` would keep on the heap.
+pub(crate) fn text_heap(text: &str) -> usize {
+    const INLINE: usize = 23;
+    if text.len() > INLINE {
+        text.len()
+    } else {
+        0
+    }
+}
