@@ -2,14 +2,15 @@
 //! a server that holds only the tenants in use (a budget so small that every call unloads the
 //! others) answers every request exactly as a server holding everything; writes to a tenant
 //! that is not resident land, a write reaching another firm is refused as before, and a
-//! restart (the tenants already assigned in the store) changes no decision.
+//! restart (the tenants already assigned in the store) changes no decision. Replicas holding
+//! tenants on demand on one PostgreSQL replay each other's writes per tenant.
 
 #[path = "../../host-server/tests/support/mod.rs"]
 mod support;
 
 use serde_json::{json, Value};
 use sesame_tools::firm_gen::{network_entities, FirmSize};
-use support::{entity, Server, TestResult};
+use support::{entity, Postgres, Server, TestResult};
 
 const FIRMS: usize = 4;
 
@@ -242,6 +243,115 @@ fn tenants_loaded_on_demand_decide_as_the_whole_store() -> TestResult {
             decide(&whole, request)?,
             "{request}"
         );
+    }
+    let _ = std::fs::remove_file(&file);
+    Ok(())
+}
+
+/// Polls `server` until it answers every request in `requests` as `expected`.
+fn until_same(
+    server: &Server,
+    requests: &[Value],
+    expected: &[(String, Value)],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let started = std::time::Instant::now();
+    loop {
+        let got = requests
+            .iter()
+            .map(|r| decide(server, r))
+            .collect::<Result<Vec<_>, _>>()?;
+        if got == expected {
+            return Ok(());
+        }
+        if started.elapsed() > std::time::Duration::from_secs(10) {
+            return Err(format!("{} still answers {got:?}, not {expected:?}", server.url).into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Replicas that hold tenants on demand (a budget so small that every call unloads the other
+/// tenants) on one PostgreSQL store replay each other's writes per tenant: a document written
+/// on one to a firm another holds, then to a firm it does not hold, a document changed and one
+/// removed are decided by every replica as by the writer and by a replica holding everything.
+#[test]
+fn replicas_holding_tenants_on_demand_replay_each_others_writes() -> TestResult {
+    let pg = Postgres::start("tenants-replicas")?;
+    let url = pg.url();
+    let file = std::env::temp_dir().join(format!(
+        "sesame-tenant-replicas-{}.json",
+        std::process::id()
+    ));
+    std::fs::write(
+        &file,
+        serde_json::to_string(&network_entities(FIRMS, FirmSize::of(10, 3, 8)))?,
+    )?;
+    // The first seeds the store; the others find it seeded.
+    let whole = Server::start_on("replica-whole", &file, &["--database-url", &url])?;
+    let on_demand = ["--database-url", url.as_str(), "--entity-memory", "1"];
+    let writer = Server::start_on("replica-writer", &file, &on_demand)?;
+    let reader = Server::start_on("replica-reader", &file, &on_demand)?;
+    let on = |firm: usize, doc: &str| -> Vec<Value> {
+        (0..10)
+            .flat_map(|u| {
+                ["view_document", "edit_document"].map(|action| {
+                    json!({"principal": entity("User", &format!("f{firm}-u{u}")),
+                    "action": entity("Action", action), "resource": entity("Document", doc)})
+                })
+            })
+            .collect()
+    };
+    let patch = |server: &Server, delta: Value| -> TestResult {
+        let r = server
+            .admin()
+            .send("PATCH", "/v1/entities", Some(&delta.to_string()))?;
+        assert_eq!(r.status, 200, "{}", r.body);
+        Ok(())
+    };
+    let document = |firm: usize, id: &str, archived: bool| {
+        let client = entity("Client", &format!("f{firm}-c1"));
+        json!({"uid": entity("Document", id),
+            "attrs": {"client": {"__entity": client}, "kind": "receipt", "archived": archived},
+            "parents": [client]})
+    };
+    // The reader holds f1 (its last call read it), not f2.
+    let _ = decide(&reader, &on(1, "f1-doc0")[0])?;
+    let mut allowed = 0;
+    for (firm, id) in [(1, "f1-replayed"), (2, "f2-replayed")] {
+        let requests = on(firm, id);
+        let before: Vec<_> = requests
+            .iter()
+            .map(|r| decide(&writer, r))
+            .collect::<Result<_, _>>()?;
+        patch(&writer, json!({"upsert": [document(firm, id, false)]}))?;
+        let after: Vec<_> = requests
+            .iter()
+            .map(|r| decide(&writer, r))
+            .collect::<Result<_, _>>()?;
+        assert_ne!(
+            before, after,
+            "the write changes decisions: the case is not empty"
+        );
+        allowed += after.iter().filter(|(d, _)| d == "allow").count();
+        until_same(&reader, &requests, &after)?;
+        until_same(&whole, &requests, &after)?;
+        // Back on f1 between writes, so that f2 is not resident when its write arrives.
+        let _ = decide(&reader, &on(1, "f1-doc0")[0])?;
+    }
+    assert!(allowed > 0, "nobody sees the written documents");
+    // Changed (archived) on the writer, then removed: each replica follows.
+    for delta in [
+        json!({"upsert": [document(1, "f1-replayed", true)]}),
+        json!({"remove": [entity("Document", "f1-replayed")]}),
+    ] {
+        patch(&writer, delta)?;
+        let requests = on(1, "f1-replayed");
+        let expected: Vec<_> = requests
+            .iter()
+            .map(|r| decide(&writer, r))
+            .collect::<Result<_, _>>()?;
+        until_same(&reader, &requests, &expected)?;
+        until_same(&whole, &requests, &expected)?;
     }
     let _ = std::fs::remove_file(&file);
     Ok(())

@@ -22,7 +22,7 @@
 
 mod value;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 
 use cedar_policy::Entity;
@@ -595,18 +595,10 @@ impl EntityStore {
         })
     }
 
-    /// The ancestors of a held entity (parents and the rest), as uids.
-    fn ancestors_held(&self, held: &Held) -> HashSet<EntityUID> {
-        held.parents
-            .iter()
-            .chain(held.indirect.iter())
-            .map(|i| self.uid_at(*i).clone())
-            .collect()
-    }
-
     /// Removes `remove`, then inserts or replaces `upsert` (entities whose `parents` are
     /// direct parents; indirect ancestors are computed here), marked as `data` or the bundle's.
-    /// All-or-nothing: on error (a cycle, an unknown value) the store is unchanged.
+    /// All-or-nothing: on error (a cycle, a hierarchy too deep, an unknown value) the store is
+    /// unchanged.
     pub(crate) fn apply(
         &mut self,
         remove: &[EntityUID],
@@ -616,89 +608,182 @@ impl EntityStore {
         for entity in &upsert {
             known_values(entity)?;
         }
-        let mut incoming: HashMap<EntityUID, CoreEntity> = HashMap::with_capacity(upsert.len());
+        let mut incoming: FxHashMap<EntityUID, CoreEntity> = FxHashMap::default();
+        incoming.reserve(upsert.len());
         for e in upsert {
             incoming.insert(e.uid().clone(), e);
         }
-        let removed: HashSet<&EntityUID> = remove
+        let removed: FxHashSet<&EntityUID> = remove
             .iter()
             .filter(|u| !incoming.contains_key(*u))
             .collect();
-
-        // Every entity whose ancestor set may change: the upserted ones, and the descendants of
-        // anything upserted or removed (through old edges and the new ones).
-        let mut new_children: HashMap<&EntityUID, Vec<&EntityUID>> = HashMap::new();
-        for (uid, e) in &incoming {
-            for p in e.parents() {
-                new_children.entry(p).or_default().push(uid);
-            }
-        }
-        let mut affected: HashSet<EntityUID> = HashSet::new();
-        let mut queue: Vec<EntityUID> = incoming
-            .keys()
-            .cloned()
-            .chain(removed.iter().map(|u| (*u).clone()))
-            .collect();
-        while let Some(uid) = queue.pop() {
-            if !affected.insert(uid.clone()) {
-                continue;
-            }
-            if let Some(kids) = self.ix(&uid).and_then(|ix| self.children.get(&ix)) {
-                queue.extend(kids.iter().map(|k| self.uid_at(*k).clone()));
-            }
-            if let Some(kids) = new_children.get(&uid) {
-                queue.extend(kids.iter().map(|k| (*k).clone()));
-            }
-        }
-
-        // Recompute ancestors of the affected entities, parents first, detecting cycles.
-        let mut computed: HashMap<EntityUID, HashSet<EntityUID>> = HashMap::new();
+        let affected = self.affected_by(&incoming, &removed);
+        // Checked on the hierarchy as it will be, before anything changes.
         let pending = Pending {
             incoming: &incoming,
             removed: &removed,
             affected: &affected,
         };
+        let mut depths: FxHashMap<&EntityUID, usize> = FxHashMap::default();
         for uid in &affected {
-            if removed.contains(uid) {
-                continue;
-            }
-            self.ancestors_of(uid, &pending, &mut computed, &mut Vec::new())?;
+            self.depth_of(uid, &pending, &mut depths, &mut Vec::new())?;
         }
+        drop(depths);
 
         // Nothing below can fail: commit.
+        let removed: Vec<EntityUID> = removed.into_iter().cloned().collect();
         for uid in &removed {
             if let Some(ix) = self.ix(uid) {
                 self.take(ix);
             }
         }
-        for (uid, ancestors) in computed {
-            match incoming.remove(&uid) {
-                Some(entity) => {
-                    let ix = self.intern(&uid);
-                    // Unknown values were refused above: this cannot fail.
-                    let held = self.compact(&entity, ancestors, data)?;
-                    self.place(ix, held);
-                }
-                None => self.set_ancestors(&uid, ancestors),
+        for (uid, entity) in incoming {
+            // Unknown values were refused above: this cannot fail.
+            let held = self.compact(&entity, [], data)?;
+            let ix = self.intern(&uid);
+            self.place(ix, held);
+        }
+        // Then the ancestors of every affected entity still held, parents first (memoized).
+        let affected: FxHashSet<Ix> = affected
+            .iter()
+            .filter_map(|uid| self.held_of(uid).map(|(ix, _)| ix))
+            .collect();
+        let mut closures: FxHashMap<Ix, Arc<[Ix]>> = FxHashMap::default();
+        for ix in &affected {
+            self.closure_after(*ix, &affected, &mut closures);
+        }
+        for ix in affected {
+            if let Some(closure) = closures.get(&ix).cloned() {
+                self.set_ancestors(ix, &closure);
             }
         }
         Ok(())
     }
 
-    /// A held entity's ancestors, changed because an ancestor's changed.
-    fn set_ancestors(&mut self, uid: &EntityUID, ancestors: HashSet<EntityUID>) {
-        let Some((ix, held)) = self.held_of(uid) else {
-            return;
-        };
-        let parents = held.parents.clone();
-        let mut indirect: Vec<Ix> = Vec::with_capacity(ancestors.len());
-        for a in &ancestors {
-            let a = self.intern(a);
-            if !parents.contains(&a) {
-                indirect.push(a);
+    /// Every entity whose ancestor set may change: the upserted ones, and the descendants of
+    /// anything upserted or removed (through old edges and the new ones).
+    fn affected_by(
+        &self,
+        incoming: &FxHashMap<EntityUID, CoreEntity>,
+        removed: &FxHashSet<&EntityUID>,
+    ) -> FxHashSet<EntityUID> {
+        let mut new_children: FxHashMap<&EntityUID, Vec<&EntityUID>> = FxHashMap::default();
+        for (uid, e) in incoming {
+            for p in e.parents() {
+                new_children.entry(p).or_default().push(uid);
             }
         }
-        indirect.sort_unstable();
+        let mut affected: FxHashSet<EntityUID> = FxHashSet::default();
+        let mut queue: Vec<&EntityUID> = incoming.keys().chain(removed.iter().copied()).collect();
+        while let Some(uid) = queue.pop() {
+            if affected.contains(uid) {
+                continue;
+            }
+            affected.insert(uid.clone());
+            if let Some(kids) = self.ix(uid).and_then(|ix| self.children.get(&ix)) {
+                queue.extend(kids.iter().map(|k| self.uid_at(*k)));
+            }
+            if let Some(kids) = new_children.get(uid) {
+                queue.extend(kids.iter().copied());
+            }
+        }
+        affected
+    }
+
+    /// How many affected entities are above `uid` after the pending change, refusing a cycle
+    /// or a chain deeper than [`MAX_DEPTH`] (memoized in `done`; `path` is the chain being
+    /// followed). Entities the change does not affect keep their checked hierarchy.
+    fn depth_of<'a>(
+        &'a self,
+        uid: &'a EntityUID,
+        pending: &Pending<'a>,
+        done: &mut FxHashMap<&'a EntityUID, usize>,
+        path: &mut Vec<&'a EntityUID>,
+    ) -> Result<usize, EngineError> {
+        if let Some(depth) = done.get(uid) {
+            return Ok(*depth);
+        }
+        if pending.removed.contains(uid) || !pending.affected.contains(uid) {
+            return Ok(0);
+        }
+        if path.contains(&uid) {
+            return Err(cycle_error(uid));
+        }
+        if path.len() >= MAX_DEPTH {
+            return Err(too_deep(uid));
+        }
+        let parents: Vec<&'a EntityUID> = match pending.incoming.get(uid) {
+            Some(e) => e.parents().collect(),
+            None => match self.held_of(uid) {
+                Some((_, held)) => held.parents.iter().map(|p| self.uid_at(*p)).collect(),
+                None => Vec::new(),
+            },
+        };
+        path.push(uid);
+        let mut depth = 0;
+        for parent in parents {
+            if parent == uid {
+                return Err(cycle_error(uid));
+            }
+            depth = depth.max(1 + self.depth_of(parent, pending, done, path)?);
+        }
+        // The depth itself, not the path walked to find it: memoized depths would otherwise
+        // let a chain in by the order it is visited in.
+        if depth >= MAX_DEPTH {
+            return Err(too_deep(uid));
+        }
+        path.pop();
+        done.insert(uid, depth);
+        Ok(depth)
+    }
+
+    /// Every ancestor of held slot `ix` once a change is placed: recomputed through its
+    /// parents if it is `affected`, else as it is held (memoized in `closures`). The change
+    /// was checked first ([`Self::depth_of`]): no cycle, no chain deeper than `MAX_DEPTH`.
+    fn closure_after(
+        &self,
+        ix: Ix,
+        affected: &FxHashSet<Ix>,
+        closures: &mut FxHashMap<Ix, Arc<[Ix]>>,
+    ) -> Arc<[Ix]> {
+        if let Some(done) = closures.get(&ix) {
+            return done.clone();
+        }
+        let Some(held) = self.held_at(ix) else {
+            // A parent that is not held has no known ancestors.
+            return Arc::from([]);
+        };
+        let mut out: Vec<Ix> = held.parents.to_vec();
+        if affected.contains(&ix) {
+            for parent in held.parents.iter() {
+                if *parent != ix {
+                    out.extend(self.closure_after(*parent, affected, closures).iter());
+                }
+            }
+        } else {
+            out.extend(held.indirect.iter());
+        }
+        out.sort_unstable();
+        out.dedup();
+        let out: Arc<[Ix]> = out.into();
+        closures.insert(ix, out.clone());
+        out
+    }
+
+    /// A held entity's ancestors (`closure`: parents included), changed because an ancestor's
+    /// changed or it was just placed.
+    fn set_ancestors(&mut self, ix: Ix, closure: &[Ix]) {
+        let Some(held) = self.held_at(ix) else {
+            return;
+        };
+        let indirect: Vec<Ix> = closure
+            .iter()
+            .copied()
+            .filter(|a| !held.parents.contains(a))
+            .collect();
+        if *indirect == *held.indirect {
+            return;
+        }
         for a in &indirect {
             self.slots[*a as usize].refs += 1;
         }
@@ -715,64 +800,6 @@ impl EntityStore {
         for a in old.iter() {
             self.release(*a);
         }
-    }
-
-    /// Ancestors of `uid` after the pending change (memoized in `computed`).
-    fn ancestors_of(
-        &self,
-        uid: &EntityUID,
-        pending: &Pending<'_>,
-        computed: &mut HashMap<EntityUID, HashSet<EntityUID>>,
-        path: &mut Vec<EntityUID>,
-    ) -> Result<HashSet<EntityUID>, EngineError> {
-        if let Some(done) = computed.get(uid) {
-            return Ok(done.clone());
-        }
-        if pending.removed.contains(uid) {
-            return Ok(HashSet::new());
-        }
-        if !pending.affected.contains(uid) {
-            // Unchanged entity: its stored closure is still right.
-            return Ok(self
-                .held_of(uid)
-                .map(|(_, held)| self.ancestors_held(held))
-                .unwrap_or_default());
-        }
-        if path.contains(uid) {
-            return Err(cycle_error(uid));
-        }
-        if path.len() >= MAX_DEPTH {
-            return Err(too_deep(uid));
-        }
-        let parents: Vec<EntityUID> = match pending.incoming.get(uid) {
-            Some(e) => e.parents().cloned().collect(),
-            None => match self.held_of(uid) {
-                Some((_, held)) => held
-                    .parents
-                    .iter()
-                    .map(|p| self.uid_at(*p).clone())
-                    .collect(),
-                None => Vec::new(),
-            },
-        };
-        path.push(uid.clone());
-        let mut out = HashSet::new();
-        for p in parents {
-            if &p == uid {
-                path.pop();
-                return Err(cycle_error(uid));
-            }
-            let above = self.ancestors_of(&p, pending, computed, path)?;
-            if above.contains(uid) {
-                path.pop();
-                return Err(cycle_error(uid));
-            }
-            out.extend(above);
-            out.insert(p);
-        }
-        path.pop();
-        computed.insert(uid.clone(), out.clone());
-        Ok(out)
     }
 
     /// The entities reachable from `roots` through attribute and tag references, as a Cedar
@@ -841,11 +868,11 @@ impl EntityStore {
     }
 }
 
-/// A change being applied, as [`EntityStore::ancestors_of`] reads it.
+/// A change being checked, as [`EntityStore::depth_of`] reads it.
 struct Pending<'p> {
-    incoming: &'p HashMap<EntityUID, CoreEntity>,
-    removed: &'p HashSet<&'p EntityUID>,
-    affected: &'p HashSet<EntityUID>,
+    incoming: &'p FxHashMap<EntityUID, CoreEntity>,
+    removed: &'p FxHashSet<&'p EntityUID>,
+    affected: &'p FxHashSet<EntityUID>,
 }
 
 /// Refuses an entity holding an unknown (partial) value: a store holds data.
@@ -975,5 +1002,38 @@ mod tests {
         assert!(u.is_descendant_of(&mid));
         assert!(!u.is_descendant_of(&root), "{u:?}");
         assert!(store.index.contains_key(&mid));
+    }
+
+    /// A delta that would close a cycle, or chain parents deeper than the bound, is refused
+    /// and changes nothing (not even the uids the store knows).
+    #[test]
+    fn a_cycle_or_a_chain_too_deep_is_refused_and_changes_nothing() {
+        let g = |i: usize| uid("G", &i.to_string());
+        let mut store = EntityStore::build(Vec::new(), vec![entity("G", "0", &[], &[])]).unwrap();
+        let (len, index, bytes) = (store.len(), store.index.len(), store.bytes());
+        let chain: Vec<CoreEntity> = (1..=super::MAX_DEPTH + 2)
+            .map(|i| entity("G", &i.to_string(), &[g(i - 1)], &[]))
+            .collect();
+        let deep = store.apply(&[], chain, true).unwrap_err();
+        assert!(deep.to_string().contains("deeper than"), "{deep}");
+        let cycle = vec![
+            entity("G", "a", &[uid("G", "b")], &[]),
+            entity("G", "b", &[uid("G", "a")], &[]),
+        ];
+        assert!(matches!(
+            store.apply(&[], cycle, true),
+            Err(crate::error::EngineError::EntityCycle(_))
+        ));
+        assert_eq!(
+            (store.len(), store.index.len(), store.bytes()),
+            (len, index, bytes)
+        );
+        // Within the bound it loads, and the deepest knows every ancestor.
+        let chain: Vec<CoreEntity> = (1..=100)
+            .map(|i| entity("G", &i.to_string(), &[g(i - 1)], &[]))
+            .collect();
+        store.apply(&[], chain, true).unwrap();
+        let deepest = store.get(&g(100)).unwrap().as_ref().clone();
+        assert!((0..100).all(|i| deepest.is_descendant_of(&g(i))));
     }
 }
