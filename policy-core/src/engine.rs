@@ -79,6 +79,12 @@ impl Engine {
         self.store.len()
     }
 
+    /// Makes room for `additional` more entities, so that a host loading tenants one at a time
+    /// does not pay for the store's index growing (a rehash of every held entity) on a call.
+    pub fn reserve_entities(&mut self, additional: usize) {
+        self.store.reserve(additional);
+    }
+
     /// About how many bytes the held entities take in the store's compact form (a host's
     /// memory budget counts tenants with it; the Cedar entities rebuilt for parents are not
     /// included).

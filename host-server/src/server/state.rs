@@ -434,10 +434,11 @@ impl AppState {
                         e,
                     ));
                 }
-                let data = policy_core::Engine::with_entities(bundle, shared)
+                let mut data = policy_core::Engine::with_entities(bundle, shared)
                     .map_err(|e| refused("the stored shared entities do not fit it", e))?;
                 let partitions =
                     Partitions::new(self.store.clone(), budget, self.metrics.tenants.clone());
+                partitions.size_store(&mut data);
                 (data, Some(partitions), entity_rev)
             }
         };

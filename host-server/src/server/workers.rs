@@ -357,7 +357,8 @@ impl WorkerPool {
                 self.swap_in(next)?;
             }
             (EntityChange::Replace(_), Some(partitions)) => {
-                let (next, _) = self.loaded(&partitions.shared()?)?.map_err(refused)?;
+                let (mut next, _) = self.loaded(&partitions.shared()?)?.map_err(refused)?;
+                partitions.size_store(&mut next);
                 self.swap_in_cleared(next)?;
             }
         }

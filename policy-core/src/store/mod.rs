@@ -523,6 +523,12 @@ impl EntityStore {
         self.held
     }
 
+    /// Makes room for `additional` more entities (slots and index entries).
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.slots.reserve(additional);
+        self.index.reserve(additional);
+    }
+
     /// About what the held entities take (see [`Held::bytes`]).
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
