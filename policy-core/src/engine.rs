@@ -11,6 +11,7 @@ use crate::bundle::Bundle;
 use crate::entity_json::{engine_error, to_ref, to_uid, uid_of_record};
 use crate::error::{render_chain, EngineError};
 use crate::firm_model::{FirmModel, Part};
+use crate::load::{build_store, missing_uid};
 use crate::profile::{self, AccessProfile, FieldLevel};
 use crate::rules;
 use crate::store::{as_cedar, EntityStore};
@@ -106,6 +107,32 @@ impl Engine {
         self.bundle = Arc::new(bundle);
         self.store = store;
         Ok(())
+    }
+
+    /// An engine on the bundle's static entities plus the records of `text`, a JSON array of
+    /// Cedar entity records, read as a stream (see [`Self::replace_entities_json`]).
+    pub fn with_entities_json(bundle: Bundle, text: &str) -> Result<Self, EngineError> {
+        let mut engine = Self::new(bundle);
+        engine.replace_entities_json(text)?;
+        Ok(engine)
+    }
+
+    /// Replaces all data entities with the records of `text`, a JSON array of Cedar entity
+    /// records, read as a stream: records are parsed and stored a chunk at a time while the
+    /// next is read, never all held as JSON values (a large load's peak memory is the text and
+    /// the store). The same as [`Self::replace_entities`] on the parsed array, except that the
+    /// first error in record order is reported (malformed JSON with its line and column).
+    /// All-or-nothing.
+    pub fn replace_entities_json(&mut self, text: &str) -> Result<DeltaReport, EngineError> {
+        let store = crate::load::build_store_from_text(&self.bundle, text)?;
+        rules::check(self.firm_model(), &store)?;
+        let upserted = store.data_len();
+        self.store = store;
+        Ok(DeltaReport {
+            upserted,
+            removed: 0,
+            entity_count: self.store.len(),
+        })
     }
 
     /// Replaces all data entities. All-or-nothing.
@@ -276,7 +303,7 @@ impl Engine {
 
 /// Action entities come from the schema; a delta may not forge or drop them. (Without a schema,
 /// as in Cedar, action entities and their groups are data like any other.)
-fn reject_action_entity(bundle: &Bundle, r: &EntityRef) -> Result<(), EngineError> {
+pub(crate) fn reject_action_entity(bundle: &Bundle, r: &EntityRef) -> Result<(), EngineError> {
     if bundle.schema().is_some() && (r.type_name == "Action" || r.type_name.ends_with("::Action")) {
         return Err(EngineError::EntityInvalid(format!(
             "{r}: action entities are defined by the schema, not by entity data"
@@ -311,14 +338,14 @@ pub(crate) fn parse_each<R: std::borrow::Borrow<Value>>(
 }
 
 /// The fast reader of plain records (`entity_parse`), when there is a schema to read them by.
-fn plain_parser(bundle: &Bundle) -> Option<crate::entity_parse::PlainParser<'_>> {
+pub(crate) fn plain_parser(bundle: &Bundle) -> Option<crate::entity_parse::PlainParser<'_>> {
     bundle
         .schema()
         .map(|s| crate::entity_parse::PlainParser::new(s.as_ref()))
 }
 
 /// One record: read directly when plain, else (and for every error) by Cedar's parser.
-fn parse_one(
+pub(crate) fn parse_one(
     bundle: &Bundle,
     plain: Option<&mut crate::entity_parse::PlainParser<'_>>,
     record: &Value,
@@ -335,106 +362,6 @@ fn parse_one(
             EngineError::EntityInvalid(m) => EngineError::EntityInvalid(format!("{label}: {m}")),
             other => other,
         })
-}
-
-/// Below this many records a load is parsed on the calling thread alone.
-#[cfg(not(target_arch = "wasm32"))]
-const PARALLEL_PARSE_MIN: usize = 20_000;
-
-/// Records parsed before they are handed to the store: a whole load never holds every record
-/// as a Cedar entity at once (about ten times the store's form of it).
-const LOAD_CHUNK: usize = 8_192;
-
-/// A whole load of data records, handed to `sink` in record order a chunk at a time (a later
-/// record with the same uid replaces an earlier one, in the store). Natively, a large load is
-/// parsed on two threads while the calling thread stores what they parsed; the first error in
-/// record order is the one reported.
-fn parse_load(
-    bundle: &Bundle,
-    records: &[Value],
-    mut sink: impl FnMut(Vec<cedar_policy_core::ast::Entity>) -> Result<(), EngineError>,
-) -> Result<(), EngineError> {
-    let parse_chunk = |chunk: &[Value]| {
-        let mut plain = plain_parser(bundle);
-        chunk
-            .iter()
-            .map(|record| parse_one(bundle, plain.as_mut(), record))
-            .collect::<Result<Vec<_>, EngineError>>()
-    };
-    #[cfg(not(target_arch = "wasm32"))]
-    if records.len() >= PARALLEL_PARSE_MIN {
-        return parse_load_parallel(records, &parse_chunk, sink);
-    }
-    for chunk in records.chunks(LOAD_CHUNK) {
-        sink(parse_chunk(chunk)?)?;
-    }
-    Ok(())
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-type Parsed = Result<Vec<cedar_policy_core::ast::Entity>, EngineError>;
-
-/// [`parse_load`] on two parser threads (alternate chunks) feeding the calling thread, which
-/// stores the chunks in order: parsing and storing overlap on a two-core machine.
-#[cfg(not(target_arch = "wasm32"))]
-fn parse_load_parallel(
-    records: &[Value],
-    parse_chunk: &(impl Fn(&[Value]) -> Parsed + Sync),
-    mut sink: impl FnMut(Vec<cedar_policy_core::ast::Entity>) -> Result<(), EngineError>,
-) -> Result<(), EngineError> {
-    use std::sync::mpsc::sync_channel;
-    let chunks: Vec<&[Value]> = records.chunks(LOAD_CHUNK).collect();
-    std::thread::scope(|scope| {
-        let (mut parsers, mut threads) = (Vec::new(), Vec::new());
-        for first in 0..2 {
-            // One chunk ahead each: bounded, so a slow store does not make parsed chunks pile up.
-            let (sender, receiver) = sync_channel::<Parsed>(1);
-            let mine: Vec<&[Value]> = chunks.iter().skip(first).step_by(2).copied().collect();
-            threads.push(scope.spawn(move || {
-                for chunk in mine {
-                    // The receiver is gone when the load stopped at an error: stop too.
-                    if sender.send(parse_chunk(chunk)).is_err() {
-                        break;
-                    }
-                }
-            }));
-            parsers.push(receiver);
-        }
-        let stored = (0..chunks.len()).try_for_each(|i| {
-            let parsed = parsers[i % 2].recv().unwrap_or_else(|_| {
-                Err(EngineError::Unsupported(
-                    "the entity parser thread stopped".into(),
-                ))
-            });
-            sink(parsed?)
-        });
-        // Unblocks a parser waiting to send, then joins: a parser that panicked is reported
-        // above (its chunk never came), not re-raised by the scope.
-        drop(parsers);
-        for thread in threads {
-            let _ = thread.join();
-        }
-        stored
-    })
-}
-
-fn missing_uid(index: usize) -> EngineError {
-    EngineError::EntityInvalid(format!(
-        "entity record #{index} needs a `uid` of the form {{\"type\": ..., \"id\": ...}}"
-    ))
-}
-
-/// Static entities of the bundle (which include the schema's actions) plus data records, in
-/// one pass: a data record with the uid of a static entity replaces it.
-pub(crate) fn build_store(bundle: &Bundle, data: &[Value]) -> Result<EntityStore, EngineError> {
-    let mut store = EntityStore::default();
-    for entity in bundle.entities().iter() {
-        store.add(entity.as_ref(), false)?;
-    }
-    parse_load(bundle, data, |chunk| {
-        chunk.iter().try_for_each(|entity| store.add(entity, true))
-    })?;
-    store.close()
 }
 
 /// An entity as Cedar entity JSON (the form hosts give and store): its *direct* parents only

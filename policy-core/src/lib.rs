@@ -37,6 +37,7 @@ pub mod impact;
 pub mod json_api;
 mod level;
 pub mod licence;
+mod load;
 pub mod nesting;
 mod packed;
 mod partition;

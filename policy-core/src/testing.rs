@@ -26,8 +26,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::bundle::{read_records, Bundle};
-use crate::engine::{build_store, decide_on, field_level_on};
+use crate::engine::{decide_on, field_level_on};
 use crate::error::Location;
+use crate::load::build_store;
 use crate::source::SourceText;
 use crate::store::EntityStore;
 use crate::wire::{Decision, DecisionRequest};

@@ -120,11 +120,12 @@ pub fn run_load(
         Format::Text => {
             let mib = |b: u64| b as f64 / (1 << 20) as f64;
             println!(
-                "{}: {} entities; read + parse {:.0} ms, load {:.0} ms; peak RSS {:.0} MiB, loaded {:.0} MiB",
+                "{}: {} entities; read {:.0} ms, load {:.0} ms, together {:.0} ms; peak RSS {:.0} MiB, loaded {:.0} MiB",
                 report.engine,
                 report.entities,
                 report.read_ms,
                 report.load_ms,
+                report.read_ms + report.load_ms,
                 mib(report.peak_rss_bytes),
                 mib(report.loaded_rss_bytes)
             );

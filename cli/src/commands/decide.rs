@@ -17,10 +17,8 @@ pub fn run(dir: &Path, entities: Option<&PathBuf>) -> Result<Status, CliError> {
     let mut engine = Engine::new(bundle);
     if let Some(path) = entities {
         let text = read_text(path)?;
-        let loaded = serde_json::from_str(&text)
-            .map_err(|e| EngineError::MalformedJson(format!("{}: {e}", path.display())))
-            .and_then(|records: Vec<serde_json::Value>| engine.replace_entities(&records));
-        if let Err(e) = loaded {
+        // Read as a stream: a large file is never held as JSON values whole.
+        if let Err(e) = engine.replace_entities_json(&text) {
             eprintln!("error[{}]: {}: {e}", e.code(), path.display());
             return Ok(Status::Problems);
         }

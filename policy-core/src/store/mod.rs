@@ -406,7 +406,7 @@ impl EntityStore {
     /// ancestors are the union of its parents' closures.
     pub(crate) fn close(mut self) -> Result<Self, EngineError> {
         let store = &mut self;
-        let mut closures: FxHashMap<Ix, Arc<[Ix]>> = FxHashMap::default();
+        let mut closures: FxHashMap<Ix, (Arc<[Ix]>, usize)> = FxHashMap::default();
         let mut path = Vec::new();
         let parents: Vec<Ix> = store.children.keys().copied().collect();
         for parent in parents {
@@ -418,7 +418,7 @@ impl EntityStore {
             };
             let mut indirect: Vec<Ix> = Vec::new();
             for parent in held.parents.iter() {
-                if let Some(above) = closures.get(parent) {
+                if let Some((above, _)) = closures.get(parent) {
                     indirect.extend(above.iter().filter(|a| !held.parents.contains(a)));
                 }
             }
@@ -441,43 +441,46 @@ impl EntityStore {
         Ok(self)
     }
 
-    /// Every ancestor of slot `ix` among the held entities (memoized in `closures`; `path` is
-    /// the chain being followed, to detect cycles and bound depth).
+    /// Every ancestor of slot `ix` among the held entities, and the length of its longest
+    /// chain of parents (memoized in `closures`; `path` is the chain being followed, to detect
+    /// cycles). The bound is on that length, not on the path walked to find it: memoized
+    /// chains would otherwise let a hierarchy in or not by the order it is visited in.
     fn closure_of(
         &self,
         ix: Ix,
-        closures: &mut FxHashMap<Ix, Arc<[Ix]>>,
+        closures: &mut FxHashMap<Ix, (Arc<[Ix]>, usize)>,
         path: &mut Vec<Ix>,
-    ) -> Result<Arc<[Ix]>, EngineError> {
+    ) -> Result<(Arc<[Ix]>, usize), EngineError> {
         if let Some(done) = closures.get(&ix) {
             return Ok(done.clone());
         }
         let Some(held) = self.held_at(ix) else {
             // A parent that is not held has no known ancestors.
-            return Ok(Arc::from([]));
+            return Ok((Arc::from([]), 0));
         };
         if path.contains(&ix) {
             return Err(cycle_error(self.uid_at(ix)));
         }
-        if path.len() >= MAX_DEPTH {
-            return Err(too_deep(self.uid_at(ix)));
-        }
         path.push(ix);
-        let mut out: FxHashSet<Ix> = FxHashSet::default();
+        let (mut out, mut depth): (FxHashSet<Ix>, usize) = (FxHashSet::default(), 0);
         for parent in held.parents.iter() {
             if *parent == ix {
                 return Err(cycle_error(self.uid_at(ix)));
             }
-            let above = self.closure_of(*parent, closures, path)?;
+            let (above, above_depth) = self.closure_of(*parent, closures, path)?;
             out.extend(above.iter().copied());
             out.insert(*parent);
+            depth = depth.max(above_depth + 1);
         }
         path.pop();
+        if depth >= MAX_DEPTH {
+            return Err(too_deep(self.uid_at(ix)));
+        }
         let mut out: Vec<Ix> = out.into_iter().collect();
         out.sort_unstable();
         let out: Arc<[Ix]> = out.into();
-        closures.insert(ix, out.clone());
-        Ok(out)
+        closures.insert(ix, (out.clone(), depth));
+        Ok((out, depth))
     }
 
     /// A store of entities whose ancestor sets are already closed (a slice another store
@@ -1034,6 +1037,20 @@ mod tests {
             (store.len(), store.index.len(), store.bytes()),
             (len, index, bytes)
         );
+        // A whole load too: refused whatever order the chain comes in.
+        let chain = |reversed: bool| -> Vec<CoreEntity> {
+            let mut all: Vec<CoreEntity> = (1..=super::MAX_DEPTH + 2)
+                .map(|i| entity("G", &i.to_string(), &[g(i - 1)], &[]))
+                .collect();
+            if reversed {
+                all.reverse();
+            }
+            all
+        };
+        for reversed in [false, true] {
+            let err = EntityStore::build(Vec::new(), chain(reversed)).unwrap_err();
+            assert!(err.to_string().contains("deeper than"), "{err}");
+        }
         // Within the bound it loads, and the deepest knows every ancestor.
         let chain: Vec<CoreEntity> = (1..=100)
             .map(|i| entity("G", &i.to_string(), &[g(i - 1)], &[]))

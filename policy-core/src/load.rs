@@ -1,0 +1,376 @@
+//! Whole loads of entity records: parsed a chunk at a time (natively on two threads) and
+//! handed to the store as they come, so a load never holds all its records as Cedar entities
+//! (about ten times the store's form of them); from JSON text, never all as JSON values either.
+
+use serde_json::Value;
+
+use crate::bundle::Bundle;
+use crate::engine::{parse_one, plain_parser};
+use crate::error::EngineError;
+use crate::store::EntityStore;
+
+/// Below this many records a load is parsed on the calling thread alone.
+#[cfg(not(target_arch = "wasm32"))]
+const PARALLEL_PARSE_MIN: usize = 20_000;
+
+/// Records parsed before they are handed to the store: a whole load never holds every record
+/// as a Cedar entity at once (about ten times the store's form of it).
+const LOAD_CHUNK: usize = 8_192;
+
+/// A whole load of data records, handed to `sink` in record order a chunk at a time (a later
+/// record with the same uid replaces an earlier one, in the store). Natively, a large load is
+/// parsed on two threads while the calling thread stores what they parsed; the first error in
+/// record order is the one reported.
+fn parse_load(
+    bundle: &Bundle,
+    records: &[Value],
+    mut sink: impl FnMut(Vec<cedar_policy_core::ast::Entity>) -> Result<(), EngineError>,
+) -> Result<(), EngineError> {
+    let parse_chunk = |chunk: &[Value]| {
+        let mut plain = plain_parser(bundle);
+        chunk
+            .iter()
+            .map(|record| parse_one(bundle, plain.as_mut(), record))
+            .collect::<Result<Vec<_>, EngineError>>()
+    };
+    #[cfg(not(target_arch = "wasm32"))]
+    if records.len() >= PARALLEL_PARSE_MIN {
+        return parse_load_parallel(records, &parse_chunk, sink);
+    }
+    for chunk in records.chunks(LOAD_CHUNK) {
+        sink(parse_chunk(chunk)?)?;
+    }
+    Ok(())
+}
+
+/// [`parse_load`] on two parser threads (alternate chunks) feeding the calling thread, which
+/// stores the chunks in order: parsing and storing overlap on a two-core machine.
+#[cfg(not(target_arch = "wasm32"))]
+fn parse_load_parallel(
+    records: &[Value],
+    parse_chunk: &(impl Fn(&[Value]) -> Parsed + Sync),
+    mut sink: impl FnMut(Vec<cedar_policy_core::ast::Entity>) -> Result<(), EngineError>,
+) -> Result<(), EngineError> {
+    use std::sync::mpsc::sync_channel;
+    let chunks: Vec<&[Value]> = records.chunks(LOAD_CHUNK).collect();
+    std::thread::scope(|scope| {
+        let (mut parsers, mut threads) = (Vec::new(), Vec::new());
+        for first in 0..2 {
+            // One chunk ahead each: bounded, so a slow store does not make parsed chunks pile up.
+            let (sender, receiver) = sync_channel::<Parsed>(1);
+            let mine: Vec<&[Value]> = chunks.iter().skip(first).step_by(2).copied().collect();
+            threads.push(scope.spawn(move || {
+                for chunk in mine {
+                    // The receiver is gone when the load stopped at an error: stop too.
+                    if sender.send(parse_chunk(chunk)).is_err() {
+                        break;
+                    }
+                }
+            }));
+            parsers.push(receiver);
+        }
+        let stored = (0..chunks.len()).try_for_each(|i| {
+            let parsed = parsers[i % 2].recv().unwrap_or_else(|_| {
+                Err(EngineError::Unsupported(
+                    "the entity parser thread stopped".into(),
+                ))
+            });
+            sink(parsed?)
+        });
+        // Unblocks a parser waiting to send, then joins: a parser that panicked is reported
+        // above (its chunk never came), not re-raised by the scope.
+        drop(parsers);
+        for thread in threads {
+            let _ = thread.join();
+        }
+        stored
+    })
+}
+
+pub(crate) fn missing_uid(index: usize) -> EngineError {
+    EngineError::EntityInvalid(format!(
+        "entity record #{index} needs a `uid` of the form {{\"type\": ..., \"id\": ...}}"
+    ))
+}
+
+/// Static entities of the bundle (which include the schema's actions) plus data records, in
+/// one pass: a data record with the uid of a static entity replaces it.
+pub(crate) fn build_store(bundle: &Bundle, data: &[Value]) -> Result<EntityStore, EngineError> {
+    let mut store = EntityStore::default();
+    for entity in bundle.entities().iter() {
+        store.add(entity.as_ref(), false)?;
+    }
+    parse_load(bundle, data, |chunk| {
+        chunk.iter().try_for_each(|entity| store.add(entity, true))
+    })?;
+    store.close()
+}
+
+/// A whole load from `text`, a JSON array of entity records, read as a stream: each chunk of
+/// records is parsed and stored while the next is read (natively: this thread reads the JSON,
+/// two parse the records, one stores them). Each record is checked as
+/// [`crate::Engine::replace_entities`] checks it (a uid, not an action entity); the first
+/// error in record order is the one reported, and malformed JSON with its line and column.
+pub(crate) fn build_store_from_text(
+    bundle: &Bundle,
+    text: &str,
+) -> Result<EntityStore, EngineError> {
+    let mut store = EntityStore::default();
+    for entity in bundle.entities().iter() {
+        store.add(entity.as_ref(), false)?;
+    }
+    let sink = |chunk: Vec<cedar_policy_core::ast::Entity>| {
+        chunk.iter().try_for_each(|entity| store.add(entity, true))
+    };
+    #[cfg(not(target_arch = "wasm32"))]
+    stream_parallel(bundle, text, sink)?;
+    #[cfg(target_arch = "wasm32")]
+    stream_inline(bundle, text, sink)?;
+    store.close()
+}
+
+/// The records of one chunk (`first`: the index of its first record in the load), checked
+/// and parsed.
+fn parse_checked(bundle: &Bundle, first: usize, records: &[Value]) -> Parsed {
+    let mut plain = plain_parser(bundle);
+    records
+        .iter()
+        .enumerate()
+        .map(|(i, record)| {
+            let uid =
+                crate::entity_json::uid_of_record(record).ok_or_else(|| missing_uid(first + i))?;
+            crate::engine::reject_action_entity(bundle, &uid)?;
+            parse_one(bundle, plain.as_mut(), record)
+        })
+        .collect()
+}
+
+type Parsed = Result<Vec<cedar_policy_core::ast::Entity>, EngineError>;
+
+/// Reads the JSON array `text` a chunk of records at a time, handing `each` the index of a
+/// chunk's first record and its records; stops reading when `each` says so (false).
+fn read_chunks(
+    text: &str,
+    mut each: impl FnMut(usize, Vec<Value>) -> bool,
+) -> Result<(), EngineError> {
+    struct Chunks<'e, F>(&'e mut F);
+    impl<'de, F: FnMut(usize, Vec<Value>) -> bool> serde::de::Visitor<'de> for Chunks<'_, F> {
+        type Value = bool;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON array of entity records")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+            let (mut first, mut chunk) = (0, Vec::with_capacity(LOAD_CHUNK));
+            while let Some(record) = seq.next_element::<Value>()? {
+                chunk.push(record);
+                if chunk.len() == LOAD_CHUNK {
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(LOAD_CHUNK));
+                    if !(self.0)(first, full) {
+                        return Ok(false);
+                    }
+                    first += LOAD_CHUNK;
+                }
+            }
+            Ok(chunk.is_empty() || (self.0)(first, chunk))
+        }
+    }
+    let mut reader = serde_json::Deserializer::from_str(text);
+    let completed = serde::Deserializer::deserialize_seq(&mut reader, Chunks(&mut each));
+    match completed {
+        // Stopped by an error downstream: that error is the one to report.
+        Ok(false) => Ok(()),
+        Ok(true) => reader
+            .end()
+            .map_err(|e| EngineError::MalformedJson(e.to_string())),
+        Err(e) => Err(EngineError::MalformedJson(e.to_string())),
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+fn stream_inline(
+    bundle: &Bundle,
+    text: &str,
+    mut sink: impl FnMut(Vec<cedar_policy_core::ast::Entity>) -> Result<(), EngineError>,
+) -> Result<(), EngineError> {
+    let mut stored = Ok(());
+    read_chunks(text, |first, chunk| {
+        stored = parse_checked(bundle, first, &chunk).and_then(&mut sink);
+        stored.is_ok()
+    })?;
+    stored
+}
+
+/// [`build_store_from_text`]'s pipeline: this thread reads chunks and hands them to two
+/// parser threads in turn; a storing thread takes their results in the same turn (so in
+/// record order) and gives them to `sink`. Every channel holds one chunk: a slow stage makes
+/// the others wait instead of piling records up.
+#[cfg(not(target_arch = "wasm32"))]
+fn stream_parallel(
+    bundle: &Bundle,
+    text: &str,
+    mut sink: impl FnMut(Vec<cedar_policy_core::ast::Entity>) -> Result<(), EngineError> + Send,
+) -> Result<(), EngineError> {
+    use std::sync::mpsc::sync_channel;
+    std::thread::scope(|scope| {
+        let (mut to_parsers, mut from_parsers, mut parsers) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..2 {
+            let (chunks, incoming) = sync_channel::<(usize, Vec<Value>)>(1);
+            let (results, parsed) = sync_channel::<Parsed>(1);
+            parsers.push(scope.spawn(move || {
+                for (first, chunk) in incoming {
+                    let result = parse_checked(bundle, first, &chunk);
+                    drop(chunk);
+                    // The storer is gone when it stopped at an error: stop too.
+                    if results.send(result).is_err() {
+                        break;
+                    }
+                }
+            }));
+            to_parsers.push(chunks);
+            from_parsers.push(parsed);
+        }
+        let storer = scope.spawn(move || -> Result<(), EngineError> {
+            // Chunk k went to parser k % 2; the first parser with nothing more to give marks
+            // the end (the reader stopped, so chunk k does not exist).
+            for k in 0.. {
+                match from_parsers[k % 2].recv() {
+                    Ok(parsed) => sink(parsed?)?,
+                    Err(_) => break,
+                }
+            }
+            Ok(())
+        });
+        let mut turn = 0;
+        let read = read_chunks(text, |first, chunk| {
+            let sent = to_parsers[turn % 2].send((first, chunk)).is_ok();
+            turn += 1;
+            sent
+        });
+        drop(to_parsers);
+        let stored = storer.join().unwrap_or_else(|_| {
+            Err(EngineError::Unsupported(
+                "the entity store thread panicked".into(),
+            ))
+        });
+        // A parser that panicked ends its turn early, which would look like the end of the
+        // records: refused instead.
+        let parsed_all = parsers.into_iter().all(|p| p.join().is_ok());
+        if !parsed_all {
+            return Err(EngineError::Unsupported(
+                "an entity parser thread panicked".into(),
+            ));
+        }
+        // An error in the records read comes before one further on in the text.
+        stored.and(read)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use serde_json::{json, Value};
+
+    use crate::error::ErrorCode;
+    use crate::{Bundle, Engine};
+
+    const SCHEMA: &str = r#"
+        entity Group in [Group];
+        entity Doc in [Group] = { owner: Group, n: Long };
+        action read appliesTo { principal: Group, resource: Doc };
+    "#;
+
+    fn bundle() -> Bundle {
+        Bundle::load([
+            ("schema.cedarschema", SCHEMA),
+            (
+                "policies.cedar",
+                "permit(principal, action, resource) when { resource in principal };",
+            ),
+        ])
+        .unwrap()
+    }
+
+    /// Enough records for several chunks, each on one of the two parser threads in turn.
+    fn records(n: usize) -> Vec<Value> {
+        let mut out =
+            vec![json!({"uid": {"type": "Group", "id": "g0"}, "attrs": {}, "parents": []})];
+        for i in 1..n {
+            out.push(if i % 3 == 0 {
+                json!({"uid": {"type": "Group", "id": format!("g{i}")}, "attrs": {},
+                       "parents": [{"type": "Group", "id": format!("g{}", i / 300 * 3)}]})
+            } else {
+                json!({"uid": {"type": "Doc", "id": format!("d{i}")},
+                       "attrs": {"owner": {"__entity": {"type": "Group", "id": "g0"}}, "n": i},
+                       "parents": [{"type": "Group", "id": format!("g{}", i - i % 3)}]})
+            });
+        }
+        out
+    }
+
+    fn sorted(mut records: Vec<Value>) -> Vec<String> {
+        let mut out: Vec<String> = records.drain(..).map(|r| r.to_string()).collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_load_read_as_a_stream_is_the_load_of_the_parsed_records() {
+        let records = records(3 * super::LOAD_CHUNK + 17);
+        let text = Value::Array(records.clone()).to_string();
+        let streamed = Engine::with_entities_json(bundle(), &text).unwrap();
+        let parsed = Engine::with_entities(bundle(), records).unwrap();
+        assert_eq!(streamed.entity_count(), parsed.entity_count());
+        assert_eq!(
+            sorted(streamed.data_records().unwrap()),
+            sorted(parsed.data_records().unwrap())
+        );
+        // Ancestors closed across chunks: the deepest group chain reaches g0.
+        let last = format!("d{}", 3 * super::LOAD_CHUNK + 16);
+        let request: crate::wire::DecisionRequest = serde_json::from_value(json!({
+            "principal": {"type": "Group", "id": "g0"}, "action": {"type": "Action", "id": "read"},
+            "resource": {"type": "Doc", "id": last}}))
+        .unwrap();
+        assert_eq!(
+            streamed.decide(&request).unwrap().decision,
+            parsed.decide(&request).unwrap().decision
+        );
+        assert_eq!(
+            serde_json::to_value(streamed.decide(&request).unwrap().decision).unwrap(),
+            "allow"
+        );
+    }
+
+    #[test]
+    fn a_bad_load_read_as_a_stream_reports_its_first_error_and_changes_nothing() {
+        let mut engine = Engine::with_entities_json(bundle(), "[]").unwrap();
+        let before = engine.entity_count();
+        let mut records = records(2 * super::LOAD_CHUNK + 5);
+        let first_bad = super::LOAD_CHUNK + 3;
+        records[first_bad]["attrs"]["n"] = json!("not a number");
+        records[2 * super::LOAD_CHUNK + 1] = json!({"attrs": {}});
+        let err = engine
+            .replace_entities_json(&Value::Array(records).to_string())
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::EntityInvalid);
+        assert!(err.to_string().contains(&format!("d{first_bad}")), "{err}");
+
+        let err = engine
+            .replace_entities_json("[{\"uid\": 1},\n oops]")
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::MalformedJson);
+        assert!(err.to_string().contains("line 2"), "{err}");
+        for not_an_array in ["{}", "", "[] []"] {
+            let err = engine.replace_entities_json(not_an_array).unwrap_err();
+            assert_eq!(
+                err.code(),
+                ErrorCode::MalformedJson,
+                "{not_an_array}: {err}"
+            );
+        }
+        let action = r#"[{"uid": {"type": "Action", "id": "read"}, "attrs": {}, "parents": []}]"#;
+        let err = engine.replace_entities_json(action).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::EntityInvalid, "{err}");
+        assert_eq!(engine.entity_count(), before);
+    }
+}
