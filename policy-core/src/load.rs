@@ -2,6 +2,7 @@
 //! handed to the store as they come, so a load never holds all its records as Cedar entities
 //! (about ten times the store's form of them); from JSON text, never all as JSON values either.
 
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::bundle::Bundle;
@@ -129,18 +130,21 @@ pub(crate) fn build_store_from_text(
     store.close()
 }
 
-/// The records of one chunk (`first`: the index of its first record in the load), checked
-/// and parsed.
-fn parse_checked(bundle: &Bundle, first: usize, records: &[Value]) -> Parsed {
+/// The records of one chunk (`first`: the index of its first record in the load) as the
+/// reader found them, parsed as JSON (here, on the parser's thread), checked and parsed.
+fn parse_checked(bundle: &Bundle, first: usize, records: &[&RawValue]) -> Parsed {
     let mut plain = plain_parser(bundle);
     records
         .iter()
         .enumerate()
-        .map(|(i, record)| {
+        .map(|(i, raw)| {
+            let record: Value = serde_json::from_str(raw.get()).map_err(|e| {
+                EngineError::MalformedJson(format!("entity record #{}: {e}", first + i))
+            })?;
             let uid =
-                crate::entity_json::uid_of_record(record).ok_or_else(|| missing_uid(first + i))?;
+                crate::entity_json::uid_of_record(&record).ok_or_else(|| missing_uid(first + i))?;
             crate::engine::reject_action_entity(bundle, &uid)?;
-            parse_one(bundle, plain.as_mut(), record)
+            parse_one(bundle, plain.as_mut(), &record)
         })
         .collect()
 }
@@ -148,20 +152,21 @@ fn parse_checked(bundle: &Bundle, first: usize, records: &[Value]) -> Parsed {
 type Parsed = Result<Vec<cedar_policy_core::ast::Entity>, EngineError>;
 
 /// Reads the JSON array `text` a chunk of records at a time, handing `each` the index of a
-/// chunk's first record and its records; stops reading when `each` says so (false).
-fn read_chunks(
-    text: &str,
-    mut each: impl FnMut(usize, Vec<Value>) -> bool,
+/// chunk's first record and its records as text (checked as JSON, not parsed: the parsers do
+/// that, two at a time); stops reading when `each` says so (false).
+fn read_chunks<'t>(
+    text: &'t str,
+    mut each: impl FnMut(usize, Vec<&'t RawValue>) -> bool,
 ) -> Result<(), EngineError> {
     struct Chunks<'e, F>(&'e mut F);
-    impl<'de, F: FnMut(usize, Vec<Value>) -> bool> serde::de::Visitor<'de> for Chunks<'_, F> {
+    impl<'t, F: FnMut(usize, Vec<&'t RawValue>) -> bool> serde::de::Visitor<'t> for Chunks<'_, F> {
         type Value = bool;
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.write_str("a JSON array of entity records")
         }
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        fn visit_seq<A: serde::de::SeqAccess<'t>>(self, mut seq: A) -> Result<bool, A::Error> {
             let (mut first, mut chunk) = (0, Vec::with_capacity(LOAD_CHUNK));
-            while let Some(record) = seq.next_element::<Value>()? {
+            while let Some(record) = seq.next_element::<&'t RawValue>()? {
                 chunk.push(record);
                 if chunk.len() == LOAD_CHUNK {
                     let full = std::mem::replace(&mut chunk, Vec::with_capacity(LOAD_CHUNK));
@@ -214,7 +219,7 @@ fn stream_parallel(
     std::thread::scope(|scope| {
         let (mut to_parsers, mut from_parsers, mut parsers) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..2 {
-            let (chunks, incoming) = sync_channel::<(usize, Vec<Value>)>(1);
+            let (chunks, incoming) = sync_channel::<(usize, Vec<&RawValue>)>(1);
             let (results, parsed) = sync_channel::<Parsed>(1);
             parsers.push(scope.spawn(move || {
                 for (first, chunk) in incoming {
