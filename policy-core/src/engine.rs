@@ -125,14 +125,7 @@ impl Engine {
     /// All-or-nothing.
     pub fn replace_entities_json(&mut self, text: &str) -> Result<DeltaReport, EngineError> {
         let store = crate::load::build_store_from_text(&self.bundle, text)?;
-        rules::check(self.firm_model(), &store)?;
-        let upserted = store.data_len();
-        self.store = store;
-        Ok(DeltaReport {
-            upserted,
-            removed: 0,
-            entity_count: self.store.len(),
-        })
+        self.replace_store(store)
     }
 
     /// Replaces all data entities. All-or-nothing.
@@ -144,6 +137,11 @@ impl Engine {
             )?;
         }
         let store = build_store(&self.bundle, records)?;
+        self.replace_store(store)
+    }
+
+    /// Puts a whole new store in place if it keeps the domain's rules.
+    fn replace_store(&mut self, store: EntityStore) -> Result<DeltaReport, EngineError> {
         rules::check(self.firm_model(), &store)?;
         let upserted = store.data_len();
         self.store = store;

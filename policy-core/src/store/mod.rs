@@ -820,14 +820,7 @@ impl EntityStore {
     ) -> Result<CoreEntities, EngineError> {
         let roots = roots.into_iter().filter_map(|u| self.ix(u)).collect();
         let picked = self.reachable(roots, &FxHashSet::default());
-        CoreEntities::new()
-            .add_entities(
-                picked,
-                None::<&NoEntitiesSchema>,
-                TCComputation::AssumeAlreadyComputed,
-                Extensions::all_available(),
-            )
-            .map_err(|e| EngineError::EntityInvalid(e.to_string()))
+        cedar_store(picked, TCComputation::AssumeAlreadyComputed)
     }
 
     /// A slice plus entities given for one call only (they replace stored entities of the same
@@ -851,14 +844,7 @@ impl EntityStore {
             .collect();
         let mut picked = self.reachable(roots, &replaced);
         picked.extend(extras.into_iter().map(Arc::new));
-        CoreEntities::new()
-            .add_entities(
-                picked,
-                None::<&NoEntitiesSchema>,
-                TCComputation::ComputeNow,
-                Extensions::all_available(),
-            )
-            .map_err(|e| EngineError::EntityInvalid(e.to_string()))
+        cedar_store(picked, TCComputation::ComputeNow)
     }
 
     fn reachable(&self, mut queue: Vec<Ix>, skip: &FxHashSet<Ix>) -> Vec<Arc<CoreEntity>> {
@@ -875,6 +861,21 @@ impl EntityStore {
         }
         picked
     }
+}
+
+/// Picked entities as Cedar's store, their ancestors closed already or by Cedar (`tc`).
+fn cedar_store(
+    picked: Vec<Arc<CoreEntity>>,
+    tc: TCComputation,
+) -> Result<CoreEntities, EngineError> {
+    CoreEntities::new()
+        .add_entities(
+            picked,
+            None::<&NoEntitiesSchema>,
+            tc,
+            Extensions::all_available(),
+        )
+        .map_err(|e| EngineError::EntityInvalid(e.to_string()))
 }
 
 /// A change being checked, as [`EntityStore::depth_of`] reads it.
