@@ -14,6 +14,11 @@ use crate::store::EntityStore;
 #[cfg(not(target_arch = "wasm32"))]
 const PARALLEL_PARSE_MIN: usize = 20_000;
 
+/// Below this many bytes of text a load is read on the calling thread alone (about 5,000
+/// records of a few attributes: three threads cost more than they save below that).
+#[cfg(not(target_arch = "wasm32"))]
+const PARALLEL_TEXT_MIN: usize = 1 << 20;
+
 /// Records parsed before they are handed to the store: a whole load never holds every record
 /// as a Cedar entity at once (about ten times the store's form of it).
 const LOAD_CHUNK: usize = 8_192;
@@ -60,7 +65,7 @@ fn parse_load_parallel(
             // One chunk ahead each: bounded, so a slow store does not make parsed chunks pile up.
             let (sender, receiver) = sync_channel::<Parsed>(1);
             let mine: Vec<&[Value]> = chunks.iter().skip(first).step_by(2).copied().collect();
-            threads.push(scope.spawn(move || {
+            threads.push(worker(scope, move || {
                 for chunk in mine {
                     // The receiver is gone when the load stopped at an error: stop too.
                     if sender.send(parse_chunk(chunk)).is_err() {
@@ -81,7 +86,7 @@ fn parse_load_parallel(
         // Unblocks a parser waiting to send, then joins: a parser that panicked is reported
         // above (its chunk never came), not re-raised by the scope.
         drop(parsers);
-        for thread in threads {
+        for thread in threads.into_iter().flatten() {
             let _ = thread.join();
         }
         stored
@@ -124,8 +129,10 @@ pub(crate) fn build_store_from_text(
         chunk.iter().try_for_each(|entity| store.add(entity, true))
     };
     #[cfg(not(target_arch = "wasm32"))]
-    stream_parallel(bundle, text, sink)?;
-    #[cfg(target_arch = "wasm32")]
+    if text.len() >= PARALLEL_TEXT_MIN {
+        stream_parallel(bundle, text, sink)?;
+        return store.close();
+    }
     stream_inline(bundle, text, sink)?;
     store.close()
 }
@@ -166,7 +173,19 @@ fn read_chunks<'t>(
         }
         fn visit_seq<A: serde::de::SeqAccess<'t>>(self, mut seq: A) -> Result<bool, A::Error> {
             let (mut first, mut chunk) = (0, Vec::with_capacity(LOAD_CHUNK));
-            while let Some(record) = seq.next_element::<&'t RawValue>()? {
+            loop {
+                let record = match seq.next_element::<&'t RawValue>() {
+                    Ok(Some(record)) => record,
+                    Ok(None) => break,
+                    Err(e) => {
+                        // The records before the bad JSON are checked first: an error among
+                        // them comes first in record order, wherever the chunk ended.
+                        if !chunk.is_empty() {
+                            (self.0)(first, chunk);
+                        }
+                        return Err(e);
+                    }
+                };
                 chunk.push(record);
                 if chunk.len() == LOAD_CHUNK {
                     let full = std::mem::replace(&mut chunk, Vec::with_capacity(LOAD_CHUNK));
@@ -191,18 +210,34 @@ fn read_chunks<'t>(
     }
 }
 
-#[cfg(target_arch = "wasm32")]
+/// [`build_store_from_text`] on the calling thread alone (WebAssembly; small texts natively).
 fn stream_inline(
     bundle: &Bundle,
     text: &str,
     mut sink: impl FnMut(Vec<cedar_policy_core::ast::Entity>) -> Result<(), EngineError>,
 ) -> Result<(), EngineError> {
     let mut stored = Ok(());
-    read_chunks(text, |first, chunk| {
+    let read = read_chunks(text, |first, chunk| {
         stored = parse_checked(bundle, first, &chunk).and_then(&mut sink);
         stored.is_ok()
-    })?;
-    stored
+    });
+    // An error in the records read comes before one further on in the text.
+    stored.and(read)
+}
+
+/// A scoped thread with the stack Cedar's code needs on untrusted input (`THREAD_STACK`: the
+/// default 2 MiB is not enough for the deepest records Cedar accepts in a dev build).
+#[cfg(not(target_arch = "wasm32"))]
+fn worker<'scope, 'env, T: Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    run: impl FnOnce() -> T + Send + 'scope,
+) -> Result<std::thread::ScopedJoinHandle<'scope, T>, EngineError> {
+    std::thread::Builder::new()
+        .stack_size(crate::nesting::THREAD_STACK)
+        .spawn_scoped(scope, run)
+        .map_err(|e| {
+            EngineError::Unsupported(format!("cannot start an entity loading thread: {e}"))
+        })
 }
 
 /// [`build_store_from_text`]'s pipeline: this thread reads chunks and hands them to two
@@ -221,7 +256,7 @@ fn stream_parallel(
         for _ in 0..2 {
             let (chunks, incoming) = sync_channel::<(usize, Vec<&RawValue>)>(1);
             let (results, parsed) = sync_channel::<Parsed>(1);
-            parsers.push(scope.spawn(move || {
+            parsers.push(worker(scope, move || {
                 for (first, chunk) in incoming {
                     let result = parse_checked(bundle, first, &chunk);
                     drop(chunk);
@@ -234,7 +269,7 @@ fn stream_parallel(
             to_parsers.push(chunks);
             from_parsers.push(parsed);
         }
-        let storer = scope.spawn(move || -> Result<(), EngineError> {
+        let storer = worker(scope, move || -> Result<(), EngineError> {
             // Chunk k went to parser k % 2; the first parser with nothing more to give marks
             // the end (the reader stopped, so chunk k does not exist).
             for k in 0.. {
@@ -252,17 +287,21 @@ fn stream_parallel(
             sent
         });
         drop(to_parsers);
-        let stored = storer.join().unwrap_or_else(|_| {
-            Err(EngineError::Unsupported(
-                "the entity store thread panicked".into(),
-            ))
+        let stored = storer.and_then(|storer| {
+            storer.join().unwrap_or_else(|_| {
+                Err(EngineError::Unsupported(
+                    "the entity store thread panicked".into(),
+                ))
+            })
         });
-        // A parser that panicked ends its turn early, which would look like the end of the
-        // records: refused instead.
-        let parsed_all = parsers.into_iter().all(|p| p.join().is_ok());
+        // A parser that panicked (or never started) ends its turn early, which would look like
+        // the end of the records: refused instead.
+        let parsed_all = parsers
+            .into_iter()
+            .all(|p| p.is_ok_and(|p| p.join().is_ok()));
         if !parsed_all {
             return Err(EngineError::Unsupported(
-                "an entity parser thread panicked".into(),
+                "an entity parser thread stopped".into(),
             ));
         }
         // An error in the records read comes before one further on in the text.
@@ -360,8 +399,23 @@ mod tests {
         assert_eq!(err.code(), ErrorCode::EntityInvalid);
         assert!(err.to_string().contains(&format!("d{first_bad}")), "{err}");
 
+        // A bad record before malformed JSON further on is the error, wherever chunks end.
+        let mut early = super::tests::records(2 * super::LOAD_CHUNK + 100);
+        early[5]["attrs"]["n"] = json!("not a number");
+        let text = Value::Array(early).to_string();
+        let text = format!("{}, oops]", &text[..text.len() - 1]);
+        assert!(
+            text.len() >= super::PARALLEL_TEXT_MIN,
+            "the parallel path is tested"
+        );
+        let err = engine.replace_entities_json(&text).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::EntityInvalid, "{err}");
+        assert!(err.to_string().contains("d5"), "{err}");
+
         let err = engine
-            .replace_entities_json("[{\"uid\": 1},\n oops]")
+            .replace_entities_json(
+                "[{\"uid\": {\"type\": \"Group\", \"id\": \"x\"}, \"attrs\": {}, \"parents\": []},\n oops]",
+            )
             .unwrap_err();
         assert_eq!(err.code(), ErrorCode::MalformedJson);
         assert!(err.to_string().contains("line 2"), "{err}");

@@ -63,13 +63,13 @@ struct Tenant {
 }
 
 /// About how many entities a budget of `budget` bytes holds (the store counts a few hundred
-/// bytes an entity), capped at 4 million. The maps keyed by entity are sized for that many up
+/// bytes an entity), capped at 2 million (a budget of about 1 GiB). The maps keyed by entity are sized for that many up
 /// front: grown on demand, each doubling rehashes every resident entity under the lock, a
 /// stall of a quarter of a second at a few hundred thousand (measured: the 24th, 48th, 96th
 /// and 192nd tenant's first decision). Only their control bytes are touched until used.
 pub fn expected_entities(budget: u64) -> usize {
     const ENTITY_BYTES: u64 = 512;
-    const MAX: u64 = 4_000_000;
+    const MAX: u64 = 2_000_000;
     usize::try_from((budget / ENTITY_BYTES).min(MAX)).unwrap_or(0)
 }
 
@@ -250,10 +250,11 @@ impl Partitions {
         for uid in &own {
             resident.by_uid.remove(uid);
         }
+        // Uncounted with the tenant's entry, whatever the removal below does.
+        resident.bytes = resident.bytes.saturating_sub(tenant.bytes);
         data.write()
             .map_err(|_| PartitionError::Poisoned)?
             .remove_partition(&own)?;
-        resident.bytes = resident.bytes.saturating_sub(tenant.bytes);
         Ok(())
     }
 
@@ -297,7 +298,19 @@ impl Partitions {
         upserted: &[EntityRef],
         removed: &[EntityRef],
         tenants: &Tenants,
+        grown: i64,
     ) -> Result<(), PartitionError> {
+        // What the write added to (or took from) the store is its tenant's: counted against the
+        // budget until the tenant is unloaded (the write's first entity resident as a tenant's,
+        // or the first removed one).
+        let owner = upserted
+            .iter()
+            .chain(removed)
+            .find_map(|uid| resident.by_uid.get(uid).cloned());
+        if let Some(tenant) = owner.and_then(|key| resident.tenants.get_mut(&key)) {
+            tenant.bytes = tenant.bytes.saturating_add_signed(grown);
+            resident.bytes = resident.bytes.saturating_add_signed(grown);
+        }
         for uid in removed {
             resident.by_uid.remove(uid);
         }

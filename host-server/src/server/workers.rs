@@ -243,10 +243,12 @@ impl WorkerPool {
                     Ok(undo) => undo,
                     Err(e) => return Ok(Ok(refused(&e))),
                 };
+                let bytes_before = data.entity_bytes();
                 let report = match data.apply_delta(delta) {
                     Ok(report) => report,
                     Err(e) => return Ok(Ok(refused(&e))),
                 };
+                let grown = data.entity_bytes() as i64 - bytes_before as i64;
                 let tenants = tenants_in(&data, written.clone());
                 if let Err(e) = persist(&tenants) {
                     if let Err(undo_error) = data.apply_delta(&undo) {
@@ -256,9 +258,14 @@ impl WorkerPool {
                 }
                 drop(data);
                 if let (Some(p), Some(resident)) = (&self.partitions, held.as_mut()) {
-                    if let Err(e) =
-                        p.written(resident, &self.data, &written, &delta.remove, &tenants)
-                    {
+                    if let Err(e) = p.written(
+                        resident,
+                        &self.data,
+                        &written,
+                        &delta.remove,
+                        &tenants,
+                        grown,
+                    ) {
                         // Stored and applied: the write stands; its tenant loads on next use.
                         tracing::warn!("after an entity write: {e}");
                     }

@@ -461,6 +461,10 @@ impl EntityStore {
         if path.contains(&ix) {
             return Err(cycle_error(self.uid_at(ix)));
         }
+        // Bounds the recursion (the stack); a path this long means a chain this deep anyway.
+        if path.len() >= MAX_DEPTH {
+            return Err(too_deep(self.uid_at(ix)));
+        }
         path.push(ix);
         let (mut out, mut depth): (FxHashSet<Ix>, usize) = (FxHashSet::default(), 0);
         for parent in held.parents.iter() {
@@ -631,7 +635,6 @@ impl EntityStore {
         let pending = Pending {
             incoming: &incoming,
             removed: &removed,
-            affected: &affected,
         };
         let mut depths: FxHashMap<&EntityUID, usize> = FxHashMap::default();
         for uid in &affected {
@@ -699,9 +702,10 @@ impl EntityStore {
         affected
     }
 
-    /// How many affected entities are above `uid` after the pending change, refusing a cycle
-    /// or a chain deeper than [`MAX_DEPTH`] (memoized in `done`; `path` is the chain being
-    /// followed). Entities the change does not affect keep their checked hierarchy.
+    /// The length of the longest chain of parents above `uid` after the pending change,
+    /// refusing a cycle or a chain deeper than [`MAX_DEPTH`] (memoized in `done`; `path` is the
+    /// chain being followed). Entities the change does not affect count with their whole
+    /// chain: a delta may only add to a hierarchy what a reload of it would accept.
     fn depth_of<'a>(
         &'a self,
         uid: &'a EntityUID,
@@ -712,7 +716,7 @@ impl EntityStore {
         if let Some(depth) = done.get(uid) {
             return Ok(*depth);
         }
-        if pending.removed.contains(uid) || !pending.affected.contains(uid) {
+        if pending.removed.contains(uid) {
             return Ok(0);
         }
         if path.contains(&uid) {
@@ -882,7 +886,6 @@ fn cedar_store(
 struct Pending<'p> {
     incoming: &'p FxHashMap<EntityUID, CoreEntity>,
     removed: &'p FxHashSet<&'p EntityUID>,
-    affected: &'p FxHashSet<EntityUID>,
 }
 
 /// Refuses an entity holding an unknown (partial) value: a store holds data.
@@ -1052,6 +1055,16 @@ mod tests {
             let err = EntityStore::build(Vec::new(), chain(reversed)).unwrap_err();
             assert!(err.to_string().contains("deeper than"), "{err}");
         }
+        // A delta may not take a chain past the bound either, though the part it writes is short.
+        let half = super::MAX_DEPTH / 2 + 10;
+        let links = |from: usize, to: usize| -> Vec<CoreEntity> {
+            (from..to)
+                .map(|i| entity("H", &i.to_string(), &[uid("H", &(i - 1).to_string())], &[]))
+                .collect()
+        };
+        let mut deep = EntityStore::build(Vec::new(), links(1, half)).unwrap();
+        let err = deep.apply(&[], links(half, 2 * half), true).unwrap_err();
+        assert!(err.to_string().contains("deeper than"), "{err}");
         // Within the bound it loads, and the deepest knows every ancestor.
         let chain: Vec<CoreEntity> = (1..=100)
             .map(|i| entity("G", &i.to_string(), &[g(i - 1)], &[]))
