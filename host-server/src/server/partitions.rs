@@ -63,10 +63,11 @@ struct Tenant {
 }
 
 /// About how many entities a budget of `budget` bytes holds (the store counts a few hundred
-/// bytes an entity), capped at 2 million (a budget of about 1 GiB). The maps keyed by entity are sized for that many up
-/// front: grown on demand, each doubling rehashes every resident entity under the lock, a
-/// stall of a quarter of a second at a few hundred thousand (measured: the 24th, 48th, 96th
-/// and 192nd tenant's first decision). Only their control bytes are touched until used.
+/// bytes an entity), capped at 2 million (a budget of about 1 GiB). The maps keyed by entity
+/// are sized for that many up front: grown on demand, each doubling rehashes every resident
+/// entity under the lock, a stall of a quarter of a second at a few hundred thousand
+/// (measured: the 24th, 48th, 96th and 192nd tenant's first decision). Only their control
+/// bytes are touched until used.
 pub fn expected_entities(budget: u64) -> usize {
     const ENTITY_BYTES: u64 = 512;
     const MAX: u64 = 2_000_000;
