@@ -211,9 +211,8 @@ impl Engine {
     /// The entities of the type named `type_name` (none if it names no type). Each is kept
     /// as Cedar's once read: ask for the few of one type (users, profiles), not documents.
     pub(crate) fn entities_of_type(&self, type_name: &str) -> impl Iterator<Item = &Entity> {
-        let ty = EntityType::from_normalized_str(type_name).ok();
         self.store
-            .entities_where(move |e| ty.as_ref() == Some(e.uid.entity_type()))
+            .entities_of_type(EntityType::from_normalized_str(type_name).ok())
     }
 
     /// Every entity of the store (tests: each is kept as Cedar's once read).

@@ -1,6 +1,7 @@
 //! Whole loads of entity records: parsed a chunk at a time (natively on two threads) and
 //! handed to the store as they come, so a load never holds all its records as Cedar entities
 //! (about ten times the store's form of them); from JSON text, never all as JSON values either.
+//! Both sources go through one pipeline ([`load_chunks`]).
 
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -9,6 +10,9 @@ use crate::bundle::Bundle;
 use crate::engine::{parse_one, plain_parser};
 use crate::error::EngineError;
 use crate::store::EntityStore;
+
+type Entity = cedar_policy_core::ast::Entity;
+type Parsed = Result<Vec<Entity>, EngineError>;
 
 /// Below this many records a load is parsed on the calling thread alone.
 #[cfg(not(target_arch = "wasm32"))]
@@ -23,117 +27,73 @@ const PARALLEL_TEXT_MIN: usize = 1 << 20;
 /// as a Cedar entity at once (about ten times the store's form of it).
 const LOAD_CHUNK: usize = 8_192;
 
-/// A whole load of data records, handed to `sink` in record order a chunk at a time (a later
-/// record with the same uid replaces an earlier one, in the store). Natively, a large load is
-/// parsed on two threads while the calling thread stores what they parsed; the first error in
-/// record order is the one reported.
-fn parse_load(
-    bundle: &Bundle,
-    records: &[Value],
-    mut sink: impl FnMut(Vec<cedar_policy_core::ast::Entity>) -> Result<(), EngineError>,
-) -> Result<(), EngineError> {
-    let parse_chunk = |chunk: &[Value]| {
-        let mut plain = plain_parser(bundle);
-        chunk
-            .iter()
-            .map(|record| parse_one(bundle, plain.as_mut(), record))
-            .collect::<Result<Vec<_>, EngineError>>()
-    };
-    #[cfg(not(target_arch = "wasm32"))]
-    if records.len() >= PARALLEL_PARSE_MIN {
-        return parse_load_parallel(records, &parse_chunk, sink);
-    }
-    for chunk in records.chunks(LOAD_CHUNK) {
-        sink(parse_chunk(chunk)?)?;
-    }
-    Ok(())
-}
-
-/// [`parse_load`] on two parser threads (alternate chunks) feeding the calling thread, which
-/// stores the chunks in order: parsing and storing overlap on a two-core machine.
-#[cfg(not(target_arch = "wasm32"))]
-fn parse_load_parallel(
-    records: &[Value],
-    parse_chunk: &(impl Fn(&[Value]) -> Parsed + Sync),
-    mut sink: impl FnMut(Vec<cedar_policy_core::ast::Entity>) -> Result<(), EngineError>,
-) -> Result<(), EngineError> {
-    use std::sync::mpsc::sync_channel;
-    let chunks: Vec<&[Value]> = records.chunks(LOAD_CHUNK).collect();
-    std::thread::scope(|scope| {
-        let (mut parsers, mut threads) = (Vec::new(), Vec::new());
-        for first in 0..2 {
-            // One chunk ahead each: bounded, so a slow store does not make parsed chunks pile up.
-            let (sender, receiver) = sync_channel::<Parsed>(1);
-            let mine: Vec<&[Value]> = chunks.iter().skip(first).step_by(2).copied().collect();
-            threads.push(worker(scope, move || {
-                for chunk in mine {
-                    // The receiver is gone when the load stopped at an error: stop too.
-                    if sender.send(parse_chunk(chunk)).is_err() {
-                        break;
-                    }
-                }
-            }));
-            parsers.push(receiver);
-        }
-        let stored = (0..chunks.len()).try_for_each(|i| {
-            let parsed = parsers[i % 2].recv().unwrap_or_else(|_| {
-                Err(EngineError::Unsupported(
-                    "the entity parser thread stopped".into(),
-                ))
-            });
-            sink(parsed?)
-        });
-        // Unblocks a parser waiting to send, then joins: a parser that panicked is reported
-        // above (its chunk never came), not re-raised by the scope.
-        drop(parsers);
-        for thread in threads.into_iter().flatten() {
-            let _ = thread.join();
-        }
-        stored
-    })
-}
-
 pub(crate) fn missing_uid(index: usize) -> EngineError {
     EngineError::EntityInvalid(format!(
         "entity record #{index} needs a `uid` of the form {{\"type\": ..., \"id\": ...}}"
     ))
 }
 
-/// Static entities of the bundle (which include the schema's actions) plus data records, in
-/// one pass: a data record with the uid of a static entity replaces it.
-pub(crate) fn build_store(bundle: &Bundle, data: &[Value]) -> Result<EntityStore, EngineError> {
+/// A store holding the bundle's static entities (which include the schema's actions), to
+/// which a load adds its data records: one with the uid of a static entity replaces it.
+fn with_statics(bundle: &Bundle) -> Result<EntityStore, EngineError> {
     let mut store = EntityStore::default();
     for entity in bundle.entities().iter() {
         store.add(entity.as_ref(), false)?;
     }
-    parse_load(bundle, data, |chunk| {
+    Ok(store)
+}
+
+/// The bundle's static entities plus data records already parsed as JSON (checked by the
+/// caller: each has a uid and none is an action entity).
+pub(crate) fn build_store<'d>(
+    bundle: &Bundle,
+    data: &'d [Value],
+) -> Result<EntityStore, EngineError> {
+    let mut store = with_statics(bundle)?;
+    let produce = |each: &mut dyn FnMut(usize, &'d [Value]) -> bool| {
+        for (k, chunk) in data.chunks(LOAD_CHUNK).enumerate() {
+            if !each(k * LOAD_CHUNK, chunk) {
+                break;
+            }
+        }
+        Ok(())
+    };
+    let parse = |_: usize, chunk: &&'d [Value]| -> Parsed {
+        let mut plain = plain_parser(bundle);
+        chunk
+            .iter()
+            .map(|record| parse_one(bundle, plain.as_mut(), record))
+            .collect()
+    };
+    #[cfg(not(target_arch = "wasm32"))]
+    let parallel = data.len() >= PARALLEL_PARSE_MIN;
+    #[cfg(target_arch = "wasm32")]
+    let parallel = false;
+    load_chunks(parallel, produce, parse, |chunk| {
         chunk.iter().try_for_each(|entity| store.add(entity, true))
     })?;
     store.close()
 }
 
 /// A whole load from `text`, a JSON array of entity records, read as a stream: each chunk of
-/// records is parsed and stored while the next is read (natively: this thread reads the JSON,
-/// two parse the records, one stores them). Each record is checked as
+/// records is parsed and stored while the next is read. Each record is checked as
 /// [`crate::Engine::replace_entities`] checks it (a uid, not an action entity); the first
 /// error in record order is the one reported, and malformed JSON with its line and column.
-pub(crate) fn build_store_from_text(
+pub(crate) fn build_store_from_text<'t>(
     bundle: &Bundle,
-    text: &str,
+    text: &'t str,
 ) -> Result<EntityStore, EngineError> {
-    let mut store = EntityStore::default();
-    for entity in bundle.entities().iter() {
-        store.add(entity.as_ref(), false)?;
-    }
-    let sink = |chunk: Vec<cedar_policy_core::ast::Entity>| {
-        chunk.iter().try_for_each(|entity| store.add(entity, true))
-    };
+    let mut store = with_statics(bundle)?;
+    let produce =
+        |each: &mut dyn FnMut(usize, Vec<&'t RawValue>) -> bool| read_chunks(text, &mut *each);
+    let parse = |first: usize, chunk: &Vec<&'t RawValue>| parse_checked(bundle, first, chunk);
     #[cfg(not(target_arch = "wasm32"))]
-    if text.len() >= PARALLEL_TEXT_MIN {
-        stream_parallel(bundle, text, sink)?;
-        return store.close();
-    }
-    stream_inline(bundle, text, sink)?;
+    let parallel = text.len() >= PARALLEL_TEXT_MIN;
+    #[cfg(target_arch = "wasm32")]
+    let parallel = false;
+    load_chunks(parallel, produce, parse, |chunk| {
+        chunk.iter().try_for_each(|entity| store.add(entity, true))
+    })?;
     store.close()
 }
 
@@ -155,8 +115,6 @@ fn parse_checked(bundle: &Bundle, first: usize, records: &[&RawValue]) -> Parsed
         })
         .collect()
 }
-
-type Parsed = Result<Vec<cedar_policy_core::ast::Entity>, EngineError>;
 
 /// Reads the JSON array `text` a chunk of records at a time, handing `each` the index of a
 /// chunk's first record and its records as text (checked as JSON, not parsed: the parsers do
@@ -210,18 +168,32 @@ fn read_chunks<'t>(
     }
 }
 
-/// [`build_store_from_text`] on the calling thread alone (WebAssembly; small texts natively).
-fn stream_inline(
-    bundle: &Bundle,
-    text: &str,
-    mut sink: impl FnMut(Vec<cedar_policy_core::ast::Entity>) -> Result<(), EngineError>,
+/// The load pipeline. `produce` hands out chunks of records in order, each with the index of
+/// its first record, and stops when told to (false); `parse` turns a chunk into entities;
+/// `sink` stores them, in record order. The first error in record order is the one reported
+/// (an error in records already read before one further on in the source).
+///
+/// Natively, when `parallel`: the calling thread produces and hands chunks to two parser
+/// threads in turn; a storing thread takes their results in the same turn and gives them to
+/// `sink`. Every channel holds one chunk: a slow stage makes the others wait instead of piling
+/// records up. Otherwise everything runs on the calling thread.
+fn load_chunks<C: Send>(
+    parallel: bool,
+    produce: impl FnOnce(&mut dyn FnMut(usize, C) -> bool) -> Result<(), EngineError>,
+    parse: impl Fn(usize, &C) -> Parsed + Sync,
+    mut sink: impl FnMut(Vec<Entity>) -> Result<(), EngineError> + Send,
 ) -> Result<(), EngineError> {
+    #[cfg(not(target_arch = "wasm32"))]
+    if parallel {
+        return load_parallel(produce, parse, sink);
+    }
+    #[cfg(target_arch = "wasm32")]
+    let _ = parallel;
     let mut stored = Ok(());
-    let read = read_chunks(text, |first, chunk| {
-        stored = parse_checked(bundle, first, &chunk).and_then(&mut sink);
+    let read = produce(&mut |first, chunk| {
+        stored = parse(first, &chunk).and_then(&mut sink);
         stored.is_ok()
     });
-    // An error in the records read comes before one further on in the text.
     stored.and(read)
 }
 
@@ -240,25 +212,23 @@ fn worker<'scope, 'env, T: Send + 'scope>(
         })
 }
 
-/// [`build_store_from_text`]'s pipeline: this thread reads chunks and hands them to two
-/// parser threads in turn; a storing thread takes their results in the same turn (so in
-/// record order) and gives them to `sink`. Every channel holds one chunk: a slow stage makes
-/// the others wait instead of piling records up.
+/// [`load_chunks`] on threads (see there).
 #[cfg(not(target_arch = "wasm32"))]
-fn stream_parallel(
-    bundle: &Bundle,
-    text: &str,
-    mut sink: impl FnMut(Vec<cedar_policy_core::ast::Entity>) -> Result<(), EngineError> + Send,
+fn load_parallel<C: Send>(
+    produce: impl FnOnce(&mut dyn FnMut(usize, C) -> bool) -> Result<(), EngineError>,
+    parse: impl Fn(usize, &C) -> Parsed + Sync,
+    mut sink: impl FnMut(Vec<Entity>) -> Result<(), EngineError> + Send,
 ) -> Result<(), EngineError> {
     use std::sync::mpsc::sync_channel;
+    let parse = &parse;
     std::thread::scope(|scope| {
         let (mut to_parsers, mut from_parsers, mut parsers) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..2 {
-            let (chunks, incoming) = sync_channel::<(usize, Vec<&RawValue>)>(1);
+            let (chunks, incoming) = sync_channel::<(usize, C)>(1);
             let (results, parsed) = sync_channel::<Parsed>(1);
             parsers.push(worker(scope, move || {
                 for (first, chunk) in incoming {
-                    let result = parse_checked(bundle, first, &chunk);
+                    let result = parse(first, &chunk);
                     drop(chunk);
                     // The storer is gone when it stopped at an error: stop too.
                     if results.send(result).is_err() {
@@ -271,7 +241,7 @@ fn stream_parallel(
         }
         let storer = worker(scope, move || -> Result<(), EngineError> {
             // Chunk k went to parser k % 2; the first parser with nothing more to give marks
-            // the end (the reader stopped, so chunk k does not exist).
+            // the end (the producer stopped, so chunk k does not exist).
             for k in 0.. {
                 match from_parsers[k % 2].recv() {
                     Ok(parsed) => sink(parsed?)?,
@@ -281,7 +251,7 @@ fn stream_parallel(
             Ok(())
         });
         let mut turn = 0;
-        let read = read_chunks(text, |first, chunk| {
+        let read = produce(&mut |first, chunk| {
             let sent = to_parsers[turn % 2].send((first, chunk)).is_ok();
             turn += 1;
             sent
@@ -304,7 +274,7 @@ fn stream_parallel(
                 "an entity parser thread stopped".into(),
             ));
         }
-        // An error in the records read comes before one further on in the text.
+        // An error in the records read comes before one further on in the source.
         stored.and(read)
     })
 }

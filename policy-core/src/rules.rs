@@ -87,9 +87,8 @@ pub(crate) fn check_overlay(
     {
         return verdict(tenants);
     }
-    let profile_type = model.entity_type(Part::Profile).map(|t| t.as_ref().clone());
     let all = store
-        .entities_where(move |e| Some(e.uid.entity_type()) == profile_type.as_ref())
+        .entities_of_type(profile_type(model))
         .filter(|e| {
             let uid = e.uid();
             let uid: &EntityUID = uid.as_ref();
@@ -152,10 +151,9 @@ pub(crate) fn check(model: Option<&FirmModel>, store: &EntityStore) -> Result<()
     let Some(model) = model else {
         return Ok(());
     };
-    let profile_type = model.entity_type(Part::Profile).map(|t| t.as_ref().clone());
     let mut diagnostics = crate::profile::check_profile_entities(
         model,
-        store.entities_where(move |e| Some(e.uid.entity_type()) == profile_type.as_ref()),
+        store.entities_of_type(profile_type(model)),
         |uid| store.get(uid.as_ref()),
         &HashMap::new(),
     );
@@ -166,6 +164,11 @@ pub(crate) fn check(model: Option<&FirmModel>, store: &EntityStore) -> Result<()
         None,
     ));
     verdict(diagnostics)
+}
+
+/// The declared profile type: the entities the profile rules read.
+fn profile_type(model: &FirmModel) -> Option<EntityType> {
+    model.entity_type(Part::Profile).map(|t| t.as_ref().clone())
 }
 
 fn verdict(diagnostics: Vec<Diagnostic>) -> Result<(), EngineError> {

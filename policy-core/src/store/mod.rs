@@ -27,7 +27,7 @@ use std::sync::{Arc, OnceLock};
 
 use cedar_policy::Entity;
 use cedar_policy_core::ast::{
-    Entity as CoreEntity, EntityUID, Literal, PartialValue, Value, ValueKind,
+    Entity as CoreEntity, EntityType, EntityUID, Literal, PartialValue, Value, ValueKind,
 };
 use cedar_policy_core::entities::{Entities as CoreEntities, NoEntitiesSchema, TCComputation};
 use cedar_policy_core::extensions::Extensions;
@@ -590,6 +590,15 @@ impl EntityStore {
             .iter()
             .enumerate()
             .filter_map(|(ix, slot)| slot.held.as_ref().map(|held| self.node_at(ix as Ix, held)))
+    }
+
+    /// The held entities of type `ty` (none for `None`: a declared type name that does not
+    /// parse names no entity), as Cedar's, each kept (see [`Self::entities_where`]).
+    pub(crate) fn entities_of_type<'s>(
+        &'s self,
+        ty: Option<EntityType>,
+    ) -> impl Iterator<Item = &'s Entity> + 's {
+        self.entities_where(move |e| ty.as_ref() == Some(e.uid.entity_type()))
     }
 
     /// The held entities `keep` picks (it sees each before it is rebuilt), as Cedar's; each
