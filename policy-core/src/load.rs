@@ -14,13 +14,12 @@ use crate::store::EntityStore;
 type Entity = cedar_policy_core::ast::Entity;
 type Parsed = Result<Vec<Entity>, EngineError>;
 
-/// Below this many records a load is parsed on the calling thread alone.
-#[cfg(not(target_arch = "wasm32"))]
+/// Below this many records a load is parsed on the calling thread alone (always, in
+/// WebAssembly).
 const PARALLEL_PARSE_MIN: usize = 20_000;
 
 /// Below this many bytes of text a load is read on the calling thread alone (about 5,000
 /// records of a few attributes: three threads cost more than they save below that).
-#[cfg(not(target_arch = "wasm32"))]
 const PARALLEL_TEXT_MIN: usize = 1 << 20;
 
 /// Records parsed before they are handed to the store: a whole load never holds every record
@@ -33,23 +32,12 @@ pub(crate) fn missing_uid(index: usize) -> EngineError {
     ))
 }
 
-/// A store holding the bundle's static entities (which include the schema's actions), to
-/// which a load adds its data records: one with the uid of a static entity replaces it.
-fn with_statics(bundle: &Bundle) -> Result<EntityStore, EngineError> {
-    let mut store = EntityStore::default();
-    for entity in bundle.entities().iter() {
-        store.add(entity.as_ref(), false)?;
-    }
-    Ok(store)
-}
-
 /// The bundle's static entities plus data records already parsed as JSON (checked by the
 /// caller: each has a uid and none is an action entity).
 pub(crate) fn build_store<'d>(
     bundle: &Bundle,
     data: &'d [Value],
 ) -> Result<EntityStore, EngineError> {
-    let mut store = with_statics(bundle)?;
     let produce = |each: &mut dyn FnMut(usize, &'d [Value]) -> bool| {
         for (k, chunk) in data.chunks(LOAD_CHUNK).enumerate() {
             if !each(k * LOAD_CHUNK, chunk) {
@@ -65,14 +53,7 @@ pub(crate) fn build_store<'d>(
             .map(|record| parse_one(bundle, plain.as_mut(), record))
             .collect()
     };
-    #[cfg(not(target_arch = "wasm32"))]
-    let parallel = data.len() >= PARALLEL_PARSE_MIN;
-    #[cfg(target_arch = "wasm32")]
-    let parallel = false;
-    load_chunks(parallel, produce, parse, |chunk| {
-        chunk.iter().try_for_each(|entity| store.add(entity, true))
-    })?;
-    store.close()
+    load_into_store(bundle, data.len() >= PARALLEL_PARSE_MIN, produce, parse)
 }
 
 /// A whole load from `text`, a JSON array of entity records, read as a stream: each chunk of
@@ -83,14 +64,25 @@ pub(crate) fn build_store_from_text<'t>(
     bundle: &Bundle,
     text: &'t str,
 ) -> Result<EntityStore, EngineError> {
-    let mut store = with_statics(bundle)?;
     let produce =
         |each: &mut dyn FnMut(usize, Vec<&'t RawValue>) -> bool| read_chunks(text, &mut *each);
     let parse = |first: usize, chunk: &Vec<&'t RawValue>| parse_checked(bundle, first, chunk);
-    #[cfg(not(target_arch = "wasm32"))]
-    let parallel = text.len() >= PARALLEL_TEXT_MIN;
-    #[cfg(target_arch = "wasm32")]
-    let parallel = false;
+    load_into_store(bundle, text.len() >= PARALLEL_TEXT_MIN, produce, parse)
+}
+
+/// The bundle's static entities (which include the schema's actions) plus the data records
+/// `produce` hands out, parsed by `parse` (see [`load_chunks`]; a record with the uid of a
+/// static entity replaces it), their ancestors closed.
+fn load_into_store<C: Send>(
+    bundle: &Bundle,
+    parallel: bool,
+    produce: impl FnOnce(&mut dyn FnMut(usize, C) -> bool) -> Result<(), EngineError>,
+    parse: impl Fn(usize, &C) -> Parsed + Sync,
+) -> Result<EntityStore, EngineError> {
+    let mut store = EntityStore::default();
+    for entity in bundle.entities().iter() {
+        store.add(entity.as_ref(), false)?;
+    }
     load_chunks(parallel, produce, parse, |chunk| {
         chunk.iter().try_for_each(|entity| store.add(entity, true))
     })?;
@@ -173,7 +165,7 @@ fn read_chunks<'t>(
 /// `sink` stores them, in record order. The first error in record order is the one reported
 /// (an error in records already read before one further on in the source).
 ///
-/// Natively, when `parallel`: the calling thread produces and hands chunks to two parser
+/// Natively, when `parallel` (WebAssembly has no threads: ignored there): the calling thread produces and hands chunks to two parser
 /// threads in turn; a storing thread takes their results in the same turn and gives them to
 /// `sink`. Every channel holds one chunk: a slow stage makes the others wait instead of piling
 /// records up. Otherwise everything runs on the calling thread.
