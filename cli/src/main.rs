@@ -69,6 +69,10 @@ enum Command {
         /// Entity data (a JSON array of Cedar entities) added to the bundle's own.
         #[arg(long)]
         entities: Option<PathBuf>,
+        /// Decide with policies that fail validation (their errors become warnings), as
+        /// Cedar does; never what a deploy accepts.
+        #[arg(long)]
+        draft: bool,
     },
     /// Access profiles.
     Profile {
@@ -342,7 +346,11 @@ fn run(cli: Cli) -> Result<Status, CliError> {
             limit,
             format,
         ),
-        Command::Decide { bundle, entities } => commands::decide::run(&bundle, entities.as_ref()),
+        Command::Decide {
+            bundle,
+            entities,
+            draft,
+        } => commands::decide::run(&bundle, entities.as_ref(), draft),
         #[cfg(feature = "server")]
         Command::Serve(args) => host_server::server::run::run(args.config())
             .map(|()| Status::Ok)

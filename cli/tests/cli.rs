@@ -389,3 +389,52 @@ fn deeply_nested_policies_are_reported_located_by_check_and_fmt_not_a_crash() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn decide_refuses_a_draft_that_fails_validation_unless_asked_for_the_draft() {
+    let dir = std::env::temp_dir().join(format!("sesame-cli-draft-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("schema.cedarschema"),
+        "entity U = { age: String };\nentity R;\naction view appliesTo { principal: [U], resource: [R] };\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("policies.cedar"),
+        "permit (principal, action, resource) when { principal.age > 3 };\npermit (principal == U::\"ann\", action, resource);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("entities.json"),
+        r#"[{"uid": {"type": "U", "id": "ann"}, "attrs": {"age": "x"}, "parents": []}]"#,
+    )
+    .unwrap();
+    let request = "{\"principal\":{\"type\":\"U\",\"id\":\"ann\"},\"action\":{\"type\":\"Action\",\"id\":\"view\"},\"resource\":{\"type\":\"R\",\"id\":\"r\"}}\n";
+    let d = dir.to_str().unwrap();
+
+    let refused = sesame(&["decide", "--bundle", d], Some(request));
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused.stdout).is_empty());
+    assert!(
+        text(&refused.stderr).contains("policies.cedar:1:"),
+        "{}",
+        text(&refused.stderr)
+    );
+
+    let draft = sesame(&["decide", "--bundle", d, "--draft"], Some(request));
+    assert_eq!(draft.status.code(), Some(0), "{}", text(&draft.stderr));
+    assert!(
+        text(&draft.stderr).contains("warning"),
+        "{}",
+        text(&draft.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_str(text(&draft.stdout).trim()).unwrap();
+    assert_eq!(answer["decision"], "allow");
+    assert_eq!(
+        answer["determining_policies"],
+        serde_json::json!(["policy1"])
+    );
+    assert_eq!(answer["errors"][0]["policy_id"], "policy0");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -11,7 +11,8 @@ use crate::impact::{
     ChangedDecision, ImpactReport, LoggedDecision, NotReplayable, NotReplayed, Outcome,
 };
 use crate::json_api::{
-    BundleFiles, CompareRequest, FieldLevelRequest, ImpactRequest, Op, ProfilesRequest, Validation,
+    BundleFiles, BundleLoad, CompareRequest, FieldLevelRequest, ImpactRequest, Op, ProfilesRequest,
+    Validation,
 };
 use crate::licence::Licence;
 use crate::roles::Roles;
@@ -21,7 +22,9 @@ use crate::wire::{
     DecisionResponse, DeltaReport, EntityDelta, EntityRef, ErrorBody, EvaluationError,
     MatrixRequest, MatrixResponse, MatrixRow, ProfileDifference,
 };
-use crate::{AccessProfile, Diagnostic, ErrorCode, FieldLevel, Location, Severity};
+use crate::{
+    AccessProfile, Diagnostic, ErrorCode, FieldLevel, Location, PolicyValidation, Severity,
+};
 
 /// The command that rewrites the checked-in declarations.
 pub const REGENERATE: &str = "SESAME_REGENERATE=1 cargo test -p sesame-tests --test contract";
@@ -88,6 +91,8 @@ fn declarations(cfg: &Config) -> Vec<Declaration> {
         declaration::<ProfileDifference>(cfg),
         declaration::<AccessProfile>(cfg),
         declaration::<BundleFiles>(cfg),
+        declaration::<BundleLoad>(cfg),
+        declaration::<PolicyValidation>(cfg),
         declaration::<BundleInfo>(cfg),
         declaration::<Validation>(cfg),
         declaration::<BundleDiff>(cfg),

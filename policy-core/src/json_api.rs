@@ -19,6 +19,21 @@ pub struct BundleFiles {
     pub files: std::collections::BTreeMap<String, String>,
 }
 
+/// What a face loads its engine from ([`load_bundle`]): a bundle's files, and whether policies
+/// that fail validation refuse it (the default) or are only reported, to decide with a draft as
+/// Cedar would. The server deploys with validation enforced, whatever a client sends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BundleLoad {
+    pub files: std::collections::BTreeMap<String, String>,
+    /// `enforce` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(optional))]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub policy_validation: Option<crate::PolicyValidation>,
+}
+
 /// The input of [`Op::FieldLevel`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
@@ -101,10 +116,11 @@ pub fn validate(files: BundleFiles) -> Validation {
     }
 }
 
-/// Loads a bundle from its JSON form.
+/// Loads a bundle from its JSON form, a [`BundleLoad`] (a [`BundleFiles`] is one).
 pub fn load_bundle(input: &str) -> Result<Bundle, ErrorBody> {
-    let files: BundleFiles = parse(input).map_err(|e| ErrorBody::from(&e))?;
-    Bundle::load(files.files).map_err(|e| ErrorBody::from(&EngineError::Bundle(e)))
+    let load: BundleLoad = parse(input).map_err(|e| ErrorBody::from(&e))?;
+    Bundle::load_with(load.files, load.policy_validation.unwrap_or_default())
+        .map_err(|e| ErrorBody::from(&EngineError::Bundle(e)))
 }
 
 /// The operations of the JSON API. Every face names them with this enum (the browser package and

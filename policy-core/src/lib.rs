@@ -52,7 +52,9 @@ mod tenant_rule;
 pub mod testing;
 pub mod wire;
 
-pub use bundle::{classify, Bundle, FieldActions, FileKind, Manifest, PolicyInfo};
+pub use bundle::{
+    classify, Bundle, FieldActions, FileKind, Manifest, PolicyInfo, PolicyValidation,
+};
 /// Template links: the links file's entries, and editing a version's links.
 pub mod links {
     pub use crate::bundle::{

@@ -2,16 +2,17 @@
 // tests/e2e/conformance-chromium.mjs in a page): each input line's bundle loaded with the
 // package, its batch answered. Requests and answers cross as JSON text (`callJson`), never as JS
 // numbers: Cedar's Longs are 64-bit, a JS number is not.
-// IN line: `{"files": {path: text}, "batch": "<BatchRequest as JSON text>" | null}`.
+// IN line: `{"files": {path: text}, "policy_validation": "enforce" | "report",
+//           "batch": "<BatchRequest as JSON text>" | null}`.
 // OUT line: `{"load": null | ErrorBody, "batch": BatchResponse | null}`.
 export async function answerCases(loadSesame, wasm, input) {
   const out = [];
   for (const line of input.split("\n")) {
     if (line === "") continue;
-    const { files, batch } = JSON.parse(line);
+    const { files, policy_validation, batch } = JSON.parse(line);
     let engine;
     try {
-      engine = await loadSesame({ wasm, bundle: { files } });
+      engine = await loadSesame({ wasm, bundle: { files, policy_validation } });
     } catch (err) {
       out.push(JSON.stringify({ load: { code: err.code, message: err.message, diagnostics: err.diagnostics ?? [] }, batch: null }));
       continue;

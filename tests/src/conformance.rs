@@ -2,26 +2,62 @@
 //! run through any face of Sesame, as `cedar-testing` runs several engines against one set of
 //! expectations. Each case is loaded as a plain Cedar folder with nothing Sesame-specific
 //! added (`policies.cedar`, `schema.cedarschema`, `entities.json`; no manifest): the face's
-//! bundle check must agree with the case's `should_validate`, and every request of a case that
-//! validates must get the expected decision, determining policies and erroring policies. Cases
-//! whose policies do not validate are refused as bundles (Sesame deploys only validated
-//! policies), so their requests are not decided. `known_divergence` cases are reported, not
-//! failed.
+//! bundle check must agree with the case's `should_validate`, and every request must get the
+//! expected decision, determining policies and erroring policies. A case whose policies should
+//! not validate must be refused by a validation error (Sesame deploys only validated policies);
+//! it is then loaded again with validation only reported (`PolicyValidation::Report`, what an
+//! author's draft gets) and its requests decided there, as Cedar decides with unvalidated
+//! policies. `known_divergence` cases are reported, not failed.
+//!
+//! The calls a face gets depend only on the case file, never on the face's answers, so a face
+//! can be recorded in one pass and replayed in another (the JS faces).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use policy_core::wire::{BatchItem, Decision, DecisionRequest, EntityRef, ErrorBody};
-use policy_core::ErrorCode;
+use policy_core::{Bundle, Engine, ErrorCode, PolicyValidation};
 use serde::Deserialize;
 use serde_json::Value;
 
 /// One face of the engine: loads a bundle, then decides a batch on it.
 pub trait Face {
-    /// Loads `files` as the face's bundle; on refusal, the error (with its diagnostics).
-    fn load(&mut self, files: &[(&str, String)]) -> Result<(), ErrorBody>;
+    /// Loads `files` as the face's bundle, its policies' validation enforced or only reported;
+    /// on refusal, the error (with its diagnostics).
+    fn load(
+        &mut self,
+        files: &[(&str, String)],
+        validation: PolicyValidation,
+    ) -> Result<(), ErrorBody>;
     /// Decides `requests` on the loaded bundle, one answer each.
     fn batch(&mut self, requests: &[DecisionRequest]) -> Vec<BatchItem>;
+}
+
+/// Native policy-core: the reference face, and the host side of the wasmtime guest's.
+#[derive(Default)]
+pub struct Native {
+    pub engine: Option<Engine>,
+}
+
+impl Face for Native {
+    fn load(
+        &mut self,
+        files: &[(&str, String)],
+        validation: PolicyValidation,
+    ) -> Result<(), ErrorBody> {
+        self.engine = None;
+        let bundle = Bundle::load_with(files.iter().map(|(p, t)| (*p, t.as_bytes())), validation)
+            .map_err(|e| ErrorBody::from(&policy_core::EngineError::from(e)))?;
+        self.engine = Some(Engine::new(bundle));
+        Ok(())
+    }
+
+    fn batch(&mut self, requests: &[DecisionRequest]) -> Vec<BatchItem> {
+        match &self.engine {
+            Some(engine) => engine.decide_batch(requests).results,
+            None => Vec::new(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -65,6 +101,8 @@ pub struct Tally {
     pub validated: usize,
     pub refused_as_expected: usize,
     pub requests: usize,
+    /// Of `requests`, those of cases whose policies should not validate (decided on drafts).
+    pub requests_on_drafts: usize,
     pub requests_agreeing: usize,
     pub known: Vec<String>,
     pub mismatches: Vec<String>,
@@ -76,6 +114,7 @@ impl Tally {
         self.validated += other.validated;
         self.refused_as_expected += other.refused_as_expected;
         self.requests += other.requests;
+        self.requests_on_drafts += other.requests_on_drafts;
         self.requests_agreeing += other.requests_agreeing;
         self.known.extend(other.known);
         self.mismatches.extend(other.mismatches);
@@ -84,11 +123,12 @@ impl Tally {
     /// One line for the test's output.
     pub fn summary(&self, face: &str, seconds: f64) -> String {
         format!(
-            "{face}: {} cases ({} validated, {} refused by validation as expected), {} requests, {} agreeing, {} known divergences, {} mismatches, {seconds:.1} s",
+            "{face}: {} cases ({} validated, {} refused by validation as expected), {} requests ({} on drafts, validation reported), {} agreeing, {} known divergences, {} mismatches, {seconds:.1} s",
             self.cases,
             self.validated,
             self.refused_as_expected,
             self.requests,
+            self.requests_on_drafts,
             self.requests_agreeing,
             self.known.len(),
             self.mismatches.len(),
@@ -150,14 +190,15 @@ fn run_case(face: &mut impl Face, path: &Path, tally: &mut Tally) {
         Some(why) => tally.known.push(format!("{name}: {what} (known: {why})")),
         None => tally.mismatches.push(format!("{name}: {what}")),
     };
-    match (face.load(&files), case.should_validate) {
-        (Ok(()), true) => {}
-        (Ok(()), false) => {
-            return mismatch(
-                tally,
-                "the bundle loads but the policies should not validate".into(),
-            )
-        }
+    match (
+        face.load(&files, PolicyValidation::Enforce),
+        case.should_validate,
+    ) {
+        (Ok(()), true) => tally.validated += 1,
+        (Ok(()), false) => mismatch(
+            tally,
+            "the bundle loads but the policies should not validate".into(),
+        ),
         (Err(err), false) => {
             // Refused for the right reason: a validation error, not a loading problem.
             if err
@@ -172,13 +213,23 @@ fn run_case(face: &mut impl Face, path: &Path, tally: &mut Tally) {
                     format!("refused, but not by validation: {}", err.message),
                 );
             }
-            return;
         }
         (Err(err), true) => {
             return mismatch(tally, format!("the bundle does not load: {}", err.message))
         }
     }
-    tally.validated += 1;
+    if !case.should_validate {
+        if let Err(err) = face.load(&files, PolicyValidation::Report) {
+            return mismatch(
+                tally,
+                format!(
+                    "the draft does not load with validation reported: {}",
+                    err.message
+                ),
+            );
+        }
+        tally.requests_on_drafts += case.requests.len();
+    }
     let requests: Vec<DecisionRequest> = case
         .requests
         .iter()
@@ -257,4 +308,73 @@ pub fn assert_agrees(face: &str, tally: &Tally, cases: usize, seconds: f64) {
             .collect::<Vec<_>>()
             .join("\n")
     );
+}
+
+#[cfg(test)]
+mod tests {
+    //! The runner fails a face that answers wrongly: it is not a test that cannot fail.
+
+    use super::*;
+
+    /// Native, with every decision turned over.
+    struct Flipped(Native);
+
+    impl Face for Flipped {
+        fn load(&mut self, files: &[(&str, String)], v: PolicyValidation) -> Result<(), ErrorBody> {
+            self.0.load(files, v)
+        }
+
+        fn batch(&mut self, requests: &[DecisionRequest]) -> Vec<BatchItem> {
+            let mut answers = self.0.batch(requests);
+            for answer in &mut answers {
+                if let BatchItem::Decided(d) = answer {
+                    d.decision = match d.decision {
+                        Decision::Allow => Decision::Deny,
+                        Decision::Deny => Decision::Allow,
+                    };
+                }
+            }
+            answers
+        }
+    }
+
+    /// Native, but validation always enforced: drafts never load.
+    struct NoDrafts(Native);
+
+    impl Face for NoDrafts {
+        fn load(&mut self, files: &[(&str, String)], _: PolicyValidation) -> Result<(), ErrorBody> {
+            self.0.load(files, PolicyValidation::Enforce)
+        }
+
+        fn batch(&mut self, requests: &[DecisionRequest]) -> Vec<BatchItem> {
+            self.0.batch(requests)
+        }
+    }
+
+    #[test]
+    fn a_face_that_answers_wrongly_fails_and_is_named() {
+        let paths: Vec<PathBuf> = case_paths().into_iter().take(300).collect();
+        let right = run(&paths, 1, Native::default);
+        assert!(right.mismatches.is_empty(), "{:?}", right.mismatches);
+        assert!(right.requests_on_drafts > 0, "the sample holds drafts");
+
+        let flipped = run(&paths, 1, || Flipped(Native::default()));
+        assert_eq!(flipped.mismatches.len(), right.requests);
+        assert!(
+            flipped.mismatches[0].contains("cases/"),
+            "names the case file"
+        );
+        assert!(flipped.mismatches[0].contains(": got "), "says what it got");
+
+        let no_drafts = run(&paths, 1, || NoDrafts(Native::default()));
+        assert_eq!(
+            no_drafts.requests,
+            right.requests - right.requests_on_drafts
+        );
+        assert!(no_drafts
+            .mismatches
+            .iter()
+            .all(|m| m.contains("the draft does not load")));
+        assert_eq!(no_drafts.mismatches.len(), right.refused_as_expected);
+    }
 }

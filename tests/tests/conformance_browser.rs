@@ -1,7 +1,7 @@
 //! Cedar's conformance corpus through the browser package under Node and in headless Chromium
 //! (playwright-core, as the other browser tests), compared with the cases' expectations by the same runner as native policy-core and the wasmtime guest
 //! (`sesame_tests::conformance`). Node runs once over every case: a first pass records what the
-//! runner hands a face (each case's files and requests), `tests/node/conformance.mjs` answers
+//! runner hands a face (each load's files and validation, and the requests), `tests/node/conformance.mjs` answers
 //! them with the package as a page would, and a second pass replays those answers. Needs the
 //! package: `scripts/browser-pkg.sh`.
 
@@ -12,6 +12,7 @@ use std::process::Command;
 use std::sync::Mutex;
 
 use policy_core::wire::{BatchItem, BatchRequest, BatchResponse, DecisionRequest, ErrorBody};
+use policy_core::PolicyValidation;
 use serde::{Deserialize, Serialize};
 use sesame_tests::conformance::{assert_agrees, case_paths, run, Face};
 use sesame_tests::repo_root;
@@ -20,6 +21,7 @@ use sesame_tests::repo_root;
 #[derive(Serialize)]
 struct Input {
     files: std::collections::BTreeMap<String, String>,
+    policy_validation: PolicyValidation,
     /// The `BatchRequest` as JSON text: Longs cross to JS as text, never as JS numbers.
     batch: Option<String>,
 }
@@ -31,12 +33,17 @@ struct Recording {
 }
 
 impl Face for Recording {
-    fn load(&mut self, files: &[(&str, String)]) -> Result<(), ErrorBody> {
+    fn load(
+        &mut self,
+        files: &[(&str, String)],
+        validation: PolicyValidation,
+    ) -> Result<(), ErrorBody> {
         self.inputs.push(Input {
             files: files
                 .iter()
                 .map(|(p, t)| (p.to_string(), t.clone()))
                 .collect(),
+            policy_validation: validation,
             batch: None,
         });
         Ok(())
@@ -68,8 +75,12 @@ struct Replayed {
 }
 
 impl Face for Replayed {
-    fn load(&mut self, _files: &[(&str, String)]) -> Result<(), ErrorBody> {
-        let answer = self.answers.pop_front().expect("an answer for every case");
+    fn load(
+        &mut self,
+        _files: &[(&str, String)],
+        _validation: PolicyValidation,
+    ) -> Result<(), ErrorBody> {
+        let answer = self.answers.pop_front().expect("an answer for every load");
         self.current = answer.batch;
         match answer.load {
             None => Ok(()),
@@ -109,7 +120,6 @@ fn through_js(face: &str, script: std::path::PathBuf) {
         sink: &recorded,
     });
     let inputs = recorded.into_inner().unwrap();
-    assert_eq!(inputs.len(), paths.len());
     let dir = std::env::temp_dir();
     // Both tests of this file run at once in one process: one pair of files each.
     let tag = format!("{}-{}", std::process::id(), face.replace(' ', "-"));
@@ -139,7 +149,7 @@ fn through_js(face: &str, script: std::path::PathBuf) {
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
         .collect();
-    assert_eq!(answers.len(), paths.len(), "{face} answered every case");
+    assert_eq!(answers.len(), inputs.len(), "{face} answered every load");
     let replayed = Mutex::new(Some(Replayed {
         answers,
         current: None,
@@ -161,8 +171,12 @@ struct RecordingSink<'a> {
 }
 
 impl Face for RecordingSink<'_> {
-    fn load(&mut self, files: &[(&str, String)]) -> Result<(), ErrorBody> {
-        self.inner.load(files)
+    fn load(
+        &mut self,
+        files: &[(&str, String)],
+        validation: PolicyValidation,
+    ) -> Result<(), ErrorBody> {
+        self.inner.load(files, validation)
     }
 
     fn batch(&mut self, requests: &[DecisionRequest]) -> Vec<BatchItem> {

@@ -9,16 +9,16 @@
 use host_server::guest::{
     default_guest_path, GuestAnswer, GuestInstance, GuestLimits, GuestRuntime,
 };
-use policy_core::json_api::{self, BundleFiles, Op};
+use policy_core::json_api::{self, BundleLoad, Op};
 use policy_core::wire::{BatchItem, BatchRequest, BatchResponse, DecisionRequest, ErrorBody};
-use policy_core::{Bundle, Engine};
-use sesame_tests::conformance::{assert_agrees, case_paths, run, Face};
+use policy_core::PolicyValidation;
+use sesame_tests::conformance::{assert_agrees, case_paths, run, Face, Native};
 
 struct Guest<'a> {
     runtime: &'a GuestRuntime,
     instance: GuestInstance,
     /// The host's entity store for the loaded case.
-    data: Option<Engine>,
+    data: Native,
 }
 
 fn answer(answer: GuestAnswer) -> Result<String, ErrorBody> {
@@ -29,25 +29,29 @@ fn answer(answer: GuestAnswer) -> Result<String, ErrorBody> {
 }
 
 impl Face for Guest<'_> {
-    fn load(&mut self, files: &[(&str, String)]) -> Result<(), ErrorBody> {
+    fn load(
+        &mut self,
+        files: &[(&str, String)],
+        validation: PolicyValidation,
+    ) -> Result<(), ErrorBody> {
         // A guest that trapped is poisoned: a fresh instance for the next case.
         if self.instance.is_poisoned() {
             self.instance = self.runtime.instance().unwrap();
         }
-        let json = serde_json::to_string(&BundleFiles {
+        let json = serde_json::to_string(&BundleLoad {
             files: files
                 .iter()
                 .map(|(p, t)| (p.to_string(), t.clone()))
                 .collect(),
+            policy_validation: Some(validation),
         })
         .unwrap();
         let loaded = self.instance.load_bundle(&json).unwrap();
-        self.data = None;
+        self.data.engine = None;
         answer(loaded)?;
-        let files = files.iter().map(|(p, t)| (p.to_string(), t.clone()));
-        let bundle = Bundle::load(files).expect("a bundle the guest loaded loads natively");
-        self.data = Some(Engine::new(bundle));
-        Ok(())
+        self.data
+            .load(files, validation)
+            .map_err(|e| panic!("a bundle the guest loaded does not load natively: {e:?}"))
     }
 
     fn batch(&mut self, requests: &[DecisionRequest]) -> Vec<BatchItem> {
@@ -55,7 +59,7 @@ impl Face for Guest<'_> {
             requests: requests.to_vec(),
         })
         .unwrap();
-        let data = self.data.as_ref().expect("a loaded case");
+        let data = self.data.engine.as_ref().expect("a loaded case");
         let decided = match json_api::slice_for(data, Op::Batch, &input) {
             Ok(slice) => answer(
                 self.instance
@@ -95,7 +99,7 @@ fn cedars_corpus_decides_the_same_through_the_wasmtime_guest() {
     let tally = run(&paths, threads, || Guest {
         runtime: &runtime,
         instance: runtime.instance().unwrap(),
-        data: None,
+        data: Native::default(),
     });
     assert_agrees(
         "wasmtime guest",

@@ -12,7 +12,7 @@ use cedar_policy::{
 };
 use policy_core::directory::{plan, DirectoryOp, DirectoryRequest};
 use policy_core::wire::{Decision, DecisionRequest, EntityRef};
-use policy_core::{Engine, ErrorCode};
+use policy_core::{Bundle, Engine, ErrorCode, PolicyValidation, Severity};
 use sesame_tests::{find, load};
 
 fn files(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -355,5 +355,51 @@ fn an_entity_named_only_by_a_policy_is_read_as_cedar_reads_it() {
         let cedar = cedar_decides(Some(schema), policies, entities, &req);
         assert_eq!(ours.decision, expected, "A::{principal}");
         assert_eq!((ours.decision, ours.determining_policies), cedar);
+    }
+}
+
+#[test]
+fn a_draft_that_fails_validation_is_refused_unless_validation_is_only_reported() {
+    // `principal.age` is a type error (a String compared with a Long): strict validation
+    // refuses it; Cedar still decides with it, the policy erroring at evaluation.
+    let schema = "entity U = { age: String };\nentity R;\naction view appliesTo { principal: [U], resource: [R] };\n";
+    let policies = "permit (principal, action, resource) when { principal.age > 3 };\npermit (principal == U::\"ann\", action, resource);\n";
+    let entities = r#"[{"uid": {"type": "U", "id": "ann"}, "attrs": {"age": "x"}, "parents": []},
+      {"uid": {"type": "U", "id": "bob"}, "attrs": {"age": "y"}, "parents": []}]"#;
+    let folder = files(&[
+        ("schema.cedarschema", schema),
+        ("policies.cedar", policies),
+        ("entities.json", entities),
+    ]);
+    let refused = load(&folder).unwrap_err();
+    let validation = find(&refused, ErrorCode::PolicyValidation);
+    assert_eq!(validation.severity, Severity::Error);
+    assert_eq!(
+        validation
+            .location
+            .as_ref()
+            .map(|l| (l.file.as_str(), l.line)),
+        Some(("policies.cedar", 1))
+    );
+
+    let draft = Bundle::load_with(folder, PolicyValidation::Report).unwrap();
+    let reported = draft
+        .warnings()
+        .iter()
+        .find(|d| d.code == ErrorCode::PolicyValidation)
+        .expect("the validation error, as a warning");
+    assert_eq!(reported.severity, Severity::Warning);
+    let engine = Engine::new(draft);
+    for principal in ["ann", "bob"] {
+        let req = request(("U", principal), ("Action", "view"), ("R", "r"));
+        let ours = engine.decide(&req).unwrap();
+        let cedar = cedar_decides(Some(schema), policies, entities, &req);
+        assert_eq!(
+            (ours.decision, ours.determining_policies),
+            cedar,
+            "{principal}"
+        );
+        let erroring: Vec<&str> = ours.errors.iter().map(|e| e.policy_id.as_str()).collect();
+        assert_eq!(erroring, ["policy0"], "{principal}");
     }
 }

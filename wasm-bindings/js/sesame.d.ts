@@ -3,7 +3,7 @@
 // declares only the package's own API over them.
 
 import type {
-  AccessProfile, BatchResponse, BundleDiff, BundleFiles, BundleInfo, CedarEntity, DecisionRequest,
+  AccessProfile, BatchResponse, BundleDiff, BundleInfo, BundleLoad, CedarEntity, DecisionRequest,
   DecisionResponse, DeltaReport, Diagnostic, ErrorCode, DirectoryPlan, DirectoryRequest, EntityDelta,
   EntityRef, FieldLevel, ImpactReport, Licence, Location, LoggedDecision, MatrixRequest, MatrixResponse, Op, ProfileDifference,
   Roles, TestReport, Validation,
@@ -47,6 +47,6 @@ export declare class Sesame {
 
 export declare function loadSesame(options: {
   wasm?: BufferSource | URL | Response | string;
-  bundle?: BundleFiles;
+  bundle?: BundleLoad;
   bundleUrl?: string;
 }): Promise<Sesame>;

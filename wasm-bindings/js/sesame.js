@@ -85,7 +85,9 @@ export class Sesame {
 /**
  * Loads the wasm module once and a bundle into a resident engine.
  * `wasm`: bytes, URL or Response of `wasm_bindings_bg.wasm` (default: next to this file).
- * `bundle`: `{ files: { path: text } }`, or `bundleUrl` serving that JSON.
+ * `bundle`: `{ files: { path: text } }`, or `bundleUrl` serving that JSON. With
+ * `policy_validation: "report"` a draft whose policies fail validation loads anyway (its
+ * errors become warnings of `info()`), to see what Cedar would decide with it.
  */
 export async function loadSesame({ wasm, bundle, bundleUrl } = {}) {
   await init(wasm === undefined ? undefined : { module_or_path: wasm });

@@ -146,6 +146,27 @@ is_default: boolean, levels: { [key in string]: FieldLevel }, };
 export type BundleFiles = { files: { [key in string]: string }, };
 
 /**
+ * What a face loads its engine from ([`load_bundle`]): a bundle's files, and whether policies
+ * that fail validation refuse it (the default) or are only reported, to decide with a draft as
+ * Cedar would. The server deploys with validation enforced, whatever a client sends.
+ */
+export type BundleLoad = { files: { [key in string]: string }, 
+/**
+ * `enforce` when absent.
+ */
+policy_validation?: PolicyValidation, };
+
+/**
+ * Whether policies that fail strict validation against the schema stop a bundle from loading.
+ *
+ * Sesame deploys only validated policies (`Enforce`, what [`Bundle::load`] does). Cedar itself
+ * decides with any policy that parses; `Report` loads such a draft anyway, its validation
+ * errors kept as warnings, so an author (or Cedar's own corpus) can see what Cedar would decide
+ * with it. Every other check still refuses the bundle.
+ */
+export type PolicyValidation = "enforce" | "report";
+
+/**
  * Summary of a loaded bundle, for faces that show what is active.
  */
 export type BundleInfo = { digest: string, name?: string, policy_ids: Array<string>, entity_count: number, files: Array<string>, warnings: Array<Diagnostic>, };

@@ -1,16 +1,23 @@
-//! `sesame decide --bundle DIR [--entities FILE]`: JSON lines in (one decision request per
-//! line), JSON lines out (one response or `{"error": ...}` per line), for scripts and pipelines.
+//! `sesame decide --bundle DIR [--entities FILE] [--draft]`: JSON lines in (one decision request
+//! per line), JSON lines out (one response or `{"error": ...}` per line), for scripts and
+//! pipelines. `--draft` decides with policies that fail validation, as Cedar's own CLI does, their
+//! validation errors printed as warnings; a deploy always enforces validation.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use policy_core::wire::{DecisionRequest, ErrorBody};
-use policy_core::{Engine, EngineError};
+use policy_core::{Engine, EngineError, PolicyValidation};
 
-use super::{load_or_report, read_text, CliError, Format, Status};
+use super::{load_or_report_with, read_text, CliError, Format, Status};
 
-pub fn run(dir: &Path, entities: Option<&PathBuf>) -> Result<Status, CliError> {
-    let bundle = match load_or_report(dir, Format::Text)? {
+pub fn run(dir: &Path, entities: Option<&PathBuf>, draft: bool) -> Result<Status, CliError> {
+    let validation = if draft {
+        PolicyValidation::Report
+    } else {
+        PolicyValidation::Enforce
+    };
+    let bundle = match load_or_report_with(dir, Format::Text, validation)? {
         Ok(b) => b,
         Err(status) => return Ok(status),
     };

@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use bundle_dir::{read_files, ReadError};
-use policy_core::Bundle;
+use policy_core::{Bundle, PolicyValidation};
 
 use crate::render::{self, Colour};
 
@@ -65,6 +65,10 @@ pub struct LoadedDir {
 }
 
 pub fn load(dir: &Path) -> Result<LoadedDir, CliError> {
+    load_with(dir, PolicyValidation::Enforce)
+}
+
+fn load_with(dir: &Path, validation: PolicyValidation) -> Result<LoadedDir, CliError> {
     let files = read_files(dir)?;
     let sources = files
         .iter()
@@ -72,13 +76,29 @@ pub fn load(dir: &Path) -> Result<LoadedDir, CliError> {
         .collect();
     Ok(LoadedDir {
         sources,
-        bundle: Bundle::load(files),
+        bundle: Bundle::load_with(files, validation),
     })
 }
 
 /// Loads a bundle or prints its problems (exit status 1 for the caller).
 pub fn load_or_report(dir: &Path, format: Format) -> Result<Result<Bundle, Status>, CliError> {
-    let loaded = load(dir)?;
+    load_or_report_with(dir, format, PolicyValidation::Enforce)
+}
+
+/// [`load_or_report`], policy validation enforced or only reported (a draft, whose warnings
+/// are then printed to stderr).
+pub fn load_or_report_with(
+    dir: &Path,
+    format: Format,
+    validation: PolicyValidation,
+) -> Result<Result<Bundle, Status>, CliError> {
+    let loaded = load_with(dir, validation)?;
+    if let (Ok(bundle), PolicyValidation::Report) = (&loaded.bundle, validation) {
+        eprint!(
+            "{}",
+            render::diagnostics(bundle.warnings(), &loaded.sources, Colour::detect())
+        );
+    }
     match loaded.bundle {
         Ok(b) => Ok(Ok(b)),
         Err(e) => {

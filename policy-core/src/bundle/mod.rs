@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use cedar_policy::{Entities, PolicySet, Schema};
 
-use crate::error::{BundleError, Diagnostic, ErrorCode, Location};
+use crate::error::{BundleError, Diagnostic, ErrorCode, Location, Severity};
 use crate::suite::{parse_suite, TestSuite};
 use crate::wire::{BundleInfo, EntityRef};
 
@@ -25,6 +25,22 @@ pub use manifest::{FieldActions, Manifest};
 pub use policies::PolicyInfo;
 
 pub(crate) use entities::read_records;
+
+/// Whether policies that fail strict validation against the schema stop a bundle from loading.
+///
+/// Sesame deploys only validated policies (`Enforce`, what [`Bundle::load`] does). Cedar itself
+/// decides with any policy that parses; `Report` loads such a draft anyway, its validation
+/// errors kept as warnings, so an author (or Cedar's own corpus) can see what Cedar would decide
+/// with it. Every other check still refuses the bundle.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum PolicyValidation {
+    #[default]
+    Enforce,
+    Report,
+}
 
 /// A loaded, validated bundle. Immutable: a new version is a new `Bundle`.
 #[derive(Debug, Clone)]
@@ -52,6 +68,16 @@ impl Bundle {
     /// Loads a bundle from `(path, bytes)` pairs. Paths are relative to the bundle root, with `/`
     /// or `\`. Returns every problem at once if anything is wrong.
     pub fn load<I, P, B>(files: I) -> Result<Self, BundleError>
+    where
+        I: IntoIterator<Item = (P, B)>,
+        P: AsRef<str>,
+        B: AsRef<[u8]>,
+    {
+        Self::load_with(files, PolicyValidation::Enforce)
+    }
+
+    /// [`Bundle::load`], with policy validation errors refusing the bundle or only reported.
+    pub fn load_with<I, P, B>(files: I, validation: PolicyValidation) -> Result<Self, BundleError>
     where
         I: IntoIterator<Item = (P, B)>,
         P: AsRef<str>,
@@ -92,12 +118,13 @@ impl Bundle {
                 ),
             }
         }
-        Self::from_texts(texts, diags)
+        Self::from_texts(texts, diags, validation)
     }
 
     fn from_texts(
         texts: BTreeMap<String, String>,
         mut diags: Vec<Diagnostic>,
+        validation: PolicyValidation,
     ) -> Result<Self, BundleError> {
         let of_kind = |kind: FileKind| -> Vec<(&str, &str)> {
             texts
@@ -196,7 +223,13 @@ impl Bundle {
             return Err(BundleError { diagnostics: diags });
         };
         if let Some(schema) = &schema {
+            let first = diags.len();
             policies::validate(&parsed, schema, &texts, &mut diags);
+            if validation == PolicyValidation::Report {
+                for diag in &mut diags[first..] {
+                    diag.severity = Severity::Warning;
+                }
+            }
         }
         let loaded = entities::load(&of_kind(FileKind::Entities), schema.as_ref(), &mut diags);
         // The firm rules apply only where the manifest declares the model: a plain Cedar
