@@ -4,7 +4,8 @@
 // pre-parsed policies and schema (entities still passed per call: its API has no resident
 // entity store), each with all the entities and with the request's entity slice (its best fair
 // mode). Decisions are compared on every measured request.
-// Usage: node tests/e2e/bench-browser.mjs [--users N --clients N --documents N --requests N]
+// Usage: node tests/e2e/bench-browser.mjs [--users N --clients N --documents N --requests N
+//          --peer-requests N --pkg DIR]   (--pkg: another build of the package, default target/pkg)
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join, relative, dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -34,7 +35,7 @@ function walk(dir, out = {}) {
   return out;
 }
 const files = walk(join(root, "policies"));
-const pkg = join(target, "pkg");
+const pkg = resolve(arg("pkg", join(target, "pkg")));
 const { loadSesame } = await import(join(pkg, "sesame.js"));
 
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
@@ -79,9 +80,12 @@ const cedarStateless = perCall(sample, 3, stateless);
 const cedarPreparsed = perCall(sample, 3, preparsed);
 
 // cedar-wasm's best fair mode: pre-parsed policies and schema, and each request with only its
-// entity slice (what a caller that knows its data would send): the principal, action, resource
-// and context entities, their ancestors, and every entity their attributes and tags reference,
-// transitively. Slices are computed before timing (the caller's cost, not cedar-wasm's).
+// entity slice, as small as gives Cedar's decision (what a caller that knows its data would
+// send; the slice Sesame's server hands its wasmtime guest): the principal, action, resource,
+// context entities and the entities the policies' conditions name, then every entity their
+// attributes and tags reference, transitively; each with its ancestors flattened into
+// `parents`, so no ancestor need travel as an entity of its own. Slices are computed before
+// timing (the caller's cost, not cedar-wasm's); decisions are compared below.
 const byKey = new Map(entities.map((e) => [`${e.uid.type}::${e.uid.id}`, e]));
 function refsIn(value, out) {
   if (Array.isArray(value)) value.forEach((v) => refsIn(v, out));
@@ -91,8 +95,26 @@ function refsIn(value, out) {
     else Object.values(value).forEach((v) => refsIn(v, out));
   }
 }
+const ancestorMemo = new Map();
+function ancestors(key) {
+  if (ancestorMemo.has(key)) return ancestorMemo.get(key);
+  const out = new Map();
+  ancestorMemo.set(key, out);
+  for (const p of byKey.get(key)?.parents ?? []) {
+    const pk = `${p.type}::${p.id}`;
+    out.set(pk, p);
+    for (const [k, v] of ancestors(pk)) out.set(k, v);
+  }
+  return out;
+}
+// Entity literals of the policies' conditions (`Type::"id"` after `when`/`unless`), read the
+// way a caller would: from the policy text.
+const conditionLiterals = [];
+for (const m of policyText.matchAll(/((?:[A-Za-z_][A-Za-z0-9_]*::)*[A-Za-z_][A-Za-z0-9_]*)::"((?:[^"\\]|\\.)*)"/g)) {
+  conditionLiterals.push({ type: m[1], id: JSON.parse(`"${m[2]}"`) });
+}
 function slice(q) {
-  const todo = [q.principal, q.action, q.resource];
+  const todo = [q.principal, q.action, q.resource, ...conditionLiterals];
   refsIn(q.context ?? {}, todo);
   const seen = new Map();
   while (todo.length) {
@@ -101,8 +123,7 @@ function slice(q) {
     if (seen.has(key)) continue;
     const e = byKey.get(key);
     if (!e) continue;
-    seen.set(key, e);
-    todo.push(...(e.parents ?? []));
+    seen.set(key, { ...e, parents: [...ancestors(key).values()] });
     refsIn(e.attrs ?? {}, todo);
     refsIn(e.tags ?? {}, todo);
   }

@@ -23,9 +23,10 @@ impl SesameEngine {
     #[wasm_bindgen(constructor)]
     pub fn new(bundle_json: &str) -> Result<SesameEngine, JsError> {
         let bundle = json_api::load_bundle(bundle_json).map_err(|e| js_error(&e))?;
-        Ok(Self {
-            engine: policy_core::Engine::new(bundle),
-        })
+        let mut engine = policy_core::Engine::new(bundle);
+        // A page holds one firm's data: memory for speed (see `keep_rebuilt_entities`).
+        engine.keep_rebuilt_entities(true);
+        Ok(Self { engine })
     }
 
     /// The bundle digest decisions are made with.

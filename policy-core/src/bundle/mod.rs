@@ -3,6 +3,7 @@
 //! files, so the same loader runs natively, in a browser and in a wasmtime guest.
 
 mod action_index;
+mod compiled;
 mod entities;
 mod files;
 mod links;
@@ -23,6 +24,8 @@ pub use files::{classify, FileKind};
 pub use links::{with_link, without_link, LinkArg, LinkEditError, TemplateLink, LINKS_FILE};
 pub use manifest::{FieldActions, Manifest};
 pub use policies::PolicyInfo;
+
+pub(crate) use compiled::{authorize, Outcome};
 
 pub(crate) use entities::read_records;
 
@@ -51,7 +54,8 @@ pub struct Bundle {
     schema: Option<Schema>,
     policies: PolicySet,
     /// The policies each action may trigger (see `action_index`); `None`: use `policies`.
-    policies_by_action: Option<std::sync::Arc<HashMap<cedar_policy::EntityUid, PolicySet>>>,
+    policies_by_action:
+        Option<std::sync::Arc<HashMap<cedar_policy::EntityUid, action_index::ActionPolicies>>>,
     policy_index: BTreeMap<String, PolicyInfo>,
     template_index: BTreeMap<String, PolicyInfo>,
     /// Entities the policies' conditions name (see `literals`): roots of every slice.
@@ -329,13 +333,18 @@ impl Bundle {
         &self.policies
     }
 
-    /// The policies that may apply to `action` (all of them if the action is unknown): what
-    /// the engine hands Cedar's authorizer.
-    pub(crate) fn policies_for(&self, action: Option<&cedar_policy::EntityUid>) -> &PolicySet {
-        action
+    /// The policies that may apply to `request`, by its action and its resource's type, as
+    /// Cedar's set and built once (see `compiled`); `None`: every policy of the bundle, as
+    /// Cedar's set (an action the index does not know, or a bundle with templates).
+    pub(crate) fn policies_for(
+        &self,
+        request: &cedar_policy::Request,
+    ) -> Option<&action_index::Candidates> {
+        request
+            .action()
             .zip(self.policies_by_action.as_ref())
             .and_then(|(a, index)| index.get(a))
-            .unwrap_or(&self.policies)
+            .map(|policies| policies.for_resource(request.resource().map(|r| r.type_name())))
     }
 
     /// Entities named in the policies' conditions: a decision's slice must hold them (and

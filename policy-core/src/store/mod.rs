@@ -140,6 +140,9 @@ pub(crate) struct EntityStore {
     held: usize,
     /// What the held entities take in the store's form (see [`Held::bytes`]).
     bytes: usize,
+    /// Keep every entity's rebuilt Cedar form, not only parents' ([`EntityStore::cedar`]):
+    /// speed over memory, for a page holding one firm (a rebuild is a fifth of a decision).
+    keep_rebuilt: bool,
 }
 
 fn collect_value_refs(value: &Value, out: &mut Vec<EntityUID>) {
@@ -355,18 +358,31 @@ impl EntityStore {
         )
     }
 
-    /// The Cedar entity of slot `ix`, kept if it is someone's parent (read by many calls).
+    /// The Cedar entity of slot `ix`, kept if it is someone's parent (read by many calls), or
+    /// if the store keeps every rebuilt entity.
     fn cedar(&self, ix: Ix, held: &Held) -> Arc<CoreEntity> {
         if let Some(kept) = held.cedar.get() {
             return kept.clone();
         }
-        if self.children.contains_key(&ix) {
+        if self.keep_rebuilt || self.children.contains_key(&ix) {
             held.cedar
                 .get_or_init(|| Arc::new(self.rebuild(ix, held)))
                 .clone()
         } else {
             Arc::new(self.rebuild(ix, held))
         }
+    }
+
+    /// Keeps (or not) every entity's rebuilt Cedar form from now on; carried to the store that
+    /// replaces this one ([`EntityStore::keeping_as`]).
+    pub(crate) fn keep_rebuilt(&mut self, keep: bool) {
+        self.keep_rebuilt = keep;
+    }
+
+    /// `self`, keeping rebuilt entities as `other` does.
+    pub(crate) fn keeping_as(mut self, other: &EntityStore) -> Self {
+        self.keep_rebuilt = other.keep_rebuilt;
+        self
     }
 
     /// The Cedar entity of slot `ix`, kept for later reads (entities the engine's own
