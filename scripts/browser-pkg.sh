@@ -9,7 +9,9 @@ wasm="$BROWSER_WASM"
 [ -f "$wasm" ] || scripts/wasm-build.sh wasm -p wasm-bindings
 out="$PKG"
 rm -rf "$out" && mkdir -p "$out"
-wasm-bindgen --target web --out-dir "$out" "$wasm"
+# The names and producers sections are dropped here, not by `strip` in the profile, so that
+# wasm-bindgen still sees the module's target features (reference types: an externref table).
+wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir "$out" "$wasm"
 cp wasm-bindings/js/sesame.js wasm-bindings/js/sesame.d.ts wasm-bindings/js/wire.d.ts "$out/"
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 cat > "$out/package.json" <<JSON

@@ -87,8 +87,8 @@ impl Engine {
     }
 
     /// About how many bytes the held entities take in the store's compact form (a host's
-    /// memory budget counts tenants with it; the Cedar entities rebuilt for parents are not
-    /// included).
+    /// memory budget counts tenants with it; the Cedar entities kept once rebuilt, for parents
+    /// or for all with [`Engine::keep_rebuilt_entities`], are not included).
     pub fn entity_bytes(&self) -> usize {
         self.store.bytes()
     }
@@ -519,13 +519,15 @@ fn authorize(
 ) -> DecisionResponse {
     let candidates = bundle.policies_for(request);
     let outcome = candidates
-        .and_then(|c| c.compiled.as_deref())
+        .and_then(|c| c.compiled_for(request.resource().map(|r| r.type_name())))
         .and_then(|compiled| {
             crate::bundle::authorize(request.as_ref(), entities.as_ref(), compiled)
         });
     if let Some(outcome) = outcome {
         return from_outcome(bundle, outcome);
     }
+    // The action's policies whatever the resource's type: a superset of the typed ones that
+    // decides the same (see `bundle::action_index`).
     let set = candidates.map_or(bundle.policies(), |c| &c.set);
     to_response(
         bundle,

@@ -55,6 +55,10 @@ const engine = await loadSesame({ wasm: readFileSync(join(pkg, "wasm_bindings_bg
 engine.replaceEntities(firm.entities);
 const sesameLoadMs = performance.now() - t0;
 const sesameDecide = perCall(firm.requests, 5, (q) => engine.decide(q));
+// The same calls with the JSON already text both ways (`callJson`): what the JS boundary
+// (JSON.stringify of the request, JSON.parse of the answer) costs `decide`.
+const requestTexts = new Map(firm.requests.map((q) => [q, JSON.stringify(q)]));
+const sesameDecideJson = perCall(firm.requests, 5, (q) => engine.callJson("decide", requestTexts.get(q)));
 const sesameBatch = (() => {
   const samples = [];
   for (let r = 0; r < 5; r++) {
@@ -152,6 +156,7 @@ const report = {
   cedar_wasm_version: cedar.getCedarVersion(),
   sesame_load_ms: sesameLoadMs,
   sesame_decide_us: sesameDecide,
+  sesame_decide_json_text_us: sesameDecideJson,
   sesame_batch_us: sesameBatch,
   cedar_wasm_stateless_all_entities_us: cedarStateless,
   cedar_wasm_preparsed_all_entities_us: cedarPreparsed,

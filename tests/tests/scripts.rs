@@ -172,7 +172,7 @@ fn wasm_build_and_browser_pkg_build_and_read_under_cargo_target_dir() {
     // ...then hands wasm-bindgen that build's output and the package dir beside it.
     assert!(
         log.contains(&format!(
-            "wasm-bindgen CARGO_TARGET_DIR={t} --target web --out-dir {t}/pkg {t}/wasm/wasm32-unknown-unknown/wasm/wasm_bindings.wasm"
+            "wasm-bindgen CARGO_TARGET_DIR={t} --target web --remove-name-section --remove-producers-section --out-dir {t}/pkg {t}/wasm/wasm32-unknown-unknown/wasm/wasm_bindings.wasm"
         )),
         "{log}"
     );

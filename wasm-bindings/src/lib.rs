@@ -19,7 +19,8 @@ pub struct SesameEngine {
 
 #[wasm_bindgen]
 impl SesameEngine {
-    /// Loads a bundle from `{"files": {"path": "text", ...}}`.
+    /// Loads a bundle from `{"files": {"path": "text", ...}}` (a `json_api::BundleLoad`, with
+    /// `"policy_validation": "report"` for a draft whose policies fail validation).
     #[wasm_bindgen(constructor)]
     pub fn new(bundle_json: &str) -> Result<SesameEngine, JsError> {
         let bundle = json_api::load_bundle(bundle_json).map_err(|e| js_error(&e))?;

@@ -6,7 +6,8 @@
 //! - `sesame_alloc(len) -> ptr` / `sesame_free(ptr, len)`: buffers the host writes inputs into
 //!   and reads outputs from. The host frees every buffer it gets back.
 //! - `sesame_load(ptr, len) -> packed`: loads a bundle given as JSON `{"files": {path: text}}`
-//!   and makes it the resident engine (replacing any previous one, data entities kept when the
+//!   (a `json_api::BundleLoad`: `"policy_validation": "report"` loads a draft whose policies
+//!   fail validation; the server never sends it) and makes it the resident engine (replacing any previous one, data entities kept when the
 //!   new schema accepts them).
 //! - `sesame_call(op_ptr, op_len, in_ptr, in_len) -> packed`: runs one `policy_core::json_api`
 //!   operation on JSON input; `op` is a `json_api::Op` by its wire name (`decide`, `batch`,

@@ -1,10 +1,11 @@
 //! Policies indexed by action and resource type. Cedar's authorizer evaluates every policy of
-//! the set it is given; a policy's scope is checked before its conditions and never errors, so
-//! a policy whose scope cannot match the request is never satisfied and never errors. Giving
-//! the authorizer only the policies whose action scope names the action (directly, through an
-//! action group, or any action) and whose resource scope admits the resource's type (`is T`,
-//! `== T::"id"`, or anything else that is not a type test) yields the same decision,
-//! determining policies and errors, for a fraction of the work.
+//! the set it is given; a policy's scope is checked before its conditions (Cedar conjoins them
+//! in that order and stops at the first false) and never errors, so a policy whose scope cannot
+//! match the request is never satisfied and never errors. Evaluating only the policies whose
+//! action scope names the action (directly, through an action group, or any action) and whose
+//! resource scope admits the resource's type (`is T`, `== T::"id"`, or anything else that is not
+//! a type test) yields the same decision, determining policies and errors, for a fraction of
+//! the work.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,32 +17,36 @@ use cedar_policy::{
 
 use super::compiled::{self, CompiledPolicy};
 
-/// Past this many policy entries in all the per-type sets, the index keeps per-action sets
-/// only (a large policy set times many resource types would cost more memory than it saves).
-const MAX_TYPED_ENTRIES: usize = 200_000;
-
-/// Policies a request may trigger: as Cedar's set, and with their conditions built
-/// ([`compiled`]; `None` if some policy of the bundle did not rebuild).
-#[derive(Debug)]
-pub(crate) struct Candidates {
-    pub(crate) set: PolicySet,
-    pub(crate) compiled: Option<Box<[Arc<CompiledPolicy>]>>,
-}
+/// Past this many entries in all the per-type lists (counted before any is built), only the
+/// per-action lists are kept: a large policy set times many resource types would cost more
+/// memory than it saves.
+const MAX_TYPED_ENTRIES: usize = 1_000_000;
 
 /// The policies that may apply to one action.
 #[derive(Debug)]
 pub(crate) struct ActionPolicies {
-    /// Whatever the resource's type.
-    pub(crate) all: Candidates,
-    /// For each resource type the action applies to (empty past [`MAX_TYPED_ENTRIES`]).
-    pub(crate) by_resource_type: HashMap<EntityTypeName, Candidates>,
+    /// As Cedar's set, whatever the resource's type: what Cedar's own authorizer is given.
+    pub(crate) set: PolicySet,
+    /// The same policies with their conditions built (see [`compiled`]); `None` if some policy
+    /// of the bundle did not rebuild.
+    compiled: Option<Box<[Arc<CompiledPolicy>]>>,
+    /// For each resource type the action applies to, the built policies its scope admits
+    /// (empty past [`MAX_TYPED_ENTRIES`], or without `compiled`).
+    compiled_by_resource_type: HashMap<EntityTypeName, Box<[Arc<CompiledPolicy>]>>,
 }
 
 impl ActionPolicies {
-    pub(crate) fn for_resource(&self, resource: Option<&EntityTypeName>) -> &Candidates {
-        resource
-            .and_then(|t| self.by_resource_type.get(t))
-            .unwrap_or(&self.all)
+    /// The built policies a request on a resource of type `resource` may trigger.
+    pub(crate) fn compiled_for(
+        &self,
+        resource: Option<&EntityTypeName>,
+    ) -> Option<&[Arc<CompiledPolicy>]> {
+        let all = self.compiled.as_deref()?;
+        Some(
+            resource
+                .and_then(|t| self.compiled_by_resource_type.get(t))
+                .map_or(all, |typed| typed),
+        )
     }
 }
 
@@ -55,56 +60,65 @@ pub(crate) fn by_action(
     if set.templates().next().is_some() {
         return None;
     }
-    let built = compiled::compile(set);
-    let candidates = |policies: Vec<&Policy>| -> Option<Candidates> {
-        let compiled = built.as_ref().map(|built| {
-            policies
-                .iter()
-                .filter_map(|p| built.get(p.id()).cloned())
-                .collect()
-        });
-        Some(Candidates {
-            set: PolicySet::from_policies(policies.into_iter().cloned()).ok()?,
-            compiled,
+    let per_action: Vec<(&EntityUid, Vec<&Policy>)> = schema
+        .actions()
+        .map(|action| {
+            let mut groups: Vec<&EntityUid> = vec![action];
+            if let Some(ancestors) = entities.ancestors(action) {
+                groups.extend(ancestors);
+            }
+            let applies = |policy: &Policy| match policy.action_constraint() {
+                ActionConstraint::Any => true,
+                ActionConstraint::Eq(a) => a == *action,
+                ActionConstraint::In(list) => list.iter().any(|a| groups.contains(&a)),
+            };
+            (action, set.policies().filter(|p| applies(p)).collect())
         })
-    };
+        .collect();
+    let typed_entries: usize = per_action
+        .iter()
+        .map(|(action, policies)| {
+            resource_types(schema, action)
+                .map(|t| policies.iter().filter(|p| admits(p, t)).count())
+                .sum::<usize>()
+        })
+        .sum();
+    let built = compiled::compile(set);
     let mut index = HashMap::new();
-    let mut typed_entries = 0usize;
-    for action in schema.actions() {
-        let mut groups: Vec<&EntityUid> = vec![action];
-        if let Some(ancestors) = entities.ancestors(action) {
-            groups.extend(ancestors);
-        }
-        let applies = |policy: &Policy| match policy.action_constraint() {
-            ActionConstraint::Any => true,
-            ActionConstraint::Eq(a) => a == *action,
-            ActionConstraint::In(list) => list.iter().any(|a| groups.contains(&a)),
+    for (action, policies) in per_action {
+        let pick = |policies: &mut dyn Iterator<Item = &&Policy>| -> Option<Box<[_]>> {
+            let built = built.as_ref()?;
+            Some(
+                policies
+                    .filter_map(|p| built.get(p.id()).cloned())
+                    .collect(),
+            )
         };
-        let policies: Vec<&Policy> = set.policies().filter(|p| applies(p)).collect();
-        let mut by_resource_type = HashMap::new();
-        for resource in schema.resources_for_action(action).into_iter().flatten() {
-            let typed: Vec<&Policy> = policies
-                .iter()
-                .copied()
-                .filter(|p| admits(p, resource))
-                .collect();
-            typed_entries += typed.len();
-            by_resource_type.insert(resource.clone(), candidates(typed)?);
+        let mut compiled_by_resource_type = HashMap::new();
+        if typed_entries <= MAX_TYPED_ENTRIES {
+            for resource in resource_types(schema, action) {
+                if let Some(typed) = pick(&mut policies.iter().filter(|p| admits(p, resource))) {
+                    compiled_by_resource_type.insert(resource.clone(), typed);
+                }
+            }
         }
         index.insert(
             action.clone(),
             ActionPolicies {
-                all: candidates(policies)?,
-                by_resource_type,
+                compiled: pick(&mut policies.iter()),
+                set: PolicySet::from_policies(policies.into_iter().cloned()).ok()?,
+                compiled_by_resource_type,
             },
         );
     }
-    if typed_entries > MAX_TYPED_ENTRIES {
-        for entry in index.values_mut() {
-            entry.by_resource_type.clear();
-        }
-    }
     Some(index)
+}
+
+fn resource_types<'s>(
+    schema: &'s Schema,
+    action: &EntityUid,
+) -> impl Iterator<Item = &'s EntityTypeName> {
+    schema.resources_for_action(action).into_iter().flatten()
 }
 
 /// Whether `policy`'s resource scope can hold for a resource of type `resource`.

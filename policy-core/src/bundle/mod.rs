@@ -333,18 +333,16 @@ impl Bundle {
         &self.policies
     }
 
-    /// The policies that may apply to `request`, by its action and its resource's type, as
-    /// Cedar's set and built once (see `compiled`); `None`: every policy of the bundle, as
-    /// Cedar's set (an action the index does not know, or a bundle with templates).
+    /// The policies that may apply to `request`'s action (see `action_index`); `None`: every
+    /// policy of the bundle may (an action the index does not know, or a bundle with templates).
     pub(crate) fn policies_for(
         &self,
         request: &cedar_policy::Request,
-    ) -> Option<&action_index::Candidates> {
+    ) -> Option<&action_index::ActionPolicies> {
         request
             .action()
             .zip(self.policies_by_action.as_ref())
             .and_then(|(a, index)| index.get(a))
-            .map(|policies| policies.for_resource(request.resource().map(|r| r.type_name())))
     }
 
     /// Entities named in the policies' conditions: a decision's slice must hold them (and

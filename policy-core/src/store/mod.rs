@@ -15,7 +15,8 @@
 //! (its uid once, in the index) whose parents, ancestors and references are slot numbers and
 //! whose values are compact (`value`): a few hundred bytes. Cedar entities are rebuilt for the
 //! entities a call reads; those that are someone's parent (firms, clients, roles: read by most
-//! calls, few) keep the rebuilt entity, the leaves (documents, most of a store) do not.
+//! calls, few) keep the rebuilt entity, the leaves (documents, most of a store) do not, unless
+//! the store keeps every rebuilt entity (`keep_rebuilt`: a page holding one firm).
 //!
 //! Invariant: after any delta the store equals what a full load of the resulting records gives.
 //! Removing an entity does not rewrite other entities' parent lists (as a reload would not).
@@ -73,7 +74,8 @@ struct Held {
 
 impl Held {
     /// About what this entity takes in the store: its slot, its index entry and what it owns
-    /// (not the Cedar entity rebuilt from it, kept for parents only). Counted by the store so
+    /// (not the Cedar entity rebuilt from it, kept for parents, or for all with `keep_rebuilt`).
+    /// Counted by the store so
     /// a host can measure what a tenant takes without asking the allocator (which walks the
     /// whole heap to answer).
     fn bytes(&self, uid: &EntityUID) -> usize {
