@@ -6,11 +6,12 @@
 // mode). Decisions are compared on every measured request.
 // Usage: node tests/e2e/bench-browser.mjs [--users N --clients N --documents N --requests N
 //          --peer-requests N --pkg DIR]   (--pkg: another build of the package, default target/pkg)
-import { readFileSync, readdirSync, statSync } from "node:fs";
-import { join, relative, dirname, resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { join, dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execFileSync } from "node:child_process";
 import * as cedar from "@cedar-policy/cedar-wasm/nodejs";
+import { bundleFiles } from "./bundle-files.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const arg = (name, dflt) => {
@@ -25,16 +26,7 @@ const firm = JSON.parse(execFileSync(sesameBin, ["gen-firm",
   "--documents", arg("documents", "5000"), "--requests", arg("requests", "2000")],
   { maxBuffer: 1 << 30 }).toString());
 
-function walk(dir, out = {}) {
-  for (const name of readdirSync(dir)) {
-    if (name.startsWith(".")) continue;
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) walk(p, out);
-    else out[relative(join(root, "policies"), p).split("\\").join("/")] = readFileSync(p, "utf8");
-  }
-  return out;
-}
-const files = walk(join(root, "policies"));
+const files = bundleFiles(join(root, "policies"));
 const pkg = resolve(arg("pkg", join(target, "pkg")));
 const { loadSesame } = await import(join(pkg, "sesame.js"));
 

@@ -3,9 +3,10 @@
 // on the demo bundle and its demo firm: the first call (cold code) and the median of repeated
 // calls. A benchmark, not a test: nothing is asserted about time.
 // Usage: node tests/e2e/bench-matrix.mjs [--calls N --user ID --pkg DIR]
-import { readFileSync, readdirSync, statSync } from "node:fs";
-import { dirname, join, relative, resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { bundleFiles } from "./bundle-files.mjs";
 import { launch } from "./harness.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -17,16 +18,7 @@ const pkg = resolve(arg("pkg", join(resolve(root, process.env.CARGO_TARGET_DIR |
 const calls = Number(arg("calls", "200"));
 const user = arg("user", "carol");
 
-function walk(dir, out = {}) {
-  for (const name of readdirSync(dir)) {
-    if (name.startsWith(".")) continue;
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) walk(p, out);
-    else out[relative(join(root, "policies"), p).split("\\").join("/")] = readFileSync(p, "utf8");
-  }
-  return out;
-}
-const files = walk(join(root, "policies"));
+const files = bundleFiles(join(root, "policies"));
 
 // Runs in the page and under Node alike: the same matrix request as web/app.js renders.
 async function timeMatrix({ loadSesame, wasm, files, user, calls }) {
