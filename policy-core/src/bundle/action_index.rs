@@ -86,6 +86,8 @@ pub(crate) fn by_action(
     let built = compiled::compile(set);
     let mut index = HashMap::new();
     for (action, policies) in per_action {
+        // `built` holds every policy of `set` or is `None` (`compile` builds all or none), so
+        // the lookup below never misses.
         let pick = |policies: &mut dyn Iterator<Item = &&Policy>| -> Option<Box<[_]>> {
             let built = built.as_ref()?;
             Some(

@@ -334,7 +334,8 @@ impl Bundle {
     }
 
     /// The policies that may apply to `request`'s action (see `action_index`); `None`: every
-    /// policy of the bundle may (an action the index does not know, or a bundle with templates).
+    /// policy of the bundle may (an action the index does not know, a bundle with templates or
+    /// without a schema).
     pub(crate) fn policies_for(
         &self,
         request: &cedar_policy::Request,
