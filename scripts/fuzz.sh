@@ -4,6 +4,7 @@
 #   decide     decide / batch / matrix / field_level request JSON against the demo bundle
 #   delta      apply_delta JSON against the demo bundle and firm
 #   directory  directory::plan with any DirectoryRequest JSON against the demo bundle and firm
+#   entities   an entity file's text, read as a stream into a copy of the demo engine
 #
 # Usage: scripts/fuzz.sh [--runs N | --time SECONDS] [TARGET...]
 #   default: every target for 1,000,000 executions. Prints, per target, the executions done and
@@ -28,7 +29,7 @@ while [ $# -gt 0 ]; do
     *) targets+=("$1"); shift ;;
   esac
 done
-[ "${#targets[@]}" -gt 0 ] || targets=(bundle decide delta directory)
+[ "${#targets[@]}" -gt 0 ] || targets=(bundle decide delta directory entities)
 
 host=$(rustc -vV | sed -n 's/^host: //p')
 # --target keeps the instrumentation off build scripts and proc macros (they run at build time

@@ -35,6 +35,6 @@ step "sesame check + test host-server/admin-policy (who may use the admin API)"
 cargo run --quiet --locked -p sesame-cli --bin sesame -- check host-server/admin-policy
 cargo run --quiet --locked -p sesame-cli --bin sesame -- test host-server/admin-policy
 # Fuzzing, bounded: every target (bundle files, decision requests, entity deltas, directory
-# operations) for 45 s; a longer run is `scripts/fuzz.sh` alone (docs/fuzzing.md).
+# operations, entity files) for 45 s; a longer run is `scripts/fuzz.sh` alone (docs/fuzzing.md).
 step "fuzz policy-core: each target 45 s (fails on any crash)"; scripts/fuzz.sh --time 45
 step "all tests passed"
