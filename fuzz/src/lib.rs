@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{Mutex, OnceLock};
 
 use policy_core::{Bundle, Engine};
 
@@ -69,3 +70,22 @@ pub fn demo_engine() -> Result<Engine, String> {
     let records = serde_json::from_str(&firm).map_err(|e| e.to_string())?;
     Engine::with_entities(bundle, records).map_err(|e| e.to_string())
 }
+
+/// The demo engine as loaded (pristine), and the one each run of a target that changes it
+/// works on; a run that changed it puts a copy of the pristine one back, so a crash never
+/// depends on what earlier runs did. Exits with 2 if the demo bundle does not load.
+pub fn demo_engines() -> &'static (Engine, Mutex<Engine>) {
+    static ENGINES: OnceLock<(Engine, Mutex<Engine>)> = OnceLock::new();
+    ENGINES.get_or_init(|| match demo_engine() {
+        Ok(engine) => (engine.clone(), Mutex::new(engine)),
+        Err(e) => {
+            eprintln!("the demo bundle does not load: {e}");
+            std::process::exit(2)
+        }
+    })
+}
+
+/// One decision on the demo firm, asked after a target changed the engine.
+pub const DECISION_AFTER: &str = r#"{"principal": {"type": "User", "id": "carol"},
+ "action": {"type": "Action", "id": "view_document"},
+ "resource": {"type": "Document", "id": "inv-1"}}"#;
