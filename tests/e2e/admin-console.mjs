@@ -208,6 +208,16 @@ try {
   check((await text(page, "status")).startsWith("done"), `roles change after the invitation (${await text(page, "status")})`);
   await page.waitForFunction(() => [...document.querySelector("[data-testid=roles-of-carol]").selectedOptions].map((o) => o.value).join() === "accountant,client_manager");
   check(true, "the new roles are kept");
+  // A firm keeps an administrator: with Erin's role taken away, Alice cannot give up hers.
+  await page.selectOption("[data-testid=roles-of-erin]", ["accountant"]);
+  await submitAndWait(page, "set-roles-erin");
+  check((await text(page, "status")).startsWith("done"), `erin is an accountant only (${await text(page, "status")})`);
+  await page.selectOption("[data-testid=roles-of-alice]", ["accountant"]);
+  await submitAndWait(page, "set-roles-alice");
+  check((await text(page, "status")).includes("last active administrator"), `the last administrator keeps the role, with the reason (${await text(page, "status")})`);
+  await page.selectOption("[data-testid=roles-of-erin]", ["administrator", "accountant"]);
+  await submitAndWait(page, "set-roles-erin");
+  check((await text(page, "status")).startsWith("done"), `erin is an administrator again (${await text(page, "status")})`);
   for (const id of ["east", "west", "centre", "coast"]) {
     await page.fill("[data-testid=dep-id]", id);
     await page.fill("[data-testid=dep-name]", id.toUpperCase());

@@ -183,5 +183,14 @@ pub fn directory_requests() -> Vec<serde_json::Value> {
         serde_json::json!({"actor": user("kim"), "op": "set_company_role", "user": user("dave"), "client": client("acme"), "role": "accountant"}),
         serde_json::json!({"actor": user("kim"), "op": "set_company_role", "user": user("uma"), "client": client("acme"), "role": "billing"}),
         serde_json::json!({"actor": user("alice"), "op": "detach_user", "user": user("carol"), "client": client("initech")}),
+        // Firm roles after the invitation: an administrator changes them, nobody else, never
+        // another firm's; the firm's last administrator (uma, for martin) keeps the role and
+        // cannot block himself.
+        serde_json::json!({"actor": user("alice"), "op": "set_roles", "user": user("carol"), "roles": ["accountant", "client_manager"]}),
+        serde_json::json!({"actor": user("carol"), "op": "set_roles", "user": user("carol"), "roles": ["administrator"]}),
+        serde_json::json!({"actor": user("alice"), "op": "set_roles", "user": user("uma"), "roles": ["accountant"]}),
+        serde_json::json!({"actor": user("uma"), "op": "set_roles", "user": user("uma"), "roles": ["accountant"]}),
+        serde_json::json!({"actor": user("uma"), "op": "block_user", "user": user("uma"), "blocked": true}),
+        serde_json::json!({"actor": user("alice"), "op": "set_roles", "user": user("alice"), "roles": ["accountant"]}),
     ]
 }
