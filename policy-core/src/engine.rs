@@ -420,26 +420,51 @@ pub(crate) fn build_request(
 }
 
 fn to_response(bundle: &Bundle, response: &Response) -> DecisionResponse {
-    let mut determining: Vec<String> = response
-        .diagnostics()
-        .reason()
-        .map(|id| id.to_string())
-        .collect();
+    decision_response(
+        bundle,
+        response.decision() == cedar_policy::Decision::Allow,
+        response.diagnostics().reason().map(ToString::to_string),
+        response.diagnostics().errors().map(|e| match e {
+            cedar_policy::AuthorizationError::PolicyEvaluationError(inner) => {
+                (inner.policy_id().to_string(), inner.inner())
+            }
+        }),
+    )
+}
+
+fn from_outcome(bundle: &Bundle, outcome: crate::bundle::Outcome<'_>) -> DecisionResponse {
+    decision_response(
+        bundle,
+        outcome.allowed,
+        outcome.determining.iter().map(ToString::to_string),
+        outcome
+            .errors
+            .iter()
+            .map(|(id, error)| (id.to_string(), error)),
+    )
+}
+
+/// The wire answer, from Cedar's authorizer or the engine's own loop alike: determining
+/// policies sorted, erroring policies in evaluation order with their error chains.
+fn decision_response<'e>(
+    bundle: &Bundle,
+    allowed: bool,
+    determining: impl Iterator<Item = String>,
+    errors: impl Iterator<Item = (String, &'e cedar_policy::EvaluationError)>,
+) -> DecisionResponse {
+    let mut determining: Vec<String> = determining.collect();
     determining.sort();
     DecisionResponse {
-        decision: match response.decision() {
-            cedar_policy::Decision::Allow => Decision::Allow,
-            cedar_policy::Decision::Deny => Decision::Deny,
+        decision: if allowed {
+            Decision::Allow
+        } else {
+            Decision::Deny
         },
         determining_policies: determining,
-        errors: response
-            .diagnostics()
-            .errors()
-            .map(|e| match e {
-                cedar_policy::AuthorizationError::PolicyEvaluationError(inner) => EvaluationError {
-                    policy_id: inner.policy_id().to_string(),
-                    message: render_chain(inner.inner()),
-                },
+        errors: errors
+            .map(|(policy_id, error)| EvaluationError {
+                policy_id,
+                message: render_chain(error),
             })
             .collect(),
         bundle_digest: bundle.digest().to_string(),
@@ -533,32 +558,6 @@ fn authorize(
         bundle,
         &Authorizer::new().is_authorized(request, set, entities),
     )
-}
-
-fn from_outcome(bundle: &Bundle, outcome: crate::bundle::Outcome<'_>) -> DecisionResponse {
-    let mut determining: Vec<String> = outcome
-        .determining
-        .iter()
-        .map(|id| id.to_string())
-        .collect();
-    determining.sort();
-    DecisionResponse {
-        decision: if outcome.allowed {
-            Decision::Allow
-        } else {
-            Decision::Deny
-        },
-        determining_policies: determining,
-        errors: outcome
-            .errors
-            .iter()
-            .map(|(id, error)| EvaluationError {
-                policy_id: id.to_string(),
-                message: render_chain(error),
-            })
-            .collect(),
-        bundle_digest: bundle.digest().to_string(),
-    }
 }
 
 /// The manifest's field actions, lowest level first.

@@ -86,34 +86,34 @@ pub(crate) fn by_action(
     let built = compiled::compile(set);
     let mut index = HashMap::new();
     for (action, policies) in per_action {
-        // `built` holds every policy of `set` or is `None` (`compile` builds all or none), so
-        // the lookup below never misses.
-        let pick = |policies: &mut dyn Iterator<Item = &&Policy>| -> Option<Box<[_]>> {
-            let built = built.as_ref()?;
-            Some(
-                policies
-                    .filter_map(|p| built.get(p.id()).cloned())
-                    .collect(),
-            )
-        };
         let mut compiled_by_resource_type = HashMap::new();
-        if typed_entries <= MAX_TYPED_ENTRIES {
+        if let (Some(built), true) = (&built, typed_entries <= MAX_TYPED_ENTRIES) {
             for resource in resource_types(schema, action) {
-                if let Some(typed) = pick(&mut policies.iter().filter(|p| admits(p, resource))) {
-                    compiled_by_resource_type.insert(resource.clone(), typed);
-                }
+                let typed = policies.iter().filter(|p| admits(p, resource));
+                compiled_by_resource_type.insert(resource.clone(), pick(built, typed));
             }
         }
         index.insert(
             action.clone(),
             ActionPolicies {
-                compiled: pick(&mut policies.iter()),
+                compiled: built.as_ref().map(|built| pick(built, policies.iter())),
                 set: PolicySet::from_policies(policies.into_iter().cloned()).ok()?,
                 compiled_by_resource_type,
             },
         );
     }
     Some(index)
+}
+
+/// `policies` as built. `built` holds every policy of the set (`compile` builds all or none),
+/// so the lookup never misses.
+fn pick<'p>(
+    built: &HashMap<cedar_policy::PolicyId, Arc<CompiledPolicy>>,
+    policies: impl Iterator<Item = &'p &'p Policy>,
+) -> Box<[Arc<CompiledPolicy>]> {
+    policies
+        .filter_map(|p| built.get(p.id()).cloned())
+        .collect()
 }
 
 fn resource_types<'s>(
