@@ -59,8 +59,21 @@ impl Engine {
     }
 
     /// The packed entities a call rooted at `roots` reads (see [`crate::packed`]).
-    pub(crate) fn pack_slice(&self, roots: &[EntityUID]) -> Result<Vec<u8>, EngineError> {
-        crate::packed::pack(&self.store.pick(roots.iter()))
+    /// The packed slice of `roots`, with what the plan-limit counts of `counted_firms` read
+    /// (their users and departments: a slice holds what the call reads, counts included).
+    pub(crate) fn pack_slice(
+        &self,
+        roots: &[EntityUID],
+        counted_firms: &[EntityUID],
+    ) -> Result<Vec<u8>, EngineError> {
+        let counted: Vec<EntityUID> = match self.firm_model() {
+            Some(model) => counted_firms
+                .iter()
+                .flat_map(|firm| crate::plan_counts::counted_entities(model, &self.store, firm))
+                .collect(),
+            None => Vec::new(),
+        };
+        crate::packed::pack(&self.store.pick(roots.iter().chain(&counted)))
     }
 
     pub fn bundle(&self) -> &Bundle {
@@ -236,6 +249,32 @@ impl Engine {
         name: &'s str,
     ) -> impl Iterator<Item = &'s Entity> + 's {
         self.store.entities_where(move |e| e.has_attr(name))
+    }
+
+    /// The other entities that point at `target` (it is their parent, or an attribute or tag
+    /// names it): what removing it leaves dangling. Each is kept as Cedar's once read.
+    pub(crate) fn entities_pointing_at(&self, target: &EntityRef) -> Vec<&Entity> {
+        let Some(ix) = to_uid(target)
+            .ok()
+            .and_then(|uid| self.store.number_of(uid.as_ref()))
+        else {
+            return Vec::new();
+        };
+        self.store
+            .entities_where(move |e| e.points_at(ix) && self.store.number_of(e.uid) != Some(ix))
+            .collect()
+    }
+
+    /// The seats of its plan `firm` takes and its departments, as the plan limits are decided
+    /// on them (`plan_counts.rs`); zeros without a firm model.
+    pub(crate) fn plan_counts(&self, firm: &EntityRef) -> (usize, usize) {
+        match (self.firm_model(), to_uid(firm)) {
+            (Some(model), Ok(firm)) => (
+                crate::plan_counts::seats_taken(model, &self.store, firm.as_ref()),
+                crate::plan_counts::departments(model, &self.store, firm.as_ref()),
+            ),
+            _ => (0, 0),
+        }
     }
 
     /// Decides one request.
@@ -476,15 +515,24 @@ pub(crate) fn decide_on(
     store: &EntityStore,
     request: &DecisionRequest,
 ) -> Result<DecisionResponse, EngineError> {
+    // A firm's plan-limit counts are the engine's, whatever the caller sent.
+    let counted = crate::plan_counts::counted_context(
+        bundle,
+        store,
+        &request.action,
+        &request.resource,
+        request.context.as_ref(),
+    )?;
+    let context = counted.as_ref().or(request.context.as_ref());
     let cedar_request = build_request(
         bundle,
         &request.principal,
         &request.action,
         &request.resource,
-        request.context.as_ref(),
+        context,
     )?;
     let slice = if request.entities.is_empty() {
-        request_slice(bundle, store, &cedar_request, request.context.as_ref())?
+        request_slice(bundle, store, &cedar_request, context)?
     } else {
         store.slice_with(
             request_roots(bundle, &cedar_request, request.context.as_ref()).iter(),
@@ -751,12 +799,19 @@ pub(crate) fn matrix_on(
             if !applies(types, resource) {
                 continue;
             }
+            let counted = crate::plan_counts::counted_context(
+                bundle,
+                store,
+                action,
+                resource,
+                request.context.as_ref(),
+            )?;
             let cedar_request = build_request(
                 bundle,
                 &request.principal,
                 action,
                 resource,
-                request.context.as_ref(),
+                counted.as_ref().or(request.context.as_ref()),
             )?;
             decisions.insert(
                 action.id.clone(),

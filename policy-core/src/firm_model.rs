@@ -26,6 +26,30 @@ pub struct FirmModel {
     /// (checked on a team's role attribute; see `client_roles.rs`).
     #[serde(default)]
     pub client_roles: Vec<String>,
+    /// The context attributes the engine computes from its data for a request on a firm
+    /// (`plan_counts.rs`): the plan limits are decided on these, never on a caller's numbers.
+    #[serde(default)]
+    pub counts: FirmCounts,
+}
+
+/// Context attributes the engine fills in itself on a request whose resource is a firm, when
+/// the action's context declares them (an empty name counts nothing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FirmCounts {
+    /// The firm's users who take a seat of its plan: neither external nor deactivated.
+    pub users: String,
+    /// The firm's departments.
+    pub departments: String,
+}
+
+impl Default for FirmCounts {
+    fn default() -> Self {
+        Self {
+            users: "user_count".into(),
+            departments: "department_count".into(),
+        }
+    }
 }
 
 /// Which entity type plays each part.
@@ -48,6 +72,10 @@ pub struct FirmTypes {
     pub plan: String,
     /// The actions' entity type (the directory asks the policies about these actions).
     pub action: String,
+    /// A site profile (manager, collaborator): users are members of it. Optional: a schema
+    /// without this type has no site profiles, and the directory's site-profile operation says
+    /// so instead of the bundle being refused.
+    pub site_profile: String,
 }
 
 impl Default for FirmTypes {
@@ -62,6 +90,7 @@ impl Default for FirmTypes {
             licence: "Licence".into(),
             plan: "Plan".into(),
             action: "Action".into(),
+            site_profile: "SiteProfile".into(),
         }
     }
 }
@@ -93,6 +122,12 @@ pub struct FirmAttributes {
     pub max_users: String,
     /// On plans: the most departments a firm may have (Long).
     pub max_departments: String,
+    /// On users: whether the user is external (a client's staff, an auditor: Bool); external
+    /// users take no seat of the plan.
+    pub external: String,
+    /// On users: whether the user is deactivated (optional Bool); a deactivated user takes no
+    /// seat either.
+    pub deactivated: String,
 }
 
 impl Default for FirmAttributes {
@@ -109,6 +144,8 @@ impl Default for FirmAttributes {
             client_roles: "client_roles".into(),
             max_users: "max_users".into(),
             max_departments: "max_departments".into(),
+            external: "external".into(),
+            deactivated: "deactivated".into(),
         }
     }
 }
@@ -125,6 +162,8 @@ pub enum Part {
     Licence,
     Plan,
     Action,
+    /// Optional: not in [`Part::ALL`], the types every declared model must have.
+    SiteProfile,
 }
 
 impl Part {
@@ -151,6 +190,7 @@ impl Part {
             Part::Licence => "licence",
             Part::Plan => "plan",
             Part::Action => "action",
+            Part::SiteProfile => "site_profile",
         }
     }
 }
@@ -169,6 +209,7 @@ impl FirmModel {
             Part::Licence => &t.licence,
             Part::Plan => &t.plan,
             Part::Action => &t.action,
+            Part::SiteProfile => &t.site_profile,
         };
         match &self.namespace {
             Some(ns) if !ns.is_empty() && !name.contains("::") => format!("{ns}::{name}"),
@@ -234,6 +275,7 @@ mod tests {
             types: FirmTypes::default(),
             attributes: FirmAttributes::default(),
             client_roles: vec![],
+            counts: FirmCounts::default(),
         });
         assert_eq!(model.type_name(Part::Profile), "AccessProfile");
         assert!(model.is(Part::User, "User"));

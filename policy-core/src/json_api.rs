@@ -260,11 +260,16 @@ pub fn slice_for(engine: &Engine, op: Op, input: &str) -> Result<Vec<u8>, ErrorB
 /// holds tenants on demand makes what they reach resident, then packs [`slice_of`] them (the
 /// input is read once).
 #[derive(Debug, Clone)]
-pub struct CallRoots(Vec<cedar_policy_core::ast::EntityUID>);
+pub struct CallRoots {
+    roots: Vec<cedar_policy_core::ast::EntityUID>,
+    /// Firms whose plan-limit counts the call reads (`plan_counts.rs`): their users and
+    /// departments are packed too, found once the firms' tenants are resident.
+    counted_firms: Vec<cedar_policy_core::ast::EntityUID>,
+}
 
 impl CallRoots {
     pub fn refs(&self) -> Vec<EntityRef> {
-        self.0
+        self.roots
             .iter()
             .map(|u| EntityRef::new(u.entity_type().to_string(), u.eid().as_ref()))
             .collect()
@@ -273,33 +278,60 @@ impl CallRoots {
 
 /// The roots of a decision operation (see [`CallRoots`]).
 pub fn roots_for(engine: &Engine, op: Op, input: &str) -> Result<CallRoots, ErrorBody> {
-    roots(engine, op, input)
-        .map(CallRoots)
-        .map_err(|e| ErrorBody::from(&e))
+    roots(engine, op, input).map_err(|e| ErrorBody::from(&e))
 }
 
 /// The packed entities a call rooted at `roots` reads (see [`slice_for`]).
 pub fn slice_of(engine: &Engine, roots: &CallRoots) -> Result<Vec<u8>, ErrorBody> {
-    engine.pack_slice(&roots.0).map_err(|e| ErrorBody::from(&e))
+    engine
+        .pack_slice(&roots.roots, &roots.counted_firms)
+        .map_err(|e| ErrorBody::from(&e))
 }
 
-fn roots(
-    engine: &Engine,
-    op: Op,
-    input: &str,
-) -> Result<Vec<cedar_policy_core::ast::EntityUID>, EngineError> {
+fn roots(engine: &Engine, op: Op, input: &str) -> Result<CallRoots, EngineError> {
     let bundle = engine.bundle();
-    Ok(match op {
-        Op::Decide => crate::engine::decision_roots(bundle, &parse(input)?),
-        Op::Batch => parse::<BatchRequest>(input)?
-            .requests
+    let counted = |action: &EntityRef, resource: &EntityRef, context: Option<&Value>| {
+        crate::plan_counts::reads_counts(bundle, action, resource, context)
+            .then(|| crate::entity_json::to_uid(resource).ok())
+            .flatten()
+            .map(|uid| uid.as_ref().clone())
+    };
+    let decisions = |requests: &[DecisionRequest]| CallRoots {
+        roots: requests
             .iter()
             .flat_map(|r| crate::engine::decision_roots(bundle, r))
             .collect(),
-        Op::Matrix => crate::engine::matrix_roots(bundle, &parse(input)?),
+        counted_firms: requests
+            .iter()
+            .filter_map(|r| counted(&r.action, &r.resource, r.context.as_ref()))
+            .collect(),
+    };
+    Ok(match op {
+        Op::Decide => decisions(&[parse::<DecisionRequest>(input)?]),
+        Op::Batch => decisions(&parse::<BatchRequest>(input)?.requests),
+        Op::Matrix => {
+            let request: MatrixRequest = parse(input)?;
+            let counted_firms = request
+                .resources
+                .iter()
+                .flat_map(|resource| {
+                    request
+                        .actions
+                        .iter()
+                        .filter_map(|action| counted(action, resource, request.context.as_ref()))
+                })
+                .collect();
+            CallRoots {
+                roots: crate::engine::matrix_roots(bundle, &request),
+                counted_firms,
+            }
+        }
         Op::FieldLevel => {
             let r: FieldLevelRequest = parse(input)?;
-            crate::engine::field_level_roots(bundle, &r.principal, &r.resource)
+            CallRoots {
+                roots: crate::engine::field_level_roots(bundle, &r.principal, &r.resource),
+                counted_firms: Vec::new(),
+            }
         }
         other => return Err(not_on_slice(other)),
     })

@@ -41,6 +41,7 @@ mod load;
 pub mod nesting;
 mod packed;
 mod partition;
+mod plan_counts;
 pub mod profile;
 pub mod roles;
 mod rules;

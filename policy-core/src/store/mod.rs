@@ -123,8 +123,41 @@ pub(crate) struct Peek<'s> {
 }
 
 impl Peek<'_> {
+    fn attr(&self, name: &str) -> Option<&Val> {
+        self.held
+            .attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+
     pub(crate) fn has_attr(&self, name: &str) -> bool {
-        self.held.attrs.iter().any(|(k, _)| k == name)
+        self.attr(name).is_some()
+    }
+
+    /// The attribute `name` when it is a boolean.
+    pub(crate) fn attr_bool(&self, name: &str) -> Option<bool> {
+        match self.attr(name) {
+            Some(Val::Bool(b)) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// Whether the attribute `name` is the entity numbered `target` (see
+    /// [`EntityStore::number_of`]).
+    pub(crate) fn attr_is(&self, name: &str, target: Ix) -> bool {
+        matches!(self.attr(name), Some(Val::Entity(ix)) if *ix == target)
+    }
+
+    /// Whether the entity points at the entity numbered `target`: a direct parent, or named
+    /// in an attribute or tag.
+    pub(crate) fn points_at(&self, target: Ix) -> bool {
+        self.held.parents.contains(&target) || self.held.named.contains(&target)
+    }
+
+    /// Whether the entity is `in` the entity numbered `target` (a parent or an ancestor).
+    pub(crate) fn is_in(&self, target: Ix) -> bool {
+        self.held.parents.contains(&target) || self.held.indirect.contains(&target)
     }
 }
 
@@ -633,6 +666,49 @@ impl EntityStore {
             })
             .then(|| self.kept(ix as Ix, held))
         })
+    }
+
+    /// The store's number of a held (or named) entity, for [`Peek`]'s comparisons.
+    pub(crate) fn number_of(&self, uid: &EntityUID) -> Option<Ix> {
+        self.ix(uid)
+    }
+
+    /// How many held entities of type `ty` `keep` picks: like [`Self::entities_where`], but
+    /// nothing is rebuilt or kept, so a count over every user of a large store stays a scan.
+    pub(crate) fn count_where(&self, ty: &EntityType, keep: impl Fn(&Peek<'_>) -> bool) -> usize {
+        self.slots
+            .iter()
+            .filter(|slot| slot.uid.entity_type() == ty)
+            .filter_map(|slot| {
+                let held = slot.held.as_ref()?;
+                keep(&Peek {
+                    uid: &slot.uid,
+                    held,
+                })
+                .then_some(())
+            })
+            .count()
+    }
+
+    /// The uids of the held entities of type `ty` that `keep` picks (nothing rebuilt or kept).
+    pub(crate) fn uids_where(
+        &self,
+        ty: &EntityType,
+        keep: impl Fn(&Peek<'_>) -> bool,
+    ) -> Vec<EntityUID> {
+        self.slots
+            .iter()
+            .filter(|slot| slot.uid.entity_type() == ty)
+            .filter(|slot| {
+                slot.held.as_ref().is_some_and(|held| {
+                    keep(&Peek {
+                        uid: &slot.uid,
+                        held,
+                    })
+                })
+            })
+            .map(|slot| slot.uid.clone())
+            .collect()
     }
 
     /// Removes `remove`, then inserts or replaces `upsert` (entities whose `parents` are
