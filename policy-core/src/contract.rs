@@ -6,7 +6,7 @@
 use ts_rs::{Config, TS};
 
 use crate::diff::BundleDiff;
-use crate::directory::{DirectoryOp, DirectoryPlan, DirectoryRequest};
+use crate::directory::{CompanyRole, DirectoryOp, DirectoryPlan, DirectoryRequest};
 use crate::impact::{
     ChangedDecision, ImpactReport, LoggedDecision, NotReplayable, NotReplayed, Outcome,
 };
@@ -101,6 +101,7 @@ fn declarations(cfg: &Config) -> Vec<Declaration> {
         declaration::<Coverage>(cfg),
         declaration::<DirectoryRequest>(cfg),
         declaration::<DirectoryOp>(cfg),
+        declaration::<CompanyRole>(cfg),
         declaration::<DirectoryPlan>(cfg),
         declaration::<ErrorBody>(cfg),
         declaration::<ErrorCode>(cfg),

@@ -203,13 +203,44 @@ export type DirectoryRequest = { actor: EntityRef, } & ({ "op": "invite_user", i
 /**
  * Default: the default access profile.
  */
-profile?: EntityRef, } | { "op": "block_user", user: EntityRef, blocked: boolean, } | { "op": "set_roles", user: EntityRef, roles: Array<string>, } | { "op": "detach_user", user: EntityRef, client: EntityRef, } | { "op": "change_email", user: EntityRef, email: string, } | { "op": "set_profile", user: EntityRef, profile: EntityRef, } | { "op": "move_profile_users", from: EntityRef, to: EntityRef, } | { "op": "set_company_role", user: EntityRef, client: EntityRef, role: string, } | { "op": "save_profile", id: string, name: string, base: EntityRef, levels: { [key in string]: FieldLevel }, } | { "op": "set_default_profile", profile: EntityRef, } | { "op": "delete_profile", profile: EntityRef, } | { "op": "create_department", id: string, name: string, } | { "op": "restrict_departments", user: EntityRef, departments: Array<string>, } | { "op": "hide_section", section: EntityRef, roles: Array<string>, });
+profile?: EntityRef, 
+/**
+ * A site profile id (manager, collaborator) for the whole firm; default none.
+ */
+site_profile?: string, 
+/**
+ * Deletion rights (documents, entries, clients); default without.
+ */
+can_delete?: boolean, 
+/**
+ * A client company's user, invited straight onto that company with a client role
+ * (the user is external and employed by the company).
+ */
+company?: CompanyRole, } | { "op": "block_user", user: EntityRef, blocked: boolean, } | { "op": "deactivate_user", user: EntityRef, deactivated: boolean, } | { "op": "delete_user", user: EntityRef, } | { "op": "set_deletion_rights", user: EntityRef, can_delete: boolean, } | { "op": "set_site_profile", user: EntityRef, site_profile: string | null, } | { "op": "set_roles", user: EntityRef, roles: Array<string>, } | { "op": "detach_user", user: EntityRef, client: EntityRef, } | { "op": "change_email", user: EntityRef, email: string, } | { "op": "set_profile", user: EntityRef, profile: EntityRef, } | { "op": "move_profile_users", from: EntityRef, to: EntityRef, } | { "op": "set_company_role", user: EntityRef, client: EntityRef, role: string, } | { "op": "save_profile", id: string, name: string, base: EntityRef, levels: { [key in string]: FieldLevel }, } | { "op": "set_default_profile", profile: EntityRef, } | { "op": "delete_profile", profile: EntityRef, } | { "op": "create_department", id: string, name: string, } | { "op": "restrict_departments", user: EntityRef, departments: Array<string>, } | { "op": "hide_section", section: EntityRef, roles: Array<string>, });
 
 export type DirectoryOp = { "op": "invite_user", id: string, name: string, first_name: string, email: string, roles?: Array<string>, external?: boolean, 
 /**
  * Default: the default access profile.
  */
-profile?: EntityRef, } | { "op": "block_user", user: EntityRef, blocked: boolean, } | { "op": "set_roles", user: EntityRef, roles: Array<string>, } | { "op": "detach_user", user: EntityRef, client: EntityRef, } | { "op": "change_email", user: EntityRef, email: string, } | { "op": "set_profile", user: EntityRef, profile: EntityRef, } | { "op": "move_profile_users", from: EntityRef, to: EntityRef, } | { "op": "set_company_role", user: EntityRef, client: EntityRef, role: string, } | { "op": "save_profile", id: string, name: string, base: EntityRef, levels: { [key in string]: FieldLevel }, } | { "op": "set_default_profile", profile: EntityRef, } | { "op": "delete_profile", profile: EntityRef, } | { "op": "create_department", id: string, name: string, } | { "op": "restrict_departments", user: EntityRef, departments: Array<string>, } | { "op": "hide_section", section: EntityRef, roles: Array<string>, };
+profile?: EntityRef, 
+/**
+ * A site profile id (manager, collaborator) for the whole firm; default none.
+ */
+site_profile?: string, 
+/**
+ * Deletion rights (documents, entries, clients); default without.
+ */
+can_delete?: boolean, 
+/**
+ * A client company's user, invited straight onto that company with a client role
+ * (the user is external and employed by the company).
+ */
+company?: CompanyRole, } | { "op": "block_user", user: EntityRef, blocked: boolean, } | { "op": "deactivate_user", user: EntityRef, deactivated: boolean, } | { "op": "delete_user", user: EntityRef, } | { "op": "set_deletion_rights", user: EntityRef, can_delete: boolean, } | { "op": "set_site_profile", user: EntityRef, site_profile: string | null, } | { "op": "set_roles", user: EntityRef, roles: Array<string>, } | { "op": "detach_user", user: EntityRef, client: EntityRef, } | { "op": "change_email", user: EntityRef, email: string, } | { "op": "set_profile", user: EntityRef, profile: EntityRef, } | { "op": "move_profile_users", from: EntityRef, to: EntityRef, } | { "op": "set_company_role", user: EntityRef, client: EntityRef, role: string, } | { "op": "save_profile", id: string, name: string, base: EntityRef, levels: { [key in string]: FieldLevel }, } | { "op": "set_default_profile", profile: EntityRef, } | { "op": "delete_profile", profile: EntityRef, } | { "op": "create_department", id: string, name: string, } | { "op": "restrict_departments", user: EntityRef, departments: Array<string>, } | { "op": "hide_section", section: EntityRef, roles: Array<string>, };
+
+/**
+ * A role on one client company (`role`: one of the company's teams, e.g. `director`).
+ */
+export type CompanyRole = { client: EntityRef, role: string, };
 
 /**
  * What an operation would write, and what was checked to allow it.

@@ -6,6 +6,7 @@
 //! opens the store, seeds it on first start, activates the stored version, binds and serves with
 //! graceful shutdown.
 
+pub mod activity;
 pub mod admission;
 pub mod args;
 pub mod auth;
@@ -90,6 +91,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .route("/v1/bundle/active", get(routes::ops::active_bundle))
         .route("/v1/directory", post(routes::entities::directory))
+        .route("/v1/activity", get(routes::entities::activity))
         .route("/v1/admin/login", post(routes::admin::login))
         .route("/v1/admin/deploy", post(routes::admin::deploy))
         .route("/v1/admin/activate", post(routes::admin::activate))

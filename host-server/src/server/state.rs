@@ -120,7 +120,7 @@ pub fn directory_kind(op: &DirectoryOp) -> AuditKind {
         DirectoryOp::InviteUser { .. }
         | DirectoryOp::SaveProfile { .. }
         | DirectoryOp::CreateDepartment { .. } => AuditKind::Create,
-        DirectoryOp::DeleteProfile { .. } => AuditKind::Delete,
+        DirectoryOp::DeleteProfile { .. } | DirectoryOp::DeleteUser { .. } => AuditKind::Delete,
         DirectoryOp::BlockUser { .. }
         | DirectoryOp::DetachUser { .. }
         | DirectoryOp::ChangeEmail { .. }
@@ -130,7 +130,10 @@ pub fn directory_kind(op: &DirectoryOp) -> AuditKind {
         | DirectoryOp::SetDefaultProfile { .. }
         | DirectoryOp::RestrictDepartments { .. }
         | DirectoryOp::HideSection { .. }
-        | DirectoryOp::SetRoles { .. } => AuditKind::Modify,
+        | DirectoryOp::SetRoles { .. }
+        | DirectoryOp::DeactivateUser { .. }
+        | DirectoryOp::SetDeletionRights { .. }
+        | DirectoryOp::SetSiteProfile { .. } => AuditKind::Modify,
     }
 }
 
@@ -590,18 +593,93 @@ impl AppState {
         self.write_locked(caller, change, kind, None)
     }
 
-    /// A sign-in, for the activity history.
+    /// A sign-in, for the activity history: a firm user's with his firm, so that the firm's
+    /// history (`/v1/activity`) shows it.
     pub fn record_login(&self, caller: &Caller) -> Result<(), ApiError> {
-        let draft = audit(
-            caller,
-            "login",
-            AuditKind::Login,
-            None,
-            None,
-            serde_json::json!({}),
-        );
+        let detail = match &caller.subject {
+            Some(user) => {
+                let firm = self.firm_of_user(user).ok();
+                serde_json::json!({"user": user, "firm": firm})
+            }
+            None => serde_json::json!({}),
+        };
+        let draft = audit(caller, "login", AuditKind::Login, None, None, detail);
         self.store.append_audit(draft)?;
         Ok(())
+    }
+
+    /// The firm of a firm user, from the active version's data.
+    fn firm_of_user(
+        &self,
+        user: &policy_core::wire::EntityRef,
+    ) -> Result<policy_core::wire::EntityRef, ApiError> {
+        let active = self.active()?;
+        active
+            .pool
+            .with_tenants(std::slice::from_ref(user), |data| {
+                policy_core::directory::actor_firm(data, user).map_err(engine_error)
+            })
+            .map_err(pool_error)?
+    }
+
+    /// The caller's firm's activity history (`super::activity`): the caller must be a firm
+    /// user whom the bundle's policies allow `view_activity` on his firm.
+    pub fn activity(
+        &self,
+        caller: &Caller,
+        query: &super::activity::ActivityQuery,
+    ) -> Result<Vec<super::activity::ActivityEntry>, ApiError> {
+        use policy_core::wire::{Decision, DecisionRequest, EntityRef};
+        let user = caller.subject.clone().ok_or_else(|| {
+            ApiError::NotYours(format!(
+                "`{}` acts as no firm user: a firm's activity history is read by its users",
+                caller.name
+            ))
+        })?;
+        let active = self.active()?;
+        let firm = active
+            .pool
+            .with_tenants(std::slice::from_ref(&user), |data| {
+                let firm = policy_core::directory::actor_firm(data, &user).map_err(engine_error)?;
+                caller.may_act_in(&firm.id)?;
+                let action_type = data
+                    .firm_model()
+                    .map(|m| m.type_name(policy_core::firm_model::Part::Action))
+                    .unwrap_or_else(|| "Action".into());
+                let answer = data
+                    .decide(&DecisionRequest {
+                        principal: user.clone(),
+                        action: EntityRef::new(action_type, "view_activity"),
+                        resource: firm.clone(),
+                        context: None,
+                        entities: Vec::new(),
+                    })
+                    .map_err(engine_error)?;
+                if answer.decision != Decision::Allow {
+                    return Err(engine_error(policy_core::EngineError::Forbidden {
+                        message: format!(
+                            "{user} may not view_activity on {firm}: the bundle's policies do not allow it"
+                        ),
+                        determining_policies: answer.determining_policies,
+                    }));
+                }
+                Ok(firm)
+            })
+            .map_err(pool_error)??;
+        // Page by page: the whole chain is never held at once (every firm's records are read,
+        // though: the chain is not indexed by firm).
+        const PAGE: usize = 5_000;
+        let mut history = super::activity::History::new(&firm, query);
+        let mut after = 0;
+        loop {
+            let page = self.store.audit(after, PAGE)?;
+            history.read(&page);
+            match page.last() {
+                Some(last) if page.len() == PAGE => after = last.seq,
+                _ => break,
+            }
+        }
+        Ok(history.entries())
     }
 
     /// A firm administration operation (`policy_core::directory`) for `caller`: planned over
@@ -625,9 +703,6 @@ impl AppState {
         // The caller must be allowed to act in the actor's firm (known from the server's data,
         // not the body) before anything is planned: a plan's refusals say things about the
         // firm's data.
-        let engine_error = |e: policy_core::EngineError| {
-            ApiError::Engine(policy_core::json_api::error_json(&(&e).into()))
-        };
         let plan = tokio::task::block_in_place(|| {
             active
                 .pool
@@ -640,7 +715,27 @@ impl AppState {
                 .map_err(pool_error)?
         })?;
         let plan_json = to_json(&plan);
-        let note = serde_json::json!({"summary": plan.summary, "checked": plan.checked});
+        // Who acted, in which firm, on what (what the operation names and what it writes):
+        // the firm's activity history filters on these.
+        let mut about = plan.delta.remove.clone();
+        about.extend(
+            plan.delta
+                .upsert
+                .iter()
+                .filter_map(policy_core::uid_of_record),
+        );
+        if let Ok(op) = serde_json::to_value(&request.op) {
+            super::partitions::refs_in(&op, &mut about);
+        }
+        about.sort();
+        about.dedup();
+        let note = super::activity::directory_note(
+            &plan.summary,
+            &plan.checked,
+            &plan.actor_firm,
+            &request.actor,
+            &about,
+        );
         self.write_locked(caller, EntityChange::Delta(plan.delta), kind, Some(note))?;
         Ok(plan_json)
     }
@@ -682,6 +777,11 @@ impl AppState {
             }
             DirectoryOp::ChangeEmail { email, .. } => {
                 let mentioning = self.store.entities_mentioning(email.trim())?;
+                refs.extend(mentioning.iter().filter_map(policy_core::uid_of_record));
+            }
+            // Whatever names the user must forget him, in whichever tenant it is.
+            DirectoryOp::DeleteUser { user } => {
+                let mentioning = self.store.entities_mentioning(&user.id)?;
                 refs.extend(mentioning.iter().filter_map(policy_core::uid_of_record));
             }
             DirectoryOp::SaveProfile { id, .. } => refs.push(created(Part::Profile, id)),
@@ -802,6 +902,11 @@ impl AppState {
             Ok(())
         })
     }
+}
+
+/// An engine refusal as the API's error (its JSON body passed through).
+fn engine_error(e: policy_core::EngineError) -> ApiError {
+    ApiError::Engine(policy_core::json_api::error_json(&(&e).into()))
 }
 
 pub fn pool_error(e: PoolError) -> ApiError {

@@ -38,12 +38,13 @@ impl Planner<'_> {
                 "{uid} already exists"
             )));
         }
-        let department_count = self.departments_of(&firm).len();
+        // The count the policies decide on is the engine's own (`plan_counts.rs`).
+        let (_, department_count) = self.engine.plan_counts(&firm);
         let max = self.plan_limit(&firm, &self.model.attributes.max_departments);
         self.require(
             "create_department",
             &firm,
-            json!({ "department_count": department_count }),
+            json!({}),
             vec![],
             || match max {
                 Some((_, n)) => {

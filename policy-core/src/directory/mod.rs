@@ -1,9 +1,9 @@
 //! Firm administration (for a bundle that declares the firm model, `firm_model.rs`: the types
 //! and relations come from the declaration; the other attributes the operations write —
 //! `email`, `blocked`, `profile`, `departments`, `detached`... — are those of `policies/`)
-//! as the admin console and the server perform it: invite, block, detach,
-//! change an e-mail, change a user's firm roles, move users between access profiles or company
-//! roles, create a custom
+//! as the admin console and the server perform it: invite, block, deactivate, delete, detach,
+//! change an e-mail, change a user's firm roles, site profile or deletion rights, move users
+//! between access profiles or company roles, create a custom
 //! profile, choose the firm's default one, hide sections from some of the firm's roles. Each operation is *planned* here — checked against the
 //! bundle's own policies for the acting user (plan limits included, with the counts the policies
 //! need computed from the store, never taken from the caller) and against the domain rules —
@@ -11,9 +11,12 @@
 //! server plans again over its own data and applies the delta through its audited write path.
 //
 //! `planner` holds the dispatch and what every operation needs (asking the bundle, reading and
-//! editing records); `users`, `profiles`, `departments` and `sections` the operations on each.
+//! editing records); `users`, `leaving` (deactivate, delete), `grants` (deletion rights, site
+//! profiles), `profiles`, `departments` and `sections` the operations on each.
 
 mod departments;
+mod grants;
+mod leaving;
 mod planner;
 mod profiles;
 mod sections;
@@ -59,12 +62,49 @@ pub enum DirectoryOp {
         #[cfg_attr(feature = "typescript", ts(optional))]
         #[cfg_attr(feature = "openapi", schema(nullable = false))]
         profile: Option<EntityRef>,
+        /// A site profile id (manager, collaborator) for the whole firm; default none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "typescript", ts(optional))]
+        #[cfg_attr(feature = "openapi", schema(nullable = false))]
+        site_profile: Option<String>,
+        /// Deletion rights (documents, entries, clients); default without.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        can_delete: bool,
+        /// A client company's user, invited straight onto that company with a client role
+        /// (the user is external and employed by the company).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "typescript", ts(optional))]
+        #[cfg_attr(feature = "openapi", schema(nullable = false))]
+        company: Option<CompanyRole>,
     },
     /// Blocks (or unblocks) a user: no access at all. Never the firm's last active
     /// administrator.
     BlockUser {
         user: EntityRef,
         blocked: bool,
+    },
+    /// Deactivates a user (no access; the seat of the plan is freed) or reactivates him
+    /// (within the plan's user limit). Never the firm's last active administrator.
+    DeactivateUser {
+        user: EntityRef,
+        deactivated: bool,
+    },
+    /// Deletes a user: he leaves every team, profile and company list; the activity history
+    /// keeps what he did. Never the firm's last active administrator.
+    DeleteUser {
+        user: EntityRef,
+    },
+    /// Gives or takes a user's deletion rights (`can_delete`).
+    SetDeletionRights {
+        user: EntityRef,
+        can_delete: bool,
+    },
+    /// Gives a user a site profile (manager, collaborator: the whole firm and all its
+    /// companies), or takes it away (`null`). Staff only: never an external user.
+    SetSiteProfile {
+        user: EntityRef,
+        #[serde(default)]
+        site_profile: Option<String>,
     },
     /// Replaces a user's firm roles (role ids: administrator, client_manager, accountant...),
     /// at any time after the invitation, one's own included; never leaves the firm without an
@@ -130,6 +170,15 @@ pub enum DirectoryOp {
         section: EntityRef,
         roles: Vec<String>,
     },
+}
+
+/// A role on one client company (`role`: one of the company's teams, e.g. `director`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CompanyRole {
+    pub client: EntityRef,
+    pub role: String,
 }
 
 /// What an operation would write, and what was checked to allow it.

@@ -6,7 +6,7 @@
 use cedar_policy::{Entity, EvalResult};
 use serde_json::{json, Map, Value};
 
-use super::{DirectoryOp, DirectoryPlan};
+use super::{users, DirectoryOp, DirectoryPlan};
 use crate::entity_json::{attr_uid, entity_ref_of, to_ref};
 use crate::error::EngineError;
 use crate::firm_model::{FirmModel, Part};
@@ -173,7 +173,55 @@ impl<'a> Planner<'a> {
                 roles,
                 external,
                 profile,
-            } => self.invite(id, name, first_name, email, roles, *external, profile)?,
+                site_profile,
+                can_delete,
+                company,
+            } => self.invite(users::Invitation {
+                id,
+                name,
+                first_name,
+                email,
+                roles,
+                external: *external,
+                profile: profile.as_ref(),
+                site_profile: site_profile.as_deref(),
+                can_delete: *can_delete,
+                company: company.as_ref(),
+            })?,
+            DirectoryOp::DeactivateUser { user, deactivated } => {
+                let record = self.deactivate(user, *deactivated)?;
+                let verb = if *deactivated {
+                    "deactivated"
+                } else {
+                    "reactivated"
+                };
+                (format!("{verb} {user}"), vec![record])
+            }
+            DirectoryOp::DeleteUser { user } => {
+                let records = self.delete_user(user)?;
+                remove.push(user.clone());
+                (
+                    format!("deleted {user} (the history keeps what they did)"),
+                    records,
+                )
+            }
+            DirectoryOp::SetDeletionRights { user, can_delete } => {
+                let record = self.deletion_rights(user, *can_delete)?;
+                let what = if *can_delete {
+                    format!("gave {user} deletion rights")
+                } else {
+                    format!("took deletion rights from {user}")
+                };
+                (what, vec![record])
+            }
+            DirectoryOp::SetSiteProfile { user, site_profile } => {
+                let record = self.site_profile(user, site_profile.as_deref())?;
+                let what = match site_profile {
+                    Some(p) => format!("gave {user} the site profile {p}"),
+                    None => format!("took the site profile of {user}"),
+                };
+                (what, vec![record])
+            }
             DirectoryOp::BlockUser { user, blocked } => {
                 self.require("block_user", user, json!({}), vec![], || {
                     "blocking needs user administration".into()

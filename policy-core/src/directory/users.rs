@@ -1,5 +1,5 @@
-//! People: invitations (plan's user limit, unique e-mails), company roles, department
-//! restrictions.
+//! People: invitations (plan's user limit, unique e-mails), firm roles (the firm keeps an
+//! active administrator), company roles, department restrictions.
 
 use std::collections::BTreeSet;
 
@@ -15,6 +15,20 @@ use crate::wire::EntityRef;
 /// The firm role of the people who administer the firm (`policies/`' role id): a firm keeps one
 /// active.
 const ADMINISTRATOR: &str = "administrator";
+
+/// What an invitation names (`DirectoryOp::InviteUser`).
+pub(super) struct Invitation<'a> {
+    pub(super) id: &'a str,
+    pub(super) name: &'a str,
+    pub(super) first_name: &'a str,
+    pub(super) email: &'a str,
+    pub(super) roles: &'a [String],
+    pub(super) external: bool,
+    pub(super) profile: Option<&'a EntityRef>,
+    pub(super) site_profile: Option<&'a str>,
+    pub(super) can_delete: bool,
+    pub(super) company: Option<&'a super::CompanyRole>,
+}
 
 fn normalized_email(email: &str) -> Result<String, EngineError> {
     let email = email.trim().to_lowercase();
@@ -61,17 +75,41 @@ impl Planner<'_> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// A seat of `firm`'s plan for one more user (an invitation, a reactivation): decided as
+    /// `invite_user` on the firm, whose plan limit the policies read from the engine's count.
+    pub(super) fn require_seat(&mut self, firm: &EntityRef) -> Result<(), EngineError> {
+        let (seats, _) = self.engine.plan_counts(firm);
+        let max = self.plan_limit(firm, &self.model.attributes.max_users);
+        self.require("invite_user", firm, json!({}), vec![], || match &max {
+            Some((plan, n)) => format!(
+                "{firm} has {seats} user(s) taking a seat; its plan {} allows {n}",
+                plan.id
+            ),
+            None => "inviting needs user administration".into(),
+        })
+    }
+
     pub(super) fn invite(
         &mut self,
-        id: &str,
-        name: &str,
-        first_name: &str,
-        email: &str,
-        roles: &[String],
-        external: bool,
-        profile: &Option<EntityRef>,
+        invitation: Invitation<'_>,
     ) -> Result<(String, Vec<Value>), EngineError> {
+        let Invitation {
+            id,
+            name,
+            first_name,
+            email,
+            roles,
+            external,
+            profile,
+            site_profile,
+            can_delete,
+            company,
+        } = invitation;
+        if company.is_some() && !external {
+            return Err(EngineError::InvalidRequest(
+                "a client company's user is external: invite him with `external: true`".into(),
+            ));
+        }
         let email = normalized_email(email)?;
         if id.trim().is_empty() || name.trim().is_empty() {
             return Err(EngineError::InvalidRequest(
@@ -85,27 +123,19 @@ impl Planner<'_> {
             )));
         }
         let firm = self.actor_firm()?;
-        // Plan limits count the firm's own staff; external users (clients' staff, auditors)
-        // do not take a seat.
-        let user_count = self
-            .users()
-            .filter(|u| self.firm_of(u).as_ref() == Some(&firm))
-            .filter(|u| !matches!(u.attr("external"), Some(Ok(EvalResult::Bool(true)))))
-            .count();
-        let max = self.plan_limit(&firm, &self.model.attributes.max_users);
-        self.require(
-            "invite_user",
-            &firm,
-            json!({ "user_count": user_count }),
-            vec![],
-            || match &max {
-                Some((plan, n)) => format!(
-                    "{firm} has {user_count} user(s); its plan {} allows {n}",
-                    plan.id
-                ),
-                None => "inviting needs user administration".into(),
-            },
-        )?;
+        // Plan limits count the firm's own active staff; external users (clients' staff,
+        // auditors) take no seat, which the policies are told.
+        if external {
+            self.require(
+                "invite_user",
+                &firm,
+                json!({ "external": true }),
+                vec![],
+                || "inviting needs user administration".into(),
+            )?;
+        } else {
+            self.require_seat(&firm)?;
+        }
         self.email_is_free(&email, None)?;
         let chosen = match profile {
             Some(p) => {
@@ -121,7 +151,6 @@ impl Planner<'_> {
                 "name": format!("{} {}", first_name.trim(), name.trim()).trim(),
                 "first_name": first_name.trim(),
                 "email": email,
-                "external": external,
                 "blocked": false,
                 "can_delete": false,
                 "profile": entity_value(&chosen),
@@ -130,7 +159,11 @@ impl Planner<'_> {
             },
             "parents": roles.iter().map(|r| json!({"type": role_type, "id": r})).collect::<Vec<_>>(),
         });
-        attrs_mut(&mut record)?.insert(self.model.attributes.firm.clone(), entity_value(&firm));
+        let names = &self.model.attributes;
+        let attrs = attrs_mut(&mut record)?;
+        attrs.insert(names.firm.clone(), entity_value(&firm));
+        attrs.insert(names.external.clone(), json!(external));
+        attrs.insert(names.deactivated.clone(), json!(false));
         if profile.is_some() {
             self.require(
                 "assign_profile",
@@ -150,6 +183,27 @@ impl Planner<'_> {
                 vec![record.clone()],
                 || format!("the role {role} cannot be given"),
             )?;
+        }
+        // Site profile and deletion rights are decided on the new user as invited so far.
+        if let Some(site_profile) = site_profile {
+            record = self.with_site_profile(&uid, record, site_profile)?;
+        }
+        if can_delete {
+            record = self.with_deletion_rights(&uid, record)?;
+        }
+        if let Some(company) = company {
+            // Employed by the company, then given the role there (decided on the user as
+            // invited: a director's authority covers the company's own staff only).
+            attrs_mut(&mut record)?
+                .insert("companies".into(), json!([entity_value(&company.client)]));
+            record = self.with_company_role(&uid, record, &company.client, &company.role)?;
+            return Ok((
+                format!(
+                    "invited {uid} ({email}) as {} on {}",
+                    company.role, company.client
+                ),
+                vec![record],
+            ));
         }
         Ok((format!("invited {uid} ({email})"), vec![record]))
     }
@@ -207,8 +261,8 @@ impl Planner<'_> {
         Ok((what, vec![record]))
     }
 
-    /// Refuses to leave `user`'s firm without an active (not blocked) administrator once
-    /// `user` is `becoming` what the operation makes of him.
+    /// Refuses to leave `user`'s firm without an active (neither blocked nor deactivated, nor
+    /// external) administrator once `user` is `becoming` what the operation makes of him.
     pub(super) fn keeps_an_administrator(
         &self,
         user: &EntityRef,
@@ -227,6 +281,14 @@ impl Planner<'_> {
             .filter(|u| self.firm_of(u) == firm)
             .filter(|u| &to_ref(&u.uid()) != user)
             .filter(|u| !matches!(u.attr("blocked"), Some(Ok(EvalResult::Bool(true)))))
+            // Who can administer: neither deactivated nor external (an external user
+            // administers nothing, whatever his roles).
+            .filter(|u| {
+                let names = &self.model.attributes;
+                [&names.deactivated, &names.external]
+                    .iter()
+                    .all(|a| !matches!(u.attr(a), Some(Ok(EvalResult::Bool(true)))))
+            })
             .filter(|u| u.as_ref().is_descendant_of(admin.as_ref()))
             .count();
         if others == 0 {
@@ -241,6 +303,19 @@ impl Planner<'_> {
     pub(super) fn company_role(
         &mut self,
         user: &EntityRef,
+        client: &EntityRef,
+        role: &str,
+    ) -> Result<Value, EngineError> {
+        let record = self.record(user)?;
+        self.with_company_role(user, record, client, role)
+    }
+
+    /// `record` (the user `user`) moved, on `client`, into the team of `role`, once
+    /// `assign_client_role` is allowed for that user.
+    pub(super) fn with_company_role(
+        &mut self,
+        user: &EntityRef,
+        mut record: Value,
         client: &EntityRef,
         role: &str,
     ) -> Result<Value, EngineError> {
@@ -262,12 +337,11 @@ impl Planner<'_> {
         };
         // The target user is part of the question: authority over the company alone is not
         // authority over whoever is put into its teams.
-        let mut record = self.record(user)?;
         self.require(
             "assign_client_role",
             client,
             json!({ "role": role, "user": entity_value(user) }),
-            vec![],
+            vec![record.clone()],
             || format!("the role {role} cannot be given to {user} on {client}"),
         )?;
         let engine = self.engine;
