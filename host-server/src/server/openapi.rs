@@ -50,6 +50,7 @@ impl Modify for Bearer {
         entities::patch,
         ops::active_bundle,
         entities::directory,
+        entities::activity,
         admin::login,
         admin::deploy,
         admin::activate,

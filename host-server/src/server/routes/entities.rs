@@ -151,3 +151,56 @@ pub async fn directory(
     let plan = state.directory(&caller, &request, kind).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], plan).into_response())
 }
+
+/// `GET /v1/activity`: the caller's firm's activity history (its users' directory operations
+/// and sign-ins, and deploys), filtered, as JSON or CSV (`format=csv`); for a firm user's
+/// session whose bundle policies allow `view_activity` on the firm (403 `forbidden` otherwise,
+/// 403 `not_your_identity` for a token that acts as no firm user).
+#[utoipa::path(
+    get,
+    path = "/v1/activity",
+    operation_id = "activity",
+    summary = "The caller's firm's activity history, filtered by user, client, kind and date, as JSON or CSV",
+    params(crate::server::activity::ActivityQuery),
+    responses(
+        (status = 200, description = "OK (text/csv with format=csv)", body = Vec<crate::server::activity::ActivityEntry>),
+        (status = 400, description = "Error", body = crate::server::error::Body),
+        crate::server::error::Guarded,
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn activity(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    super::ApiQuery(query): super::ApiQuery<crate::server::activity::ActivityQuery>,
+) -> Result<Response, ApiError> {
+    let caller = state
+        .auth
+        .authorize(authorization(&headers), AdminAction::Administer)?;
+    let csv = match query.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ApiError::BadQuery(format!(
+                "format `{other}`: expected `json` or `csv`"
+            )))
+        }
+    };
+    crate::server::activity::check(&query).map_err(ApiError::BadQuery)?;
+    let entries = tokio::task::block_in_place(|| state.activity(&caller, &query))?;
+    Ok(if csv {
+        (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"activity.csv\"",
+                ),
+            ],
+            crate::server::activity::to_csv(&entries),
+        )
+            .into_response()
+    } else {
+        axum::Json(entries).into_response()
+    })
+}
