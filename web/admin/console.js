@@ -4,7 +4,7 @@
 import { $, api, boundSession, entitiesOf, idOf, reload, session, status, tokenMay } from "./session.js";
 import { activeChanged, initPolicies } from "./policies.js";
 import { initPeople, renderAll } from "./people.js";
-import { initViews, renderActivity, renderMatrix } from "./views.js";
+import { initViews, readsFirmActivity, renderActivity, renderMatrix } from "./views.js";
 
 const tabs = {
   policies: () => {},
@@ -61,7 +61,10 @@ async function signIn(event) {
   // A firm user's session administers its firm: the bundle's files, versions and the server's
   // audit chain are the operators'.
   const operator = tokenMay("viewer");
-  for (const tab of ["policies", "activity"]) document.querySelector(`#tabs button[data-tab=${tab}]`).hidden = !operator;
+  document.querySelector("#tabs button[data-tab=policies]").hidden = !operator;
+  // The activity tab: an operator's whole audit, or the firm's own history for a firm user the
+  // bundle allows `view_activity`.
+  document.querySelector("#tabs button[data-tab=activity]").hidden = !operator && !readsFirmActivity();
   if (operator) await initPolicies();
   initPeople();
   initViews();

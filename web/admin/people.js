@@ -1,8 +1,11 @@
 // The Profiles and Users tabs: access profiles grouped by licence with their per-field levels
 // as a grid, custom profiles (a restricted copy of a base; wider is refused with the reason),
-// comparison, default profile, moving users; inviting, blocking, detaching users, changing
-// e-mails, company roles. Every operation is a /v1/directory call, pre-checked in the page.
-import { $, actorFirm, administer, element, entitiesOf, firmProfiles, idOf, may, ref, session } from "./session.js";
+// comparison, default profile, moving users; inviting (staff or external, with a profile, a
+// site profile, deletion rights), blocking, deactivating, deleting, detaching users, changing
+// e-mails, roles, site profiles, deletion rights, company roles. Every operation is a
+// /v1/directory call, planned in the page first: a button the plan refuses is greyed with the
+// reason beside it (`gate`).
+import { $, actorFirm, administer, element, entitiesOf, firmProfiles, gate, idOf, may, ref, session } from "./session.js";
 import { renderSections } from "./sections.js";
 
 // Levels, licences and roles are read by the engine (policy-core), not copied here.
@@ -133,8 +136,21 @@ function renderUsers() {
     client.addEventListener("change", gateRole);
     companyRole.addEventListener("change", gateRole);
     gateRole();
-    return element("tr", { testid: `user-${uid.id}`, className: blocked ? "blocked" : "" },
-      element("td", {}, `${u.attrs.name} (${uid.id})`, u.attrs.external ? element("small", { textContent: " external" }) : "", blocked ? element("span", { className: "badge", textContent: "blocked" }) : ""),
+    const deactivated = u.attrs.deactivated === true;
+    const site = siteProfileSelect(siteProfileOf(u), `site-of-${uid.id}`);
+    const setSite = element("button", { textContent: "set", testid: `set-site-${uid.id}`,
+      onclick: () => act({ op: "set_site_profile", user: uid, site_profile: site.value || null })() });
+    const rights = element("button", { textContent: u.attrs.can_delete ? "take deletion rights" : "give deletion rights",
+      testid: `rights-${uid.id}`, onclick: act({ op: "set_deletion_rights", user: uid, can_delete: !u.attrs.can_delete }) });
+    const leave = element("button", { textContent: deactivated ? "reactivate" : "deactivate", testid: `deactivate-${uid.id}`,
+      onclick: act({ op: "deactivate_user", user: uid, deactivated: !deactivated }) });
+    const remove = element("button", { textContent: "delete", testid: `delete-user-${uid.id}`,
+      onclick: () => confirm(`Delete ${u.attrs.name}? The activity history keeps what they did.`)
+        && act({ op: "delete_user", user: uid })() });
+    return element("tr", { testid: `user-${uid.id}`, className: [blocked ? "blocked" : "", deactivated ? "deactivated" : ""].join(" ").trim() },
+      element("td", {}, `${u.attrs.name} (${uid.id})`, u.attrs.external ? element("small", { textContent: " external" }) : "",
+        blocked ? element("span", { className: "badge", textContent: "blocked" }) : "",
+        deactivated ? element("span", { className: "badge", textContent: "deactivated" }) : ""),
       element("td", {}, email, element("button", { textContent: "save", disabled: !may("change_email", uid), testid: `save-email-${uid.id}`,
         onclick: act({ op: "change_email", user: uid, email: email.value }) })),
       element("td", {}, firmRoles,
@@ -145,9 +161,11 @@ function renderUsers() {
         element("small", { textContent: ` ${(u.parents ?? []).filter((p) => p.type !== "Role").map((p) => p.id).join(", ")}` })),
       element("td", {}, profile, element("button", { textContent: "move", disabled: !may("assign_profile", uid, { profile: ref("AccessProfile", profile.value) }),
         onclick: act({ op: "set_profile", user: uid, profile: ref("AccessProfile", profile.value) }) })),
+      element("td", {}, site, gate(setSite, () => ({ op: "set_site_profile", user: uid, site_profile: site.value || null }), [site]),
+        " ", gate(rights, { op: "set_deletion_rights", user: uid, can_delete: !u.attrs.can_delete })),
       element("td", {},
-        element("button", { textContent: blocked ? "unblock" : "block", disabled: !may("block_user", uid), testid: `block-${uid.id}`,
-          onclick: act({ op: "block_user", user: uid, blocked: !blocked }) }),
+        gate(element("button", { textContent: blocked ? "unblock" : "block", testid: `block-${uid.id}`,
+          onclick: act({ op: "block_user", user: uid, blocked: !blocked }) }), { op: "block_user", user: uid, blocked: !blocked }),
         " on ", client,
         detach,
         companyRole,
@@ -156,33 +174,96 @@ function renderUsers() {
         element("button", { textContent: "restrict", disabled: !may("restrict_user", uid), testid: `restrict-${uid.id}`,
           title: "only the selected departments; none selected lifts the restriction",
           onclick: () => act({ op: "restrict_departments", user: uid, departments: [...departments.selectedOptions].map((o) => o.value) })() }),
-        u.attrs.department_restricted ? element("span", { className: "badge", textContent: "restricted" }) : ""));
+        u.attrs.department_restricted ? element("span", { className: "badge", textContent: "restricted" }) : ""),
+      element("td", {}, gate(leave, { op: "deactivate_user", user: uid, deactivated: !deactivated }), " ",
+        gate(remove, { op: "delete_user", user: uid })));
   });
   $("user-table").tBodies[0].replaceChildren(...rows);
   const firm = actorFirm();
   $("department-list").textContent = departmentsOf(firm.id).map((d) => d.attrs.name).join(", ") || "none";
-  $("dep-create").disabled = !may("create_department", firm, { department_count: 0 });
-  $("invite").querySelector("button").disabled = !may("invite_user", firm, { user_count: 0 });
+  // The counts the plan limits need are the engine's own: no number is sent, and a form the
+  // plan would refuse (the plan's limit reached, an id taken) greys its button with the reason.
+  const create = element("button", { type: "submit", textContent: "Create department", testid: "dep-create" });
+  $("dep-gate").replaceChildren(gate(create, department, [$("dep-id"), $("dep-name")]));
+  // Options moved out of a built select come with the selection that select gave them as it
+  // emptied (its next option, each time): the value is set again once they are in place.
+  const defaultProfile = firmProfiles().find((p) => p.is_default)?.uid.id;
+  const invitedProfile = $("inv-profile").value || defaultProfile;
+  $("inv-profile").replaceChildren(...profileSelect("", invitedProfile, "").children);
+  $("inv-profile").value = invitedProfile;
+  const invitedSite = $("inv-site").value;
+  $("inv-site").replaceChildren(...siteProfileSelect(invitedSite, "").children);
+  $("inv-site").value = invitedSite;
+  const company = $("inv-company").value;
+  $("inv-company").replaceChildren(element("option", { value: "", textContent: "(none: firm staff or auditor)", selected: !company }),
+    ...clients.map((c) => element("option", { value: c.uid.id, textContent: c.attrs.name ?? c.uid.id, selected: c.uid.id === company })));
+  const companyRole = $("inv-company-role").value || "director";
+  $("inv-company-role").replaceChildren(...roles.company.map((r) => element("option", { value: r, textContent: r, selected: r === companyRole })));
+  renderClientUsers(clients);
+  const send = element("button", { type: "submit", textContent: "Invite", testid: "inv-send" });
+  const fields = ["inv-first", "inv-name", "inv-email", "inv-external", "inv-profile", "inv-site", "inv-can-delete", "inv-company", "inv-company-role"].map($);
+  $("inv-gate").replaceChildren(gate(send, invitation, [...fields, ...$("inv-roles").querySelectorAll("input")]));
 }
 
-function invite(event) {
-  event.preventDefault();
+/** The site profiles of the bundle (`""`: none). */
+function siteProfileSelect(selected, testid) {
+  return element("select", { testid }, element("option", { value: "", textContent: "(none)", selected: !selected }),
+    ...entitiesOf("SiteProfile").map((p) => element("option", { value: p.uid.id, textContent: p.uid.id, selected: p.uid.id === selected })));
+}
+
+const siteProfileOf = (u) => (u.parents ?? []).find((p) => p.type === "SiteProfile")?.id ?? "";
+
+/** The invitation the form describes (planned as it is typed, sent on submit). */
+function invitation() {
   const email = $("inv-email").value.trim();
-  administer({
+  return {
     op: "invite_user",
     id: email.split("@")[0].toLowerCase().replace(/[^a-z0-9_.-]/g, "-"),
     name: $("inv-name").value.trim(),
     first_name: $("inv-first").value.trim(),
     email,
     roles: [...$("inv-roles").querySelectorAll("input:checked")].map((i) => i.value),
-  }).then(() => { $("invite").reset(); renderAll(); }, () => {});
+    // A client company's user is external.
+    external: $("inv-external").checked || Boolean($("inv-company").value),
+    profile: ref("AccessProfile", $("inv-profile").value),
+    ...($("inv-site").value ? { site_profile: $("inv-site").value } : {}),
+    can_delete: $("inv-can-delete").checked,
+    ...($("inv-company").value ? { company: { client: ref("Client", $("inv-company").value), role: $("inv-company-role").value } } : {}),
+  };
+}
+
+/** Each client company's users, by the role (team) they hold there. */
+function renderClientUsers(clients) {
+  const teams = new Map(entitiesOf("Team").map((t) => [t.uid.id, t]));
+  const users = entitiesOf("User");
+  $("client-users").replaceChildren(...clients.map((c) => {
+    const holders = users.flatMap((u) => (u.parents ?? [])
+      .filter((p) => p.type === "Team" && idOf(teams.get(p.id)?.attrs.client) === c.uid.id)
+      .map((p) => [teams.get(p.id).attrs.role, u]));
+    holders.sort(([a], [b]) => a.localeCompare(b));
+    return element("details", { testid: `client-users-${c.uid.id}`, open: true },
+      element("summary", { textContent: `${c.attrs.name ?? c.uid.id}: ${holders.length} user(s)` }),
+      element("ul", {}, ...holders.map(([role, u]) => element("li", { testid: `client-user-${c.uid.id}-${u.uid.id}`,
+        textContent: `${role}: ${u.attrs.name} (${u.uid.id})${u.attrs.external ? ", external" : ""}` }))));
+  }));
+}
+
+function invite(event) {
+  event.preventDefault();
+  administer(invitation()).then(() => {
+    $("invite").reset();
+    $("inv-profile").replaceChildren(); // the firm's default again
+    renderAll();
+  }, () => {});
 }
 
 const departmentsOf = (firmId) => entitiesOf("Department").filter((d) => (d.parents ?? []).some((p) => p.type === "Firm" && p.id === firmId));
 
+const department = () => ({ op: "create_department", id: $("dep-id").value.trim(), name: $("dep-name").value.trim() });
+
 function createDepartment(event) {
   event.preventDefault();
-  administer({ op: "create_department", id: $("dep-id").value.trim(), name: $("dep-name").value.trim() })
+  administer(department())
     .then(() => { $("department").reset(); renderAll(); }, () => {});
 }
 

@@ -125,6 +125,45 @@ export function may(action, resource, context = {}) {
 }
 
 /**
+ * Why the actor may not run `op` now (the page's own plan of it, policies and domain rules
+ * alike: "the last active administrator", "its plan allows 15"), or null when he may.
+ */
+export function refusal(op) {
+  if (!session.actor || !boundSession()) return "sign in as a firm user to administer";
+  try {
+    session.engine.planDirectory({ actor: ref("User", session.actor), ...op });
+    return null;
+  } catch (err) {
+    return err.message;
+  }
+}
+
+/**
+ * Greys `button` out when `op` (an operation, or a function building it from the form's
+ * current values) would be refused, with the reason as its tooltip and in a note beside it;
+ * `watch`ed inputs re-check it when they change (their `oninput`/`onchange` are this gate's).
+ */
+export function gate(button, op, watch = []) {
+  const note = element("small", { className: "refusal" });
+  const check = () => {
+    const why = refusal(typeof op === "function" ? op() : op);
+    button.disabled = why !== null;
+    button.title = why ?? "";
+    button.dataset.reason = why ?? "";
+    note.textContent = why ? ` ${why}` : "";
+    note.hidden = !why;
+  };
+  // Set, not added: a form's inputs outlive the buttons re-rendered over them, and each keeps
+  // only the current button's check.
+  for (const input of watch) {
+    input.oninput = check;
+    input.onchange = check;
+  }
+  check();
+  return element("span", { className: "gated" }, button, note);
+}
+
+/**
  * Runs a firm administration operation: planned in the page first (a refusal is shown with its
  * reason without a round trip), then sent to the server, which plans again over its own data,
  * writes and audits it. The console reloads afterwards.

@@ -1,7 +1,8 @@
 // Read-only views: the permission matrix (rows users or roles, columns firm actions, sections,
-// clients, a document's actions and field levels, cells computed in the page) and the activity history (the server's
-// hash-chained audit: sign-ins, creations, modifications, deletions, deploys).
-import { $, actorFirm, api, element, entitiesOf, firmProfiles, idOf, ref, session, tokenMay } from "./session.js";
+// clients, a document's actions and field levels, cells computed in the page) and the activity history: for an
+// operator the server's whole hash-chained audit (sign-ins, creations, modifications, deletions, deploys), for a firm
+// user his firm's own history (/v1/activity, when the bundle allows him `view_activity`), filtered and exported as CSV.
+import { $, actorFirm, api, boundSession, element, entitiesOf, firmProfiles, idOf, may, ref, session, status, tokenMay } from "./session.js";
 
 const FIRM_ACTIONS = ["view_users", "view_activity", "manage_subscription", "manage_extensions", "manage_profiles", "create_client"];
 
@@ -76,7 +77,46 @@ function describe(record) {
   return JSON.stringify(d);
 }
 
+/** Whether the signed-in firm user reads his firm's history (the bundle's `view_activity`). */
+export const readsFirmActivity = () => Boolean(boundSession()?.fixed) && may("view_activity", actorFirm());
+
+/** The firm history's query string, from the filters. */
+function activityQuery(extra = {}) {
+  const q = new URLSearchParams();
+  for (const [key, id] of [["kind", "activity-kind"], ["user", "activity-user"], ["client", "activity-client"], ["from", "activity-from"], ["to", "activity-to"]]) {
+    if ($(id).value.trim()) q.set(key, $(id).value.trim());
+  }
+  for (const [k, v] of Object.entries(extra)) q.set(k, v);
+  return q.toString();
+}
+
+async function renderFirmActivity() {
+  $("activity-firm-filters").hidden = false;
+  const entries = await api(`/v1/activity?${activityQuery()}`);
+  const rows = entries.reverse().map((e) => element("tr", { testid: `activity-${e.seq}` },
+    element("td", { textContent: e.seq }),
+    element("td", { textContent: e.at }),
+    element("td", { textContent: e.user ?? `(${e.via})` }),
+    element("td", { textContent: e.kind ?? "" }),
+    element("td", { textContent: e.summary })));
+  $("activity-table").tBodies[0].replaceChildren(...rows);
+}
+
+/** Downloads the filtered history as CSV (fetched with the session's token, saved as a file). */
+async function exportCsv() {
+  const res = await fetch(`/v1/activity?${activityQuery({ format: "csv" })}`, { headers: { Authorization: `Bearer ${session.token}` } });
+  if (!res.ok) {
+    status(`export refused: ${(await res.json().catch(() => ({}))).message ?? res.status}`, "error");
+    return;
+  }
+  const link = element("a", { href: URL.createObjectURL(await res.blob()), download: "activity.csv" });
+  link.click();
+  // Revoked once the download has started.
+  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+}
+
 export async function renderActivity() {
+  if (readsFirmActivity()) return renderFirmActivity();
   if (!tokenMay("admin")) {
     $("activity-table").tBodies[0].replaceChildren(element("tr", {}, element("td", { colSpan: 5, testid: "activity-denied", textContent: "the activity history is for admin tokens" })));
     return;
@@ -98,4 +138,6 @@ export function initViews() {
   $("matrix-rows").onchange = renderMatrix;
   $("matrix-document").onchange = renderMatrix;
   $("activity-kind").onchange = () => renderActivity();
+  for (const id of ["activity-user", "activity-client", "activity-from", "activity-to"]) $(id).onchange = () => renderActivity();
+  $("activity-csv").onclick = exportCsv;
 }
