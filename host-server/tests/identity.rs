@@ -221,3 +221,110 @@ fn a_jwt_of_the_identity_provider_signs_a_firm_user_in_bound_to_its_firm() -> Te
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+/// Over HTTP, the plan's user limit is decided on the server's own count: a caller sending
+/// `user_count: 0` is not believed once the plan is full, deactivating frees a seat, and a
+/// deleted user leaves the data while the audit keeps what was done.
+#[test]
+fn plan_limits_are_decided_on_the_servers_count_and_users_leave_the_firm() -> TestResult {
+    let server = Server::start("leaving", &[])?;
+    let alice = server.client(Some("alice-session"));
+    let mut may_invite = request("alice", "invite_user", ("Firm", "dupont"));
+    may_invite["context"] = json!({"user_count": 0});
+    assert_eq!(decision(&server, &may_invite), "allow");
+    for id in ["zoe", "yves"] {
+        let r = alice.post(
+            "/v1/directory",
+            &json!({"actor": entity("User", "alice"), "op": "invite_user", "id": id,
+                    "name": "Martin", "first_name": id, "email": format!("{id}@example.com")}),
+        )?;
+        assert!(r.ok(), "{}", r.body);
+    }
+    assert_eq!(
+        decision(&server, &may_invite),
+        "deny",
+        "15 of 15 seats, whatever the caller says"
+    );
+    let deactivate = alice.post(
+        "/v1/directory",
+        &json!({"actor": entity("User", "alice"), "op": "deactivate_user",
+                "user": entity("User", "heidi"), "deactivated": true}),
+    )?;
+    assert!(deactivate.ok(), "{}", deactivate.body);
+    assert_eq!(decision(&server, &may_invite), "allow");
+    let heidi_reads = request("heidi", "view_client", ("Client", "acme"));
+    assert_eq!(decision(&server, &heidi_reads), "deny");
+
+    let delete = alice.post(
+        "/v1/directory",
+        &json!({"actor": entity("User", "alice"), "op": "delete_user",
+                "user": entity("User", "rose")}),
+    )?;
+    assert!(delete.ok(), "{}", delete.body);
+    let rose = server.admin().get("/v1/admin/entities")?;
+    let ids: Vec<&str> = rose
+        .body
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["uid"]["type"] == "User")
+        .filter_map(|e| e["uid"]["id"].as_str())
+        .collect();
+    assert!(!ids.contains(&"rose") && ids.contains(&"zoe"), "{ids:?}");
+    let audit = server.admin().get("/v1/admin/audit")?;
+    let last = audit
+        .body
+        .as_array()
+        .and_then(|a| a.last())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(last["kind"], "delete", "{last}");
+    assert!(
+        last.to_string().contains("deleted User::\\\"rose\\\""),
+        "{last}"
+    );
+
+    // The firm's activity history: alice (an administrator: `view_activity`) reads Dupont's,
+    // filtered; carol (an accountant) may not; an operator's token acts as no firm user.
+    let about_rose = alice.get("/v1/activity?user=rose")?;
+    assert!(about_rose.ok(), "{}", about_rose.body);
+    let summaries: Vec<&str> = about_rose
+        .body
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["summary"].as_str())
+        .collect();
+    assert_eq!(
+        summaries,
+        ["alice deleted User::\"rose\" (the history keeps what they did)"]
+    );
+    let on_globex = alice.get("/v1/activity?client=globex&kind=delete")?;
+    assert_eq!(
+        on_globex.body.as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        on_globex.body
+    );
+    let (status, text, _) =
+        alice.send_text("GET", "/v1/activity?format=csv&kind=modify", None, &[])?;
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        text.starts_with("seq,at,kind,user,via,summary,about\n")
+            && text.contains("deactivated User::")
+            && !text.contains("rose"),
+        "{text}"
+    );
+    let carol = server.client(Some("carol-session")).get("/v1/activity")?;
+    assert_eq!(
+        (carol.status, carol.code()),
+        (403, "forbidden"),
+        "{}",
+        carol.body
+    );
+    let operator = server.admin().get("/v1/activity")?;
+    assert_eq!(operator.code(), "not_your_identity", "{}", operator.body);
+    let bad = alice.get("/v1/activity?format=xml")?;
+    assert_eq!(bad.code(), "invalid_query", "{}", bad.body);
+    Ok(())
+}

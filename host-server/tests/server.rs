@@ -560,9 +560,9 @@ fn firm_administration_is_checked_for_the_acting_user_written_and_audited() -> T
     )?;
     assert_eq!(full.status, 403);
     assert!(
-        full.body["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("has 15 user(s); its plan firm_standard allows 15")),
+        full.body["message"].as_str().is_some_and(
+            |m| m.contains("has 15 user(s) taking a seat; its plan firm_standard allows 15")
+        ),
         "{}",
         full.body
     );

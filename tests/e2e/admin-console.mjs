@@ -3,10 +3,13 @@
 // diff and the impact in the page; deploy with a message and watch the open demo app change;
 // roll back from the history; custom profile refused when wider, created when restricted;
 // invites up to the plan limit — as alice, signed in with a JWT of the identity provider, bound
-// to her; what carol's own session may do; the permission matrix; the activity history.
+// to her; leaving the firm (deactivate, delete), site profiles, deletion rights, buttons greyed
+// with the reason; her firm's activity history (filtered, exported as CSV); what carol's own
+// session may do; the permission matrix; the operators' activity history.
 // Screenshots go to $SHOTS (default target/screenshots).
 // Usage: SESAME_URL=http://... SESAME_TOKEN=... SESAME_ALICE_TOKEN=<jwt> SESAME_CAROL_TOKEN=<jwt>
 //        node tests/e2e/admin-console.mjs
+import { readFile } from "node:fs/promises";
 import { check, launch, shots, token, url } from "./harness.mjs";
 
 const text = (page, testid) => page.textContent(`[data-testid='${testid}']`);
@@ -190,18 +193,72 @@ try {
   await page.waitForFunction(() => document.querySelector("[data-testid=hide-payments-accountant]")?.checked);
   check(true, "the firm's hidden section is kept on its record");
 
-  // Users: two invites fit the plan, the third is refused with the counts.
+  // Users: two invites fit the plan; the third is greyed out with the counts as the reason.
   await page.click("[data-testid=tab-users]");
-  for (const [first, email] of [["Zoe", "zoe@example.com"], ["Yves", "yves@example.com"], ["Xena", "xena@example.com"]]) {
+  const fillInvite = async (first, email, { external = false } = {}) => {
     await page.fill("[data-testid=inv-first]", first);
     await page.fill("[data-testid=inv-name]", "Martin");
     await page.fill("[data-testid=inv-email]", email);
-    await page.check("[data-testid=inv-role-accountant]");
+    // Firm roles are for staff only (`firm-roles-for-staff-only`).
+    if (external) {
+      await page.check("[data-testid=inv-external]");
+      await page.uncheck("[data-testid=inv-role-accountant]");
+    } else await page.check("[data-testid=inv-role-accountant]");
+  };
+  const reason = (testid) => page.getAttribute(`[data-testid=${testid}]`, "data-reason");
+  for (const [first, email] of [["Zoe", "zoe@example.com"], ["Yves", "yves@example.com"]]) {
+    await fillInvite(first, email);
     await submitAndWait(page, "inv-send");
-    if (first !== "Xena") await page.waitForSelector(`[data-testid=user-${first.toLowerCase()}]`);
+    await page.waitForSelector(`[data-testid=user-${first.toLowerCase()}]`);
   }
-  check((await text(page, "status")).includes("its plan firm_standard allows 15"), `the plan limit is refused with a clear message (${await text(page, "status")})`);
-  check(!(await page.isVisible("[data-testid=user-xena]")), "the refused invite created nothing");
+  await fillInvite("Xena", "xena@example.com");
+  check(!(await page.isEnabled("[data-testid=inv-send]")) && (await reason("inv-send")).includes("its plan firm_standard allows 15")
+    && (await text(page, "invite")).includes("its plan firm_standard allows 15"),
+    `a sixteenth user is greyed out with the plan's counts as the reason (${await reason("inv-send")})`);
+  // An external auditor takes no seat: invited with the plan full.
+  await fillInvite("Xavier", "xavier@audit.example", { external: true });
+  check(await page.isEnabled("[data-testid=inv-send]"), `an external auditor may be invited with the plan full (${await reason("inv-send")})`);
+  await submitAndWait(page, "inv-send");
+  await waitText(page, "user-xavier", "external");
+  check(true, "an external user is invited while the plan is full");
+  // A client's user, straight onto his company with a client role (not one its plan lacks).
+  await page.fill("[data-testid=inv-first]", "Paula");
+  await page.fill("[data-testid=inv-name]", "Martin");
+  await page.fill("[data-testid=inv-email]", "paula@acme.example");
+  await page.selectOption("[data-testid=inv-company]", "globex");
+  await page.selectOption("[data-testid=inv-company-role]", "billing");
+  check(!(await page.isEnabled("[data-testid=inv-send]")) && (await reason("inv-send")).includes("client-roles-need-plan"),
+    `billing on Globex (its plan lacks it) is greyed out with the reason (${await reason("inv-send")})`);
+  await page.selectOption("[data-testid=inv-company]", "acme");
+  await submitAndWait(page, "inv-send");
+  await waitText(page, "client-user-acme-paula", "billing");
+  check((await text(page, "client-users-acme")).includes("director: "), "the client's users are listed by role");
+  // Leaving the firm: deactivating Heidi frees her seat, which Xena takes; Heidi then cannot
+  // come back until a seat is free again; deleting Xena frees it.
+  await submitAndWait(page, "deactivate-heidi");
+  await waitText(page, "user-heidi", "deactivated");
+  await fillInvite("Xena", "xena@example.com");
+  await submitAndWait(page, "inv-send");
+  await page.waitForSelector("[data-testid=user-xena]");
+  check(true, "a deactivated user's seat is free for an invitation");
+  check(!(await page.isEnabled("[data-testid=deactivate-heidi]")) && (await reason("deactivate-heidi")).includes("taking a seat"),
+    `reactivating with the plan full is greyed out with the reason (${await reason("deactivate-heidi")})`);
+  page.once("dialog", (dialog) => dialog.accept());
+  await submitAndWait(page, "delete-user-xena");
+  await page.waitForSelector("[data-testid=user-xena]", { state: "detached" });
+  await submitAndWait(page, "deactivate-heidi");
+  await page.waitForFunction(() => !document.querySelector("[data-testid=user-heidi]").textContent.includes("deactivated"));
+  check(true, "a deleted user frees the seat; the deactivated user comes back");
+  // Site profiles (staff only) and deletion rights, after the invitation.
+  await page.selectOption("[data-testid=site-of-bob]", "collaborator");
+  await submitAndWait(page, "set-site-bob");
+  check((await text(page, "status")).startsWith("done"), `bob gets a site profile (${await text(page, "status")})`);
+  await page.selectOption("[data-testid=site-of-ivan]", "manager");
+  check(!(await page.isEnabled("[data-testid=set-site-ivan]")) && (await reason("set-site-ivan")).includes("site-profiles-for-staff-only"),
+    `an external user gets no site profile, greyed out with the policy as the reason (${await reason("set-site-ivan")})`);
+  await submitAndWait(page, "rights-tom");
+  await waitText(page, "rights-tom", "take deletion rights");
+  check(true, "tom gets deletion rights");
   // Firm roles after the invitation: Carol becomes client manager too.
   await page.selectOption("[data-testid=roles-of-carol]", ["accountant", "client_manager"]);
   await submitAndWait(page, "set-roles-carol");
@@ -212,18 +269,25 @@ try {
   await page.selectOption("[data-testid=roles-of-erin]", ["accountant"]);
   await submitAndWait(page, "set-roles-erin");
   check((await text(page, "status")).startsWith("done"), `erin is an accountant only (${await text(page, "status")})`);
+  for (const button of ["deactivate-alice", "delete-user-alice", "block-alice"]) {
+    check(!(await page.isEnabled(`[data-testid=${button}]`)) && (await reason(button)).includes("last active administrator"),
+      `${button} is greyed out: the last active administrator (${await reason(button)})`);
+  }
   await page.selectOption("[data-testid=roles-of-alice]", ["accountant"]);
   await submitAndWait(page, "set-roles-alice");
   check((await text(page, "status")).includes("last active administrator"), `the last administrator keeps the role, with the reason (${await text(page, "status")})`);
   await page.selectOption("[data-testid=roles-of-erin]", ["administrator", "accountant"]);
   await submitAndWait(page, "set-roles-erin");
   check((await text(page, "status")).startsWith("done"), `erin is an administrator again (${await text(page, "status")})`);
-  for (const id of ["east", "west", "centre", "coast"]) {
+  for (const id of ["east", "west", "centre"]) {
     await page.fill("[data-testid=dep-id]", id);
     await page.fill("[data-testid=dep-name]", id.toUpperCase());
     await submitAndWait(page, "dep-create");
   }
-  check((await text(page, "status")).includes("has 5 department(s); its plan allows 5"), `the department limit is refused with a clear message (${await text(page, "status")})`);
+  await page.fill("[data-testid=dep-id]", "coast");
+  await page.fill("[data-testid=dep-name]", "COAST");
+  check(!(await page.isEnabled("[data-testid=dep-create]")) && (await reason("dep-create")).includes("has 5 department(s); its plan allows 5"),
+    `a sixth department is greyed out with the plan's counts as the reason (${await reason("dep-create")})`);
   check(!(await text(page, "department-list")).includes("COAST"), "the refused department was not created");
   await page.selectOption("[data-testid=departments-of-tom]", ["south"]);
   await page.click("[data-testid=restrict-tom]");
@@ -241,6 +305,26 @@ try {
   await waitText(page, "user-pete", "globex/director");
   check(true, "one user moved on one company: pete is globex's director");
 
+  // Alice reads her firm's activity history (the bundle allows her `view_activity`): her own
+  // operations and sign-in, filtered by user, exported as CSV.
+  await page.click("[data-testid=tab-activity]");
+  await waitText(page, "activity-table", "invited User::\"zoe\"");
+  const firmActivity = await text(page, "activity-table");
+  for (const needle of ["alice signed in", "deleted User::\"xena\"", "deactivated User::\"heidi\"", "gave User::\"tom\" deletion rights"]) {
+    check(firmActivity.includes(needle), `the firm's activity history shows ${needle}`);
+  }
+  check(!firmActivity.includes("uma"), "no other firm's activity");
+  await page.fill("[data-testid=activity-user]", "xena");
+  await page.dispatchEvent("[data-testid=activity-user]", "change");
+  await page.waitForFunction(() => !document.querySelector("[data-testid=activity-table]").textContent.includes("zoe"));
+  check((await text(page, "activity-table")).includes("deleted User::\"xena\""), "the history filters by user");
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("[data-testid=activity-csv]")]);
+  const csv = await readFile(await download.path(), "utf8");
+  check(csv.startsWith("seq,at,kind,user,via,summary,about\n") && csv.includes("deleted User::") && !csv.includes("zoe"),
+    `the filtered history exports as CSV (${csv.split("\n").length - 2} line(s))`);
+  await page.fill("[data-testid=activity-user]", "");
+  await page.click("[data-testid=tab-users]");
+
   // carol (an accountant) signs in with her own token: the administration buttons are disabled.
   const carol = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
   watch(carol);
@@ -249,6 +333,7 @@ try {
   check(!(await carol.isEnabled("[data-testid=inv-send]")), "carol may not invite");
   check(!(await carol.isEnabled("[data-testid=block-bob]")), "carol may not block");
   check(!(await carol.isEnabled("[data-testid=save-email-ivan]")), "carol may not change a client user's e-mail");
+  check(!(await carol.isVisible("[data-testid=tab-activity]")), "carol (no view_activity) has no activity tab");
 
   // The permission matrix, by users and by roles.
   await page.click("[data-testid=tab-matrix]");

@@ -192,5 +192,30 @@ pub fn directory_requests() -> Vec<serde_json::Value> {
         serde_json::json!({"actor": user("uma"), "op": "set_roles", "user": user("uma"), "roles": ["accountant"]}),
         serde_json::json!({"actor": user("uma"), "op": "block_user", "user": user("uma"), "blocked": true}),
         serde_json::json!({"actor": user("alice"), "op": "set_roles", "user": user("alice"), "roles": ["accountant"]}),
+        // Leaving the firm: deactivate (frees a seat), delete (Globex forgets rose), never the
+        // last administrator, administrators only.
+        serde_json::json!({"actor": user("alice"), "op": "deactivate_user", "user": user("tom"), "deactivated": true}),
+        serde_json::json!({"actor": user("alice"), "op": "deactivate_user", "user": user("tom"), "deactivated": false}),
+        serde_json::json!({"actor": user("uma"), "op": "deactivate_user", "user": user("uma"), "deactivated": true}),
+        serde_json::json!({"actor": user("alice"), "op": "delete_user", "user": user("rose")}),
+        serde_json::json!({"actor": user("carol"), "op": "delete_user", "user": user("rose")}),
+        serde_json::json!({"actor": user("uma"), "op": "delete_user", "user": user("uma")}),
+        // Deletion rights and site profiles (staff only), at the invitation too.
+        serde_json::json!({"actor": user("alice"), "op": "set_deletion_rights", "user": user("tom"), "can_delete": true}),
+        serde_json::json!({"actor": user("carol"), "op": "set_deletion_rights", "user": user("tom"), "can_delete": true}),
+        serde_json::json!({"actor": user("alice"), "op": "set_site_profile", "user": user("bob"), "site_profile": "collaborator"}),
+        serde_json::json!({"actor": user("alice"), "op": "set_site_profile", "user": user("frank"), "site_profile": null}),
+        serde_json::json!({"actor": user("alice"), "op": "set_site_profile", "user": user("ivan"), "site_profile": "manager"}),
+        serde_json::json!({"actor": user("alice"), "op": "invite_user", "id": "zoe", "name": "Martin",
+            "first_name": "Zoe", "email": "zoe@example.com", "site_profile": "manager", "can_delete": true}),
+        serde_json::json!({"actor": user("alice"), "op": "invite_user", "id": "xavier", "name": "Audit",
+            "first_name": "Xavier", "email": "xavier@audit.example", "external": true, "site_profile": "manager"}),
+        // A client's user invited onto his company with a role; not with a role its plan lacks.
+        serde_json::json!({"actor": user("alice"), "op": "invite_user", "id": "paul", "name": "Client",
+            "first_name": "Paul", "email": "paul@acme.example", "external": true,
+            "company": {"client": client("acme"), "role": "billing"}}),
+        serde_json::json!({"actor": user("alice"), "op": "invite_user", "id": "paul", "name": "Client",
+            "first_name": "Paul", "email": "paul@acme.example", "external": true,
+            "company": {"client": client("globex"), "role": "billing"}}),
     ]
 }

@@ -40,6 +40,9 @@ fn invite(id: &str, email: &str) -> DirectoryOp {
         roles: vec!["accountant".into()],
         external: false,
         profile: None,
+        site_profile: None,
+        can_delete: false,
+        company: None,
     }
 }
 
@@ -94,8 +97,9 @@ fn invites_fill_the_plan_then_the_limit_is_refused_with_the_counts() {
     assert_eq!(err.code(), ErrorCode::Forbidden);
     let message = err.to_string();
     assert!(
-        message.contains("Firm::\"dupont\" has 15 user(s); its plan firm_standard allows 15")
-            && message.contains("plan-limit-users"),
+        message.contains(
+            "Firm::\"dupont\" has 15 user(s) taking a seat; its plan firm_standard allows 15"
+        ) && message.contains("plan-limit-users"),
         "{message}"
     );
     assert!(engine.entity(&user("xena")).is_none());
@@ -763,4 +767,300 @@ fn roles_change_after_the_invitation_and_a_firm_keeps_an_administrator() {
     .unwrap();
     run(&mut engine, set("erin", "erin", &["accountant"])).unwrap();
     assert_eq!(roles_of(&engine, "erin"), ["accountant"]);
+}
+
+/// The plan's user limit is decided on the engine's own count of the seats taken (internal,
+/// active users): a caller's number is replaced, a deactivated user frees his seat and takes it
+/// back only if one is free, and the last active administrator is never deactivated.
+#[test]
+fn deactivating_frees_a_seat_and_the_count_is_the_engines_own() {
+    let mut engine = engine();
+    let may_invite = |engine: &Engine, sent: serde_json::Value| {
+        let mut request = req("alice", "invite_user", ("Firm", "dupont"));
+        request.context = Some(sent);
+        engine.decide(&request).unwrap().decision
+    };
+    run(&mut engine, as_("alice", invite("zoe", "zoe@example.com"))).unwrap();
+    run(
+        &mut engine,
+        as_("alice", invite("yves", "yves@example.com")),
+    )
+    .unwrap();
+    // 15 of 15 seats: whatever the caller says, no more invitations.
+    assert_eq!(
+        may_invite(&engine, json!({"user_count": 0})),
+        Decision::Deny
+    );
+    assert_eq!(may_invite(&engine, json!({})), Decision::Deny);
+    // An external user takes no seat: still invited.
+    let mut auditor = invite("xavier", "xavier@audit.example");
+    if let DirectoryOp::InviteUser {
+        external, roles, ..
+    } = &mut auditor
+    {
+        *external = true;
+        roles.clear();
+    }
+    run(&mut engine, as_("alice", auditor)).unwrap();
+    // ... but never with a firm role (which would work for the firm without a seat).
+    let mut external_accountant = invite("walt", "walt@audit.example");
+    if let DirectoryOp::InviteUser { external, .. } = &mut external_accountant {
+        *external = true;
+    }
+    let refused = plan(&engine, &as_("alice", external_accountant)).unwrap_err();
+    assert!(
+        refused.to_string().contains("firm-roles-for-staff-only"),
+        "{refused}"
+    );
+
+    let deactivate = |who: &str, deactivated| {
+        as_(
+            "alice",
+            DirectoryOp::DeactivateUser {
+                user: user(who),
+                deactivated,
+            },
+        )
+    };
+    let tom_on_acme = |e: &Engine| {
+        e.decide(&req("tom", "view_client", ("Client", "acme")))
+            .unwrap()
+            .decision
+    };
+    assert_eq!(tom_on_acme(&engine), Decision::Allow);
+    let done = run(&mut engine, deactivate("tom", true)).unwrap();
+    assert_eq!(done.summary, "alice deactivated User::\"tom\"");
+    assert_eq!(tom_on_acme(&engine), Decision::Deny, "no access at all");
+    assert_eq!(
+        may_invite(&engine, json!({"user_count": 99})),
+        Decision::Allow
+    );
+    assert_eq!(
+        plan(&engine, &deactivate("tom", true)).unwrap_err().code(),
+        ErrorCode::InvalidRequest,
+        "already deactivated"
+    );
+    // His seat is taken by someone else: he cannot come back until one is free.
+    run(
+        &mut engine,
+        as_("alice", invite("xena", "xena@example.com")),
+    )
+    .unwrap();
+    let full = plan(&engine, &deactivate("tom", false)).unwrap_err();
+    assert!(
+        full.to_string().contains("15 user(s) taking a seat"),
+        "{full}"
+    );
+    run(&mut engine, deactivate("xena", true)).unwrap();
+    run(&mut engine, deactivate("tom", false)).unwrap();
+    assert_eq!(tom_on_acme(&engine), Decision::Allow);
+    // Only administrators; never the last active one.
+    assert_eq!(
+        plan(
+            &engine,
+            &as_(
+                "carol",
+                DirectoryOp::DeactivateUser {
+                    user: user("tom"),
+                    deactivated: true
+                }
+            )
+        )
+        .unwrap_err()
+        .code(),
+        ErrorCode::Forbidden
+    );
+    run(&mut engine, deactivate("erin", true)).unwrap();
+    let last = plan(&engine, &deactivate("alice", true)).unwrap_err();
+    assert!(
+        last.to_string().contains("last active administrator"),
+        "{last}"
+    );
+}
+
+/// Deleting a user removes him and every mention of him (a company's detached list), keeps
+/// the firm's last active administrator, and is an administrator's act.
+#[test]
+fn a_deleted_user_is_gone_from_every_list_and_the_last_administrator_stays() {
+    let mut engine = engine();
+    let delete = |actor: &str, who: &str| as_(actor, DirectoryOp::DeleteUser { user: user(who) });
+    assert_eq!(
+        plan(&engine, &delete("carol", "rose")).unwrap_err().code(),
+        ErrorCode::Forbidden
+    );
+    // Rose is detached from Globex: deleting her rewrites Globex without her.
+    let email = record(&engine, &user("rose"))["attrs"]["email"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let done = run(&mut engine, delete("alice", "rose")).unwrap();
+    assert_eq!(done.delta.remove, vec![user("rose")]);
+    assert_eq!(done.delta.upsert.len(), 1);
+    assert!(engine.entity(&user("rose")).is_none());
+    let globex = record(&engine, &EntityRef::new("Client", "globex"));
+    assert_eq!(globex["attrs"]["detached"], json!([]));
+    // Her e-mail is free again.
+    run(&mut engine, as_("alice", invite("rosa", &email))).unwrap();
+    // Alice may delete herself while Erin administers; then Erin is the last one.
+    run(&mut engine, delete("alice", "alice")).unwrap();
+    let last = plan(&engine, &delete("erin", "erin")).unwrap_err();
+    assert!(
+        last.to_string().contains("last active administrator"),
+        "{last}"
+    );
+    // Authority first: whether a user exists is not told to whoever may not delete him.
+    assert_eq!(
+        plan(&engine, &delete("erin", "nobody")).unwrap_err().code(),
+        ErrorCode::Forbidden
+    );
+}
+
+/// Deletion rights and site profiles are given and taken after the invitation (and at it),
+/// each decided for the acting user; site profiles are for staff only.
+#[test]
+fn deletion_rights_and_site_profiles_are_given_and_taken() {
+    let mut engine = engine();
+    let tom_deletes = |e: &Engine| {
+        e.decide(&req("tom", "delete_document", ("Document", "inv-1")))
+            .unwrap()
+            .decision
+    };
+    let rights = |actor: &str, can_delete| {
+        as_(
+            actor,
+            DirectoryOp::SetDeletionRights {
+                user: user("tom"),
+                can_delete,
+            },
+        )
+    };
+    assert_eq!(tom_deletes(&engine), Decision::Deny, "no-deletion-rights");
+    assert_eq!(
+        plan(&engine, &rights("carol", true)).unwrap_err().code(),
+        ErrorCode::Forbidden
+    );
+    let done = run(&mut engine, rights("alice", true)).unwrap();
+    assert_eq!(done.summary, "alice gave User::\"tom\" deletion rights");
+    assert_eq!(tom_deletes(&engine), Decision::Allow);
+    run(&mut engine, rights("alice", false)).unwrap();
+    assert_eq!(tom_deletes(&engine), Decision::Deny);
+
+    let site = |who: &str, profile: Option<&str>| {
+        as_(
+            "alice",
+            DirectoryOp::SetSiteProfile {
+                user: user(who),
+                site_profile: profile.map(String::from),
+            },
+        )
+    };
+    let bob_reads = |e: &Engine| {
+        e.decide(&req("bob", "view_document", ("Document", "inv-1")))
+            .unwrap()
+            .decision
+    };
+    assert_eq!(
+        bob_reads(&engine),
+        Decision::Deny,
+        "a client manager reads no documents"
+    );
+    run(&mut engine, site("bob", Some("collaborator"))).unwrap();
+    assert_eq!(bob_reads(&engine), Decision::Allow);
+    run(&mut engine, site("bob", None)).unwrap();
+    assert_eq!(bob_reads(&engine), Decision::Deny);
+    let external = plan(&engine, &site("ivan", Some("manager"))).unwrap_err();
+    assert!(
+        external
+            .to_string()
+            .contains("site-profiles-for-staff-only"),
+        "{external}"
+    );
+    assert_eq!(
+        plan(&engine, &site("bob", Some("astronaut")))
+            .unwrap_err()
+            .code(),
+        ErrorCode::NotFound
+    );
+    // At the invitation: a site manager with deletion rights.
+    let mut manager = invite("zoe", "zoe@example.com");
+    if let DirectoryOp::InviteUser {
+        site_profile,
+        can_delete,
+        ..
+    } = &mut manager
+    {
+        *site_profile = Some("manager".into());
+        *can_delete = true;
+    }
+    let done = run(&mut engine, as_("alice", manager)).unwrap();
+    assert!(done
+        .checked
+        .iter()
+        .any(|c| c.starts_with("assign_site_profile")));
+    assert!(done.checked.iter().any(|c| c.starts_with("grant_deletion")));
+    assert_eq!(
+        engine
+            .decide(&req("zoe", "delete_document", ("Document", "inv-1")))
+            .unwrap()
+            .decision,
+        Decision::Allow
+    );
+}
+
+/// A client company's user is invited straight onto the company with a client role: external,
+/// employed by the company, in its team; a role the company's plan lacks is refused, and so is
+/// a client user invited as staff.
+#[test]
+fn a_client_user_is_invited_onto_his_company_with_a_role() {
+    let mut engine = engine();
+    let onto = |id: &str, client: &str, role: &str, external: bool| {
+        let mut op = invite(id, &format!("{id}@client.example"));
+        if let DirectoryOp::InviteUser {
+            external: ext,
+            roles,
+            company,
+            ..
+        } = &mut op
+        {
+            *ext = external;
+            roles.clear();
+            *company = Some(policy_core::directory::CompanyRole {
+                client: EntityRef::new("Client", client),
+                role: role.into(),
+            });
+        }
+        as_("alice", op)
+    };
+    let done = run(&mut engine, onto("paul", "acme", "billing", true)).unwrap();
+    assert_eq!(
+        done.summary,
+        "alice invited User::\"paul\" (paul@client.example) as billing on Client::\"acme\""
+    );
+    let paul = record(&engine, &user("paul"));
+    assert_eq!(paul["attrs"]["external"], json!(true));
+    assert_eq!(
+        paul["attrs"]["companies"],
+        json!([{"__entity": {"type": "Client", "id": "acme"}}])
+    );
+    assert_eq!(
+        engine
+            .decide(&req("paul", "upload_document", ("Client", "acme")))
+            .unwrap()
+            .decision,
+        Decision::Allow,
+        "a billing manager uploads his invoices"
+    );
+    // Globex's plan has the director only; a client user is external.
+    let outside = plan(&engine, &onto("rita", "globex", "billing", true)).unwrap_err();
+    assert!(
+        outside.to_string().contains("client-roles-need-plan"),
+        "{outside}"
+    );
+    assert_eq!(
+        plan(&engine, &onto("rita", "acme", "billing", false))
+            .unwrap_err()
+            .code(),
+        ErrorCode::InvalidRequest
+    );
+    assert!(engine.entity(&user("rita")).is_none());
 }

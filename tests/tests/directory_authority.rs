@@ -195,6 +195,26 @@ fn cases() -> Vec<(&'static str, Value, &'static [&'static str])> {
             "user": user("tom"), "departments": ["south"]}),
             &["alice"],
         ),
+        (
+            "deactivate a firm user",
+            json!({"op": "deactivate_user", "user": user("tom"), "deactivated": true}),
+            &["alice"],
+        ),
+        (
+            "delete a firm user",
+            json!({"op": "delete_user", "user": user("tom")}),
+            &["alice"],
+        ),
+        (
+            "give a firm user deletion rights",
+            json!({"op": "set_deletion_rights", "user": user("tom"), "can_delete": true}),
+            &["alice"],
+        ),
+        (
+            "give a firm user a site profile",
+            json!({"op": "set_site_profile", "user": user("bob"), "site_profile": "manager"}),
+            &["alice"],
+        ),
     ]
 }
 

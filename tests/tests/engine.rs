@@ -317,8 +317,8 @@ fn bad_input_changes_nothing() {
             .code,
         ErrorCode::MalformedJson
     );
-    let mut wrong_context = req("alice", "invite_user", ("Firm", "dupont"));
-    wrong_context.context = Some(json!({"user_count": "six"}));
+    let mut wrong_context = req("alice", "detach_user", ("User", "carol"));
+    wrong_context.context = Some(json!({"client": "six"}));
     assert_eq!(
         e.decide(&wrong_context).unwrap_err().code(),
         ErrorCode::InvalidRequest

@@ -286,6 +286,9 @@ fn no_administrator_of_one_firm_administers_another_or_the_shared_entities() {
                 roles: vec!["administrator".into()],
                 external: false,
                 profile: None,
+                site_profile: None,
+                can_delete: false,
+                company: None,
             },
         ]);
         for op in ops {
