@@ -163,10 +163,21 @@ fn firm_in(firm: &GenFirm, size: FirmSize) -> Vec<Value> {
     out
 }
 
+/// Whether generated user `u` is a client's staff (external: no seat of the firm's plan).
+fn is_external(u: usize) -> bool {
+    u % 5 == 4
+}
+
+/// The seats of its plan a generated firm of `size` takes: its users who are not external
+/// (none is deactivated), as the engine counts them from the data.
+pub fn seats_taken(size: FirmSize) -> usize {
+    (0..size.users).filter(|u| !is_external(*u)).count()
+}
+
 fn user(firm: &GenFirm, u: usize, size: FirmSize, rng: &mut Lcg) -> Value {
     let p = &firm.prefix;
     let mut parents = Vec::new();
-    let external = u % 5 == 4;
+    let external = is_external(u);
     if external {
         // A client's staff: one company, one client-side role.
         let c = rng.below(size.clients);
@@ -231,7 +242,9 @@ pub fn requests(size: FirmSize, count: usize) -> Vec<DecisionRequest> {
                 _ => (
                     "invite_user",
                     EntityRef::new("Firm", "bench"),
-                    Some(json!({"user_count": i % 8})),
+                    // What an honest caller sends: the engine counts the seats itself and
+                    // replaces this, so plain Cedar must be given the same number to agree.
+                    Some(json!({"user_count": seats_taken(size)})),
                 ),
             };
             DecisionRequest {
