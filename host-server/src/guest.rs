@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use policy_core::json_api::Op;
 use sha2::{Digest, Sha256};
 use wasmtime::{
-    Config, Engine, Instance, Memory, Module, Store, StoreLimits, StoreLimitsBuilder, Trap,
+    Config, Engine, Instance, Linker, Memory, Module, Store, StoreLimits, StoreLimitsBuilder, Trap,
     TypedFunc,
 };
 
@@ -198,7 +198,14 @@ impl GuestRuntime {
             .build();
         let mut store = Store::new(&self.engine, limits);
         store.limiter(|l| l);
-        let instance = Instance::new(&mut store, &self.module, &[]).map_err(wasmtime_error)?;
+        // The guest's one import: the host's clock, the request time of time-bound access.
+        let mut linker: Linker<StoreLimits> = Linker::new(&self.engine);
+        linker
+            .func_wrap("sesame", "now_ms", now_ms)
+            .map_err(wasmtime_error)?;
+        let instance = linker
+            .instantiate(&mut store, &self.module)
+            .map_err(wasmtime_error)?;
         let memory = instance
             .get_memory(&mut store, "memory")
             .ok_or_else(|| GuestError::Protocol("the guest exports no memory".into()))?;
@@ -214,6 +221,15 @@ impl GuestRuntime {
             poisoned: false,
         })
     }
+}
+
+/// Milliseconds since the Unix epoch (0 on a clock set before it, which ends every dated
+/// access: the safe side).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 fn export<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(

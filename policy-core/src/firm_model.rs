@@ -30,6 +30,15 @@ pub struct FirmModel {
     /// (`plan_counts.rs`): the plan limits are decided on these, never on a caller's numbers.
     #[serde(default)]
     pub counts: FirmCounts,
+    /// The context attribute (a `datetime`) that carries the request time, for time-bound
+    /// access (`request_time.rs`): a host with a clock puts its own time there on every action
+    /// whose context declares it. Empty: no request time.
+    #[serde(default = "default_request_time")]
+    pub request_time: String,
+}
+
+fn default_request_time() -> String {
+    "now".into()
 }
 
 /// Context attributes the engine fills in itself on a request whose resource is a firm, when
@@ -128,6 +137,9 @@ pub struct FirmAttributes {
     /// On users: whether the user is deactivated (optional Bool); a deactivated user takes no
     /// seat either.
     pub deactivated: String,
+    /// On users: the instant their access ends (optional `datetime`; interim staff, auditors).
+    /// The planner writes it; the policies compare it with the request time.
+    pub access_until: String,
 }
 
 impl Default for FirmAttributes {
@@ -146,6 +158,7 @@ impl Default for FirmAttributes {
             max_departments: "max_departments".into(),
             external: "external".into(),
             deactivated: "deactivated".into(),
+            access_until: "access_until".into(),
         }
     }
 }
@@ -276,7 +289,9 @@ mod tests {
             attributes: FirmAttributes::default(),
             client_roles: vec![],
             counts: FirmCounts::default(),
+            request_time: String::new(),
         });
+        assert_eq!(model.request_time, "now");
         assert_eq!(model.type_name(Part::Profile), "AccessProfile");
         assert!(model.is(Part::User, "User"));
     }

@@ -126,7 +126,8 @@ pub(crate) fn counted_entities(
 }
 
 /// The context to decide on: the caller's with the model's counts put in, when the resource is
-/// a firm and the action declares them; `None` to decide on the context as sent (no firm
+/// a firm and the action declares them, and with the host's request time when a clock is
+/// installed and the action declares it (`request_time.rs`); `None` to decide on the context as sent (no firm
 /// model, another resource, nothing declared, or a context that is not a record: that one is
 /// refused when the request is built).
 pub(crate) fn counted_context(
@@ -136,18 +137,26 @@ pub(crate) fn counted_context(
     resource: &EntityRef,
     context: Option<&Value>,
 ) -> Result<Option<Value>, EngineError> {
-    let (Some(model), Some(mut sent)) = (bundle.manifest().firm_model.as_ref(), as_record(context))
-    else {
+    let Some(model) = bundle.manifest().firm_model.as_ref() else {
         return Ok(None);
     };
-    let wanted = wanted(bundle, action, resource, &sent)?;
-    if wanted.is_empty() {
+    let clocked = crate::request_time::has_clock() && bundle.is_clocked(action);
+    let counted = model.is(Part::Firm, &resource.type_name);
+    if !clocked && !counted {
         return Ok(None);
     }
-    let firm = to_uid(resource)?;
-    for (name, count) in wanted {
-        let n = count(model, store, firm.as_ref());
-        sent.insert(name.clone(), Value::from(n));
+    let Some(mut sent) = as_record(context) else {
+        return Ok(None);
+    };
+    let mut changed = clocked && crate::request_time::stamp(&mut sent, &model.request_time);
+    let wanted = wanted(bundle, action, resource, &sent)?;
+    if !wanted.is_empty() {
+        let firm = to_uid(resource)?;
+        for (name, count) in wanted {
+            let n = count(model, store, firm.as_ref());
+            sent.insert(name.clone(), Value::from(n));
+        }
+        changed = true;
     }
-    Ok(Some(Value::Object(sent)))
+    Ok(changed.then_some(Value::Object(sent)))
 }

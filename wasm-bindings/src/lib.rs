@@ -7,6 +7,25 @@ use policy_core::json_api;
 use policy_core::wire::ErrorBody;
 use wasm_bindgen::prelude::*;
 
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = Date, js_name = now)]
+    fn date_now() -> f64;
+}
+
+/// The page's clock, for time-bound access: it fills the request time a caller leaves out and
+/// keeps one a caller sends (a page pre-checks; the server decides on its own clock).
+fn install_page_clock() {
+    #[cfg(target_arch = "wasm32")]
+    policy_core::request_time::install_clock(policy_core::request_time::Clock {
+        // Whole milliseconds since the epoch: exactly representable in an f64 for ±285,000
+        // years.
+        now_ms: || date_now() as i64,
+        replaces_caller: false,
+    });
+}
+
 fn js_error(body: &ErrorBody) -> JsError {
     JsError::new(&serde_json::to_string(body).unwrap_or_else(|_| body.message.clone()))
 }
@@ -23,6 +42,7 @@ impl SesameEngine {
     /// `"policy_validation": "report"` for a draft whose policies fail validation).
     #[wasm_bindgen(constructor)]
     pub fn new(bundle_json: &str) -> Result<SesameEngine, JsError> {
+        install_page_clock();
         let bundle = json_api::load_bundle(bundle_json).map_err(|e| js_error(&e))?;
         let mut engine = policy_core::Engine::new(bundle);
         // A page holds one firm's data: memory for speed (see `keep_rebuilt_entities`).

@@ -18,6 +18,10 @@
 //!   the entity slice the host packed (`json_api::slice_for`): the host holds the one entity
 //!   store of the process, an instance holds only the bundle.
 //!
+//! Import: `sesame.now_ms() -> i64`, the host's clock (ms since the Unix epoch). The guest
+//! installs it as policy-core's clock at its first load, replacing any request time a caller
+//! sent (`policy_core::request_time`): time-bound access ends on the server's time.
+//!
 //! `packed` is an `i64`: output pointer in the high 32 bits, length in the low 32 bits. The
 //! output's first byte is a status (`0` ok, `1` error), the rest is JSON: the operation's result,
 //! or an `ErrorBody` (stable code, message, location).
@@ -79,10 +83,33 @@ pub unsafe extern "C" fn sesame_free(ptr: *mut u8, len: usize) {
     }
 }
 
+#[cfg(target_arch = "wasm32")]
+#[link(wasm_import_module = "sesame")]
+extern "C" {
+    #[link_name = "now_ms"]
+    fn host_now_ms() -> i64;
+}
+
+/// The host's clock (see the module's ABI).
+#[cfg(target_arch = "wasm32")]
+fn now_ms() -> i64 {
+    // SAFETY: a host import without arguments or memory access.
+    unsafe { host_now_ms() }
+}
+
+fn install_host_clock() {
+    #[cfg(target_arch = "wasm32")]
+    policy_core::request_time::install_clock(policy_core::request_time::Clock {
+        now_ms,
+        replaces_caller: true,
+    });
+}
+
 /// # Safety
 /// See the module's ABI: `ptr`/`len` is an input buffer written by the host.
 #[no_mangle]
 pub unsafe extern "C" fn sesame_load(ptr: *const u8, len: usize) -> i64 {
+    install_host_clock();
     // SAFETY: forwarded ABI contract.
     let result = unsafe { input(ptr, len) }
         .and_then(json_api::load_bundle)

@@ -213,6 +213,12 @@ async fn json_errors(
 
 /// Opens the store, seeds it on first start and activates the stored version.
 pub fn open_state(config: ServeConfig) -> Result<Arc<AppState>, StartError> {
+    // The server's own planning and slicing decide natively: they read the request time from
+    // this clock, as the guests do from theirs (a caller's `now` never stands here).
+    policy_core::request_time::install_clock(policy_core::request_time::Clock {
+        now_ms: crate::guest::now_ms,
+        replaces_caller: true,
+    });
     // Tokens, the guest cache and the decision-log spool live here, whatever the store.
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;

@@ -60,6 +60,9 @@ pub struct Bundle {
     template_index: BTreeMap<String, PolicyInfo>,
     /// Entities the policies' conditions name (see `literals`): roots of every slice.
     condition_literals: std::sync::Arc<[cedar_policy_core::ast::EntityUID]>,
+    /// The actions whose context declares the firm model's request time (`request_time.rs`):
+    /// looked up by id on every decision, so that stamping the time costs no parse.
+    clocked_actions: std::collections::HashSet<EntityRef>,
     entities: Entities,
     entity_records: Vec<serde_json::Value>,
     entity_origins: HashMap<EntityRef, Location>,
@@ -294,6 +297,12 @@ impl Bundle {
                         action_index::by_action(schema, &parsed.set, &loaded.entities)
                     })
                     .map(std::sync::Arc::new);
+                let clocked_actions = match (&schema, &manifest.firm_model) {
+                    (Some(schema), Some(model)) => {
+                        crate::request_time::clocked_actions(schema, &model.request_time)
+                    }
+                    _ => Default::default(),
+                };
                 Ok(Self {
                     digest,
                     manifest,
@@ -303,6 +312,7 @@ impl Bundle {
                     policy_index: parsed.index,
                     template_index: parsed.templates,
                     condition_literals,
+                    clocked_actions,
                     entities: loaded.entities,
                     entity_records: loaded.records,
                     entity_origins: loaded.origins,
@@ -350,6 +360,11 @@ impl Bundle {
     /// what they reference) whatever the request names.
     pub(crate) fn condition_literals(&self) -> &[cedar_policy_core::ast::EntityUID] {
         &self.condition_literals
+    }
+
+    /// Whether `action`'s context declares the request time (see `request_time.rs`).
+    pub(crate) fn is_clocked(&self, action: &EntityRef) -> bool {
+        !self.clocked_actions.is_empty() && self.clocked_actions.contains(action)
     }
 
     /// Policies by `@id` (template-linked policies by their link id), with their file and
