@@ -707,3 +707,71 @@ fn template_links_are_made_and_removed_through_the_admin_api() -> TestResult {
     assert_eq!(gone.status, 404, "{}", gone.body);
     Ok(())
 }
+
+#[test]
+fn time_bound_access_ends_on_the_servers_clock_whatever_time_a_caller_sends() -> TestResult {
+    let server = Server::start("clock", &[])?;
+    let interim = |id: &str, until: &str| {
+        json!({
+            "uid": entity("User", id),
+            "attrs": {
+                "name": id, "email": format!("{id}@example.com"),
+                "firm": {"__entity": entity("Firm", "dupont")}, "external": false,
+                "blocked": false, "can_delete": false,
+                "access_until": {"__extn": {"fn": "datetime", "arg": until}},
+                "profile": {"__entity": entity("AccessProfile", "full_accounting_standard")},
+                "department_restricted": false, "departments": []
+            },
+            "parents": [entity("Role", "accountant"), entity("Team", "acme/accountant")]
+        })
+    };
+    let delta =
+        json!({"upsert": [interim("gone", "2020-01-01"), interim("staying", "2999-12-31")]});
+    let author = server.client(Some("author-secret"));
+    let written = author.send("PATCH", "/v1/entities", Some(&delta.to_string()))?;
+    assert_eq!(written.status, 200, "{}", written.body);
+
+    let api = server.anonymous();
+    let at = |who: &str, now: Option<&str>| -> Result<Value, Box<dyn std::error::Error>> {
+        let mut body = request(who, "view_client", ("Client", "acme"));
+        if let Some(now) = now {
+            body["context"] = json!({"now": {"__extn": {"fn": "datetime", "arg": now}}});
+        }
+        Ok(api.post("/v1/decide", &body)?.body)
+    };
+    // An expired access stays expired with an old date sent: the server's clock replaces it.
+    let old_date = at("gone", Some("2019-06-01"))?;
+    assert_eq!(old_date["decision"], "deny", "{old_date}");
+    assert_eq!(
+        old_date["determining_policies"],
+        json!(["access-ends-at-its-end-date"])
+    );
+    // A running access needs no date from the caller: the server puts its own.
+    let no_date = at("staying", None)?;
+    assert_eq!(no_date["decision"], "allow", "{no_date}");
+    let late_date = at("staying", Some("3000-01-01"))?;
+    assert_eq!(late_date["decision"], "allow", "{late_date}");
+    // The same in a matrix and a batch.
+    let matrix = api.post(
+        "/v1/matrix",
+        &json!({"principal": entity("User", "gone"), "actions": [entity("Action", "view_client")],
+                "resources": [entity("Client", "acme")],
+                "context": {"now": {"__extn": {"fn": "datetime", "arg": "2019-06-01"}}}}),
+    )?;
+    assert_eq!(matrix.status, 200, "{}", matrix.body);
+    assert_eq!(
+        matrix.body["rows"][0]["decisions"]["view_client"], "deny",
+        "{}",
+        matrix.body
+    );
+    let batch = api.post(
+        "/v1/decide/batch",
+        &json!({"requests": [request("staying", "view_client", ("Client", "acme"))]}),
+    )?;
+    assert_eq!(
+        batch.body["results"][0]["decision"], "allow",
+        "{}",
+        batch.body
+    );
+    Ok(())
+}

@@ -259,6 +259,15 @@ try {
   await submitAndWait(page, "rights-tom");
   await waitText(page, "rights-tom", "take deletion rights");
   check(true, "tom gets deletion rights");
+  // Time-bound access: an end date given (dave's has passed: his access ended), then lifted.
+  await page.fill("[data-testid=until-dave]", "2020-01-01");
+  await submitAndWait(page, "set-until-dave");
+  await waitText(page, "until-badge-dave", "access ended 2020-01-01");
+  check(true, "an end date in the past ends dave's access, as his badge says");
+  await page.fill("[data-testid=until-dave]", "");
+  await submitAndWait(page, "set-until-dave");
+  await page.waitForSelector("[data-testid=until-badge-dave]", { state: "detached" });
+  check(true, "the end date is lifted");
   // Firm roles after the invitation: Carol becomes client manager too.
   await page.selectOption("[data-testid=roles-of-carol]", ["accountant", "client_manager"]);
   await submitAndWait(page, "set-roles-carol");

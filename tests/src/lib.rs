@@ -217,5 +217,15 @@ pub fn directory_requests() -> Vec<serde_json::Value> {
         serde_json::json!({"actor": user("alice"), "op": "invite_user", "id": "paul", "name": "Client",
             "first_name": "Paul", "email": "paul@acme.example", "external": true,
             "company": {"client": client("globex"), "role": "billing"}}),
+        // Time-bound access: an end date given (at the invitation too), lifted, refused when
+        // malformed, to a non-administrator, or on the last administrator without one.
+        serde_json::json!({"actor": user("alice"), "op": "set_access_end", "user": user("tom"), "access_until": "2027-06-30T18:00:00Z"}),
+        serde_json::json!({"actor": user("alice"), "op": "set_access_end", "user": user("tom"), "access_until": "2027-06-31"}),
+        serde_json::json!({"actor": user("alice"), "op": "set_access_end", "user": user("tom"), "access_until": "next week"}),
+        serde_json::json!({"actor": user("alice"), "op": "set_access_end", "user": user("tom"), "access_until": null}),
+        serde_json::json!({"actor": user("carol"), "op": "set_access_end", "user": user("tom"), "access_until": "2027-06-30"}),
+        serde_json::json!({"actor": user("uma"), "op": "set_access_end", "user": user("uma"), "access_until": "2027-06-30"}),
+        serde_json::json!({"actor": user("alice"), "op": "invite_user", "id": "ines", "name": "Interim",
+            "first_name": "Ines", "email": "ines@example.com", "roles": ["accountant"], "access_until": "2027-01-31"}),
     ]
 }

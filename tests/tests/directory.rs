@@ -43,6 +43,7 @@ fn invite(id: &str, email: &str) -> DirectoryOp {
         site_profile: None,
         can_delete: false,
         company: None,
+        access_until: None,
     }
 }
 
@@ -1063,4 +1064,87 @@ fn a_client_user_is_invited_onto_his_company_with_a_role() {
         ErrorCode::InvalidRequest
     );
     assert!(engine.entity(&user("rita")).is_none());
+}
+
+#[test]
+fn an_access_end_date_ends_access_at_the_request_time_and_a_firm_keeps_a_lasting_administrator() {
+    let mut engine = engine();
+    // No clock is installed in this process: the request states its time, as a test does.
+    let tom_at = |e: &Engine, now: Option<&str>| {
+        let mut r = req("tom", "view_client", ("Client", "acme"));
+        r.context = now.map(|t| json!({"now": {"__extn": {"fn": "datetime", "arg": t}}}));
+        e.decide(&r).unwrap().decision
+    };
+    let end = |until: Option<&str>| {
+        as_(
+            "alice",
+            DirectoryOp::SetAccessEnd {
+                user: user("tom"),
+                access_until: until.map(String::from),
+            },
+        )
+    };
+    assert_eq!(tom_at(&engine, None), Decision::Allow);
+    let planned = run(&mut engine, end(Some("2027-06-30T18:00:00Z"))).unwrap();
+    assert!(planned
+        .checked
+        .contains(&"restrict_user on User::\"tom\"".to_string()));
+    assert!(!attr(&engine, &user("tom"), "access_until").is_empty());
+    assert_eq!(
+        tom_at(&engine, Some("2027-06-30T17:59:59Z")),
+        Decision::Allow
+    );
+    assert_eq!(
+        tom_at(&engine, Some("2027-06-30T18:00:00Z")),
+        Decision::Deny
+    );
+    // Without a time, a time-bound user is refused: nobody gets in by leaving it out.
+    assert_eq!(tom_at(&engine, None), Decision::Deny);
+
+    // Lifted, the access has no end again; lifting it twice says so.
+    run(&mut engine, end(None)).unwrap();
+    assert_eq!(tom_at(&engine, Some("2999-01-01")), Decision::Allow);
+    let again = plan(&engine, &end(None)).unwrap_err();
+    assert!(again.to_string().contains("has no end date"), "{again}");
+
+    // Malformed or impossible instants are refused before anything is written.
+    let refused = plan(&engine, &end(Some("soon"))).unwrap_err();
+    assert_eq!(refused.code(), ErrorCode::InvalidRequest, "{refused}");
+    let refused = plan(&engine, &end(Some("2027-06-31"))).unwrap_err();
+    assert_eq!(refused.code(), ErrorCode::EntityInvalid, "{refused}");
+    assert!(refused.to_string().contains("invalid date"), "{refused}");
+    // Only user administration gives one.
+    let by_carol = as_(
+        "carol",
+        DirectoryOp::SetAccessEnd {
+            user: user("tom"),
+            access_until: Some("2027-06-30".into()),
+        },
+    );
+    assert_eq!(
+        plan(&engine, &by_carol).unwrap_err().code(),
+        ErrorCode::Forbidden
+    );
+    // Martin Conseil's only administrator never gets an end date: the firm would lock itself
+    // out on that day.
+    let uma_ends = as_(
+        "uma",
+        DirectoryOp::SetAccessEnd {
+            user: user("uma"),
+            access_until: Some("2027-06-30".into()),
+        },
+    );
+    let refused = plan(&engine, &uma_ends).unwrap_err();
+    assert!(
+        refused.to_string().contains("whose access has no end date"),
+        "{refused}"
+    );
+
+    // An interim accountant is invited with his end date.
+    let mut interim = invite("ines", "ines@example.com");
+    if let DirectoryOp::InviteUser { access_until, .. } = &mut interim {
+        *access_until = Some("2027-01-31".into());
+    }
+    run(&mut engine, as_("alice", interim)).unwrap();
+    assert!(!attr(&engine, &user("ines"), "access_until").is_empty());
 }

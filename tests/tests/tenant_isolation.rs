@@ -289,6 +289,7 @@ fn no_administrator_of_one_firm_administers_another_or_the_shared_entities() {
                 site_profile: None,
                 can_delete: false,
                 company: None,
+                access_until: None,
             },
         ]);
         for op in ops {

@@ -144,13 +144,23 @@ function renderUsers() {
       testid: `rights-${uid.id}`, onclick: act({ op: "set_deletion_rights", user: uid, can_delete: !u.attrs.can_delete }) });
     const leave = element("button", { textContent: deactivated ? "reactivate" : "deactivate", testid: `deactivate-${uid.id}`,
       onclick: act({ op: "deactivate_user", user: uid, deactivated: !deactivated }) });
+    // Time-bound access: the end date (a datetime attribute) as a date input; ended when the
+    // page's clock has passed it (the server decides on its own clock).
+    const until = accessUntil(u);
+    const ended = until !== "" && new Date(until) <= new Date();
+    const endDate = element("input", { type: "date", value: until.slice(0, 10), testid: `until-${uid.id}` });
+    const endOp = () => ({ op: "set_access_end", user: uid, access_until: endDate.value || null });
+    const setEnd = element("button", { textContent: "set end date", testid: `set-until-${uid.id}`,
+      title: "no access from that day on; empty lifts the end date", onclick: () => act(endOp())() });
     const remove = element("button", { textContent: "delete", testid: `delete-user-${uid.id}`,
       onclick: () => confirm(`Delete ${u.attrs.name}? The activity history keeps what they did.`)
         && act({ op: "delete_user", user: uid })() });
     return element("tr", { testid: `user-${uid.id}`, className: [blocked ? "blocked" : "", deactivated ? "deactivated" : ""].join(" ").trim() },
       element("td", {}, `${u.attrs.name} (${uid.id})`, u.attrs.external ? element("small", { textContent: " external" }) : "",
         blocked ? element("span", { className: "badge", textContent: "blocked" }) : "",
-        deactivated ? element("span", { className: "badge", textContent: "deactivated" }) : ""),
+        deactivated ? element("span", { className: "badge", textContent: "deactivated" }) : "",
+        until ? element("span", { className: "badge", testid: `until-badge-${uid.id}`,
+          textContent: ended ? `access ended ${until}` : `until ${until}` }) : ""),
       element("td", {}, email, element("button", { textContent: "save", disabled: !may("change_email", uid), testid: `save-email-${uid.id}`,
         onclick: act({ op: "change_email", user: uid, email: email.value }) })),
       element("td", {}, firmRoles,
@@ -176,7 +186,7 @@ function renderUsers() {
           onclick: () => act({ op: "restrict_departments", user: uid, departments: [...departments.selectedOptions].map((o) => o.value) })() }),
         u.attrs.department_restricted ? element("span", { className: "badge", textContent: "restricted" }) : ""),
       element("td", {}, gate(leave, { op: "deactivate_user", user: uid, deactivated: !deactivated }), " ",
-        gate(remove, { op: "delete_user", user: uid })));
+        gate(remove, { op: "delete_user", user: uid }), " ", endDate, gate(setEnd, endOp, [endDate])));
   });
   $("user-table").tBodies[0].replaceChildren(...rows);
   const firm = actorFirm();
@@ -201,7 +211,7 @@ function renderUsers() {
   $("inv-company-role").replaceChildren(...roles.company.map((r) => element("option", { value: r, textContent: r, selected: r === companyRole })));
   renderClientUsers(clients);
   const send = element("button", { type: "submit", textContent: "Invite", testid: "inv-send" });
-  const fields = ["inv-first", "inv-name", "inv-email", "inv-external", "inv-profile", "inv-site", "inv-can-delete", "inv-company", "inv-company-role"].map($);
+  const fields = ["inv-first", "inv-name", "inv-email", "inv-external", "inv-profile", "inv-site", "inv-can-delete", "inv-until", "inv-company", "inv-company-role"].map($);
   $("inv-gate").replaceChildren(gate(send, invitation, [...fields, ...$("inv-roles").querySelectorAll("input")]));
 }
 
@@ -209,6 +219,23 @@ function renderUsers() {
 function siteProfileSelect(selected, testid) {
   return element("select", { testid }, element("option", { value: "", textContent: "(none)", selected: !selected }),
     ...entitiesOf("SiteProfile").map((p) => element("option", { value: p.uid.id, textContent: p.uid.id, selected: p.uid.id === selected })));
+}
+
+/** A user's access end date as an ISO instant (`""`: none). A datetime attribute reads as an
+ * extension value: `datetime("…")` as written, or Cedar's canonical form once the engine has
+ * read it, `offset(datetime("1970-01-01"), duration("<ms>ms"))`. */
+function accessUntil(u) {
+  const value = u.attrs.access_until;
+  if (!value) return "";
+  if (typeof value === "string") return value;
+  const call = value.__extn ?? {};
+  if (call.fn === "datetime") return call.arg;
+  if (call.fn === "offset") {
+    const [base, by] = call.args ?? [];
+    const ms = Date.parse(base?.__extn?.arg) + parseInt(by?.__extn?.arg, 10);
+    return Number.isFinite(ms) ? new Date(ms).toISOString() : "";
+  }
+  return "";
 }
 
 const siteProfileOf = (u) => (u.parents ?? []).find((p) => p.type === "SiteProfile")?.id ?? "";
@@ -228,6 +255,7 @@ function invitation() {
     profile: ref("AccessProfile", $("inv-profile").value),
     ...($("inv-site").value ? { site_profile: $("inv-site").value } : {}),
     can_delete: $("inv-can-delete").checked,
+    ...($("inv-until").value ? { access_until: $("inv-until").value } : {}),
     ...($("inv-company").value ? { company: { client: ref("Client", $("inv-company").value), role: $("inv-company-role").value } } : {}),
   };
 }

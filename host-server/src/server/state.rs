@@ -133,6 +133,7 @@ pub fn directory_kind(op: &DirectoryOp) -> AuditKind {
         | DirectoryOp::SetRoles { .. }
         | DirectoryOp::DeactivateUser { .. }
         | DirectoryOp::SetDeletionRights { .. }
+        | DirectoryOp::SetAccessEnd { .. }
         | DirectoryOp::SetSiteProfile { .. } => AuditKind::Modify,
     }
 }

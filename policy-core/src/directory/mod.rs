@@ -2,7 +2,8 @@
 //! and relations come from the declaration; the other attributes the operations write —
 //! `email`, `blocked`, `profile`, `departments`, `detached`... — are those of `policies/`)
 //! as the admin console and the server perform it: invite, block, deactivate, delete, detach,
-//! change an e-mail, change a user's firm roles, site profile or deletion rights, move users
+//! change an e-mail, change a user's firm roles, site profile, deletion rights or access end
+//! date, move users
 //! between access profiles or company roles, create a custom
 //! profile, choose the firm's default one, hide sections from some of the firm's roles. Each operation is *planned* here — checked against the
 //! bundle's own policies for the acting user (plan limits included, with the counts the policies
@@ -12,8 +13,10 @@
 //
 //! `planner` holds the dispatch and what every operation needs (asking the bundle, reading and
 //! editing records); `users`, `leaving` (deactivate, delete), `grants` (deletion rights, site
-//! profiles), `profiles`, `departments` and `sections` the operations on each.
+//! profiles), `access_end` (time-bound access), `profiles`, `departments` and `sections` the
+//! operations on each.
 
+mod access_end;
 mod departments;
 mod grants;
 mod leaving;
@@ -76,6 +79,12 @@ pub enum DirectoryOp {
         #[cfg_attr(feature = "typescript", ts(optional))]
         #[cfg_attr(feature = "openapi", schema(nullable = false))]
         company: Option<CompanyRole>,
+        /// When the user's access ends (interim staff, auditors): a date or an RFC 3339
+        /// instant; default none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "typescript", ts(optional))]
+        #[cfg_attr(feature = "openapi", schema(nullable = false))]
+        access_until: Option<String>,
     },
     /// Blocks (or unblocks) a user: no access at all. Never the firm's last active
     /// administrator.
@@ -112,6 +121,14 @@ pub enum DirectoryOp {
     SetRoles {
         user: EntityRef,
         roles: Vec<String>,
+    },
+    /// Ends a user's access at an instant (a date, or an RFC 3339 instant with its zone) or
+    /// lifts the end (`null`): from then on the policies refuse him everything, with no job to
+    /// run. Decided as `restrict_user`; never on the firm's last administrator without one.
+    SetAccessEnd {
+        user: EntityRef,
+        #[serde(default)]
+        access_until: Option<String>,
     },
     /// Detaches a user from one client company; the rest of their access stays.
     DetachUser {

@@ -176,6 +176,7 @@ impl<'a> Planner<'a> {
                 site_profile,
                 can_delete,
                 company,
+                access_until,
             } => self.invite(users::Invitation {
                 id,
                 name,
@@ -187,6 +188,7 @@ impl<'a> Planner<'a> {
                 site_profile: site_profile.as_deref(),
                 can_delete: *can_delete,
                 company: company.as_ref(),
+                access_until: access_until.as_deref(),
             })?,
             DirectoryOp::DeactivateUser { user, deactivated } => {
                 let record = self.deactivate(user, *deactivated)?;
@@ -219,6 +221,14 @@ impl<'a> Planner<'a> {
                 let what = match site_profile {
                     Some(p) => format!("gave {user} the site profile {p}"),
                     None => format!("took the site profile of {user}"),
+                };
+                (what, vec![record])
+            }
+            DirectoryOp::SetAccessEnd { user, access_until } => {
+                let record = self.access_end(user, access_until.as_deref())?;
+                let what = match access_until {
+                    Some(until) => format!("set the end of {user}'s access to {}", until.trim()),
+                    None => format!("lifted the end date of {user}'s access"),
                 };
                 (what, vec![record])
             }

@@ -28,6 +28,7 @@ pub(super) struct Invitation<'a> {
     pub(super) site_profile: Option<&'a str>,
     pub(super) can_delete: bool,
     pub(super) company: Option<&'a super::CompanyRole>,
+    pub(super) access_until: Option<&'a str>,
 }
 
 fn normalized_email(email: &str) -> Result<String, EngineError> {
@@ -104,6 +105,7 @@ impl Planner<'_> {
             site_profile,
             can_delete,
             company,
+            access_until,
         } = invitation;
         if company.is_some() && !external {
             return Err(EngineError::InvalidRequest(
@@ -191,6 +193,9 @@ impl Planner<'_> {
         if can_delete {
             record = self.with_deletion_rights(&uid, record)?;
         }
+        if let Some(until) = access_until {
+            record = self.with_access_end(&uid, record, until)?;
+        }
         if let Some(company) = company {
             // Employed by the company, then given the role there (decided on the user as
             // invited: a director's authority covers the company's own staff only).
@@ -268,6 +273,25 @@ impl Planner<'_> {
         user: &EntityRef,
         becoming: &str,
     ) -> Result<(), EngineError> {
+        self.keeps_an_administrator_where(user, becoming, false)
+    }
+
+    /// As [`Self::keeps_an_administrator`], counting only administrators whose access has no
+    /// end date: a firm whose every administrator leaves on a date would lock itself out.
+    pub(super) fn keeps_a_lasting_administrator(
+        &self,
+        user: &EntityRef,
+        becoming: &str,
+    ) -> Result<(), EngineError> {
+        self.keeps_an_administrator_where(user, becoming, true)
+    }
+
+    fn keeps_an_administrator_where(
+        &self,
+        user: &EntityRef,
+        becoming: &str,
+        lasting_only: bool,
+    ) -> Result<(), EngineError> {
         let Ok(admin) = crate::entity_json::to_uid(&self.uid_of(Part::Role, ADMINISTRATOR)) else {
             return Ok(());
         };
@@ -289,12 +313,20 @@ impl Planner<'_> {
                     .iter()
                     .all(|a| !matches!(u.attr(a), Some(Ok(EvalResult::Bool(true)))))
             })
+            .filter(|u| !lasting_only || u.attr(&self.model.attributes.access_until).is_none())
             .filter(|u| u.as_ref().is_descendant_of(admin.as_ref()))
             .count();
         if others == 0 {
+            let firm = firm
+                .map(|f| f.to_string())
+                .unwrap_or_else(|| "the firm".into());
+            let which = if lasting_only {
+                format!("administrator of {firm} whose access has no end date")
+            } else {
+                format!("active administrator of {firm}")
+            };
             return Err(EngineError::InvalidRequest(format!(
-                "{user} is the last active administrator of {}: give the role to someone else before they are {becoming}",
-                firm.map(|f| f.to_string()).unwrap_or_else(|| "the firm".into())
+                "{user} is the last {which}: give the role to someone else before they are {becoming}"
             )));
         }
         Ok(())
