@@ -310,7 +310,14 @@ impl Engine {
         resource: &EntityRef,
         field: &str,
     ) -> Result<FieldLevel, EngineError> {
-        field_level_on(&self.bundle, &self.store, principal, resource, field)
+        field_level_on(
+            &self.bundle,
+            &self.store,
+            principal,
+            resource,
+            field,
+            HostTime::Stamped,
+        )
     }
 
     /// Every access profile in the store (bundle and data).
@@ -515,6 +522,25 @@ pub(crate) fn decide_on(
     store: &EntityStore,
     request: &DecisionRequest,
 ) -> Result<DecisionResponse, EngineError> {
+    decide_with(bundle, store, request, HostTime::Stamped)
+}
+
+/// Whether a decision takes the host's clock as its request time (`request_time.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HostTime {
+    /// The installed clock's time, as for every request a host decides.
+    Stamped,
+    /// The time the request states: a bundle's tests are about the instant they name, wherever
+    /// they run (a deploy runs them in a guest, whose clock would replace it).
+    AsStated,
+}
+
+pub(crate) fn decide_with(
+    bundle: &Bundle,
+    store: &EntityStore,
+    request: &DecisionRequest,
+    time: HostTime,
+) -> Result<DecisionResponse, EngineError> {
     // A firm's plan-limit counts are the engine's, whatever the caller sent.
     let counted = crate::plan_counts::counted_context(
         bundle,
@@ -522,6 +548,7 @@ pub(crate) fn decide_on(
         &request.action,
         &request.resource,
         request.context.as_ref(),
+        time,
     )?;
     let context = counted.as_ref().or(request.context.as_ref());
     let cedar_request = build_request(
@@ -632,6 +659,7 @@ pub(crate) fn field_level_on(
     principal: &EntityRef,
     resource: &EntityRef,
     field: &str,
+    time: HostTime,
 ) -> Result<FieldLevel, EngineError> {
     let actions = field_actions(bundle)?;
     let roots = field_level_start(bundle, principal, resource)?;
@@ -643,6 +671,7 @@ pub(crate) fn field_level_on(
         principal,
         resource,
         field,
+        time,
     )
 }
 
@@ -682,12 +711,22 @@ fn field_level_in(
     principal: &EntityRef,
     resource: &EntityRef,
     field: &str,
+    time: HostTime,
 ) -> Result<FieldLevel, EngineError> {
-    let context = serde_json::json!({ bundle.manifest().field_context_key.as_str(): field });
     let mut level = FieldLevel::None;
     // Levels are cumulative: a level counts only if every level below it is granted too.
     for (action, granted) in actions {
-        let request = build_request(bundle, principal, &to_ref(action), resource, Some(&context))?;
+        let action = to_ref(action);
+        let mut context = serde_json::Map::new();
+        context.insert(
+            bundle.manifest().field_context_key.clone(),
+            Value::from(field),
+        );
+        if time == HostTime::Stamped {
+            crate::request_time::stamp_if_clocked(bundle, &action, &mut context);
+        }
+        let context = Value::Object(context);
+        let request = build_request(bundle, principal, &action, resource, Some(&context))?;
         if authorize(bundle, &request, entities).decision != Decision::Allow {
             break;
         }
@@ -805,6 +844,7 @@ pub(crate) fn matrix_on(
                 action,
                 resource,
                 request.context.as_ref(),
+                HostTime::Stamped,
             )?;
             let cedar_request = build_request(
                 bundle,
@@ -828,6 +868,7 @@ pub(crate) fn matrix_on(
                     &request.principal,
                     resource,
                     field,
+                    HostTime::Stamped,
                 )?;
                 fields.insert(field.clone(), level);
             }

@@ -12,6 +12,7 @@ use cedar_policy_core::validator::types::Type;
 use serde_json::{Map, Value};
 
 use crate::bundle::Bundle;
+use crate::engine::HostTime;
 use crate::entity_json::to_uid;
 use crate::error::EngineError;
 use crate::firm_model::{FirmModel, Part};
@@ -136,11 +137,13 @@ pub(crate) fn counted_context(
     action: &EntityRef,
     resource: &EntityRef,
     context: Option<&Value>,
+    time: HostTime,
 ) -> Result<Option<Value>, EngineError> {
     let Some(model) = bundle.manifest().firm_model.as_ref() else {
         return Ok(None);
     };
-    let clocked = crate::request_time::has_clock() && bundle.is_clocked(action);
+    let clocked =
+        time == HostTime::Stamped && crate::request_time::has_clock() && bundle.is_clocked(action);
     let counted = model.is(Part::Firm, &resource.type_name);
     if !clocked && !counted {
         return Ok(None);

@@ -10,8 +10,9 @@
 //!   so nobody keeps an expired access by sending an old date;
 //! - the browser page installs one that only **fills** a time the caller left out (its answers
 //!   are a pre-check: the server decides again with its own clock);
-//! - without a clock (the CLI's policy tests, a library user) the caller's time stands, so a
-//!   test states the instant it is about.
+//! - without a clock (the CLI, a library user) the caller's time stands;
+//! - a bundle's tests always decide at the instant they state, wherever they run (a deploy runs
+//!   them in a guest, whose clock is not asked: `engine::HostTime::AsStated`).
 
 use std::collections::HashSet;
 use std::sync::OnceLock;
@@ -91,6 +92,21 @@ fn stamp_with(context: &mut Map<String, Value>, name: &str, clock: Option<Clock>
     true
 }
 
+/// Stamps `context` when a clock is installed and `action`'s context declares the bundle's
+/// request time; whether it changed anything.
+pub(crate) fn stamp_if_clocked(
+    bundle: &crate::bundle::Bundle,
+    action: &EntityRef,
+    context: &mut Map<String, Value>,
+) -> bool {
+    match bundle.manifest().firm_model.as_ref() {
+        Some(model) if has_clock() && bundle.is_clocked(action) => {
+            stamp(context, &model.request_time)
+        }
+        _ => false,
+    }
+}
+
 /// Whether a clock is installed (without one no request is stamped).
 pub(crate) fn has_clock() -> bool {
     clock().is_some()
@@ -104,9 +120,13 @@ pub(crate) fn clocked_actions(schema: &cedar_policy::Schema, name: &str) -> Hash
     schema
         .actions()
         .filter(|action| {
+            // Only a `datetime` attribute: a bundle whose `now` is something else (a Long, a
+            // String) is not given a value its schema refuses.
             matches!(
                 schema.as_ref().context_type(action.as_ref()),
-                Some(Type::Record { attrs, .. }) if attrs.get_attr(name).is_some()
+                Some(Type::Record { attrs, .. }) if attrs.get_attr(name).is_some_and(|a| {
+                    matches!(a.attr_type.as_ref(), Type::ExtensionType { name } if name.to_string() == "datetime")
+                })
             )
         })
         .map(to_ref)

@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::bundle::{read_records, Bundle};
-use crate::engine::{decide_on, field_level_on};
+use crate::engine::{decide_with, field_level_on, HostTime};
 use crate::error::Location;
 use crate::load::build_store;
 use crate::source::SourceText;
@@ -230,7 +230,7 @@ fn run_case(
                 context: case.context.clone(),
                 entities: case.entities.clone(),
             };
-            match decide_on(bundle, store, &request) {
+            match decide_with(bundle, store, &request, HostTime::AsStated) {
                 Ok(response) => {
                     result.got = decision_word(response.decision).into();
                     result.errors = response
@@ -274,7 +274,14 @@ fn run_case(
             }
             result.request = format!("{principal} field `{field}` of {resource}");
             result.expected = expect_level.to_string();
-            match field_level_on(bundle, store, &principal, &resource, field) {
+            match field_level_on(
+                bundle,
+                store,
+                &principal,
+                &resource,
+                field,
+                HostTime::AsStated,
+            ) {
                 Ok(level) => {
                     result.got = level.to_string();
                     result.passed = level == expect_level;

@@ -218,8 +218,9 @@ can_delete?: boolean,
  */
 company?: CompanyRole, 
 /**
- * When the user's access ends (interim staff, auditors): a date or an RFC 3339
- * instant; default none.
+ * When the user's access ends (interim staff, auditors): a Cedar datetime (a date,
+ * 2027-06-30, or a date and time, 2027-06-30T18:00:00Z, 2027-06-30T18:00:00+0200);
+ * default none.
  */
 access_until?: string, } | { "op": "block_user", user: EntityRef, blocked: boolean, } | { "op": "deactivate_user", user: EntityRef, deactivated: boolean, } | { "op": "delete_user", user: EntityRef, } | { "op": "set_deletion_rights", user: EntityRef, can_delete: boolean, } | { "op": "set_site_profile", user: EntityRef, site_profile: string | null, } | { "op": "set_roles", user: EntityRef, roles: Array<string>, } | { "op": "set_access_end", user: EntityRef, access_until: string | null, } | { "op": "detach_user", user: EntityRef, client: EntityRef, } | { "op": "change_email", user: EntityRef, email: string, } | { "op": "set_profile", user: EntityRef, profile: EntityRef, } | { "op": "move_profile_users", from: EntityRef, to: EntityRef, } | { "op": "set_company_role", user: EntityRef, client: EntityRef, role: string, } | { "op": "save_profile", id: string, name: string, base: EntityRef, levels: { [key in string]: FieldLevel }, } | { "op": "set_default_profile", profile: EntityRef, } | { "op": "delete_profile", profile: EntityRef, } | { "op": "create_department", id: string, name: string, } | { "op": "restrict_departments", user: EntityRef, departments: Array<string>, } | { "op": "hide_section", section: EntityRef, roles: Array<string>, });
 
@@ -242,8 +243,9 @@ can_delete?: boolean,
  */
 company?: CompanyRole, 
 /**
- * When the user's access ends (interim staff, auditors): a date or an RFC 3339
- * instant; default none.
+ * When the user's access ends (interim staff, auditors): a Cedar datetime (a date,
+ * 2027-06-30, or a date and time, 2027-06-30T18:00:00Z, 2027-06-30T18:00:00+0200);
+ * default none.
  */
 access_until?: string, } | { "op": "block_user", user: EntityRef, blocked: boolean, } | { "op": "deactivate_user", user: EntityRef, deactivated: boolean, } | { "op": "delete_user", user: EntityRef, } | { "op": "set_deletion_rights", user: EntityRef, can_delete: boolean, } | { "op": "set_site_profile", user: EntityRef, site_profile: string | null, } | { "op": "set_roles", user: EntityRef, roles: Array<string>, } | { "op": "set_access_end", user: EntityRef, access_until: string | null, } | { "op": "detach_user", user: EntityRef, client: EntityRef, } | { "op": "change_email", user: EntityRef, email: string, } | { "op": "set_profile", user: EntityRef, profile: EntityRef, } | { "op": "move_profile_users", from: EntityRef, to: EntityRef, } | { "op": "set_company_role", user: EntityRef, client: EntityRef, role: string, } | { "op": "save_profile", id: string, name: string, base: EntityRef, levels: { [key in string]: FieldLevel }, } | { "op": "set_default_profile", profile: EntityRef, } | { "op": "delete_profile", profile: EntityRef, } | { "op": "create_department", id: string, name: string, } | { "op": "restrict_departments", user: EntityRef, departments: Array<string>, } | { "op": "hide_section", section: EntityRef, roles: Array<string>, };
 

@@ -151,7 +151,7 @@ function renderUsers() {
     const endDate = element("input", { type: "date", value: until.slice(0, 10), testid: `until-${uid.id}` });
     const endOp = () => ({ op: "set_access_end", user: uid, access_until: endDate.value || null });
     const setEnd = element("button", { textContent: "set end date", testid: `set-until-${uid.id}`,
-      title: "no access from that day on; empty lifts the end date", onclick: () => act(endOp())() });
+      title: "no access from that day on (00:00 UTC); empty lifts the end date", onclick: () => act(endOp())() });
     const remove = element("button", { textContent: "delete", testid: `delete-user-${uid.id}`,
       onclick: () => confirm(`Delete ${u.attrs.name}? The activity history keeps what they did.`)
         && act({ op: "delete_user", user: uid })() });
@@ -221,22 +221,24 @@ function siteProfileSelect(selected, testid) {
     ...entitiesOf("SiteProfile").map((p) => element("option", { value: p.uid.id, textContent: p.uid.id, selected: p.uid.id === selected })));
 }
 
-/** A user's access end date as an ISO instant (`""`: none). A datetime attribute reads as an
- * extension value: `datetime("…")` as written, or Cedar's canonical form once the engine has
- * read it, `offset(datetime("1970-01-01"), duration("<ms>ms"))`. */
+/** A user's access end date as an ISO instant in UTC (`""`: none). A datetime attribute reads
+ * as an extension value: `datetime("…")` as written, or Cedar's canonical form once the engine
+ * has read it, `offset(datetime("1970-01-01"), duration("<ms>ms"))`. */
 function accessUntil(u) {
   const value = u.attrs.access_until;
-  if (!value) return "";
-  if (typeof value === "string") return value;
-  const call = value.__extn ?? {};
-  if (call.fn === "datetime") return call.arg;
-  if (call.fn === "offset") {
+  const call = value?.__extn ?? {};
+  let ms = NaN;
+  if (typeof value === "string") ms = instantMs(value);
+  else if (call.fn === "datetime") ms = instantMs(call.arg);
+  else if (call.fn === "offset") {
     const [base, by] = call.args ?? [];
-    const ms = Date.parse(base?.__extn?.arg) + parseInt(by?.__extn?.arg, 10);
-    return Number.isFinite(ms) ? new Date(ms).toISOString() : "";
+    ms = instantMs(base?.__extn?.arg) + parseInt(by?.__extn?.arg, 10);
   }
-  return "";
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : "";
 }
+
+/** Cedar's datetime text in ms, its `+hhmm` zone written as JavaScript reads it (`+hh:mm`). */
+const instantMs = (text) => Date.parse(String(text ?? "").replace(/([+-])(\d{2})(\d{2})$/, "$1$2:$3"));
 
 const siteProfileOf = (u) => (u.parents ?? []).find((p) => p.type === "SiteProfile")?.id ?? "";
 

@@ -85,7 +85,7 @@ impl Planner<'_> {
         })?;
         let has_end = self.entity(user)?.attr(&name).is_some();
         match &until {
-            Some(_) => self.keeps_a_lasting_administrator(user, "given an end date")?,
+            Some(_) => self.keeps_an_administrator(user, "given an end date")?,
             None if !has_end => {
                 return Err(EngineError::InvalidRequest(format!(
                     "{user}'s access has no end date"

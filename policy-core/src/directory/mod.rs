@@ -79,8 +79,9 @@ pub enum DirectoryOp {
         #[cfg_attr(feature = "typescript", ts(optional))]
         #[cfg_attr(feature = "openapi", schema(nullable = false))]
         company: Option<CompanyRole>,
-        /// When the user's access ends (interim staff, auditors): a date or an RFC 3339
-        /// instant; default none.
+        /// When the user's access ends (interim staff, auditors): a Cedar datetime (a date,
+        /// 2027-06-30, or a date and time, 2027-06-30T18:00:00Z, 2027-06-30T18:00:00+0200);
+        /// default none.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[cfg_attr(feature = "typescript", ts(optional))]
         #[cfg_attr(feature = "openapi", schema(nullable = false))]
@@ -122,7 +123,8 @@ pub enum DirectoryOp {
         user: EntityRef,
         roles: Vec<String>,
     },
-    /// Ends a user's access at an instant (a date, or an RFC 3339 instant with its zone) or
+    /// Ends a user's access at an instant (a Cedar datetime: a date, or a date and time with
+    /// its zone, `Z` or `+hhmm`) or
     /// lifts the end (`null`): from then on the policies refuse him everything, with no job to
     /// run. Decided as `restrict_user`; never on the firm's last administrator without one.
     SetAccessEnd {

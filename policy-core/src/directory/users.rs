@@ -267,30 +267,11 @@ impl Planner<'_> {
     }
 
     /// Refuses to leave `user`'s firm without an active (neither blocked nor deactivated, nor
-    /// external) administrator once `user` is `becoming` what the operation makes of him.
+    /// external, nor time-bound) administrator once `user` is `becoming` what the operation makes of him.
     pub(super) fn keeps_an_administrator(
         &self,
         user: &EntityRef,
         becoming: &str,
-    ) -> Result<(), EngineError> {
-        self.keeps_an_administrator_where(user, becoming, false)
-    }
-
-    /// As [`Self::keeps_an_administrator`], counting only administrators whose access has no
-    /// end date: a firm whose every administrator leaves on a date would lock itself out.
-    pub(super) fn keeps_a_lasting_administrator(
-        &self,
-        user: &EntityRef,
-        becoming: &str,
-    ) -> Result<(), EngineError> {
-        self.keeps_an_administrator_where(user, becoming, true)
-    }
-
-    fn keeps_an_administrator_where(
-        &self,
-        user: &EntityRef,
-        becoming: &str,
-        lasting_only: bool,
     ) -> Result<(), EngineError> {
         let Ok(admin) = crate::entity_json::to_uid(&self.uid_of(Part::Role, ADMINISTRATOR)) else {
             return Ok(());
@@ -313,20 +294,15 @@ impl Planner<'_> {
                     .iter()
                     .all(|a| !matches!(u.attr(a), Some(Ok(EvalResult::Bool(true)))))
             })
-            .filter(|u| !lasting_only || u.attr(&self.model.attributes.access_until).is_none())
+            // Nor time-bound: an administrator whose access ends on a date (or has ended: the
+            // planner reads no clock) would leave the firm locked out on that day.
+            .filter(|u| u.attr(&self.model.attributes.access_until).is_none())
             .filter(|u| u.as_ref().is_descendant_of(admin.as_ref()))
             .count();
         if others == 0 {
-            let firm = firm
-                .map(|f| f.to_string())
-                .unwrap_or_else(|| "the firm".into());
-            let which = if lasting_only {
-                format!("administrator of {firm} whose access has no end date")
-            } else {
-                format!("active administrator of {firm}")
-            };
             return Err(EngineError::InvalidRequest(format!(
-                "{user} is the last {which}: give the role to someone else before they are {becoming}"
+                "{user} is the last active administrator of {} whose access has no end date: give the role to someone else before they are {becoming}",
+                firm.map(|f| f.to_string()).unwrap_or_else(|| "the firm".into())
             )));
         }
         Ok(())
