@@ -21,6 +21,17 @@ fn block(actor: &str, user: &str) -> Value {
            "blocked": true})
 }
 
+/// The newest record of the server's audit chain (`null` when it has none).
+fn last_audit(server: &Server) -> Result<Value, Box<dyn std::error::Error>> {
+    let audit = server.admin().get("/v1/admin/audit")?;
+    Ok(audit
+        .body
+        .as_array()
+        .and_then(|a| a.last())
+        .cloned()
+        .unwrap_or_default())
+}
+
 fn decision(server: &Server, body: &Value) -> String {
     let r = server.anonymous().post("/v1/decide", body).unwrap();
     r.body["decision"].as_str().unwrap_or_default().to_string()
@@ -111,13 +122,7 @@ fn sessions_act_as_their_user_and_service_tokens_in_their_tenants_only() -> Test
     );
     let done = alice.post("/v1/directory", &block("alice", "dave"))?;
     assert!(done.ok(), "{}", done.body);
-    let audit = server.admin().get("/v1/admin/audit")?;
-    let last = audit
-        .body
-        .as_array()
-        .and_then(|a| a.last())
-        .cloned()
-        .unwrap_or_default();
+    let last = last_audit(&server)?;
     assert_eq!(last["actor"], "alice-session", "{last}");
     Ok(())
 }
@@ -271,13 +276,7 @@ fn plan_limits_are_decided_on_the_servers_count_and_users_leave_the_firm() -> Te
         .filter_map(|e| e["uid"]["id"].as_str())
         .collect();
     assert!(!ids.contains(&"rose") && ids.contains(&"zoe"), "{ids:?}");
-    let audit = server.admin().get("/v1/admin/audit")?;
-    let last = audit
-        .body
-        .as_array()
-        .and_then(|a| a.last())
-        .cloned()
-        .unwrap_or_default();
+    let last = last_audit(&server)?;
     assert_eq!(last["kind"], "delete", "{last}");
     assert!(
         last.to_string().contains("deleted User::\\\"rose\\\""),

@@ -26,10 +26,15 @@ async fn write(
     request: Request,
     op: Op,
 ) -> Result<Response, ApiError> {
-    let caller = state
+    let limit = state.config.limits.max_body_bytes;
+    let caller = match state
         .auth
-        .authorize(authorization(request.headers()), AdminAction::WriteEntities)?;
-    let input = read_body(request, state.config.limits.max_body_bytes).await?;
+        .authorize(authorization(request.headers()), AdminAction::WriteEntities)
+    {
+        Ok(caller) => caller,
+        Err(e) => return Err(super::refused_unread(request, limit, e).await),
+    };
+    let input = read_body(request, limit).await?;
     // Shape errors are reported before touching the engine (which would say the same); the
     // parsed write is what the store persists, so the body is parsed once here.
     let change = EntityChange::parse(op, &input).map_err(|_| {

@@ -64,6 +64,22 @@ pub async fn read_body(request: Request, limit: usize) -> Result<String, ApiErro
     body_text(Bytes::from_request(request, &()).await, limit)
 }
 
+/// `error`, decided before the body was read (a token without the right): a body announced
+/// within `limit` (and the margin above) is read and dropped first, so that a client still
+/// sending it reads the refusal instead of a reset connection (hyper does not linger on close);
+/// nothing of it is parsed or kept.
+pub async fn refused_unread(request: Request, limit: usize, error: ApiError) -> ApiError {
+    let announced = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n <= limit as u64 + DRAINED_PAST_LIMIT) {
+        drain(request.into_body()).await;
+    }
+    error
+}
+
 /// Reads what a client sends and keeps none of it.
 async fn drain(mut body: axum::body::Body) {
     use axum::body::HttpBody;
