@@ -171,6 +171,9 @@ pub(crate) struct EntityStore {
     free: Vec<Ix>,
     /// Direct parent → children, to find descendants without scanning the store.
     children: FxHashMap<Ix, Vec<Ix>>,
+    /// Every slot of each entity type: what counts of one type (a firm's seats, decided on
+    /// every request on a firm) read, instead of scanning a store of hundreds of thousands.
+    by_type: FxHashMap<EntityType, FxHashSet<Ix>>,
     /// Held entities.
     held: usize,
     /// What the held entities take in the store's form (see [`Held::bytes`]).
@@ -262,6 +265,10 @@ impl EntityStore {
             }
         };
         self.index.insert(uid.clone(), ix);
+        self.by_type
+            .entry(uid.entity_type().clone())
+            .or_default()
+            .insert(ix);
         ix
     }
 
@@ -272,6 +279,9 @@ impl EntityStore {
         slot.refs = slot.refs.saturating_sub(1);
         if slot.refs == 0 && slot.held.is_none() {
             self.index.remove(&slot.uid);
+            if let Some(of_type) = self.by_type.get_mut(slot.uid.entity_type()) {
+                of_type.remove(&ix);
+            }
             self.free.push(ix);
         }
     }
@@ -676,9 +686,12 @@ impl EntityStore {
     /// How many held entities of type `ty` `keep` picks: like [`Self::entities_where`], but
     /// nothing is rebuilt or kept, so a count over every user of a large store stays a scan.
     pub(crate) fn count_where(&self, ty: &EntityType, keep: impl Fn(&Peek<'_>) -> bool) -> usize {
-        self.slots
+        let Some(of_type) = self.by_type.get(ty) else {
+            return 0;
+        };
+        of_type
             .iter()
-            .filter(|slot| slot.uid.entity_type() == ty)
+            .map(|ix| self.slot(*ix))
             .filter_map(|slot| {
                 let held = slot.held.as_ref()?;
                 keep(&Peek {
@@ -696,9 +709,14 @@ impl EntityStore {
         ty: &EntityType,
         keep: impl Fn(&Peek<'_>) -> bool,
     ) -> Vec<EntityUID> {
-        self.slots
-            .iter()
-            .filter(|slot| slot.uid.entity_type() == ty)
+        let Some(of_type) = self.by_type.get(ty) else {
+            return Vec::new();
+        };
+        // In slot order, as a scan of the store gave them (slices are packed in this order).
+        let mut ixs: Vec<Ix> = of_type.iter().copied().collect();
+        ixs.sort_unstable();
+        ixs.into_iter()
+            .map(|ix| self.slot(ix))
             .filter(|slot| {
                 slot.held.as_ref().is_some_and(|held| {
                     keep(&Peek {
