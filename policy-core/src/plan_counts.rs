@@ -142,8 +142,7 @@ pub(crate) fn counted_context(
     let Some(model) = bundle.manifest().firm_model.as_ref() else {
         return Ok(None);
     };
-    let clocked =
-        time == HostTime::Stamped && crate::request_time::has_clock() && bundle.is_clocked(action);
+    let clocked = time == HostTime::Stamped && crate::request_time::is_stamped(bundle, action);
     let counted = model.is(Part::Firm, &resource.type_name);
     if !clocked && !counted {
         return Ok(None);

@@ -100,16 +100,15 @@ pub(crate) fn stamp_if_clocked(
     context: &mut Map<String, Value>,
 ) -> bool {
     match bundle.manifest().firm_model.as_ref() {
-        Some(model) if has_clock() && bundle.is_clocked(action) => {
-            stamp(context, &model.request_time)
-        }
+        Some(model) if is_stamped(bundle, action) => stamp(context, &model.request_time),
         _ => false,
     }
 }
 
-/// Whether a clock is installed (without one no request is stamped).
-pub(crate) fn has_clock() -> bool {
-    clock().is_some()
+/// Whether a request on `action` is stamped: a clock is installed and the action's context
+/// declares the bundle's request time.
+pub(crate) fn is_stamped(bundle: &crate::bundle::Bundle, action: &EntityRef) -> bool {
+    clock().is_some() && bundle.is_clocked(action)
 }
 
 /// The schema's actions whose context declares the attribute `name` (none for an empty name).

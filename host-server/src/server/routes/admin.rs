@@ -30,19 +30,6 @@ fn caller(state: &AppState, headers: &HeaderMap, action: AdminAction) -> Result<
     state.auth.authorize(authorization(headers), action)
 }
 
-/// The caller, if its token allows `action`, checked before the body is read; refused, the
-/// body is drained unparsed so that the client reads the refusal (`refused_unread`).
-async fn caller_before_body(
-    state: &AppState,
-    request: Request,
-    action: AdminAction,
-) -> Result<(Caller, Request), ApiError> {
-    match caller(state, request.headers(), action) {
-        Ok(caller) => Ok((caller, request)),
-        Err(e) => Err(super::refused_unread(request, state.config.limits.max_body_bytes, e).await),
-    }
-}
-
 fn blocking<T>(f: impl FnOnce() -> Result<T, ApiError>) -> Result<Json<T>, ApiError> {
     tokio::task::block_in_place(f).map(Json)
 }
@@ -95,7 +82,8 @@ pub async fn deploy(
     // Storing a version is the least a deploy needs: check that before reading the body, and
     // activation (which the body asks for or not) after.
     let headers = request.headers().clone();
-    let (mut caller, request) = caller_before_body(&state, request, AdminAction::Upload).await?;
+    let (mut caller, request) =
+        super::caller_before_body(&state, request, AdminAction::Upload).await?;
     let body: DeployBody = json_body(&state, request).await?;
     if body.activate {
         caller = self::caller(&state, &headers, AdminAction::Activate)?;
@@ -138,7 +126,8 @@ pub async fn activate(
     deadline: RequestDeadline,
     request: Request,
 ) -> Result<Json<VersionMeta>, ApiError> {
-    let (caller, request) = caller_before_body(&state, request, AdminAction::Activate).await?;
+    let (caller, request) =
+        super::caller_before_body(&state, request, AdminAction::Activate).await?;
     let body: ActivateBody = json_body(&state, request).await?;
     state
         .activate(
@@ -177,7 +166,8 @@ pub async fn rollback(
     deadline: RequestDeadline,
     request: Request,
 ) -> Result<Json<VersionMeta>, ApiError> {
-    let (caller, request) = caller_before_body(&state, request, AdminAction::Activate).await?;
+    let (caller, request) =
+        super::caller_before_body(&state, request, AdminAction::Activate).await?;
     let text = read_body(request, state.config.limits.max_body_bytes).await?;
     let body: RollbackBody = if text.trim().is_empty() {
         RollbackBody::default()
@@ -318,7 +308,7 @@ pub async fn validate_bundle(
     State(state): State<Arc<AppState>>,
     request: Request,
 ) -> Result<Json<Validation>, ApiError> {
-    let (_, request) = caller_before_body(&state, request, AdminAction::Read).await?;
+    let (_, request) = super::caller_before_body(&state, request, AdminAction::Read).await?;
     let files: BundleFiles = json_body(&state, request).await?;
     blocking(|| Ok(validate(files)))
 }
@@ -650,7 +640,8 @@ pub async fn link(
     deadline: RequestDeadline,
     request: Request,
 ) -> Result<Json<DeployOutcome>, ApiError> {
-    let (caller, request) = caller_before_body(&state, request, AdminAction::Activate).await?;
+    let (caller, request) =
+        super::caller_before_body(&state, request, AdminAction::Activate).await?;
     let body: LinkBody = json_body(&state, request).await?;
     refuse_link_controls(&body.link)?;
     let message = body.message.unwrap_or_else(|| {

@@ -26,15 +26,9 @@ async fn write(
     request: Request,
     op: Op,
 ) -> Result<Response, ApiError> {
-    let limit = state.config.limits.max_body_bytes;
-    let caller = match state
-        .auth
-        .authorize(authorization(request.headers()), AdminAction::WriteEntities)
-    {
-        Ok(caller) => caller,
-        Err(e) => return Err(super::refused_unread(request, limit, e).await),
-    };
-    let input = read_body(request, limit).await?;
+    let (caller, request) =
+        super::caller_before_body(&state, request, AdminAction::WriteEntities).await?;
+    let input = read_body(request, state.config.limits.max_body_bytes).await?;
     // Shape errors are reported before touching the engine (which would say the same); the
     // parsed write is what the store persists, so the body is parsed once here.
     let change = EntityChange::parse(op, &input).map_err(|_| {

@@ -50,11 +50,7 @@ const DRAINED_PAST_LIMIT: u64 = 16 << 20;
 /// over the limit is refused without being kept. Handlers that check a token read the body
 /// after the check, so an unauthenticated call is refused (401) before its body is read.
 pub async fn read_body(request: Request, limit: usize) -> Result<String, ApiError> {
-    let announced = request
-        .headers()
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let announced = announced_length(&request);
     if let Some(length) = announced.filter(|n| *n > limit as u64) {
         if length - limit as u64 <= DRAINED_PAST_LIMIT {
             drain(request.into_body()).await;
@@ -69,15 +65,35 @@ pub async fn read_body(request: Request, limit: usize) -> Result<String, ApiErro
 /// sending it reads the refusal instead of a reset connection (hyper does not linger on close);
 /// nothing of it is parsed or kept.
 pub async fn refused_unread(request: Request, limit: usize, error: ApiError) -> ApiError {
-    let announced = request
-        .headers()
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|n| n <= limit as u64 + DRAINED_PAST_LIMIT) {
+    if announced_length(&request).is_some_and(|n| n <= limit as u64 + DRAINED_PAST_LIMIT) {
         drain(request.into_body()).await;
     }
     error
+}
+
+/// The body length the request announces (Content-Length), if any.
+fn announced_length(request: &Request) -> Option<u64> {
+    request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// The caller, if its token allows `action`, checked before the body is read; refused, the
+/// body is drained unparsed so that the client reads the refusal ([`refused_unread`]).
+pub async fn caller_before_body(
+    state: &crate::server::state::AppState,
+    request: Request,
+    action: crate::server::auth::AdminAction,
+) -> Result<(crate::server::auth::Caller, Request), ApiError> {
+    match state
+        .auth
+        .authorize(authorization(request.headers()), action)
+    {
+        Ok(caller) => Ok((caller, request)),
+        Err(e) => Err(refused_unread(request, state.config.limits.max_body_bytes, e).await),
+    }
 }
 
 /// Reads what a client sends and keeps none of it.
