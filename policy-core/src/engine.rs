@@ -52,28 +52,35 @@ impl Engine {
     /// The same bundle over a slice another engine packed (`json_api::slice_for`): what a
     /// guest instance decides on when its host holds the entity store.
     pub(crate) fn on_slice(&self, packed: &[u8]) -> Result<Self, EngineError> {
+        let unpacked = crate::packed::unpack(packed)?;
         Ok(Self {
             bundle: self.bundle.clone(),
-            store: EntityStore::from_closed(crate::packed::unpack(packed)?)?,
+            store: EntityStore::from_closed(unpacked.entities)?.with_host_counts(unpacked.counts),
         })
     }
 
-    /// The packed entities a call rooted at `roots` reads (see [`crate::packed`]).
-    /// The packed slice of `roots`, with what the plan-limit counts of `counted_firms` read
-    /// (their users and departments: a slice holds what the call reads, counts included).
+    /// The packed entities a call rooted at `roots` reads (see [`crate::packed`]), with the
+    /// plan-limit counts of `counted_firms` counted here, on the whole store: packing the
+    /// users they count instead made a slice of a firm's every user for each request on it.
     pub(crate) fn pack_slice(
         &self,
         roots: &[EntityUID],
         counted_firms: &[EntityUID],
     ) -> Result<Vec<u8>, EngineError> {
-        let counted: Vec<EntityUID> = match self.firm_model() {
+        let counts: Vec<_> = match self.firm_model() {
+            // A matrix names a firm once per action: counted once.
             Some(model) => counted_firms
                 .iter()
-                .flat_map(|firm| crate::plan_counts::counted_entities(model, &self.store, firm))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .map(|firm| {
+                    let n = crate::plan_counts::firm_counts(model, &self.store, firm);
+                    (firm.clone(), n)
+                })
                 .collect(),
             None => Vec::new(),
         };
-        crate::packed::pack(&self.store.pick(roots.iter().chain(&counted)))
+        crate::packed::pack(&self.store.pick(roots.iter()), &counts)
     }
 
     pub fn bundle(&self) -> &Bundle {

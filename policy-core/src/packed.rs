@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use smol_str::SmolStr;
 
 use crate::error::EngineError;
+use crate::plan_counts::PlanCounts;
 
 #[derive(Serialize, Deserialize)]
 struct Packed<'a> {
@@ -28,6 +29,10 @@ struct Packed<'a> {
     types: Vec<Cow<'a, str>>,
     #[serde(borrow)]
     entities: Vec<PackedEntity<'a>>,
+    /// Firms' plan-limit counts as the host computed them on its whole store
+    /// (`plan_counts::PlanCounts`): the slice does not hold every user they count.
+    #[serde(borrow)]
+    counts: Vec<(PackedUid<'a>, PlanCounts)>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -127,8 +132,17 @@ impl TypeTable {
     }
 }
 
-/// Packs entities (their ancestor sets already closed) for [`unpack`].
-pub(crate) fn pack(entities: &[Arc<CoreEntity>]) -> Result<Vec<u8>, EngineError> {
+/// What [`unpack`] rebuilds: the entities and the firm counts packed with them.
+pub(crate) struct Unpacked {
+    pub entities: Vec<Arc<CoreEntity>>,
+    pub counts: Vec<(EntityUID, PlanCounts)>,
+}
+
+/// Packs entities (their ancestor sets already closed) and firms' counts for [`unpack`].
+pub(crate) fn pack(
+    entities: &[Arc<CoreEntity>],
+    counts: &[(EntityUID, PlanCounts)],
+) -> Result<Vec<u8>, EngineError> {
     let mut table = TypeTable::default();
     let mut packed = Vec::with_capacity(entities.len());
     for entity in entities {
@@ -140,15 +154,20 @@ pub(crate) fn pack(entities: &[Arc<CoreEntity>]) -> Result<Vec<u8>, EngineError>
             indirect: entity.indirect_ancestors().map(|p| table.uid(p)).collect(),
         });
     }
+    let counts = counts
+        .iter()
+        .map(|(firm, n)| (table.uid(firm), *n))
+        .collect();
     let packed = Packed {
         types: table.names,
         entities: packed,
+        counts,
     };
     postcard::to_stdvec(&packed).map_err(packing_error)
 }
 
 /// Rebuilds what [`pack`] packed.
-pub(crate) fn unpack(bytes: &[u8]) -> Result<Vec<Arc<CoreEntity>>, EngineError> {
+pub(crate) fn unpack(bytes: &[u8]) -> Result<Unpacked, EngineError> {
     let packed: Packed<'_> = postcard::from_bytes(bytes).map_err(packing_error)?;
     let types = packed
         .types
@@ -156,11 +175,17 @@ pub(crate) fn unpack(bytes: &[u8]) -> Result<Vec<Arc<CoreEntity>>, EngineError> 
         .map(|t| EntityType::from_normalized_str(t).map_err(packing_error))
         .collect::<Result<Vec<_>, _>>()?;
     let unpacker = Unpacker { types: &types };
-    packed
+    let counts = packed
+        .counts
+        .iter()
+        .map(|(firm, n)| Ok((unpacker.uid(firm)?, *n)))
+        .collect::<Result<_, EngineError>>()?;
+    let entities = packed
         .entities
         .into_iter()
         .map(|e| unpacker.entity(e).map(Arc::new))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok(Unpacked { entities, counts })
 }
 
 struct Unpacker<'t> {
@@ -301,7 +326,9 @@ mod tests {
             .entities()
             .map(|e| std::sync::Arc::new(e.as_ref().clone()))
             .collect();
-        let unpacked = super::unpack(&super::pack(&picked).unwrap()).unwrap();
+        let unpacked = super::unpack(&super::pack(&picked, &[]).unwrap())
+            .unwrap()
+            .entities;
         assert_eq!(unpacked.len(), picked.len());
         for (a, b) in picked.iter().zip(&unpacked) {
             assert_eq!(a.uid(), b.uid());

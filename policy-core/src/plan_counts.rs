@@ -19,9 +19,28 @@ use crate::firm_model::{FirmModel, Part};
 use crate::store::EntityStore;
 use crate::wire::EntityRef;
 
+/// A firm's counts, as a host hands them to a slice it packed (`packed.rs`): the slice holds
+/// what a call reads, not the firm's every user, so the guest takes the host's numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct PlanCounts {
+    pub seats: u64,
+    pub departments: u64,
+}
+
+/// `firm`'s counts on `store` (for a host packing a slice).
+pub(crate) fn firm_counts(model: &FirmModel, store: &EntityStore, firm: &EntityUID) -> PlanCounts {
+    PlanCounts {
+        seats: seats_taken(model, store, firm) as u64,
+        departments: departments(model, store, firm) as u64,
+    }
+}
+
 /// The firm's users who take a seat of its plan: of the firm, neither external nor
 /// deactivated.
 pub(crate) fn seats_taken(model: &FirmModel, store: &EntityStore, firm: &EntityUID) -> usize {
+    if let Some(counts) = store.host_counts(firm) {
+        return usize::try_from(counts.seats).unwrap_or(usize::MAX);
+    }
     let (Some(firm), Some(user_type)) = (store.number_of(firm), model.entity_type(Part::User))
     else {
         return 0;
@@ -36,6 +55,9 @@ pub(crate) fn seats_taken(model: &FirmModel, store: &EntityStore, firm: &EntityU
 
 /// The firm's departments (the departments `in` it).
 pub(crate) fn departments(model: &FirmModel, store: &EntityStore, firm: &EntityUID) -> usize {
+    if let Some(counts) = store.host_counts(firm) {
+        return usize::try_from(counts.departments).unwrap_or(usize::MAX);
+    }
     let (Some(firm), Some(department_type)) =
         (store.number_of(firm), model.entity_type(Part::Department))
     else {
@@ -93,7 +115,7 @@ fn as_record(context: Option<&Value>) -> Option<Map<String, Value>> {
 }
 
 /// Whether deciding `action` on `resource` reads the firm's counts: a slice for such a request
-/// must hold what they count ([`counted_entities`]), or the counts come out short.
+/// carries them, counted by its host ([`firm_counts`]).
 pub(crate) fn reads_counts(
     bundle: &Bundle,
     action: &EntityRef,
@@ -103,27 +125,6 @@ pub(crate) fn reads_counts(
     as_record(context)
         .and_then(|sent| wanted(bundle, action, resource, &sent).ok())
         .is_some_and(|w| !w.is_empty())
-}
-
-/// What `firm`'s counts read: its users and its departments.
-pub(crate) fn counted_entities(
-    model: &FirmModel,
-    store: &EntityStore,
-    firm: &EntityUID,
-) -> Vec<EntityUID> {
-    let Some(firm_ix) = store.number_of(firm) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    if let Some(user_type) = model.entity_type(Part::User) {
-        out.extend(store.uids_where(user_type.as_ref(), |u| {
-            u.attr_is(&model.attributes.firm, firm_ix)
-        }));
-    }
-    if let Some(department_type) = model.entity_type(Part::Department) {
-        out.extend(store.uids_where(department_type.as_ref(), |d| d.is_in(firm_ix)));
-    }
-    out
 }
 
 /// The context to decide on: the caller's with the model's counts put in, when the resource is

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use policy_core::directory::{plan, DirectoryOp, DirectoryPlan, DirectoryRequest};
+use policy_core::json_api;
 use policy_core::wire::{Decision, EntityDelta, EntityRef};
 use policy_core::{Engine, EngineError, ErrorCode, FieldLevel};
 use serde_json::json;
@@ -779,7 +780,20 @@ fn deactivating_frees_a_seat_and_the_count_is_the_engines_own() {
     let may_invite = |engine: &Engine, sent: serde_json::Value| {
         let mut request = req("alice", "invite_user", ("Firm", "dupont"));
         request.context = Some(sent);
-        engine.decide(&request).unwrap().decision
+        let decision = engine.decide(&request).unwrap().decision;
+        // A guest deciding on the slice its host packed takes the host's count: the same
+        // answer, from a slice that does not carry the firm's users.
+        let input = serde_json::to_string(&request).unwrap();
+        let slice = json_api::slice_for(engine, json_api::Op::Decide, &input).unwrap();
+        assert!(
+            !slice.windows(3).any(|w| w == b"zoe"),
+            "the firm's users are counted by the host, not packed"
+        );
+        let on_slice = json_api::call_on_slice(engine, json_api::Op::Decide, &input, &slice);
+        let on_slice: policy_core::wire::DecisionResponse =
+            serde_json::from_str(&on_slice.unwrap()).unwrap();
+        assert_eq!(on_slice.decision, decision, "slice and store disagree");
+        decision
     };
     run(&mut engine, as_("alice", invite("zoe", "zoe@example.com"))).unwrap();
     run(

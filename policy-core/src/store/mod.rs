@@ -181,6 +181,10 @@ pub(crate) struct EntityStore {
     /// Keep every entity's rebuilt Cedar form, not only parents' ([`EntityStore::cedar`]):
     /// speed over memory, for a page holding one firm (a rebuild is a fifth of a decision).
     keep_rebuilt: bool,
+    /// A slice's firm counts as its host computed them on its whole store (`plan_counts.rs`):
+    /// a slice holds what a call reads, not every user of a firm, so it cannot count them.
+    /// Empty in a host's own store, which counts its entities.
+    host_counts: FxHashMap<EntityUID, crate::plan_counts::PlanCounts>,
 }
 
 fn collect_value_refs(value: &Value, out: &mut Vec<EntityUID>) {
@@ -562,6 +566,20 @@ impl EntityStore {
         Ok(store)
     }
 
+    /// The firm counts a slice's host computed (see `host_counts`).
+    pub(crate) fn with_host_counts(
+        mut self,
+        counts: impl IntoIterator<Item = (EntityUID, crate::plan_counts::PlanCounts)>,
+    ) -> Self {
+        self.host_counts = counts.into_iter().collect();
+        self
+    }
+
+    /// What the host counted for `firm`, when this store is a slice it packed with counts.
+    pub(crate) fn host_counts(&self, firm: &EntityUID) -> Option<crate::plan_counts::PlanCounts> {
+        self.host_counts.get(firm).copied()
+    }
+
     /// The data entities (not the bundle's own), rebuilt.
     pub(crate) fn data_entities(&self) -> impl Iterator<Item = Entity> + '_ {
         self.slots.iter().enumerate().filter_map(|(ix, slot)| {
@@ -701,32 +719,6 @@ impl EntityStore {
                 .then_some(())
             })
             .count()
-    }
-
-    /// The uids of the held entities of type `ty` that `keep` picks (nothing rebuilt or kept).
-    pub(crate) fn uids_where(
-        &self,
-        ty: &EntityType,
-        keep: impl Fn(&Peek<'_>) -> bool,
-    ) -> Vec<EntityUID> {
-        let Some(of_type) = self.by_type.get(ty) else {
-            return Vec::new();
-        };
-        // In slot order, as a scan of the store gave them (slices are packed in this order).
-        let mut ixs: Vec<Ix> = of_type.iter().copied().collect();
-        ixs.sort_unstable();
-        ixs.into_iter()
-            .map(|ix| self.slot(ix))
-            .filter(|slot| {
-                slot.held.as_ref().is_some_and(|held| {
-                    keep(&Peek {
-                        uid: &slot.uid,
-                        held,
-                    })
-                })
-            })
-            .map(|slot| slot.uid.clone())
-            .collect()
     }
 
     /// Removes `remove`, then inserts or replaces `upsert` (entities whose `parents` are
