@@ -140,6 +140,10 @@ pub struct FirmAttributes {
     /// On users: the instant their access ends (optional `datetime`; interim staff, auditors).
     /// The planner writes it; the policies compare it with the request time.
     pub access_until: String,
+    /// On users: whether the user is invited and has not accepted yet (optional Bool). The
+    /// planner writes it at the invitation when the schema declares it and clears it at the
+    /// acceptance; the policies refuse a pending user everything but accepting.
+    pub pending: String,
 }
 
 impl Default for FirmAttributes {
@@ -159,6 +163,7 @@ impl Default for FirmAttributes {
             external: "external".into(),
             deactivated: "deactivated".into(),
             access_until: "access_until".into(),
+            pending: "pending".into(),
         }
     }
 }

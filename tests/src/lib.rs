@@ -227,5 +227,10 @@ pub fn directory_requests() -> Vec<serde_json::Value> {
         serde_json::json!({"actor": user("uma"), "op": "set_access_end", "user": user("uma"), "access_until": "2027-06-30"}),
         serde_json::json!({"actor": user("alice"), "op": "invite_user", "id": "ines", "name": "Interim",
             "first_name": "Ines", "email": "ines@example.com", "roles": ["accountant"], "access_until": "2027-01-31"}),
+        // Invitations: an active user has none to accept or resend; nobody accepts another's.
+        serde_json::json!({"actor": user("tom"), "op": "accept_invitation", "user": user("tom")}),
+        serde_json::json!({"actor": user("alice"), "op": "accept_invitation", "user": user("tom")}),
+        serde_json::json!({"actor": user("alice"), "op": "resend_invitation", "user": user("tom")}),
+        serde_json::json!({"actor": user("carol"), "op": "resend_invitation", "user": user("tom")}),
     ]
 }

@@ -54,6 +54,15 @@ fn run(engine: &mut Engine, request: DirectoryRequest) -> Result<DirectoryPlan, 
     Ok(planned)
 }
 
+/// `id` accepts his invitation (an invited user is pending: no access until then).
+fn accept(engine: &mut Engine, id: &str) {
+    run(
+        engine,
+        as_(id, DirectoryOp::AcceptInvitation { user: user(id) }),
+    )
+    .unwrap();
+}
+
 /// An entity of the store (data or the bundle's) as its Cedar JSON record.
 fn record(engine: &Engine, r: &EntityRef) -> serde_json::Value {
     engine.entity_record(r).unwrap().unwrap()
@@ -1013,6 +1022,7 @@ fn deletion_rights_and_site_profiles_are_given_and_taken() {
         .iter()
         .any(|c| c.starts_with("assign_site_profile")));
     assert!(done.checked.iter().any(|c| c.starts_with("grant_deletion")));
+    accept(&mut engine, "zoe");
     assert_eq!(
         engine
             .decide(&req("zoe", "delete_document", ("Document", "inv-1")))
@@ -1057,6 +1067,7 @@ fn a_client_user_is_invited_onto_his_company_with_a_role() {
         paul["attrs"]["companies"],
         json!([{"__entity": {"type": "Client", "id": "acme"}}])
     );
+    accept(&mut engine, "paul");
     assert_eq!(
         engine
             .decide(&req("paul", "upload_document", ("Client", "acme")))
@@ -1161,4 +1172,121 @@ fn an_access_end_date_ends_access_at_the_request_time_and_a_firm_keeps_a_lasting
     }
     run(&mut engine, as_("alice", interim)).unwrap();
     assert!(!attr(&engine, &user("ines"), "access_until").is_empty());
+}
+
+/// An invited user is pending: he takes a seat at once, may do nothing but accept his own
+/// invitation (once), and an administrator sends it again while it is pending; a pending
+/// administrator does not count as one who keeps the firm administered.
+#[test]
+fn an_invited_user_is_pending_until_he_accepts() {
+    let mut engine = engine();
+    let done = run(&mut engine, as_("alice", invite("zoe", "zoe@example.com"))).unwrap();
+    assert_eq!(done.delta.upsert[0]["attrs"]["pending"], json!(true));
+    let zoe_may = |engine: &Engine, action: &str, resource: (&str, &str)| {
+        engine
+            .decide(&req("zoe", action, resource))
+            .unwrap()
+            .decision
+    };
+    assert_eq!(
+        zoe_may(&engine, "edit_preferences", ("User", "zoe")),
+        Decision::Deny,
+        "nothing before accepting"
+    );
+    // Her seat is taken from the invitation on: 14 + 1 of 15.
+    run(
+        &mut engine,
+        as_("alice", invite("yves", "yves@example.com")),
+    )
+    .unwrap();
+    let full = plan(&engine, &as_("alice", invite("xena", "xena@example.com"))).unwrap_err();
+    assert!(full.to_string().contains("15 user(s)"), "{full}");
+
+    // Resent by an administrator, not by an accountant, not by another firm's.
+    let resend = |actor: &str| as_(actor, DirectoryOp::ResendInvitation { user: user("zoe") });
+    let resent = plan(&engine, &resend("alice")).unwrap();
+    assert_eq!(
+        resent.summary,
+        "alice sent User::\"zoe\"'s invitation again"
+    );
+    assert!(resent.delta.upsert.is_empty() && resent.delta.remove.is_empty());
+    for outsider in ["carol", "uma"] {
+        assert_eq!(
+            plan(&engine, &resend(outsider)).unwrap_err().code(),
+            ErrorCode::Forbidden,
+            "{outsider}"
+        );
+    }
+    // Accepted by herself only.
+    let by_alice = as_("alice", DirectoryOp::AcceptInvitation { user: user("zoe") });
+    assert_eq!(
+        plan(&engine, &by_alice).unwrap_err().code(),
+        ErrorCode::InvalidRequest
+    );
+    let accepted = run(
+        &mut engine,
+        as_("zoe", DirectoryOp::AcceptInvitation { user: user("zoe") }),
+    )
+    .unwrap();
+    assert_eq!(
+        accepted.summary,
+        "zoe accepted the invitation of User::\"zoe\""
+    );
+    assert!(attr(&engine, &user("zoe"), "pending").is_empty());
+    assert_eq!(
+        zoe_may(&engine, "edit_preferences", ("User", "zoe")),
+        Decision::Allow
+    );
+    // Once: nothing left to accept or resend.
+    let again = as_("zoe", DirectoryOp::AcceptInvitation { user: user("zoe") });
+    assert_eq!(
+        plan(&engine, &again).unwrap_err().code(),
+        ErrorCode::InvalidRequest
+    );
+    assert!(plan(&engine, &resend("alice"))
+        .unwrap_err()
+        .to_string()
+        .contains("no pending invitation"));
+
+    // A pending administrator does not keep the firm administered: alice stays the last.
+    let mut admin = invite("adam", "adam@example.com");
+    if let DirectoryOp::InviteUser {
+        roles, external, ..
+    } = &mut admin
+    {
+        *roles = vec!["administrator".into()];
+        *external = false;
+    }
+    run(
+        &mut engine,
+        as_(
+            "alice",
+            DirectoryOp::DeactivateUser {
+                user: user("yves"),
+                deactivated: true,
+            },
+        ),
+    )
+    .unwrap();
+    run(&mut engine, as_("alice", admin)).unwrap();
+    let block = |who: &str| {
+        as_(
+            "alice",
+            DirectoryOp::BlockUser {
+                user: user(who),
+                blocked: true,
+            },
+        )
+    };
+    // Erin is Dupont's other administrator: blocked, alice is the last active one.
+    run(&mut engine, block("erin")).unwrap();
+    assert!(plan(&engine, &block("alice"))
+        .unwrap_err()
+        .to_string()
+        .contains("last active administrator"));
+    accept(&mut engine, "adam");
+    assert!(
+        plan(&engine, &block("alice")).is_ok(),
+        "adam administers now"
+    );
 }

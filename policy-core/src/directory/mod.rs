@@ -1,7 +1,8 @@
 //! Firm administration (for a bundle that declares the firm model, `firm_model.rs`: the types
 //! and relations come from the declaration; the other attributes the operations write —
 //! `email`, `blocked`, `profile`, `departments`, `detached`... — are those of `policies/`)
-//! as the admin console and the server perform it: invite, block, deactivate, delete, detach,
+//! as the admin console and the server perform it: invite (pending until accepted), accept,
+//! resend an invitation, block, deactivate, delete, detach,
 //! change an e-mail, change a user's firm roles, site profile, deletion rights or access end
 //! date, move users
 //! between access profiles or company roles, create a custom
@@ -13,12 +14,13 @@
 //
 //! `planner` holds the dispatch and what every operation needs (asking the bundle, reading and
 //! editing records); `users`, `leaving` (deactivate, delete), `grants` (deletion rights, site
-//! profiles), `access_end` (time-bound access), `profiles`, `departments` and `sections` the
+//! profiles), `access_end` (time-bound access), `invitations` (accept, resend), `profiles`, `departments` and `sections` the
 //! operations on each.
 
 mod access_end;
 mod departments;
 mod grants;
+mod invitations;
 mod leaving;
 mod planner;
 mod profiles;
@@ -131,6 +133,17 @@ pub enum DirectoryOp {
         user: EntityRef,
         #[serde(default)]
         access_until: Option<String>,
+    },
+    /// The invited user accepts his invitation (the actor is the user himself: a host asks on
+    /// behalf of whoever its invitation token names). From then on his roles and profile
+    /// apply; until then the policies refuse him everything else.
+    AcceptInvitation {
+        user: EntityRef,
+    },
+    /// Sends a pending user's invitation again: nothing is written to the entities; the host
+    /// issues a new token (the older ones stop working) and emits the event to deliver it.
+    ResendInvitation {
+        user: EntityRef,
     },
     /// Detaches a user from one client company; the rest of their access stays.
     DetachUser {

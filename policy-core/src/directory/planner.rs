@@ -111,6 +111,22 @@ impl<'a> Planner<'a> {
             .ok_or_else(|| EngineError::NotFound(format!("no entity {r}")))
     }
 
+    /// Whether the schema declares the attribute `name` on the firm model's users (an
+    /// optional attribute the planner writes only where the bundle has it).
+    pub(super) fn user_declares(&self, name: &str) -> bool {
+        let (Some(schema), Some(user_type)) = (
+            self.engine.bundle().schema(),
+            self.model.entity_type(Part::User),
+        ) else {
+            return false;
+        };
+        !name.is_empty()
+            && schema
+                .as_ref()
+                .get_entity_type(user_type.as_ref())
+                .is_some_and(|t| t.attr(name).is_some())
+    }
+
     /// The entity (data or the bundle's) as Cedar JSON.
     pub(super) fn record(&self, r: &EntityRef) -> Result<Value, EngineError> {
         crate::engine::record_of(self.entity(r)?)
@@ -334,6 +350,14 @@ impl<'a> Planner<'a> {
             }
             DirectoryOp::HideSection { section, roles } => self.hide_section(section, roles)?,
             DirectoryOp::SetRoles { user, roles } => self.set_roles(user, roles)?,
+            DirectoryOp::AcceptInvitation { user } => {
+                let record = self.accept_invitation(user)?;
+                (format!("accepted the invitation of {user}"), vec![record])
+            }
+            DirectoryOp::ResendInvitation { user } => {
+                self.resend_invitation(user)?;
+                (format!("sent {user}'s invitation again"), Vec::new())
+            }
         };
         Ok(DirectoryPlan {
             summary: format!("{} {what}", self.actor.id),

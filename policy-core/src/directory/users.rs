@@ -166,6 +166,10 @@ impl Planner<'_> {
         attrs.insert(names.firm.clone(), entity_value(&firm));
         attrs.insert(names.external.clone(), json!(external));
         attrs.insert(names.deactivated.clone(), json!(false));
+        // Invited, not yet accepted (`invitations.rs`): the host delivers the invitation.
+        if self.user_declares(&names.pending) {
+            attrs.insert(names.pending.clone(), json!(true));
+        }
         if profile.is_some() {
             self.require(
                 "assign_profile",
@@ -290,7 +294,9 @@ impl Planner<'_> {
             // administers nothing, whatever his roles).
             .filter(|u| {
                 let names = &self.model.attributes;
-                [&names.deactivated, &names.external]
+                // A pending administrator has not accepted his invitation: he administers
+                // nothing yet either.
+                [&names.deactivated, &names.external, &names.pending]
                     .iter()
                     .all(|a| !matches!(u.attr(a), Some(Ok(EvalResult::Bool(true)))))
             })
