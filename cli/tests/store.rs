@@ -16,8 +16,8 @@ use host_server::store::audit::verify;
 use host_server::store::postgres::PgStore;
 use host_server::store::sqlite::SqliteStore;
 use host_server::store::{
-    ActivationKind, AuditDraft, AuditKind, DecisionRecord, NewVersion, PolicyStore, StoreError,
-    Tenants,
+    ActivationKind, AuditDraft, AuditKind, DecisionRecord, InvitationState, InvitationWrite,
+    IssuedInvitation, NewVersion, OutboxDraft, PolicyStore, StoreError, Tenants,
 };
 use policy_core::wire::{EntityDelta, EntityRef};
 use serde_json::{json, Value};
@@ -46,16 +46,18 @@ impl Db {
         }
     }
 
-    /// Takes the schema back to before audit kinds (and the tenants after them).
+    /// Takes the schema back to before audit kinds (and the tenants and invitations after them).
     fn forget_audit_kinds(&self) -> TestResult {
         self.tamper(match self {
             Self::Sqlite(_) => {
-                "DROP TABLE tenancy; DROP INDEX entities_by_tenant;
+                "DROP TABLE invitations; DROP TABLE outbox;
+                 DROP TABLE tenancy; DROP INDEX entities_by_tenant;
                  ALTER TABLE entities DROP COLUMN tenant;
                  ALTER TABLE audit DROP COLUMN kind; PRAGMA user_version = 3;"
             }
             Self::Postgres(_) => {
-                "DROP TABLE tenancy; DROP INDEX entities_by_tenant;
+                "DROP TABLE invitations; DROP TABLE outbox;
+                 DROP TABLE tenancy; DROP INDEX entities_by_tenant;
                  ALTER TABLE entities DROP COLUMN tenant;
                  ALTER TABLE audit DROP COLUMN kind; DELETE FROM sesame_migrations WHERE version >= 3;"
             }
@@ -102,6 +104,10 @@ const CASES: &[(&str, Case)] = &[
         a_store_from_before_audit_kinds_opens_and_still_verifies,
     ),
     ("tenants", entity_rows_keep_their_tenants),
+    (
+        "invitations",
+        invitations_and_their_events_are_written_with_the_entities,
+    ),
 ];
 
 #[test]
@@ -500,5 +506,110 @@ fn entity_rows_keep_their_tenants(db: &Db) -> TestResult {
         draft("apply_delta"),
     )?;
     assert_eq!(store.tenants_checked_for()?, None);
+    Ok(())
+}
+
+/// An invitation's token and its outbox event are written with the user's record, one
+/// transaction; a resend replaces the open token; an acceptance uses it once, and a second
+/// one (a concurrent request) fails and writes nothing; callers bound to tenants read their
+/// own events only.
+fn invitations_and_their_events_are_written_with_the_entities(db: &Db) -> TestResult {
+    let store = db.open()?;
+    let issue = |hash: &str, firm: &str, user_id: &str| {
+        InvitationWrite::Issue(IssuedInvitation {
+            token_hash: hash.into(),
+            user: json!({"type": "User", "id": user_id}).to_string(),
+            firm: firm.into(),
+            expires_at: "2099-01-01T00:00:00.000Z".into(),
+            event: OutboxDraft {
+                kind: "invitation".into(),
+                payload: json!({"token": hash, "firm": firm}),
+            },
+        })
+    };
+    let invite = |id: &str| EntityDelta {
+        upsert: vec![user(id, &format!("{id}@x"))],
+        remove: vec![],
+    };
+    let rev = store.apply_delta_inviting(
+        &invite("zoe"),
+        &Tenants::default(),
+        draft("apply_delta"),
+        &issue("h1", "a", "zoe"),
+    )?;
+    assert_eq!(
+        store.entity_record("User::\"zoe\"")?,
+        Some(user("zoe", "zoe@x"))
+    );
+    let first = store.invitation("h1")?.ok_or("no invitation h1")?;
+    assert_eq!(
+        (first.firm.as_str(), first.state),
+        ("a", InvitationState::Open)
+    );
+    store.apply_delta_inviting(
+        &invite("yann"),
+        &Tenants::default(),
+        draft("apply_delta"),
+        &issue("h2", "b", "yann"),
+    )?;
+    // A resend: a new token, the old one replaced.
+    store.apply_delta_inviting(
+        &EntityDelta::default(),
+        &Tenants::default(),
+        draft("apply_delta"),
+        &issue("h3", "a", "zoe"),
+    )?;
+    assert_eq!(
+        store.invitation("h1")?.map(|i| i.state),
+        Some(InvitationState::Replaced)
+    );
+    let events = store.outbox(0, 10, None)?;
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| e.payload["token"].clone())
+            .collect::<Vec<_>>(),
+        [json!("h1"), json!("h2"), json!("h3")]
+    );
+    let ids: Vec<u64> = events.iter().map(|e| e.id).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    let of_a = store.outbox(0, 10, Some(&["a".to_string()]))?;
+    assert_eq!(of_a.len(), 2);
+    assert!(store.outbox(0, 10, Some(&[]))?.is_empty());
+    assert_eq!(store.outbox(ids[1], 10, None)?.len(), 1, "after an id");
+    // Accepted once; the second acceptance writes nothing.
+    let accepted = json!({"uid": {"type": "User", "id": "zoe"}, "attrs": {"email": "zoe@x", "ok": true}, "parents": []});
+    let accept = InvitationWrite::Accept {
+        token_hash: "h3".into(),
+    };
+    let after = store.apply_delta_inviting(
+        &EntityDelta {
+            upsert: vec![accepted.clone()],
+            remove: vec![],
+        },
+        &Tenants::default(),
+        draft("apply_delta"),
+        &accept,
+    )?;
+    assert!(after > rev);
+    assert_eq!(
+        store.invitation("h3")?.map(|i| i.state),
+        Some(InvitationState::Accepted)
+    );
+    let again = store.apply_delta_inviting(
+        &EntityDelta {
+            upsert: vec![user("zoe", "changed@x")],
+            remove: vec![],
+        },
+        &Tenants::default(),
+        draft("apply_delta"),
+        &accept,
+    );
+    assert!(
+        matches!(again, Err(StoreError::InvitationUsed)),
+        "{again:?}"
+    );
+    assert_eq!(store.entity_record("User::\"zoe\"")?, Some(accepted));
+    assert_eq!(store.invitation("unknown")?, None);
     Ok(())
 }

@@ -581,12 +581,84 @@ fn firm_administration_is_checked_for_the_acting_user_written_and_audited() -> T
         wider.body
     );
 
-    // The new user is known to every worker, and the activity history says who did what.
-    let (d, _) = decision(
-        &server,
-        &request("zoe", "edit_preferences", ("User", "zoe")),
+    // The new users are pending: nothing until they accept the invitation the outbox holds.
+    let zoe_edits = || {
+        decision(
+            &server,
+            &request("zoe", "edit_preferences", ("User", "zoe")),
+        )
+    };
+    assert_eq!(zoe_edits()?.0, "deny");
+    let events = service.get("/v1/outbox")?;
+    assert!(events.ok(), "{}", events.body);
+    let events = events.body.as_array().cloned().unwrap_or_default();
+    let token_of = |events: &[Value], id: &str| {
+        events
+            .iter()
+            .rev()
+            .find(|e| e["payload"]["user"]["id"] == id)
+            .and_then(|e| e["payload"]["token"].as_str().map(String::from))
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| (e["kind"].as_str(), e["payload"]["email"].as_str()))
+            .collect::<Vec<_>>(),
+        [
+            (Some("invitation"), Some("zoe@example.com")),
+            (Some("invitation"), Some("yves@example.com"))
+        ]
+    );
+    // Another firm's service and a firm user's session read none of them.
+    assert_eq!(
+        server
+            .client(Some("alice-session"))
+            .get("/v1/outbox")?
+            .status,
+        403
+    );
+    // The token alone accepts (no bearer): once.
+    let anonymous = server.anonymous();
+    let accept = |token: &str| anonymous.post("/v1/invitations/accept", &json!({"token": token}));
+    let zoe_token = token_of(&events, "zoe");
+    let accepted = accept(&zoe_token)?;
+    assert!(accepted.ok(), "{}", accepted.body);
+    assert_eq!(
+        accepted.body["summary"],
+        "zoe accepted the invitation of User::\"zoe\""
+    );
+    assert_eq!(zoe_edits()?.0, "allow");
+    assert_eq!(
+        (accept(&zoe_token)?.status, accept(&zoe_token)?.code()),
+        (404, "not_found")
+    );
+    assert_eq!(accept("0000")?.status, 404);
+    assert_eq!(accept("")?.status, 400);
+    // A session does not accept for its user: the token is the proof.
+    let by_session = server.client(Some("alice-session")).post(
+        "/v1/directory",
+        &json!({"actor": entity("User", "alice"), "op": "accept_invitation", "user": entity("User", "alice")}),
     )?;
-    assert_eq!(d, "allow");
+    assert_eq!(
+        (by_session.status, by_session.code()),
+        (403, "not_your_identity")
+    );
+    // Resent: a new token; the old one stops working.
+    let resent = service.post(
+        "/v1/directory",
+        &json!({"actor": entity("User", "alice"), "op": "resend_invitation", "user": entity("User", "yves")}),
+    )?;
+    assert!(resent.ok(), "{}", resent.body);
+    let after = events.last().map(|e| e["id"].clone()).unwrap_or_default();
+    let newer = service.get(&format!("/v1/outbox?after={after}"))?.body;
+    let newer = newer.as_array().cloned().unwrap_or_default();
+    assert_eq!(newer.len(), 1);
+    assert_eq!(newer[0]["kind"], "invitation_resent");
+    assert_eq!(accept(&token_of(&events, "yves"))?.status, 404, "replaced");
+    assert!(accept(&token_of(&newer, "yves"))?.ok());
+
+    // The activity history says who did what.
     let audit = admin.get("/v1/admin/audit")?;
     let records = audit.body.as_array().cloned().unwrap_or_default();
     assert!(records
@@ -604,7 +676,10 @@ fn firm_administration_is_checked_for_the_acting_user_written_and_audited() -> T
         summaries,
         [
             ("alice invited User::\"zoe\" (zoe@example.com)", "create"),
-            ("alice invited User::\"yves\" (yves@example.com)", "create")
+            ("alice invited User::\"yves\" (yves@example.com)", "create"),
+            ("zoe accepted the invitation of User::\"zoe\"", "modify"),
+            ("alice sent User::\"yves\"'s invitation again", "modify"),
+            ("yves accepted the invitation of User::\"yves\"", "modify")
         ]
     );
     let bootstrap: Vec<(&Value, &Value)> = records
@@ -773,5 +848,35 @@ fn time_bound_access_ends_on_the_servers_clock_whatever_time_a_caller_sends() ->
         "{}",
         batch.body
     );
+    Ok(())
+}
+
+/// An invitation accepted after its token expired (`--invitation-days 0`: at once) is refused
+/// with 410 and changes nothing.
+#[test]
+fn an_expired_invitation_is_refused_and_a_resend_renews_it() -> TestResult {
+    let server = Server::start("invitation-expiry", &["--invitation-days", "0"])?;
+    let service = server.client(Some(SERVICE));
+    let invite = json!({"actor": entity("User", "alice"), "op": "invite_user", "id": "zoe",
+        "name": "Martin", "first_name": "Zoe", "email": "zoe@example.com", "roles": ["accountant"]});
+    assert!(service.post("/v1/directory", &invite)?.ok());
+    let token = service.get("/v1/outbox")?.body[0]["payload"]["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let expired = server
+        .anonymous()
+        .post("/v1/invitations/accept", &json!({"token": token}))?;
+    assert_eq!(
+        (expired.status, expired.code()),
+        (410, "invitation_expired"),
+        "{}",
+        expired.body
+    );
+    let (d, _) = decision(
+        &server,
+        &request("zoe", "edit_preferences", ("User", "zoe")),
+    )?;
+    assert_eq!(d, "deny", "still pending");
     Ok(())
 }

@@ -114,6 +114,10 @@ pub struct ServeArgs {
     /// worth).
     #[arg(long)]
     pub rate_burst: Option<f64>,
+    /// How many days an invitation token stays valid (a resend issues a new one); 0: tokens
+    /// expire at once.
+    #[arg(long, default_value_t = 7.0)]
+    pub invitation_days: f64,
 }
 
 impl ServeArgs {
@@ -167,6 +171,13 @@ impl ServeArgs {
             tenant_claim: a.jwt_tenant_claim,
         });
         config.tenant_type = a.tenant_type;
+        // At most ten years (0: tokens expire at once); a NaN is not a lifetime.
+        let days = if a.invitation_days.is_finite() {
+            a.invitation_days.clamp(0.0, 3650.0)
+        } else {
+            7.0
+        };
+        config.invitation_ttl = std::time::Duration::from_secs_f64(days * 86_400.0);
         config
     }
 }

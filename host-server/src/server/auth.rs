@@ -51,6 +51,8 @@ pub enum AdminAction {
     Administer,
     /// Ask for decisions, when the server is started with decisions behind a token.
     Decide,
+    /// Read the outbox (`/v1/outbox`): the invitations to deliver.
+    ReadOutbox,
 }
 
 impl AdminAction {
@@ -64,6 +66,7 @@ impl AdminAction {
             Self::SignIn => "sign_in",
             Self::Administer => "administer",
             Self::Decide => "decide",
+            Self::ReadOutbox => "read_outbox",
         }
     }
 }

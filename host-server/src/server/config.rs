@@ -38,6 +38,8 @@ pub struct ServeConfig {
     /// The entity type whose ids name tenants (tokens' `tenants`, the JWT tenant claim).
     pub tenant_type: String,
     pub admission: Admission,
+    /// How long an invitation token stays valid (`--invitation-days`).
+    pub invitation_ttl: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -141,6 +143,7 @@ impl ServeConfig {
             jwt: None,
             tenant_type: "Firm".into(),
             admission: Admission::default(),
+            invitation_ttl: Duration::from_secs(7 * 86_400),
         }
     }
 }

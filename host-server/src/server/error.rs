@@ -66,6 +66,9 @@ pub enum ApiError {
     NotReady,
     #[error("{0}")]
     Conflict(String),
+    /// An invitation token past its expiry: an administrator sends a new one.
+    #[error("{0}")]
+    InvitationExpired(String),
     #[error("evaluation exceeded its deadline")]
     Deadline,
     #[error("the request took longer than {0:?}")]
@@ -103,7 +106,7 @@ pub struct Body<'a> {
     /// ...) or server codes (unauthorized, forbidden, not_your_identity, not_found,
     /// method_not_allowed, not_ready, invalid_bundle, tests_failed, tests_timeout,
     /// body_too_large, batch_too_large, malformed_json, invalid_query, invalid_path,
-    /// control_character_in_id, conflict, deadline_exceeded, budget_exceeded, request_timeout,
+    /// control_character_in_id, conflict, invitation_expired, deadline_exceeded, budget_exceeded, request_timeout,
     /// rate_limited, bad_request, internal).
     code: &'a str,
     message: String,
@@ -138,6 +141,7 @@ impl ApiError {
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::InvitationExpired(_) => StatusCode::GONE,
             Self::Deadline => StatusCode::GATEWAY_TIMEOUT,
             Self::Timeout(_) | Self::BudgetExceeded(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -167,6 +171,7 @@ impl ApiError {
             Self::RateLimited { .. } => "rate_limited",
             Self::NotReady => "not_ready",
             Self::Conflict(_) => "conflict",
+            Self::InvitationExpired(_) => "invitation_expired",
             Self::Deadline => "deadline_exceeded",
             Self::Timeout(_) => "request_timeout",
             Self::BudgetExceeded(_) => "budget_exceeded",
@@ -230,6 +235,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::UnknownVersion(d) => Self::NotFound(format!("no version {d}")),
+            StoreError::InvitationUsed => {
+                Self::NotFound("no open invitation has this token".into())
+            }
             other => Self::Internal(other.to_string()),
         }
     }

@@ -17,6 +17,7 @@ pub mod decision_log;
 pub mod entity_ids;
 pub mod error;
 pub mod identity;
+pub mod invitations;
 pub mod metrics;
 pub mod openapi;
 pub mod partitions;
@@ -92,6 +93,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/bundle/active", get(routes::ops::active_bundle))
         .route("/v1/directory", post(routes::entities::directory))
         .route("/v1/activity", get(routes::entities::activity))
+        .route("/v1/invitations/accept", post(routes::invitations::accept))
+        .route("/v1/outbox", get(routes::invitations::outbox))
         .route("/v1/admin/login", post(routes::admin::login))
         .route("/v1/admin/deploy", post(routes::admin::deploy))
         .route("/v1/admin/activate", post(routes::admin::activate))

@@ -6,7 +6,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::routes::{admin, decide, entities, ops};
+use super::routes::{admin, decide, entities, invitations, ops};
 
 /// A Cedar entity record (Cedar entity JSON); `__entity` / `__extn` escapes are accepted.
 /// Documentation only: the server passes entity records to the engine as JSON.
@@ -51,6 +51,8 @@ impl Modify for Bearer {
         ops::active_bundle,
         entities::directory,
         entities::activity,
+        invitations::accept,
+        invitations::outbox,
         admin::login,
         admin::deploy,
         admin::activate,

@@ -134,7 +134,9 @@ pub fn directory_kind(op: &DirectoryOp) -> AuditKind {
         | DirectoryOp::DeactivateUser { .. }
         | DirectoryOp::SetDeletionRights { .. }
         | DirectoryOp::SetAccessEnd { .. }
-        | DirectoryOp::SetSiteProfile { .. } => AuditKind::Modify,
+        | DirectoryOp::SetSiteProfile { .. }
+        | DirectoryOp::AcceptInvitation { .. }
+        | DirectoryOp::ResendInvitation { .. } => AuditKind::Modify,
     }
 }
 
@@ -591,7 +593,7 @@ impl AppState {
     ) -> Result<String, ApiError> {
         let _changes = self.lock_changes(deadline).await?;
         let kind = change.kind();
-        self.write_locked(caller, change, kind, None)
+        self.write_locked(caller, change, kind, None, None)
     }
 
     /// A sign-in, for the activity history: a firm user's with his firm, so that the firm's
@@ -695,6 +697,49 @@ impl AppState {
         request: &policy_core::directory::DirectoryRequest,
         kind: AuditKind,
     ) -> Result<String, ApiError> {
+        self.directory_with(caller, request, kind, None).await
+    }
+
+    /// Accepts the invitation whose token is `token` (`super::invitations`), on behalf of the
+    /// user it invites: unknown or used (404), expired (410), or decided by the bundle's
+    /// policies and written with the token's use in one transaction.
+    pub async fn accept_invitation(&self, token: &str) -> Result<String, ApiError> {
+        use crate::store::InvitationState;
+        let token_hash = super::invitations::presented_hash(token)?;
+        let stored = tokio::task::block_in_place(|| self.store.invitation(&token_hash))?
+            .filter(|i| i.state == InvitationState::Open)
+            .ok_or_else(|| ApiError::NotFound("no open invitation has this token".into()))?;
+        if stored.expires_at <= crate::store::now_rfc3339() {
+            return Err(ApiError::InvitationExpired(format!(
+                "this invitation expired at {}: an administrator of the firm sends it again",
+                stored.expires_at
+            )));
+        }
+        let user: policy_core::wire::EntityRef = serde_json::from_str(&stored.user)
+            .map_err(|e| ApiError::Internal(format!("a stored invitation's user: {e}")))?;
+        // The token is the invitee's proof: he acts as himself, in his firm only.
+        let caller = Caller {
+            name: format!("invitation of {user}"),
+            role: "invitee".into(),
+            subject: Some(user.clone()),
+            tenants: Some(vec![stored.firm]),
+        };
+        let request = policy_core::directory::DirectoryRequest {
+            actor: user.clone(),
+            op: DirectoryOp::AcceptInvitation { user },
+        };
+        self.directory_with(&caller, &request, AuditKind::Modify, Some(token_hash))
+            .await
+    }
+
+    /// A directory operation; `accepting`: the hash of the token an acceptance presents.
+    async fn directory_with(
+        &self,
+        caller: &Caller,
+        request: &policy_core::directory::DirectoryRequest,
+        kind: AuditKind,
+        accepting: Option<String>,
+    ) -> Result<String, ApiError> {
         let deadline = RequestDeadline(Budget::new(self.config.limits.request_timeout));
         let _changes = self.lock_changes(deadline).await?;
         let active = self.active()?;
@@ -704,17 +749,32 @@ impl AppState {
         // The caller must be allowed to act in the actor's firm (known from the server's data,
         // not the body) before anything is planned: a plan's refusals say things about the
         // firm's data.
-        let plan = tokio::task::block_in_place(|| {
+        let (plan, invitee) = tokio::task::block_in_place(|| {
             active
                 .pool
                 .with_tenants(&refs, |data| {
                     let firm = policy_core::directory::actor_firm(data, &request.actor)
                         .map_err(engine_error)?;
                     caller.may_act_in(&firm.id)?;
-                    policy_core::directory::plan(data, request).map_err(engine_error)
+                    let plan = policy_core::directory::plan(data, request).map_err(engine_error)?;
+                    let invitee = super::invitations::invitee(data, &request.op, &plan)?;
+                    Ok::<_, ApiError>((plan, invitee))
                 })
                 .map_err(pool_error)?
         })?;
+        // An invitation (or a resend) issues a token; an acceptance uses one.
+        let invitation = match (accepting, invitee) {
+            (Some(token_hash), _) => Some(crate::store::InvitationWrite::Accept { token_hash }),
+            (None, Some((user, email))) => Some(super::invitations::issue(
+                &user,
+                &email,
+                &plan,
+                &request.actor,
+                matches!(request.op, DirectoryOp::ResendInvitation { .. }),
+                self.config.invitation_ttl,
+            )?),
+            (None, None) => None,
+        };
         let plan_json = to_json(&plan);
         // Who acted, in which firm, on what (what the operation names and what it writes):
         // the firm's activity history filters on these.
@@ -737,7 +797,13 @@ impl AppState {
             &request.actor,
             &about,
         );
-        self.write_locked(caller, EntityChange::Delta(plan.delta), kind, Some(note))?;
+        self.write_locked(
+            caller,
+            EntityChange::Delta(plan.delta),
+            kind,
+            Some(note),
+            invitation.as_ref(),
+        )?;
         Ok(plan_json)
     }
 
@@ -793,13 +859,14 @@ impl AppState {
     }
 
     /// An entity write with the change lock held, audited as `kind`. `note` is added to the
-    /// audit record.
+    /// audit record; `invitation` (a delta's only) is written in its transaction.
     fn write_locked(
         &self,
         caller: &Caller,
         change: EntityChange,
         kind: AuditKind,
         note: Option<Value>,
+        invitation: Option<&crate::store::InvitationWrite>,
     ) -> Result<String, ApiError> {
         let active = self.active()?;
         let digest = active.version.digest.clone();
@@ -825,11 +892,15 @@ impl AppState {
                     self.store
                         .replace_entities(records, tenants, draft(records.len(), 0))?
                 }
-                EntityChange::Delta(delta) => self.store.apply_delta(
-                    delta,
-                    tenants,
-                    draft(delta.upsert.len(), delta.remove.len()),
-                )?,
+                EntityChange::Delta(delta) => {
+                    let audit = draft(delta.upsert.len(), delta.remove.len());
+                    match invitation {
+                        Some(invitation) => self
+                            .store
+                            .apply_delta_inviting(delta, tenants, audit, invitation)?,
+                        None => self.store.apply_delta(delta, tenants, audit)?,
+                    }
+                }
             };
             new_rev.store(rev, Ordering::SeqCst);
             Ok(())

@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod dialect;
+pub mod invitations;
 pub mod postgres;
 pub mod sql;
 pub mod sqlite;
@@ -21,6 +22,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use audit::{AuditDraft, AuditKind, AuditRecord, ChainCheck};
+pub use invitations::{
+    InvitationState, InvitationWrite, IssuedInvitation, OutboxDraft, OutboxEvent, StoredInvitation,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -30,6 +34,8 @@ pub enum StoreError {
     UnknownVersion(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("this invitation was used meanwhile")]
+    InvitationUsed,
 }
 
 /// A stored version's metadata (its files are fetched separately: they can be large).
@@ -166,6 +172,29 @@ pub trait PolicyStore: Send + Sync {
         tenants: &Tenants,
         audit: AuditDraft,
     ) -> Result<u64, StoreError>;
+
+    /// Applies a directory write's delta together with what it does to the invitations
+    /// ([`InvitationWrite`]: a token issued and its outbox event, or a token used), in one
+    /// transaction; returns the new entity revision. An acceptance whose token is not open
+    /// any more (used by a concurrent request) fails with [`StoreError::InvitationUsed`] and
+    /// writes nothing.
+    fn apply_delta_inviting(
+        &self,
+        delta: &EntityDelta,
+        tenants: &Tenants,
+        audit: AuditDraft,
+        invitation: &InvitationWrite,
+    ) -> Result<u64, StoreError>;
+    /// The invitation whose token hashes to `token_hash`, if any.
+    fn invitation(&self, token_hash: &str) -> Result<Option<StoredInvitation>, StoreError>;
+    /// Outbox events with `id > after`, at most `limit`, oldest first; with `tenants`, only
+    /// those of these tenants (firm ids, as tokens are bound to them).
+    fn outbox(
+        &self,
+        after: u64,
+        limit: usize,
+        tenants: Option<&[String]>,
+    ) -> Result<Vec<OutboxEvent>, StoreError>;
 
     /// Whether every entity row has a tenant assigned under `model` (see [`Tenants`]).
     fn tenants_assigned(&self, model: &str) -> Result<bool, StoreError>;

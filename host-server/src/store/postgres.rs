@@ -82,6 +82,27 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE tenancy (id INTEGER PRIMARY KEY CHECK (id = 1), model TEXT, validated TEXT);
     INSERT INTO tenancy (id, model, validated) VALUES (1, NULL, NULL);
 "#,
+    // Invitations (a token's hash, whom it invites, until when, whether it was used) and the
+    // outbox of events the embedding app delivers (an invitation's e-mail), both written in
+    // the transaction of the entity write they belong to.
+    r#"
+    CREATE TABLE invitations (
+        token_hash TEXT PRIMARY KEY,
+        user_uid   TEXT NOT NULL,
+        firm       TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        state      TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX invitations_by_user ON invitations (user_uid);
+    CREATE TABLE outbox (
+        id      BIGSERIAL PRIMARY KEY,
+        at      TEXT NOT NULL,
+        kind    TEXT NOT NULL,
+        tenant  TEXT NOT NULL,
+        payload TEXT NOT NULL
+    );
+"#,
 ];
 
 /// The store in a PostgreSQL database.

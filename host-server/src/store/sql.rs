@@ -12,8 +12,9 @@ use serde_json::Value;
 use super::audit::{AuditDraft, AuditKind, AuditRecord, GENESIS};
 use super::dialect::{backend, corrupt, migrate, Conn, Dialect, Isolation, Param, Row};
 use super::{
-    entity_key, now_rfc3339, Activation, ActivationKind, DecisionRecord, EntityWrite, NewVersion,
-    PolicyStore, StoreError, Tenants, VersionMeta, PRUNE_CHUNK,
+    entity_key, now_rfc3339, Activation, ActivationKind, DecisionRecord, EntityWrite,
+    InvitationState, InvitationWrite, IssuedInvitation, NewVersion, OutboxEvent, PolicyStore,
+    StoreError, StoredInvitation, Tenants, VersionMeta, PRUNE_CHUNK,
 };
 
 /// A [`PolicyStore`] in a SQL database.
@@ -97,6 +98,61 @@ fn audit_row(mut r: Row) -> Result<AuditRecord, StoreError> {
         prev_hash: r.text(3)?,
         hash: r.text(4)?,
     })
+}
+
+/// Removes and upserts a delta's entities, with its audit record and its entity-log entry.
+fn apply_delta_in(
+    conn: &mut dyn Conn,
+    delta: &EntityDelta,
+    tenants: &Tenants,
+    audit: AuditDraft,
+) -> Result<u64, StoreError> {
+    for uid in &delta.remove {
+        conn.execute(
+            "DELETE FROM entities WHERE uid = ?1",
+            &[(&uid.to_string()).into()],
+        )?;
+    }
+    upsert_entities(conn, &delta.upsert, tenants)?;
+    append_audit_in(conn, audit)?;
+    let input = serde_json::to_string(delta).map_err(backend)?;
+    log_entity_write(conn, Op::ApplyDelta, &input)
+}
+
+/// Stores a new token for a user (his open ones are replaced) and its outbox event.
+fn issue_invitation_in(conn: &mut dyn Conn, issued: &IssuedInvitation) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE invitations SET state = ?1 WHERE user_uid = ?2 AND state = ?3",
+        &[
+            InvitationState::Replaced.as_str().into(),
+            issued.user.as_str().into(),
+            InvitationState::Open.as_str().into(),
+        ],
+    )?;
+    let now = now_rfc3339();
+    conn.execute(
+        "INSERT INTO invitations (token_hash, user_uid, firm, expires_at, state, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        &[
+            issued.token_hash.as_str().into(),
+            issued.user.as_str().into(),
+            issued.firm.as_str().into(),
+            issued.expires_at.as_str().into(),
+            InvitationState::Open.as_str().into(),
+            now.as_str().into(),
+        ],
+    )?;
+    let payload = serde_json::to_string(&issued.event.payload).map_err(backend)?;
+    conn.execute(
+        "INSERT INTO outbox (at, kind, tenant, payload) VALUES (?1, ?2, ?3, ?4)",
+        &[
+            now.as_str().into(),
+            issued.event.kind.as_str().into(),
+            issued.firm.as_str().into(),
+            payload.as_str().into(),
+        ],
+    )?;
+    Ok(())
 }
 
 /// Seals `draft` after the chain's last record and stores it. The kind has a column of its own
@@ -362,17 +418,95 @@ impl<D: Dialect> PolicyStore for SqlStore<D> {
         tenants: &Tenants,
         audit: AuditDraft,
     ) -> Result<u64, StoreError> {
+        self.serialized(|conn| apply_delta_in(conn, delta, tenants, audit))
+    }
+
+    fn apply_delta_inviting(
+        &self,
+        delta: &EntityDelta,
+        tenants: &Tenants,
+        audit: AuditDraft,
+        invitation: &InvitationWrite,
+    ) -> Result<u64, StoreError> {
         self.serialized(|conn| {
-            for uid in &delta.remove {
-                conn.execute(
-                    "DELETE FROM entities WHERE uid = ?1",
-                    &[(&uid.to_string()).into()],
-                )?;
+            match invitation {
+                InvitationWrite::Issue(issued) => issue_invitation_in(conn, issued)?,
+                InvitationWrite::Accept { token_hash } => {
+                    let used = conn.execute(
+                        "UPDATE invitations SET state = ?1 WHERE token_hash = ?2 AND state = ?3",
+                        &[
+                            InvitationState::Accepted.as_str().into(),
+                            token_hash.as_str().into(),
+                            InvitationState::Open.as_str().into(),
+                        ],
+                    )?;
+                    // Used by a concurrent acceptance: this one writes nothing.
+                    if used != 1 {
+                        return Err(StoreError::InvitationUsed);
+                    }
+                }
             }
-            upsert_entities(conn, &delta.upsert, tenants)?;
-            append_audit_in(conn, audit)?;
-            let input = serde_json::to_string(delta).map_err(backend)?;
-            log_entity_write(conn, Op::ApplyDelta, &input)
+            apply_delta_in(conn, delta, tenants, audit)
+        })
+    }
+
+    fn invitation(&self, token_hash: &str) -> Result<Option<StoredInvitation>, StoreError> {
+        self.plain(|conn| {
+            conn.first(
+                "SELECT user_uid, firm, expires_at, state FROM invitations WHERE token_hash = ?1",
+                &[token_hash.into()],
+            )?
+            .map(|mut r| {
+                let state = r.text(3)?;
+                Ok(StoredInvitation {
+                    user: r.text(0)?,
+                    firm: r.text(1)?,
+                    expires_at: r.text(2)?,
+                    state: InvitationState::parse(&state)
+                        .ok_or_else(|| corrupt(format!("unknown invitation state {state}")))?,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    fn outbox(
+        &self,
+        after: u64,
+        limit: usize,
+        tenants: Option<&[String]>,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        // A caller bound to tenants reads theirs only: one placeholder a tenant.
+        let (filter, named): (String, &[String]) = match tenants {
+            None => (String::new(), &[]),
+            Some(tenants) => {
+                let marks: Vec<String> = (3..3 + tenants.len()).map(|i| format!("?{i}")).collect();
+                (format!(" AND tenant IN ({})", marks.join(", ")), tenants)
+            }
+        };
+        if tenants.is_some_and(<[String]>::is_empty) {
+            return Ok(Vec::new());
+        }
+        let mut params = vec![number(after), number(limit)];
+        params.extend(named.iter().map(Param::from));
+        self.plain(|conn| {
+            conn.query(
+                &format!(
+                    "SELECT id, at, kind, payload FROM outbox WHERE id > ?1{filter} \
+                     ORDER BY id LIMIT ?2"
+                ),
+                &params,
+            )?
+            .into_iter()
+            .map(|mut r| {
+                Ok(OutboxEvent {
+                    id: r.count(0)?,
+                    at: r.text(1)?,
+                    kind: r.text(2)?,
+                    payload: serde_json::from_str(&r.text(3)?).map_err(corrupt)?,
+                })
+            })
+            .collect()
         })
     }
 

@@ -420,9 +420,9 @@ fn by_partition(state: &AppState, tenants: &[String]) -> Result<Option<Vec<Value
 #[derive(Deserialize)]
 pub struct Page {
     #[serde(default)]
-    after: u64,
+    pub after: u64,
     #[serde(default = "default_limit")]
-    limit: usize,
+    pub limit: usize,
 }
 
 fn default_limit() -> usize {

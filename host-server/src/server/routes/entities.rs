@@ -146,6 +146,15 @@ pub async fn directory(
         .map_err(|e| ApiError::BadBody(e.to_string()))?;
     // The actor is whoever the caller's identity says, never whoever the body names.
     caller.may_act_as(&request.actor)?;
+    // An acceptance is proven by its invitation's token, which no session replaces.
+    if matches!(
+        request.op,
+        policy_core::directory::DirectoryOp::AcceptInvitation { .. }
+    ) {
+        return Err(ApiError::NotYours(
+            "an invitation is accepted with its token: POST /v1/invitations/accept".into(),
+        ));
+    }
     let kind = crate::server::state::directory_kind(&request.op);
     let plan = state.directory(&caller, &request, kind).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], plan).into_response())

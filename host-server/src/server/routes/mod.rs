@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod decide;
 pub mod entities;
+pub mod invitations;
 pub mod ops;
 
 use axum::body::Bytes;
