@@ -211,6 +211,18 @@ try {
     await submitAndWait(page, "inv-send");
     await page.waitForSelector(`[data-testid=user-${first.toLowerCase()}]`);
   }
+  // Invited users are pending until they accept; an administrator sends an invitation again,
+  // and the invitee accepts with the token the server put in its outbox for the app to deliver.
+  await waitText(page, "pending-zoe", "invited, not accepted");
+  await submitAndWait(page, "resend-zoe");
+  check((await text(page, "status")).includes("invitation again"), `an invitation is resent (${await text(page, "status")})`);
+  const outbox = await (await fetch(`${url}/v1/outbox`, { headers: { Authorization: `Bearer ${token}` } })).json();
+  const invitationsOfZoe = outbox.filter((e) => e.payload.user.id === "zoe");
+  check(invitationsOfZoe.map((e) => e.kind).join() === "invitation,invitation_resent", `the outbox holds zoe's invitation and its resend (${JSON.stringify(invitationsOfZoe.map((e) => e.kind))})`);
+  const accept = (t) => fetch(`${url}/v1/invitations/accept`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ token: t }) });
+  check((await accept(invitationsOfZoe[0].payload.token)).status === 404, "the first token stopped working at the resend");
+  const accepted = await accept(invitationsOfZoe[1].payload.token);
+  check(accepted.ok, `zoe accepts her invitation with the new token (${accepted.status})`);
   await fillInvite("Xena", "xena@example.com");
   check(!(await page.isEnabled("[data-testid=inv-send]")) && (await reason("inv-send")).includes("its plan firm_standard allows 15")
     && (await text(page, "invite")).includes("its plan firm_standard allows 15"),
@@ -221,6 +233,8 @@ try {
   await submitAndWait(page, "inv-send");
   await waitText(page, "user-xavier", "external");
   check(true, "an external user is invited while the plan is full");
+  await page.waitForSelector("[data-testid=pending-zoe]", { state: "detached" });
+  check(!(await page.$("[data-testid=resend-zoe]")), "zoe has accepted: no pending badge, nothing to resend");
   // A client's user, straight onto his company with a client role (not one its plan lacks).
   await page.fill("[data-testid=inv-first]", "Paula");
   await page.fill("[data-testid=inv-name]", "Martin");

@@ -1,7 +1,7 @@
 // The Profiles and Users tabs: access profiles grouped by licence with their per-field levels
 // as a grid, custom profiles (a restricted copy of a base; wider is refused with the reason),
 // comparison, default profile, moving users; inviting (staff or external, with a profile, a
-// site profile, deletion rights), blocking, deactivating, deleting, detaching users, changing
+// site profile, deletion rights; pending until accepted, the invitation resent), blocking, deactivating, deleting, detaching users, changing
 // e-mails, roles, site profiles, deletion rights, company roles. Every operation is a
 // /v1/directory call, planned in the page first: a button the plan refuses is greyed with the
 // reason beside it (`gate`).
@@ -152,6 +152,11 @@ function renderUsers() {
     const endOp = () => ({ op: "set_access_end", user: uid, access_until: endDate.value || null });
     const setEnd = element("button", { textContent: "set end date", testid: `set-until-${uid.id}`,
       title: "no access from that day on (00:00 UTC); empty lifts the end date", onclick: () => act(endOp())() });
+    // Invited, not accepted yet: no access until the user accepts with the token the server
+    // put in its outbox; an administrator sends a new one (the old one stops working).
+    const pending = u.attrs.pending === true;
+    const resend = pending ? gate(element("button", { textContent: "resend invitation", testid: `resend-${uid.id}`,
+      onclick: act({ op: "resend_invitation", user: uid }) }), { op: "resend_invitation", user: uid }) : "";
     const remove = element("button", { textContent: "delete", testid: `delete-user-${uid.id}`,
       onclick: () => confirm(`Delete ${u.attrs.name}? The activity history keeps what they did.`)
         && act({ op: "delete_user", user: uid })() });
@@ -159,6 +164,7 @@ function renderUsers() {
       element("td", {}, `${u.attrs.name} (${uid.id})`, u.attrs.external ? element("small", { textContent: " external" }) : "",
         blocked ? element("span", { className: "badge", textContent: "blocked" }) : "",
         deactivated ? element("span", { className: "badge", textContent: "deactivated" }) : "",
+        pending ? element("span", { className: "badge", testid: `pending-${uid.id}`, textContent: "invited, not accepted" }) : "",
         until ? element("span", { className: "badge", testid: `until-badge-${uid.id}`,
           textContent: ended ? `access ended ${until}` : `until ${until}` }) : ""),
       element("td", {}, email, element("button", { textContent: "save", disabled: !may("change_email", uid), testid: `save-email-${uid.id}`,
@@ -185,7 +191,7 @@ function renderUsers() {
           title: "only the selected departments; none selected lifts the restriction",
           onclick: () => act({ op: "restrict_departments", user: uid, departments: [...departments.selectedOptions].map((o) => o.value) })() }),
         u.attrs.department_restricted ? element("span", { className: "badge", textContent: "restricted" }) : ""),
-      element("td", {}, gate(leave, { op: "deactivate_user", user: uid, deactivated: !deactivated }), " ",
+      element("td", {}, resend, " ", gate(leave, { op: "deactivate_user", user: uid, deactivated: !deactivated }), " ",
         gate(remove, { op: "delete_user", user: uid }), " ", endDate, gate(setEnd, endOp, [endDate])));
   });
   $("user-table").tBodies[0].replaceChildren(...rows);
