@@ -61,7 +61,7 @@ fn check_accepts_the_demo_bundle() {
     let out = sesame(&["check", policies().to_str().unwrap()], None);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).starts_with("ok: 71 policies"),
+        text(&out.stdout).starts_with("ok: 83 policies"),
         "{}",
         text(&out.stdout)
     );
@@ -123,7 +123,7 @@ fn test_reports_coverage_and_fails_on_a_broken_rule() {
     assert_eq!(ok.status.code(), Some(0));
     assert!(
         text(&ok.stdout)
-            .contains("coverage: 71/71 policies determining in some test, 45/45 actions tested"),
+            .contains("coverage: 83/83 policies determining in some test, 46/46 actions tested"),
         "{}",
         text(&ok.stdout)
     );
@@ -296,7 +296,7 @@ fn diff_names_files_policies_and_the_decisions_that_change() {
         "{stdout}"
     );
     assert!(
-        stdout.contains(": 3 of 192 decisions change"),
+        stdout.contains(": 3 of 217 decisions change"),
         "the tests of the old version that the new one changes: {stdout}"
     );
     assert!(

@@ -232,5 +232,18 @@ pub fn directory_requests() -> Vec<serde_json::Value> {
         serde_json::json!({"actor": user("alice"), "op": "accept_invitation", "user": user("tom")}),
         serde_json::json!({"actor": user("alice"), "op": "resend_invitation", "user": user("tom")}),
         serde_json::json!({"actor": user("carol"), "op": "resend_invitation", "user": user("tom")}),
+        // Custom roles: within the firm's plan (reading and writing, never deleting), by
+        // administrators, never a role of the bundle.
+        serde_json::json!({"actor": user("alice"), "op": "save_role", "id": "junior", "name": "Junior", "grants": ["document_read", "entry_write"]}),
+        serde_json::json!({"actor": user("alice"), "op": "save_role", "id": "junior", "name": "Junior", "grants": ["document_delete"]}),
+        serde_json::json!({"actor": user("carol"), "op": "save_role", "id": "junior", "name": "Junior", "grants": ["document_read"]}),
+        serde_json::json!({"actor": user("alice"), "op": "save_role", "id": "accountant", "name": "Mine", "grants": []}),
+        serde_json::json!({"actor": user("alice"), "op": "delete_role", "role": {"type": "Role", "id": "accountant"}}),
+        // Profiles per dossier: given and moved on one of the firm's dossiers, never another's.
+        serde_json::json!({"actor": user("alice"), "op": "set_dossier_profile", "user": user("carol"), "client": client("acme"), "profile": profile("junior_accountant")}),
+        serde_json::json!({"actor": user("alice"), "op": "set_dossier_profile", "user": user("carol"), "client": client("initech"), "profile": profile("junior_accountant")}),
+        serde_json::json!({"actor": user("alice"), "op": "set_dossier_profile", "user": user("carol"), "client": client("acme"), "profile": null}),
+        serde_json::json!({"actor": user("carol"), "op": "set_dossier_profile", "user": user("carol"), "client": client("acme"), "profile": profile("junior_accountant")}),
+        serde_json::json!({"actor": user("alice"), "op": "move_profile_users", "from": profile("junior_accountant"), "to": profile("full_accounting_readonly"), "client": client("acme")}),
     ]
 }

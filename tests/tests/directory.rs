@@ -400,6 +400,7 @@ fn default_profile_and_moving_users_between_profiles() {
             DirectoryOp::MoveProfileUsers {
                 from: profile("easy_invoicing_standard"),
                 to: profile("connect_pay_standard"),
+                client: None,
             },
         ),
     )
@@ -1288,5 +1289,243 @@ fn an_invited_user_is_pending_until_he_accepts() {
     assert!(
         plan(&engine, &block("alice")).is_ok(),
         "adam administers now"
+    );
+}
+
+/// Custom roles are data: an administrator makes one granting action groups within the firm's
+/// plan, gives it like any firm role, and deletes it once nobody holds it; another firm neither
+/// changes nor gives it.
+#[test]
+fn custom_roles_grant_what_they_name_within_the_plan() {
+    let mut engine = engine();
+    let save = |actor: &str, grants: &[&str]| {
+        as_(
+            actor,
+            DirectoryOp::SaveRole {
+                id: "junior".into(),
+                name: "Junior bookkeeper".into(),
+                grants: grants.iter().map(|g| g.to_string()).collect(),
+            },
+        )
+    };
+    let dave_reads = |engine: &Engine| {
+        engine
+            .decide(&req("dave", "view_document", ("Document", "inv-1")))
+            .unwrap()
+            .decision
+    };
+    assert_eq!(dave_reads(&engine), Decision::Deny, "unassigned");
+    // The standard plan offers custom roles reading and writing, never deleting.
+    let wider = plan(
+        &engine,
+        &save("alice", &["document_read", "document_delete"]),
+    )
+    .unwrap_err();
+    assert!(
+        wider.to_string().contains("custom-role-grants-within-plan"),
+        "{wider}"
+    );
+    assert_eq!(
+        plan(&engine, &save("alice", &["fly"])).unwrap_err().code(),
+        ErrorCode::InvalidRequest
+    );
+    assert_eq!(
+        plan(&engine, &save("carol", &["document_read"]))
+            .unwrap_err()
+            .code(),
+        ErrorCode::Forbidden
+    );
+    let saved = run(&mut engine, save("alice", &["entry_read", "document_read"])).unwrap();
+    assert_eq!(
+        saved.summary,
+        "alice saved custom role Role::\"junior\" (Junior bookkeeper) granting document_read, entry_read"
+    );
+    let firm = record(&engine, &EntityRef::new("Firm", "dupont"));
+    assert_eq!(
+        firm["tags"]["grant.document_read"],
+        json!([{"__entity": {"type": "Role", "id": "junior"}}])
+    );
+    // Given like any firm role; another firm's administrator neither gives nor changes it.
+    let give = |actor: &str, who: &str, roles: &[&str]| {
+        as_(
+            actor,
+            DirectoryOp::SetRoles {
+                user: user(who),
+                roles: roles.iter().map(|r| r.to_string()).collect(),
+            },
+        )
+    };
+    let foreign = plan(&engine, &give("uma", "uma", &["administrator", "junior"])).unwrap_err();
+    assert!(
+        foreign
+            .to_string()
+            .contains("tenant-isolation-custom-roles"),
+        "{foreign}"
+    );
+    assert!(plan(&engine, &save("uma", &["document_read"]))
+        .unwrap_err()
+        .to_string()
+        .contains("Firm::\"dupont\"'s custom role"));
+    run(
+        &mut engine,
+        give("alice", "dave", &["accountant", "junior"]),
+    )
+    .unwrap();
+    assert_eq!(
+        dave_reads(&engine),
+        Decision::Allow,
+        "the role grants reading"
+    );
+    assert_eq!(
+        engine
+            .decide(&req("dave", "edit_document", ("Document", "inv-1")))
+            .unwrap()
+            .decision,
+        Decision::Deny,
+        "and nothing it does not name"
+    );
+    // Changed: the grant goes at once.
+    run(&mut engine, save("alice", &["entry_read"])).unwrap();
+    assert_eq!(dave_reads(&engine), Decision::Deny);
+    // Deleted once nobody holds it; a role of the bundle is never deleted.
+    let delete = |role: &str| {
+        as_(
+            "alice",
+            DirectoryOp::DeleteRole {
+                role: EntityRef::new("Role", role),
+            },
+        )
+    };
+    assert!(plan(&engine, &delete("junior"))
+        .unwrap_err()
+        .to_string()
+        .contains("1 user(s) hold"));
+    assert_eq!(
+        plan(&engine, &delete("accountant")).unwrap_err().code(),
+        ErrorCode::InvalidRequest
+    );
+    run(&mut engine, give("alice", "dave", &["accountant"])).unwrap();
+    let deleted = run(&mut engine, delete("junior")).unwrap();
+    assert_eq!(deleted.delta.remove, [EntityRef::new("Role", "junior")]);
+    let firm = record(&engine, &EntityRef::new("Firm", "dupont"));
+    assert!(firm["tags"].get("grant.entry_read").is_none(), "{firm}");
+}
+
+/// Profiles per dossier: an administrator gives a user another profile on one client dossier,
+/// which decides the user's field levels on that client's documents only; all the users of a
+/// profile on one dossier move together; a custom profile held on a dossier is not deleted;
+/// another firm's dossier is out of reach.
+#[test]
+fn a_profile_on_one_dossier_decides_there_only() {
+    let mut engine = engine();
+    let on_acme = |actor: &str, who: &str, p: Option<&str>| {
+        as_(
+            actor,
+            DirectoryOp::SetDossierProfile {
+                user: user(who),
+                client: EntityRef::new("Client", "acme"),
+                profile: p.map(profile),
+            },
+        )
+    };
+    let carol_edits_iban = |engine: &Engine| {
+        let mut request = req("carol", "edit_field", ("Document", "inv-1"));
+        request.context = Some(json!({"field": "invoice.iban"}));
+        engine.decide(&request).unwrap().decision
+    };
+    assert_eq!(
+        carol_edits_iban(&engine),
+        Decision::Allow,
+        "her own full profile"
+    );
+    let given = run(
+        &mut engine,
+        on_acme("alice", "carol", Some("junior_accountant")),
+    )
+    .unwrap();
+    assert_eq!(
+        given.summary,
+        "alice gave User::\"carol\" the profile AccessProfile::\"junior_accountant\" on Client::\"acme\""
+    );
+    // Acme gets the key its dossier is named by, once.
+    assert_eq!(given.delta.upsert.len(), 2);
+    assert_eq!(
+        record(&engine, &EntityRef::new("Client", "acme"))["attrs"]["key"],
+        json!("acme")
+    );
+    assert_eq!(
+        carol_edits_iban(&engine),
+        Decision::Deny,
+        "the junior profile has no IBAN"
+    );
+    let mut elsewhere = req("carol", "view_document", ("Document", "inv-1"));
+    elsewhere.context = None;
+    assert_eq!(engine.decide(&elsewhere).unwrap().decision, Decision::Allow);
+    // Only administrators, only on their own firm's dossiers.
+    assert_eq!(
+        plan(&engine, &on_acme("carol", "carol", None))
+            .unwrap_err()
+            .code(),
+        ErrorCode::Forbidden
+    );
+    let foreign = plan(&engine, &on_acme("uma", "uma", Some("junior_accountant"))).unwrap_err();
+    assert!(
+        foreign
+            .to_string()
+            .contains("tenant-isolation-dossier-profiles"),
+        "{foreign}"
+    );
+    // A custom profile held on a dossier stays until its users move.
+    run(
+        &mut engine,
+        as_(
+            "alice",
+            DirectoryOp::SaveProfile {
+                id: "acme_notes".into(),
+                name: "Acme notes".into(),
+                base: profile("junior_accountant"),
+                levels: BTreeMap::new(),
+            },
+        ),
+    )
+    .unwrap();
+    run(&mut engine, on_acme("alice", "vera", Some("acme_notes"))).unwrap();
+    let delete = as_(
+        "alice",
+        DirectoryOp::DeleteProfile {
+            profile: profile("acme_notes"),
+        },
+    );
+    assert!(plan(&engine, &delete)
+        .unwrap_err()
+        .to_string()
+        .contains("on a client dossier"));
+    // Everybody holding it on Acme moves at once.
+    let moved = run(
+        &mut engine,
+        as_(
+            "alice",
+            DirectoryOp::MoveProfileUsers {
+                from: profile("acme_notes"),
+                to: profile("full_accounting_readonly"),
+                client: Some(EntityRef::new("Client", "acme")),
+            },
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        moved.summary,
+        "alice moved 1 user(s) from AccessProfile::\"acme_notes\" to AccessProfile::\"full_accounting_readonly\" on Client::\"acme\""
+    );
+    run(&mut engine, delete).unwrap();
+    // Taken away: her own profile decides on Acme again.
+    run(&mut engine, on_acme("alice", "carol", None)).unwrap();
+    assert_eq!(carol_edits_iban(&engine), Decision::Allow);
+    assert_eq!(
+        plan(&engine, &on_acme("alice", "carol", None))
+            .unwrap_err()
+            .code(),
+        ErrorCode::InvalidRequest,
+        "nothing to take away"
     );
 }

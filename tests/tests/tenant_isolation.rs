@@ -277,6 +277,7 @@ fn no_administrator_of_one_firm_administers_another_or_the_shared_entities() {
             DirectoryOp::MoveProfileUsers {
                 from: custom(a),
                 to: custom(b),
+                client: None,
             },
             DirectoryOp::InviteUser {
                 id: users[0].id.clone(),
@@ -312,6 +313,7 @@ fn no_administrator_of_one_firm_administers_another_or_the_shared_entities() {
             DirectoryOp::MoveProfileUsers {
                 from: shared_base.clone(),
                 to: custom(a),
+                client: None,
             },
             DirectoryOp::SetDefaultProfile {
                 profile: shared_custom.clone(),

@@ -119,8 +119,11 @@ pub fn directory_kind(op: &DirectoryOp) -> AuditKind {
     match op {
         DirectoryOp::InviteUser { .. }
         | DirectoryOp::SaveProfile { .. }
+        | DirectoryOp::SaveRole { .. }
         | DirectoryOp::CreateDepartment { .. } => AuditKind::Create,
-        DirectoryOp::DeleteProfile { .. } | DirectoryOp::DeleteUser { .. } => AuditKind::Delete,
+        DirectoryOp::DeleteProfile { .. }
+        | DirectoryOp::DeleteUser { .. }
+        | DirectoryOp::DeleteRole { .. } => AuditKind::Delete,
         DirectoryOp::BlockUser { .. }
         | DirectoryOp::DetachUser { .. }
         | DirectoryOp::ChangeEmail { .. }
@@ -135,6 +138,7 @@ pub fn directory_kind(op: &DirectoryOp) -> AuditKind {
         | DirectoryOp::SetDeletionRights { .. }
         | DirectoryOp::SetAccessEnd { .. }
         | DirectoryOp::SetSiteProfile { .. }
+        | DirectoryOp::SetDossierProfile { .. }
         | DirectoryOp::AcceptInvitation { .. }
         | DirectoryOp::ResendInvitation { .. } => AuditKind::Modify,
     }
@@ -853,6 +857,7 @@ impl AppState {
             }
             DirectoryOp::SaveProfile { id, .. } => refs.push(created(Part::Profile, id)),
             DirectoryOp::CreateDepartment { id, .. } => refs.push(created(Part::Department, id)),
+            DirectoryOp::SaveRole { id, .. } => refs.push(created(Part::Role, id)),
             _ => {}
         }
         Ok(refs)

@@ -6,7 +6,7 @@
 //! change an e-mail, change a user's firm roles, site profile, deletion rights or access end
 //! date, move users
 //! between access profiles or company roles, create a custom
-//! profile, choose the firm's default one, hide sections from some of the firm's roles. Each operation is *planned* here — checked against the
+//! profile, choose the firm's default one, make custom roles, hide sections from some of the firm's roles. Each operation is *planned* here — checked against the
 //! bundle's own policies for the acting user (plan limits included, with the counts the policies
 //! need computed from the store, never taken from the caller) and against the domain rules —
 //! and comes out as an entity delta. The browser plans to explain a refusal before sending; the
@@ -14,11 +14,15 @@
 //
 //! `planner` holds the dispatch and what every operation needs (asking the bundle, reading and
 //! editing records); `users`, `leaving` (deactivate, delete), `grants` (deletion rights, site
-//! profiles), `access_end` (time-bound access), `invitations` (accept, resend), `profiles`, `departments` and `sections` the
+//! profiles), `access_end` (time-bound access), `invitations` (accept, resend),
+//! `custom_roles` (roles as data, within the plan), `dossier_profiles` (a profile on one
+//! client dossier), `profiles`, `departments` and `sections` the
 //! operations on each.
 
 mod access_end;
+mod custom_roles;
 mod departments;
+mod dossier_profiles;
 mod grants;
 mod invitations;
 mod leaving;
@@ -159,10 +163,23 @@ pub enum DirectoryOp {
         user: EntityRef,
         profile: EntityRef,
     },
-    /// Moves every user of profile `from` to profile `to`.
+    /// Moves every user of profile `from` to profile `to`: their own profile, or with
+    /// `client`, the profile they hold on that client's dossier.
     MoveProfileUsers {
         from: EntityRef,
         to: EntityRef,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "typescript", ts(optional))]
+        #[cfg_attr(feature = "openapi", schema(nullable = false))]
+        client: Option<EntityRef>,
+    },
+    /// Gives a user a profile on one client dossier, other than his own (WinAuditor's profile
+    /// per dossier), or takes it away (`null`: his own profile applies there again).
+    SetDossierProfile {
+        user: EntityRef,
+        client: EntityRef,
+        #[serde(default)]
+        profile: Option<EntityRef>,
     },
     /// Moves one user, on one client company, into the team of `role` (leaving their other
     /// teams of that company).
@@ -194,6 +211,20 @@ pub enum DirectoryOp {
     RestrictDepartments {
         user: EntityRef,
         departments: Vec<String>,
+    },
+    /// Creates or changes a custom role of the actor's firm (`id`: its role id), granting the
+    /// action groups `grants` (e.g. `document_read`, `entry_write`) on the firm's clients and
+    /// nothing else, within what the firm's plan offers custom roles. Given and taken like any
+    /// firm role (`set_roles`).
+    SaveRole {
+        id: String,
+        name: String,
+        grants: Vec<String>,
+    },
+    /// Deletes a custom role of the actor's firm that nobody holds (its grants and hidden
+    /// sections go with it).
+    DeleteRole {
+        role: EntityRef,
     },
     /// Hides an app section from the actor's firm's users holding any of `roles` (firm role
     /// ids), whatever their profiles give; empty: the firm hides it from no role. Other firms

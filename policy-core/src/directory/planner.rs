@@ -292,7 +292,28 @@ impl<'a> Planner<'a> {
                 let record = self.move_to_profile(user, profile)?;
                 (format!("moved {user} to {profile}"), vec![record])
             }
-            DirectoryOp::MoveProfileUsers { from, to } => {
+            DirectoryOp::MoveProfileUsers {
+                from,
+                to,
+                client: Some(client),
+            } => self.move_dossier_users(from, to, client)?,
+            DirectoryOp::SetDossierProfile {
+                user,
+                client,
+                profile,
+            } => {
+                let records = self.set_dossier_profile(user, client, profile.as_ref())?;
+                let what = match profile {
+                    Some(p) => format!("gave {user} the profile {p} on {client}"),
+                    None => format!("took {user}'s own profile on {client} away"),
+                };
+                (what, records)
+            }
+            DirectoryOp::MoveProfileUsers {
+                from,
+                to,
+                client: None,
+            } => {
                 self.entity(to)?;
                 // Checked even when nobody is moved: an empty move is still an administration.
                 self.require_profile_admin(Some(to))?;
@@ -349,6 +370,12 @@ impl<'a> Planner<'a> {
                 (what, vec![record])
             }
             DirectoryOp::HideSection { section, roles } => self.hide_section(section, roles)?,
+            DirectoryOp::SaveRole { id, name, grants } => self.save_role(id, name, grants)?,
+            DirectoryOp::DeleteRole { role } => {
+                let firm_record = self.delete_role(role)?;
+                remove.push(role.clone());
+                (format!("deleted custom role {role}"), vec![firm_record])
+            }
             DirectoryOp::SetRoles { user, roles } => self.set_roles(user, roles)?,
             DirectoryOp::AcceptInvitation { user } => {
                 let record = self.accept_invitation(user)?;

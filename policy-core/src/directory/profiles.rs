@@ -156,6 +156,12 @@ impl Planner<'_> {
                 "{users} user(s) still have {profile}: move them to another profile first"
             )));
         }
+        let on_dossiers = self.dossier_holders(profile);
+        if on_dossiers > 0 {
+            return Err(EngineError::InvalidRequest(format!(
+                "{on_dossiers} user(s) still have {profile} on a client dossier: move them first"
+            )));
+        }
         Ok(())
     }
 }

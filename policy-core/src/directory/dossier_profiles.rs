@@ -1,0 +1,134 @@
+//! Profiles per dossier (WinAuditor): a user may hold another access profile on one client
+//! dossier than his own. The user's record keeps it as a tag named by the client's `key` (its
+//! id, written on the client the first time a dossier profile names it); the bundle's field
+//! guards read the tag for a document of that client and the user's own profile elsewhere.
+//! Given as `assign_profile` on the user with the profile and the client in the context (the
+//! policies keep it to the user's own firm's clients and the firm's profiles).
+
+use serde_json::{json, Map, Value};
+
+use super::planner::{attrs_mut, entity_value, Planner};
+use cedar_policy_core::ast::{Literal, PartialValue, ValueKind};
+
+use crate::entity_json::{attr_string, to_ref};
+use crate::error::EngineError;
+use crate::wire::EntityRef;
+
+/// The attribute of a client that names its dossier in users' tags.
+const KEY: &str = "key";
+
+/// A record's tags, made if absent.
+fn tags_mut(record: &mut Value) -> Result<&mut Map<String, Value>, EngineError> {
+    record
+        .as_object_mut()
+        .map(|o| o.entry("tags").or_insert_with(|| Value::Object(Map::new())))
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| EngineError::EntityInvalid("a record whose tags are not a record".into()))
+}
+
+impl Planner<'_> {
+    /// The key `client`'s dossier is named by, and the client's record when it must be written
+    /// with it (the first dossier profile on it).
+    fn dossier_key(&self, client: &EntityRef) -> Result<(String, Option<Value>), EngineError> {
+        if let Some(key) = attr_string(self.entity(client)?, KEY) {
+            return Ok((key, None));
+        }
+        let mut record = self.record(client)?;
+        attrs_mut(&mut record)?.insert(KEY.into(), json!(client.id));
+        Ok((client.id.clone(), Some(record)))
+    }
+
+    /// The profile `user` holds on the dossier named `key`, if any.
+    pub(super) fn dossier_profile(&self, user: &EntityRef, key: &str) -> Option<EntityRef> {
+        let entity = self.engine.entity(user)?;
+        match entity.tag(key) {
+            Some(Ok(cedar_policy::EvalResult::EntityUid(uid))) => Some(to_ref(&uid)),
+            _ => None,
+        }
+    }
+
+    /// `user`'s record with `profile` on `client`'s dossier (`None`: his own profile there
+    /// again), and the client's record when it gets its key.
+    pub(super) fn set_dossier_profile(
+        &mut self,
+        user: &EntityRef,
+        client: &EntityRef,
+        profile: Option<&EntityRef>,
+    ) -> Result<Vec<Value>, EngineError> {
+        self.entity(user)?;
+        let mut context = json!({ "client": entity_value(client) });
+        if let Some(profile) = profile {
+            self.entity(profile)?;
+            context["profile"] = entity_value(profile);
+        }
+        self.require("assign_profile", user, context, vec![], || match profile {
+            Some(p) => format!("{p} is not given by this user on {client}"),
+            None => format!("profiles on {client} are given by the firm's administrators"),
+        })?;
+        let (key, client_record) = self.dossier_key(client)?;
+        let mut record = self.record(user)?;
+        let tags = tags_mut(&mut record)?;
+        match profile {
+            Some(p) => {
+                tags.insert(key, entity_value(p));
+            }
+            None => {
+                if tags.remove(&key).is_none() {
+                    return Err(EngineError::InvalidRequest(format!(
+                        "{user} has no profile of his own on {client}"
+                    )));
+                }
+            }
+        }
+        Ok(std::iter::once(record).chain(client_record).collect())
+    }
+
+    /// Every user of the actor's firm holding `from` on `client`'s dossier moves to `to` there.
+    pub(super) fn move_dossier_users(
+        &mut self,
+        from: &EntityRef,
+        to: &EntityRef,
+        client: &EntityRef,
+    ) -> Result<(String, Vec<Value>), EngineError> {
+        self.entity(to)?;
+        self.require_profile_admin(Some(to))?;
+        let (key, _) = self.dossier_key(client)?;
+        let firm = self.actor_firm()?;
+        let mut members: Vec<EntityRef> = self
+            .users()
+            .filter(|u| self.firm_of(u).as_ref() == Some(&firm))
+            .map(|u| to_ref(&u.uid()))
+            .filter(|u| self.dossier_profile(u, &key).as_ref() == Some(from))
+            .collect();
+        members.sort();
+        let mut records = Vec::new();
+        for user in &members {
+            records.extend(self.set_dossier_profile(user, client, Some(to))?);
+        }
+        Ok((
+            format!(
+                "moved {} user(s) from {from} to {to} on {client}",
+                members.len()
+            ),
+            records,
+        ))
+    }
+
+    /// How many users hold `profile` on some dossier.
+    pub(super) fn dossier_holders(&self, profile: &EntityRef) -> usize {
+        let Ok(target) = crate::entity_json::to_uid(profile) else {
+            return 0;
+        };
+        self.users()
+            .filter(|u| {
+                u.as_ref().tags().any(|(_, v)| match v {
+                    PartialValue::Value(v) => matches!(
+                        &v.value,
+                        ValueKind::Lit(Literal::EntityUID(uid)) if uid.as_ref() == target.as_ref()
+                    ),
+                    PartialValue::Residual(_) => false,
+                })
+            })
+            .count()
+    }
+}
