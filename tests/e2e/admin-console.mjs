@@ -302,6 +302,40 @@ try {
   await page.selectOption("[data-testid=roles-of-erin]", ["administrator", "accountant"]);
   await submitAndWait(page, "set-roles-erin");
   check((await text(page, "status")).startsWith("done"), `erin is an administrator again (${await text(page, "status")})`);
+  // Custom roles as data: deleting documents is greyed (the standard plan does not offer it to
+  // custom roles); a role reading documents is made, given to dave, and cannot be deleted
+  // while he holds it.
+  await page.fill("[data-testid=role-id]", "junior");
+  await page.fill("[data-testid=role-name]", "Junior");
+  await page.check("[data-testid=role-grant-document_delete]");
+  check(!(await page.isEnabled("[data-testid=role-save]")) && (await reason("role-save")).includes("custom-role-grants-within-plan"),
+    `a custom role deleting documents is greyed with the plan's policy as the reason (${await reason("role-save")})`);
+  await page.uncheck("[data-testid=role-grant-document_delete]");
+  await page.check("[data-testid=role-grant-document_read]");
+  await submitAndWait(page, "role-save");
+  await waitText(page, "custom-role-junior", "Junior");
+  check(await page.isChecked("[data-testid=grant-junior-document_read]"), "the custom role grants reading documents");
+  await page.selectOption("[data-testid=roles-of-dave]", ["accountant", "junior"]);
+  await submitAndWait(page, "set-roles-dave");
+  check((await text(page, "status")).startsWith("done"), `dave is given the custom role (${await text(page, "status")})`);
+  check(!(await page.isEnabled("[data-testid=delete-role-junior]")) && (await reason("delete-role-junior")).includes("hold"),
+    `a custom role someone holds is not deleted (${await reason("delete-role-junior")})`);
+  // Profiles per dossier: carol gets the junior profile on Acme only; the profile lists her
+  // with the dossier; every holder on Acme moves to the read-only profile at once.
+  await page.selectOption("[data-testid=dossier-of-carol]", "acme");
+  await page.selectOption("[data-testid=dossier-profile-of-carol]", "junior_accountant");
+  await submitAndWait(page, "set-dossier-carol");
+  await waitText(page, "dossier-badge-carol-acme", "junior_accountant on acme");
+  check(true, "carol holds the junior profile on the Acme dossier");
+  await page.click("[data-testid=tab-profiles]");
+  await waitText(page, "dossiers-of-junior_accountant", "carol on acme");
+  check(true, "the profile lists its users with their dossiers");
+  await page.selectOption("[data-testid=move-target-junior_accountant]", "full_accounting_readonly");
+  await page.selectOption("[data-testid=move-where-junior_accountant]", "acme");
+  await submitAndWait(page, "move-junior_accountant");
+  await waitText(page, "dossiers-of-full_accounting_readonly", "carol on acme");
+  check((await text(page, "status")).includes("on Client::\"acme\""), `the users of a profile on one dossier move together (${await text(page, "status")})`);
+  await page.click("[data-testid=tab-users]");
   for (const id of ["east", "west", "centre"]) {
     await page.fill("[data-testid=dep-id]", id);
     await page.fill("[data-testid=dep-name]", id.toUpperCase());

@@ -2,10 +2,11 @@
 // as a grid, custom profiles (a restricted copy of a base; wider is refused with the reason),
 // comparison, default profile, moving users; inviting (staff or external, with a profile, a
 // site profile, deletion rights; pending until accepted, the invitation resent), blocking, deactivating, deleting, detaching users, changing
-// e-mails, roles, site profiles, deletion rights, company roles. Every operation is a
+// e-mails, roles, site profiles, deletion rights, company roles, profiles per client dossier. Every operation is a
 // /v1/directory call, planned in the page first: a button the plan refuses is greyed with the
 // reason beside it (`gate`).
 import { $, actorFirm, administer, element, entitiesOf, firmProfiles, gate, idOf, may, ref, session } from "./session.js";
+import { renderCustomRoles } from "./roles.js";
 import { renderSections } from "./sections.js";
 
 // Levels, licences and roles are read by the engine (policy-core), not copied here.
@@ -17,6 +18,14 @@ function licenceLevels(licenceId) {
 }
 
 const usersOfProfile = (profileId) => entitiesOf("User").filter((u) => idOf(u.attrs.profile) === profileId);
+
+/** The dossiers where `u` holds a profile other than his own: [client key, profile id] pairs
+ * (his tags, named by the client's key). */
+const dossierProfiles = (u) => Object.entries(u.tags ?? {}).map(([key, p]) => [key, idOf(p)]);
+
+/** "carol on acme" for every user holding `profileId` on a dossier. */
+const dossierHoldersOf = (profileId) => entitiesOf("User").flatMap((u) =>
+  dossierProfiles(u).filter(([, p]) => p === profileId).map(([key]) => `${u.uid.id} on ${key}`));
 
 function profileSelect(id, selected, testid) {
   return element("select", { id, testid }, ...firmProfiles().map((p) =>
@@ -38,22 +47,28 @@ function renderProfiles() {
     const licenceRow = element("tr", {}, element("td", {}, element("em", { textContent: "licence maximum" })), ...keys.map((k) => levelCell(max[k] ?? "none")), element("td"), element("td"));
     const rows = list.map((p) => {
       const users = usersOfProfile(p.uid.id);
+      const onDossiers = dossierHoldersOf(p.uid.id);
       const target = profileSelect("", profiles.find((o) => o.uid.id !== p.uid.id)?.uid.id, `move-target-${p.uid.id}`);
+      // Their own profile, or the one they hold on one client dossier.
+      const where = element("select", { testid: `move-where-${p.uid.id}` }, element("option", { value: "", textContent: "as their own profile" }),
+        ...entitiesOf("Client").map((c) => element("option", { value: c.uid.id, textContent: `on ${c.attrs.name ?? c.uid.id}` })));
       return element("tr", { testid: `profile-${p.uid.id}` },
         element("td", {}, `${p.name ?? p.uid.id} `, p.is_default ? element("span", { className: "badge", textContent: "default" }) : "",
           p.base ? element("small", { textContent: ` copy of ${p.base.id}` }) : ""),
         ...keys.map((k) => levelCell(p.levels[k] ?? "none")),
         element("td", { testid: `users-of-${p.uid.id}` }, users.length
           ? element("details", {}, element("summary", { textContent: `${users.length} user(s)` }), users.map((u) => u.uid.id).join(", "))
-          : "none"),
+          : "none",
+          onDossiers.length ? element("small", { testid: `dossiers-of-${p.uid.id}`, textContent: `; on dossiers: ${onDossiers.join(", ")}` }) : ""),
         element("td", {},
           p.is_default ? "" : element("button", { textContent: "make default", disabled: !canManage, testid: `default-${p.uid.id}`,
             onclick: () => administer({ op: "set_default_profile", profile: p.uid }).then(renderAll, () => {}) }),
           p.base && !p.is_default && !users.length ? element("button", { textContent: "delete", disabled: !canManage, testid: `delete-${p.uid.id}`,
             onclick: () => administer({ op: "delete_profile", profile: p.uid }).then(renderAll, () => {}) }) : "",
-          users.length ? element("span", {}, " move all users to ", target, element("button", {
+          users.length || onDossiers.length ? element("span", {}, " move all users to ", target, where, element("button", {
             textContent: "move", testid: `move-${p.uid.id}`,
-            onclick: () => administer({ op: "move_profile_users", from: p.uid, to: ref("AccessProfile", target.value) }).then(renderAll, () => {}),
+            onclick: () => administer({ op: "move_profile_users", from: p.uid, to: ref("AccessProfile", target.value),
+              ...(where.value ? { client: ref("Client", where.value) } : {}) }).then(renderAll, () => {}),
           })) : ""));
     });
     return element("div", { testid: `licence-${licence}` }, element("h3", { textContent: `Licence ${licence}` }),
@@ -120,6 +135,15 @@ function renderUsers() {
     const departments = element("select", { multiple: true, size: 2, testid: `departments-of-${uid.id}` },
       ...departmentsOf(idOf(u.attrs.firm)).map((d) => element("option", { value: d.uid.id, textContent: d.attrs.name, selected: mine.includes(d.uid.id) })));
     const act = (op) => () => administer(op).then(renderAll, () => {});
+    // A profile on one client dossier (WinAuditor), other than the user's own; "(own profile)"
+    // takes it away.
+    const dossier = element("select", { testid: `dossier-of-${uid.id}` }, ...clients.map((c) => element("option", { value: c.uid.id, textContent: c.attrs.name ?? c.uid.id })));
+    const dossierProfile = element("select", { testid: `dossier-profile-of-${uid.id}` },
+      element("option", { value: "", textContent: "(own profile)" }),
+      ...firmProfiles().map((p) => element("option", { value: p.uid.id, textContent: p.name ?? p.uid.id })));
+    const dossierOp = () => ({ op: "set_dossier_profile", user: uid, client: ref("Client", dossier.value),
+      profile: dossierProfile.value ? ref("AccessProfile", dossierProfile.value) : null });
+    const setDossier = element("button", { textContent: "set on dossier", testid: `set-dossier-${uid.id}`, onclick: () => act(dossierOp())() });
     // Whether the role may be given on the chosen company is a decision of its own (the client's
     // plan decides which roles exist there): recomputed when either choice changes.
     const setRole = element("button", { textContent: "set company role", testid: `set-role-${uid.id}`,
@@ -176,7 +200,9 @@ function renderUsers() {
             roles: [...firmRoles.selectedOptions].map((o) => o.value) })() }),
         element("small", { textContent: ` ${(u.parents ?? []).filter((p) => p.type !== "Role").map((p) => p.id).join(", ")}` })),
       element("td", {}, profile, element("button", { textContent: "move", disabled: !may("assign_profile", uid, { profile: ref("AccessProfile", profile.value) }),
-        onclick: act({ op: "set_profile", user: uid, profile: ref("AccessProfile", profile.value) }) })),
+        onclick: act({ op: "set_profile", user: uid, profile: ref("AccessProfile", profile.value) }) }),
+        element("br"), " on dossier ", dossier, dossierProfile, gate(setDossier, dossierOp, [dossier, dossierProfile]),
+        ...dossierProfiles(u).map(([key, p]) => element("span", { className: "badge", testid: `dossier-badge-${uid.id}-${key}`, textContent: `${p} on ${key}` }))),
       element("td", {}, site, gate(setSite, () => ({ op: "set_site_profile", user: uid, site_profile: site.value || null }), [site]),
         " ", gate(rights, { op: "set_deletion_rights", user: uid, can_delete: !u.attrs.can_delete })),
       element("td", {},
@@ -306,6 +332,7 @@ function createDepartment(event) {
 export function renderAll() {
   renderProfiles();
   renderSections();
+  renderCustomRoles(renderAll);
   renderUsers();
 }
 
