@@ -153,7 +153,7 @@ fn tenants_loaded_on_demand_decide_as_the_whole_store() -> TestResult {
     }]});
     let late = json!({"upsert": [{
         "uid": entity("Client", "f2-late"),
-        "attrs": {"name": "Late", "firm": {"__entity": entity("Firm", "f2")},
+        "attrs": {"name": "Late", "key": "f2-late", "firm": {"__entity": entity("Firm", "f2")},
                   "plan": {"__entity": entity("Plan", "client_business")},
                   "teams": {"accountant": {"__entity": entity("Team", "f2-c0/accountant")},
                             "collaborator": {"__entity": entity("Team", "f2-c0/collaborator")},

@@ -262,8 +262,9 @@ pub fn slice_for(engine: &Engine, op: Op, input: &str) -> Result<Vec<u8>, ErrorB
 #[derive(Debug, Clone)]
 pub struct CallRoots {
     roots: Vec<cedar_policy_core::ast::EntityUID>,
-    /// Firms whose plan-limit counts the call reads (`plan_counts.rs`): their users and
-    /// departments are packed too, found once the firms' tenants are resident.
+    /// Firms whose plan-limit counts the call reads (`plan_counts.rs`): the host counts them
+    /// on its whole store, once the firms' tenants are resident, and packs the counts with
+    /// the slice.
     counted_firms: Vec<cedar_policy_core::ast::EntityUID>,
 }
 

@@ -144,7 +144,7 @@ fn firm_in(firm: &GenFirm, size: FirmSize) -> Vec<Value> {
         };
         out.push(json!({
             "uid": uid("Client", &client),
-            "attrs": {"name": format!("Client {c}"), "firm": ent("Firm", &firm.id), "plan": ent("Plan", plan),
+            "attrs": {"name": format!("Client {c}"), "key": client, "firm": ent("Firm", &firm.id), "plan": ent("Plan", plan),
                       "teams": teams, "detached": []},
             "parents": [uid("Firm", &firm.id), uid("Department", &format!("{p}d{}", c % 5))]
         }));

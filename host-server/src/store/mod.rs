@@ -34,7 +34,7 @@ pub enum StoreError {
     UnknownVersion(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
-    #[error("this invitation was used meanwhile")]
+    #[error("this invitation was used or expired meanwhile")]
     InvitationUsed,
 }
 

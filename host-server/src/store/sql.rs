@@ -432,15 +432,20 @@ impl<D: Dialect> PolicyStore for SqlStore<D> {
             match invitation {
                 InvitationWrite::Issue(issued) => issue_invitation_in(conn, issued)?,
                 InvitationWrite::Accept { token_hash } => {
+                    // Open and not expired, checked again in this transaction.
+                    let now = now_rfc3339();
                     let used = conn.execute(
-                        "UPDATE invitations SET state = ?1 WHERE token_hash = ?2 AND state = ?3",
+                        "UPDATE invitations SET state = ?1 \
+                         WHERE token_hash = ?2 AND state = ?3 AND expires_at > ?4",
                         &[
                             InvitationState::Accepted.as_str().into(),
                             token_hash.as_str().into(),
                             InvitationState::Open.as_str().into(),
+                            now.as_str().into(),
                         ],
                     )?;
-                    // Used by a concurrent acceptance: this one writes nothing.
+                    // Used by a concurrent acceptance (or expired meanwhile): this one writes
+                    // nothing.
                     if used != 1 {
                         return Err(StoreError::InvitationUsed);
                     }

@@ -17,7 +17,7 @@ use crate::firm_model::Part;
 use crate::wire::EntityRef;
 
 /// The prefix of the firm's tags that list the roles granting an action group.
-const GRANT_TAG: &str = "grant.";
+pub(super) const GRANT_TAG: &str = "grant.";
 
 /// The firm record's tags, made if absent.
 fn tags_mut(record: &mut Value) -> Result<&mut Map<String, Value>, EngineError> {

@@ -1,13 +1,14 @@
 //! Profiles per dossier (WinAuditor): a user may hold another access profile on one client
 //! dossier than his own. The user's record keeps it as a tag named by the client's `key` (its
-//! id, written on the client the first time a dossier profile names it); the bundle's field
+//! id, a required attribute: a client written without it is refused, so a dossier profile
+//! never silently stops applying); the bundle's field
 //! guards read the tag for a document of that client and the user's own profile elsewhere.
 //! Given as `assign_profile` on the user with the profile and the client in the context (the
 //! policies keep it to the user's own firm's clients and the firm's profiles).
 
 use serde_json::{json, Map, Value};
 
-use super::planner::{attrs_mut, entity_value, Planner};
+use super::planner::{entity_value, Planner};
 use cedar_policy_core::ast::{Literal, PartialValue, ValueKind};
 
 use crate::entity_json::{attr_string, to_ref};
@@ -27,15 +28,13 @@ fn tags_mut(record: &mut Value) -> Result<&mut Map<String, Value>, EngineError> 
 }
 
 impl Planner<'_> {
-    /// The key `client`'s dossier is named by, and the client's record when it must be written
-    /// with it (the first dossier profile on it).
-    fn dossier_key(&self, client: &EntityRef) -> Result<(String, Option<Value>), EngineError> {
-        if let Some(key) = attr_string(self.entity(client)?, KEY) {
-            return Ok((key, None));
-        }
-        let mut record = self.record(client)?;
-        attrs_mut(&mut record)?.insert(KEY.into(), json!(client.id));
-        Ok((client.id.clone(), Some(record)))
+    /// The key `client`'s dossier is named by (its `key`, the client's id).
+    fn dossier_key(&self, client: &EntityRef) -> Result<String, EngineError> {
+        attr_string(self.entity(client)?, KEY).ok_or_else(|| {
+            EngineError::InvalidRequest(format!(
+                "{client} has no `{KEY}`: it is not a client dossier"
+            ))
+        })
     }
 
     /// The profile `user` holds on the dossier named `key`, if any.
@@ -48,13 +47,13 @@ impl Planner<'_> {
     }
 
     /// `user`'s record with `profile` on `client`'s dossier (`None`: his own profile there
-    /// again), and the client's record when it gets its key.
+    /// again).
     pub(super) fn set_dossier_profile(
         &mut self,
         user: &EntityRef,
         client: &EntityRef,
         profile: Option<&EntityRef>,
-    ) -> Result<Vec<Value>, EngineError> {
+    ) -> Result<Value, EngineError> {
         self.entity(user)?;
         let mut context = json!({ "client": entity_value(client) });
         if let Some(profile) = profile {
@@ -65,7 +64,7 @@ impl Planner<'_> {
             Some(p) => format!("{p} is not given by this user on {client}"),
             None => format!("profiles on {client} are given by the firm's administrators"),
         })?;
-        let (key, client_record) = self.dossier_key(client)?;
+        let key = self.dossier_key(client)?;
         let mut record = self.record(user)?;
         let tags = tags_mut(&mut record)?;
         match profile {
@@ -80,7 +79,7 @@ impl Planner<'_> {
                 }
             }
         }
-        Ok(std::iter::once(record).chain(client_record).collect())
+        Ok(record)
     }
 
     /// Every user of the actor's firm holding `from` on `client`'s dossier moves to `to` there.
@@ -92,7 +91,7 @@ impl Planner<'_> {
     ) -> Result<(String, Vec<Value>), EngineError> {
         self.entity(to)?;
         self.require_profile_admin(Some(to))?;
-        let (key, _) = self.dossier_key(client)?;
+        let key = self.dossier_key(client)?;
         let firm = self.actor_firm()?;
         let mut members: Vec<EntityRef> = self
             .users()
@@ -101,10 +100,10 @@ impl Planner<'_> {
             .filter(|u| self.dossier_profile(u, &key).as_ref() == Some(from))
             .collect();
         members.sort();
-        let mut records = Vec::new();
-        for user in &members {
-            records.extend(self.set_dossier_profile(user, client, Some(to))?);
-        }
+        let records = members
+            .iter()
+            .map(|user| self.set_dossier_profile(user, client, Some(to)))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok((
             format!(
                 "moved {} user(s) from {from} to {to} on {client}",

@@ -302,12 +302,12 @@ impl<'a> Planner<'a> {
                 client,
                 profile,
             } => {
-                let records = self.set_dossier_profile(user, client, profile.as_ref())?;
+                let record = self.set_dossier_profile(user, client, profile.as_ref())?;
                 let what = match profile {
                     Some(p) => format!("gave {user} the profile {p} on {client}"),
                     None => format!("took {user}'s own profile on {client} away"),
                 };
-                (what, records)
+                (what, vec![record])
             }
             DirectoryOp::MoveProfileUsers {
                 from,

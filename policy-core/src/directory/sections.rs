@@ -20,6 +20,13 @@ impl Planner<'_> {
         let key = attr_string(self.entity(section)?, "key").ok_or_else(|| {
             EngineError::InvalidRequest(format!("{section} is not a section (it has no `key`)"))
         })?;
+        // The firm's tags also list its custom roles' grants (`custom_roles.rs`): a section
+        // never names one of those.
+        if key.starts_with(super::custom_roles::GRANT_TAG) {
+            return Err(EngineError::InvalidRequest(format!(
+                "{section}'s key `{key}` is a custom role grant's, not a section's"
+            )));
+        }
         let firm = self.actor_firm()?;
         self.require("manage_sections", &firm, json!({}), vec![], || {
             "sections are shown and hidden by the firm's administrators".into()

@@ -57,7 +57,8 @@ pub async fn accept(
 }
 
 /// `GET /v1/outbox?after=N&limit=M`: events for the embedding app to deliver (invitations with
-/// their tokens), oldest first; a token bound to tenants reads its tenants' only.
+/// their tokens), oldest first; a token bound to tenants reads its tenants' only, a token bound
+/// to a firm user (whatever its role) none (403 `not_your_identity`).
 #[utoipa::path(
     get,
     path = "/v1/outbox",
@@ -82,6 +83,14 @@ pub async fn outbox(
     let caller = state
         .auth
         .authorize(authorization(&headers), AdminAction::ReadOutbox)?;
+    // A token that is a firm user's identity reads no invitations: they are other users'.
+    if let Some(subject) = &caller.subject {
+        return Err(ApiError::NotYours(format!(
+            "`{}` acts as {subject}: the outbox (other users' invitations) is read by the \
+             app's service tokens",
+            caller.name
+        )));
+    }
     let events = tokio::task::block_in_place(|| {
         state.store.outbox(
             page.after,
