@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Map, Value};
 
-use super::planner::{entity_value, Planner};
+use super::planner::{entity_value, tags_mut, Planner};
 use crate::entity_json::entity_ref_of;
 use crate::error::EngineError;
 use crate::firm_model::Part;
@@ -18,17 +18,6 @@ use crate::wire::EntityRef;
 
 /// The prefix of the firm's tags that list the roles granting an action group.
 pub(super) const GRANT_TAG: &str = "grant.";
-
-/// The firm record's tags, made if absent.
-fn tags_mut(record: &mut Value) -> Result<&mut Map<String, Value>, EngineError> {
-    record
-        .as_object_mut()
-        .map(|o| o.entry("tags").or_insert_with(|| Value::Object(Map::new())))
-        .and_then(Value::as_object_mut)
-        .ok_or_else(|| {
-            EngineError::EntityInvalid("a firm record whose tags are not a record".into())
-        })
-}
 
 /// Takes `role` out of every role set among `tags` (grants, hidden sections); a set left empty
 /// goes.

@@ -6,9 +6,9 @@
 //! Given as `assign_profile` on the user with the profile and the client in the context (the
 //! policies keep it to the user's own firm's clients and the firm's profiles).
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use super::planner::{entity_value, Planner};
+use super::planner::{entity_value, tags_mut, Planner};
 use cedar_policy_core::ast::{Literal, PartialValue, ValueKind};
 
 use crate::entity_json::{attr_string, to_ref};
@@ -17,15 +17,6 @@ use crate::wire::EntityRef;
 
 /// The attribute of a client that names its dossier in users' tags.
 const KEY: &str = "key";
-
-/// A record's tags, made if absent.
-fn tags_mut(record: &mut Value) -> Result<&mut Map<String, Value>, EngineError> {
-    record
-        .as_object_mut()
-        .map(|o| o.entry("tags").or_insert_with(|| Value::Object(Map::new())))
-        .and_then(Value::as_object_mut)
-        .ok_or_else(|| EngineError::EntityInvalid("a record whose tags are not a record".into()))
-}
 
 impl Planner<'_> {
     /// The key `client`'s dossier is named by (its `key`, the client's id).

@@ -40,6 +40,15 @@ pub(super) fn attrs_mut(record: &mut Value) -> Result<&mut Map<String, Value>, E
         .ok_or_else(|| EngineError::EntityInvalid("an entity record without attrs".into()))
 }
 
+/// A record's tags (made if absent): a firm's role sets, a user's dossier profiles.
+pub(super) fn tags_mut(record: &mut Value) -> Result<&mut Map<String, Value>, EngineError> {
+    record
+        .as_object_mut()
+        .map(|o| o.entry("tags").or_insert_with(|| Value::Object(Map::new())))
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| EngineError::EntityInvalid("a record whose tags are not a record".into()))
+}
+
 pub(super) fn parents_mut(record: &mut Value) -> Result<&mut Vec<Value>, EngineError> {
     record
         .as_object_mut()

@@ -3,9 +3,9 @@
 //! firm's record as a tag per section key (the roles it hides the section from), so that one
 //! firm's choice never reaches another's users.
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use super::planner::{entity_value, Planner};
+use super::planner::{entity_value, tags_mut, Planner};
 use crate::entity_json::attr_string;
 use crate::error::EngineError;
 use crate::firm_model::Part;
@@ -41,11 +41,7 @@ impl Planner<'_> {
         }
         hidden_from.sort();
         let mut record = self.record(&firm)?;
-        let tags = record
-            .as_object_mut()
-            .map(|o| o.entry("tags").or_insert_with(|| Value::Object(Map::new())))
-            .and_then(Value::as_object_mut)
-            .ok_or_else(|| EngineError::EntityInvalid(format!("{firm}: tags")))?;
+        let tags = tags_mut(&mut record)?;
         let what = if hidden_from.is_empty() {
             tags.remove(&key);
             format!("showed {section} again in {firm}")
