@@ -74,6 +74,16 @@ enum Command {
         #[arg(long)]
         draft: bool,
     },
+    /// List queries and SQL plans: JSON-lines queries from stdin, one answer per line.
+    Query {
+        #[arg(value_enum)]
+        kind: commands::query::QueryKind,
+        #[arg(long)]
+        bundle: PathBuf,
+        /// Entity data (a JSON array of Cedar entities) added to the bundle's own.
+        #[arg(long)]
+        entities: Option<PathBuf>,
+    },
     /// Access profiles.
     Profile {
         #[command(subcommand)]
@@ -351,6 +361,11 @@ fn run(cli: Cli) -> Result<Status, CliError> {
             entities,
             draft,
         } => commands::decide::run(&bundle, entities.as_ref(), draft),
+        Command::Query {
+            kind,
+            bundle,
+            entities,
+        } => commands::query::run(kind, &bundle, entities.as_ref()),
         #[cfg(feature = "server")]
         Command::Serve(args) => host_server::server::run::run(args.config())
             .map(|()| Status::Ok)

@@ -456,12 +456,7 @@ pub(crate) fn build_request(
 ) -> Result<Request, EngineError> {
     let schema = bundle.schema();
     let action_uid = to_uid(action)?;
-    let context = match context {
-        None => Context::empty(),
-        Some(Value::Null) => Context::empty(),
-        Some(v) => Context::from_json_value(v.clone(), schema.map(|s| (s, &action_uid)))
-            .map_err(|e| EngineError::InvalidRequest(render_chain(&e)))?,
-    };
+    let context = parse_context(bundle, &action_uid, context)?;
     Request::new(
         to_uid(principal)?,
         action_uid,
@@ -470,6 +465,19 @@ pub(crate) fn build_request(
         schema,
     )
     .map_err(|e| EngineError::InvalidRequest(render_chain(&e)))
+}
+
+/// A request's context as Cedar parses it for `action` (against the schema, when there is one).
+pub(crate) fn parse_context(
+    bundle: &Bundle,
+    action: &EntityUid,
+    context: Option<&Value>,
+) -> Result<Context, EngineError> {
+    match context {
+        None | Some(Value::Null) => Ok(Context::empty()),
+        Some(v) => Context::from_json_value(v.clone(), bundle.schema().map(|s| (s, action)))
+            .map_err(|e| EngineError::InvalidRequest(render_chain(&e))),
+    }
 }
 
 fn to_response(bundle: &Bundle, response: &Response) -> DecisionResponse {
@@ -926,7 +934,7 @@ fn request_roots(
     roots
 }
 
-fn context_entities(value: &Value, out: &mut Vec<cedar_policy_core::ast::EntityUID>) {
+pub(crate) fn context_entities(value: &Value, out: &mut Vec<cedar_policy_core::ast::EntityUID>) {
     match value {
         Value::Object(map) => {
             if let Some(r) = crate::entity_json::entity_ref_of(value) {

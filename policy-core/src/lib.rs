@@ -43,6 +43,7 @@ mod packed;
 mod partition;
 mod plan_counts;
 pub mod profile;
+mod query;
 pub mod request_time;
 pub mod roles;
 mod rules;

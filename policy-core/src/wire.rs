@@ -234,3 +234,6 @@ pub struct BundleInfo {
     pub files: Vec<String>,
     pub warnings: Vec<Diagnostic>,
 }
+
+mod query;
+pub use query::*;

@@ -7,6 +7,7 @@ pub mod decide;
 pub mod diff;
 pub mod fmt;
 pub mod profile;
+pub mod query;
 pub mod test;
 
 // Commands that reach a server, its store or its guest (the `server` feature).

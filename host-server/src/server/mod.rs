@@ -81,6 +81,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .route("/v1/decide/batch", post(routes::decide::batch))
         .route("/v1/matrix", post(routes::decide::matrix))
+        .route("/v1/query/resources", post(routes::query::resources))
+        .route("/v1/query/principals", post(routes::query::principals))
+        .route("/v1/query/plan", post(routes::query::plan))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             admission::admit_decisions,

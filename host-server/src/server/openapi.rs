@@ -6,7 +6,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::routes::{admin, decide, entities, invitations, ops};
+use super::routes::{admin, decide, entities, invitations, ops, query};
 
 /// A Cedar entity record (Cedar entity JSON); `__entity` / `__extn` escapes are accepted.
 /// Documentation only: the server passes entity records to the engine as JSON.
@@ -46,6 +46,9 @@ impl Modify for Bearer {
         decide::decide,
         decide::batch,
         decide::matrix,
+        query::resources,
+        query::principals,
+        query::plan,
         entities::replace,
         entities::patch,
         ops::active_bundle,

@@ -982,7 +982,7 @@ impl AppState {
 }
 
 /// An engine refusal as the API's error (its JSON body passed through).
-fn engine_error(e: policy_core::EngineError) -> ApiError {
+pub(crate) fn engine_error(e: policy_core::EngineError) -> ApiError {
     ApiError::Engine(policy_core::json_api::error_json(&(&e).into()))
 }
 

@@ -21,6 +21,7 @@
 //! Invariant: after any delta the store equals what a full load of the resulting records gives.
 //! Removing an entity does not rewrite other entities' parent lists (as a reload would not).
 
+mod lookup;
 mod value;
 
 use std::collections::HashSet;
@@ -37,6 +38,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use smol_str::SmolStr;
 
 use crate::error::EngineError;
+pub(crate) use lookup::Slots;
 use value::{Ix, Val};
 
 /// Deepest `parents` chain accepted; bounds recursion (and stack use in wasm).

@@ -73,7 +73,7 @@ async fn decide_one(
 /// as Amazon Verified Permissions' `IsAuthorizedWithToken` takes it from the identity token —
 /// filled in when the body leaves it out, refused when the body names someone else. Without
 /// such a token the body is decided as sent.
-fn principal_from_token(
+pub(crate) fn principal_from_token(
     state: &AppState,
     authorization: Option<&str>,
     input: String,

@@ -5,6 +5,7 @@ pub mod decide;
 pub mod entities;
 pub mod invitations;
 pub mod ops;
+pub mod query;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;

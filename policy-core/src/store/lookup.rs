@@ -1,0 +1,106 @@
+//! Reverse lookups for list queries (`crate::query`): which entities of a type are in, or point
+//! through an attribute path at, a set of entities. Each works on slot numbers and the store's
+//! own values, without rebuilding a Cedar entity, so a scan of every document of a large store
+//! costs a comparison per document rather than a decision.
+
+use cedar_policy_core::ast::{EntityType, EntityUID};
+use rustc_hash::FxHashSet;
+use smol_str::SmolStr;
+
+use super::value::{Ix, Val};
+use super::EntityStore;
+
+/// A set of the store's entities, by slot number.
+pub(crate) type Slots = FxHashSet<Ix>;
+
+impl EntityStore {
+    /// The held entities of type `ty`.
+    pub(crate) fn slots_of_type(&self, ty: &EntityType) -> Slots {
+        self.by_type.get(ty).cloned().unwrap_or_default()
+    }
+
+    /// `uid` and every entity it is `in` (its closed ancestors); empty when it is unknown.
+    pub(crate) fn self_and_ancestors(&self, uid: &EntityUID) -> Slots {
+        let Some(ix) = self.ix(uid) else {
+            return Slots::default();
+        };
+        let mut out: Slots = [ix].into_iter().collect();
+        if let Some(held) = self.held_at(ix) {
+            out.extend(held.parents.iter().chain(held.indirect.iter()).copied());
+        }
+        out
+    }
+
+    /// `uid` and every held entity `in` it (through the children index, not a scan).
+    pub(crate) fn self_and_descendants(&self, uid: &EntityUID) -> Slots {
+        let Some(ix) = self.ix(uid) else {
+            return Slots::default();
+        };
+        let mut out: Slots = [ix].into_iter().collect();
+        let mut todo = vec![ix];
+        while let Some(next) = todo.pop() {
+            for kid in self.children.get(&next).into_iter().flatten() {
+                if out.insert(*kid) {
+                    todo.push(*kid);
+                }
+            }
+        }
+        out
+    }
+
+    /// The held entities of type `ty` whose value at `path` (an attribute, then record fields)
+    /// is an entity of `targets`, or a set holding one.
+    pub(crate) fn pointing_through(
+        &self,
+        ty: &EntityType,
+        path: &[SmolStr],
+        targets: &Slots,
+    ) -> Slots {
+        let Some((attr, fields)) = path.split_first() else {
+            return Slots::default();
+        };
+        let Some(of_type) = self.by_type.get(ty) else {
+            return Slots::default();
+        };
+        of_type
+            .iter()
+            .copied()
+            .filter(|ix| {
+                let Some(held) = self.held_at(*ix) else {
+                    return false;
+                };
+                let value = held.attrs.iter().find(|(k, _)| k == attr).map(|(_, v)| v);
+                value
+                    .and_then(|v| field_at(v, fields))
+                    .is_some_and(|v| names_one_of(v, targets))
+            })
+            .collect()
+    }
+
+    /// The uid held in slot `ix`.
+    pub(crate) fn uid_of_slot(&self, ix: Ix) -> &EntityUID {
+        self.uid_at(ix)
+    }
+
+    /// The slot number of a held entity.
+    pub(crate) fn slot_of(&self, uid: &EntityUID) -> Option<Ix> {
+        self.held_of(uid).map(|(ix, _)| ix)
+    }
+}
+
+fn field_at<'v>(value: &'v Val, fields: &[SmolStr]) -> Option<&'v Val> {
+    fields.iter().try_fold(value, |v, name| match v {
+        Val::Record(pairs) => pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v),
+        _ => None,
+    })
+}
+
+fn names_one_of(value: &Val, targets: &Slots) -> bool {
+    match value {
+        Val::Entity(ix) => targets.contains(ix),
+        Val::Set(items) => items
+            .iter()
+            .any(|v| matches!(v, Val::Entity(ix) if targets.contains(ix))),
+        _ => false,
+    }
+}
