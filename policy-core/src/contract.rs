@@ -20,7 +20,8 @@ use crate::testing::{CaseResult, Coverage, TestReport};
 use crate::wire::{
     BatchItem, BatchRequest, BatchResponse, BundleInfo, Decision, DecisionRequest,
     DecisionResponse, DeltaReport, EntityDelta, EntityRef, ErrorBody, EvaluationError,
-    MatrixRequest, MatrixResponse, MatrixRow, ProfileDifference,
+    MatrixRequest, MatrixResponse, MatrixRow, PlanRequest, PlanResponse, PrincipalList,
+    PrincipalQuery, ProfileDifference, ResourceList, ResourceQuery,
 };
 use crate::{
     AccessProfile, Diagnostic, ErrorCode, FieldLevel, Location, PolicyValidation, Severity,
@@ -117,6 +118,20 @@ fn declarations(cfg: &Config) -> Vec<Declaration> {
         declaration::<NotReplayable>(cfg),
         declaration::<Licence>(cfg),
         declaration::<Roles>(cfg),
+        declaration::<ResourceQuery>(cfg),
+        declaration::<ResourceList>(cfg),
+        declaration::<PrincipalQuery>(cfg),
+        declaration::<PrincipalList>(cfg),
+        declaration::<PlanRequest>(cfg),
+        declaration::<PlanResponse>(cfg),
+        declaration::<crate::wire::Plan>(cfg),
+        declaration::<crate::wire::Condition>(cfg),
+        declaration::<crate::wire::PathStep>(cfg),
+        declaration::<crate::wire::SqlMapping>(cfg),
+        declaration::<crate::wire::SqlDialect>(cfg),
+        declaration::<crate::wire::TableMapping>(cfg),
+        declaration::<crate::wire::JoinTable>(cfg),
+        declaration::<crate::wire::SqlFilter>(cfg),
     ]
 }
 

@@ -167,10 +167,16 @@ pub enum Op {
     Roles,
     /// → every `FieldLevel`, lowest first.
     FieldLevels,
+    /// `ResourceQuery` → `ResourceList` (on the whole store, not a slice).
+    QueryResources,
+    /// `PrincipalQuery` → `PrincipalList`.
+    QueryPrincipals,
+    /// `PlanRequest` → `PlanResponse`.
+    QueryPlan,
 }
 
 impl Op {
-    pub const ALL: [Op; 17] = [
+    pub const ALL: [Op; 20] = [
         Self::Decide,
         Self::Batch,
         Self::Matrix,
@@ -188,6 +194,9 @@ impl Op {
         Self::Licences,
         Self::Roles,
         Self::FieldLevels,
+        Self::QueryResources,
+        Self::QueryPrincipals,
+        Self::QueryPlan,
     ];
 
     /// Whether the operation decides on an entity slice ([`slice_for`], [`call_on_slice`]):
@@ -219,6 +228,9 @@ impl Op {
             Self::Licences => "licences",
             Self::Roles => "roles",
             Self::FieldLevels => "field_levels",
+            Self::QueryResources => "query_resources",
+            Self::QueryPrincipals => "query_principals",
+            Self::QueryPlan => "query_plan",
         }
     }
 }
@@ -391,6 +403,9 @@ pub fn call(engine: &mut Engine, op: Op, input: &str) -> Result<String, ErrorBod
                 engine,
                 &parse::<crate::directory::DirectoryRequest>(input)?,
             )?),
+            Op::QueryResources => to_json(&engine.query_resources(&parse(input)?)?),
+            Op::QueryPrincipals => to_json(&engine.query_principals(&parse(input)?)?),
+            Op::QueryPlan => to_json(&engine.query_plan(&parse(input)?)?),
             Op::Impact => {
                 let r: ImpactRequest = parse(input)?;
                 let candidate =

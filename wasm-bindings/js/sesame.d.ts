@@ -5,8 +5,9 @@
 import type {
   AccessProfile, BatchResponse, BundleDiff, BundleInfo, BundleLoad, CedarEntity, DecisionRequest,
   DecisionResponse, DeltaReport, Diagnostic, ErrorCode, DirectoryPlan, DirectoryRequest, EntityDelta,
-  EntityRef, FieldLevel, ImpactReport, Licence, Location, LoggedDecision, MatrixRequest, MatrixResponse, Op, ProfileDifference,
-  Roles, TestReport, Validation,
+  EntityRef, FieldLevel, ImpactReport, Licence, Location, LoggedDecision, MatrixRequest, MatrixResponse, Op, PlanRequest, PlanResponse,
+  PrincipalList, PrincipalQuery, ProfileDifference, ResourceList, ResourceQuery, Roles, TestReport,
+  Validation,
 } from "./wire.js";
 
 export type * from "./wire.js";
@@ -41,6 +42,12 @@ export declare class Sesame {
   roles(): Roles;
   /** Every field level, lowest first. */
   fieldLevels(): FieldLevel[];
+  /** The resources of a type a principal may act on: exact, paged (docs/query.md). */
+  queryResources(query: ResourceQuery): ResourceList;
+  /** The principals of a type that may act on a resource. */
+  queryPrincipals(query: PrincipalQuery): PrincipalList;
+  /** A condition on resources of a type, and its SQL for a mapping. */
+  queryPlan(request: PlanRequest): PlanResponse;
   /** Raw JSON in, raw JSON out: `json` is the input of `op`, the answer its output. */
   callJson(op: Op, json: string): string;
 }

@@ -72,6 +72,12 @@ export class Sesame {
   roles() { return this.#call("roles", {}); }
   /** Every field level, lowest first: `["none", "print", "read", "full"]`. */
   fieldLevels() { return this.#call("field_levels", {}); }
+  /** The resources of a type `principal` may take `action` on: exact, paged (docs/query.md). */
+  queryResources(query) { return this.#call("query_resources", query); }
+  /** The principals of a type that may take `action` on `resource`. */
+  queryPrincipals(query) { return this.#call("query_principals", query); }
+  /** A condition on resources of a type (and its SQL WHERE clause, given a mapping). */
+  queryPlan(request) { return this.#call("query_plan", request); }
   /** Raw JSON in, raw JSON out: for callers that already hold JSON text. */
   callJson(op, json) {
     try {

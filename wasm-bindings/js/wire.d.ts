@@ -18,7 +18,7 @@ export type EntityRef = { type: string, id: string, };
  * The operations of the JSON API. Every face names them with this enum (the browser package and
  * the wasmtime guest receive the name as text and parse it here), so a name is spelled once.
  */
-export type Op = "decide" | "batch" | "matrix" | "field_level" | "apply_delta" | "replace_entities" | "profiles" | "compare_profiles" | "info" | "run_tests" | "validate" | "diff" | "directory" | "impact" | "licences" | "roles" | "field_levels";
+export type Op = "decide" | "batch" | "matrix" | "field_level" | "apply_delta" | "replace_entities" | "profiles" | "compare_profiles" | "info" | "run_tests" | "validate" | "diff" | "directory" | "impact" | "licences" | "roles" | "field_levels" | "query_resources" | "query_principals" | "query_plan";
 
 /**
  * One authorization question.
@@ -419,3 +419,93 @@ firm: Array<string>,
  * Names of the teams in any entity's `teams` record.
  */
 company: Array<string>, };
+
+/**
+ * `POST /v1/query/resources`: the resources of one type `principal` may take `action` on.
+ */
+export type ResourceQuery = { principal: EntityRef, action: EntityRef, resource_type: string, context?: Record<string, unknown>, 
+/**
+ * At most this many per page (default 100, at most 1,000).
+ */
+limit?: number | null, 
+/**
+ * The `next` of the previous page.
+ */
+cursor?: string | null, };
+
+/**
+ * A page of resources, sorted by id; `next` is set when more follow.
+ */
+export type ResourceList = { resources: Array<EntityRef>, next?: string | null, bundle_digest: string, };
+
+/**
+ * `POST /v1/query/principals`: the principals of one type that may take `action` on `resource`.
+ */
+export type PrincipalQuery = { action: EntityRef, resource: EntityRef, principal_type: string, context?: Record<string, unknown>, limit?: number | null, cursor?: string | null, };
+
+/**
+ * A page of principals, sorted by id; `next` is set when more follow.
+ */
+export type PrincipalList = { principals: Array<EntityRef>, next?: string | null, bundle_digest: string, };
+
+/**
+ * `POST /v1/query/plan`: a filter on resources of one type, for data that lives elsewhere.
+ */
+export type PlanRequest = { principal: EntityRef, action: EntityRef, resource_type: string, context?: Record<string, unknown>, 
+/**
+ * Where the resources' data lives; with it the answer carries the SQL `WHERE` clause.
+ */
+sql?: SqlMapping | null, };
+
+/**
+ * The plan: decided for every resource of the type, or a condition on the resource.
+ */
+export type PlanResponse = { plan: Plan, 
+/**
+ * The condition as a parameterized `WHERE` clause, when a mapping was given.
+ */
+sql?: SqlFilter | null, bundle_digest: string, };
+
+export type Plan = { "kind": "always_allowed" } | { "kind": "always_denied" } | { "kind": "condition", condition: Condition, };
+
+/**
+ * A condition on the resource (docs/query.md). Literals are JSON strings, numbers and booleans,
+ * or entity references.
+ */
+export type Condition = { "op": "true" } | { "op": "false" } | { "op": "and", args: Array<Condition>, } | { "op": "or", args: Array<Condition>, } | { "op": "not", arg: Condition, } | { "op": "eq", path: Array<PathStep>, value: unknown, } | { "op": "one_of", path: Array<PathStep>, values: Array<unknown>, } | { "op": "in", path: Array<PathStep>, entities: Array<EntityRef>, } | { "op": "contains", path: Array<PathStep>, value: unknown, } | { "op": "has", path: Array<PathStep>, } | { "op": "compare", path: Array<PathStep>, cmp: string, value: number, };
+
+/**
+ * One step of an attribute path: `attribute` (an attribute, then record fields) read on an
+ * entity of `entity_type`. A path's steps go from the resource outward; an empty path is the
+ * resource itself.
+ */
+export type PathStep = { entity_type: string, attribute: Array<string>, };
+
+/**
+ * How the resources' data is laid out in SQL tables.
+ */
+export type SqlMapping = { dialect: SqlDialect, 
+/**
+ * Keyed by entity type.
+ */
+tables: { [key in string]: TableMapping }, };
+
+export type SqlDialect = "postgres" | "sqlite";
+
+/**
+ * One entity type's table: its id column, a column per attribute (nested record fields joined
+ * with `.`, entity references as the referenced entity's id), a join table per set-valued
+ * attribute, and optionally a table of its ancestors (every ancestor, not only parents).
+ */
+export type TableMapping = { table: string, id: string, columns: { [key in string]: string }, sets: { [key in string]: JoinTable }, ancestors?: JoinTable | null, };
+
+/**
+ * A two-column table: `owner` (the entity's id) to `value`.
+ */
+export type JoinTable = { table: string, owner: string, value: string, };
+
+/**
+ * A `WHERE` clause (the resource table named by its own name) and its parameters, in order:
+ * `$1, $2, …` for PostgreSQL, `?1, ?2, …` for SQLite.
+ */
+export type SqlFilter = { where: string, params: Array<unknown>, };
