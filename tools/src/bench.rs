@@ -42,6 +42,8 @@ pub struct BenchReport {
     pub cedar_delta_insert_us: f64,
     pub delta_remove_document_us: f64,
     pub allow_count: usize,
+    /// List queries and plans on the same firm (`bench_query`).
+    pub query: crate::bench_query::QueryBenchReport,
     /// The wasmtime guest on the same requests, when a guest module was given.
     pub guest: Option<crate::bench_guest::GuestBenchReport>,
 }
@@ -56,6 +58,8 @@ pub enum BenchError {
     Guest(#[from] crate::bench_guest::GuestBenchError),
     #[error("native cedar and policy-core disagree on request #{0}")]
     Disagree(usize),
+    #[error("the document list of {0} differs from deciding every document")]
+    QueryDisagrees(String),
 }
 
 fn cedar_request(bundle: &Bundle, r: &DecisionRequest) -> Result<Request, BenchError> {
@@ -269,11 +273,14 @@ pub fn run(
     let cedar_delta_insert_us = t.elapsed().as_secs_f64() * 1e6;
     std::hint::black_box(&cedar_entities);
 
+    let query = crate::bench_query::run(&engine, size, rounds)?;
+
     let cedar_prebuilt_ns = median(cedar_pre);
     let cedar_from_json_ns = median(cedar_json);
     let engine_ns = median(ours);
     let engine_matrix_cell_ns = median(matrix_cells);
     Ok(BenchReport {
+        query,
         guest,
         engine_matrix_cell_ns,
         ratio_matrix_cell_vs_cedar_from_json: engine_matrix_cell_ns / cedar_from_json_ns,

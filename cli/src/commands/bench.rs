@@ -80,6 +80,12 @@ pub fn run(
                 "  the same insert in cedar_policy::Entities: {:.0} µs",
                 report.cedar_delta_insert_us
             );
+            let q = &report.query;
+            println!(
+                "list query: {} internal users' documents among {} (mean {:.0} each): {:.2} ms per list, \
+                 {:.0} ms deciding every document one by one (ratio {:.4}); plan with SQL {:.0} us",
+                q.users, q.documents, q.listed_mean, q.list_ms, q.one_by_one_ms, q.ratio_list_vs_one_by_one, q.plan_us
+            );
             if let Some(g) = &report.guest {
                 println!("wasmtime guest (JSON in/out, same requests; native = json_api::call):");
                 println!(
