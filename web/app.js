@@ -1,6 +1,8 @@
 // The demo firm app: what a front-end developer does with Sesame. The page loads the browser
-// package once, the bundle the server enforces (by digest), and renders every screen from ONE
-// permission-matrix call per render — no call per button. When a new version is deployed the
+// package once, the bundle the server enforces (by digest), lists the documents the user may
+// view with one list query (exact, from the policies' structure: not a question per document),
+// and renders every screen from ONE permission-matrix call over what is shown — no call per
+// button. When a new version is deployed the
 // page notices (ETag) and swaps engines without a reload.
 import { loadSesame } from "/pkg/sesame.js";
 
@@ -57,8 +59,8 @@ function render() {
   const firm = me?.attrs?.firm?.__entity?.id ?? "dupont";
   const sections = ofType("Section").map((r) => r.uid.id);
   const clients = ofType("Client").map((r) => r.uid);
-  const documents = ofType("Document").map((r) => r.uid);
   const started = performance.now();
+  const documents = listAll({ principal: ref("User", user), action: ref("Action", "view_document"), resource_type: "Document" });
   const matrix = engine.matrix({
     principal: ref("User", user),
     actions: [...DOC_ACTIONS, ...CLIENT_ACTIONS, ...FIRM_ACTIONS, "view_section"].map((a) => ref("Action", a)),
@@ -88,7 +90,7 @@ function render() {
     return tr;
   }) : [emptyRow("no client visible to this user", 2)]));
 
-  const visibleDocs = documents.filter((d) => row("Document", d.id)?.decisions.view_document === "allow");
+  const visibleDocs = documents;
   $("documents").tBodies[0].replaceChildren(...(visibleDocs.length ? visibleDocs.map((d) => {
     const r = row("Document", d.id);
     const rec = records.find((x) => x.uid.type === "Document" && x.uid.id === d.id);
@@ -107,10 +109,22 @@ function render() {
 
   $("digest").textContent = digest.slice(0, 19);
   $("digest").title = digest;
-  $("timing").textContent = `${matrix.rows.length} rows in ${elapsed.toFixed(1)} ms (one matrix call, in the page)`;
+  $("timing").textContent = `${documents.length} documents listed and ${matrix.rows.length} rows in ${elapsed.toFixed(1)} ms (one list query, one matrix call, in the page)`;
   $("status").textContent = `ready: ${records.length} entities, policy version ${digest}`;
   document.body.dataset.digest = digest;
   document.body.dataset.user = user;
+}
+
+/** Every page of a resource list query. */
+function listAll(query) {
+  const out = [];
+  let cursor;
+  do {
+    const page = engine.queryResources({ ...query, limit: 1000, cursor });
+    out.push(...page.resources);
+    cursor = page.next;
+  } while (cursor);
+  return out;
 }
 
 function emptyRow(text, span) {

@@ -402,6 +402,24 @@ try {
   await waitText(page, "matrix-table", "invoice.iban on inv-1");
   const veraRow = await page.$$eval("[data-testid=matrix-vera] td", (tds) => tds.map((td) => td.textContent));
   check(veraRow.includes("print") && veraRow.includes("none"), `field levels per user (vera, junior profile: ${veraRow.slice(-4).join(" ")})`);
+  // Who can see this document? (a principal list query) is exactly the matrix's viewers.
+  const whoSees = await page.$$eval("[data-testid=who-can-see] li", (lis) => lis.map((li) => li.textContent.replace(/^User /, "")));
+  const matrixUsers = await page.$$eval("[data-testid=matrix-table]", ([table]) => {
+    const heads = [...table.tHead.rows[0].cells].map((c) => c.textContent);
+    const col = heads.indexOf("view inv-1");
+    const rows = [...table.tBodies[0].rows];
+    const pick = (want) => rows.filter((r) => (r.cells[col].textContent === "allow") === want).map((r) => r.cells[0].textContent);
+    return { viewers: pick(true), others: pick(false) };
+  });
+  const sorted = (xs) => JSON.stringify([...xs].sort());
+  check(whoSees.length > 0 && sorted(whoSees) === sorted(matrixUsers.viewers), `who can see inv-1 (${whoSees.join(", ")}) = the matrix's viewers`);
+  // What can this user see? (resource list queries) holds inv-1 exactly for its viewers.
+  for (const [user, sees] of [[matrixUsers.viewers[0], true], [matrixUsers.others[0], false]]) {
+    await page.selectOption("[data-testid=query-user]", user);
+    await page.waitForFunction((u) => document.querySelector("[data-testid=query-user]").value === u, user);
+    const listed = await page.isVisible("[data-testid=sees-Document-inv-1]");
+    check(listed === sees, `what ${user} can see ${sees ? "holds" : "lacks"} inv-1`);
+  }
   await page.selectOption("[data-testid=matrix-rows]", "roles");
   await page.waitForSelector("[data-testid=matrix-administrator]");
   check(true, "the matrix by roles");

@@ -28,6 +28,8 @@ try {
   check(await page.isVisible("[data-testid=client-acme]"), "carol sees her client acme");
   check(!(await page.isVisible("[data-testid=client-globex]")), "carol does not see globex (not assigned)");
   check(await page.isEnabled("[data-testid=document-inv-1-edit_document]"), "carol may edit inv-1");
+  const timing = await page.textContent("[data-testid=timing]");
+  check(timing.includes("one list query"), `the document list comes from one list query (${timing})`);
   const digest1 = await page.getAttribute("body", "data-digest");
   check(digest1?.startsWith("sha256:"), "the page shows the version digest");
   check((await page.textContent("[data-testid=timing]")).includes("one matrix call"), "decision time shown");

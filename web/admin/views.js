@@ -1,5 +1,6 @@
 // Read-only views: the permission matrix (rows users or roles, columns firm actions, sections,
-// clients, a document's actions and field levels, cells computed in the page) and the activity history: for an
+// clients, a document's actions and field levels, cells computed in the page), who can see a document and what a user
+// can see (list queries, in the page), and the activity history: for an
 // operator the server's whole hash-chained audit (sign-ins, creations, modifications, deletions, deploys), for a firm
 // user his firm's own history (/v1/activity, when the bundle allows him `view_activity`), filtered and exported as CSV.
 import { $, actorFirm, api, boundSession, element, entitiesOf, firmProfiles, idOf, may, ref, session, status, tokenMay } from "./session.js";
@@ -65,6 +66,39 @@ export function renderMatrix() {
       return element("td", { className: kind, textContent: value });
     })));
   $("matrix-table").replaceChildren(element("thead", {}, head), element("tbody", {}, ...body));
+  renderQueries(doc);
+}
+
+/** Every page of a list query (`queryResources` or `queryPrincipals`), as the list's items. */
+function listAll(call, query, key) {
+  const out = [];
+  let cursor;
+  do {
+    const page = call({ ...query, limit: 1000, cursor });
+    out.push(...page[key]);
+    cursor = page.next;
+  } while (cursor);
+  return out;
+}
+
+const item = (r, testid) => element("li", { textContent: `${r.type} ${r.id}`, testid });
+
+/** "Who can see this document?" and "What can this user see?": list queries on the page's engine. */
+function renderQueries(doc) {
+  const engine = session.engine;
+  const who = listAll((q) => engine.queryPrincipals(q), { action: ref("Action", "view_document"), resource: doc, principal_type: "User" }, "principals");
+  $("who-can-see").replaceChildren(...(who.length ? who.map((u) => item(u, `who-${u.id}`)) : [element("li", { textContent: "nobody" })]));
+  const users = entitiesOf("User").map((u) => u.uid.id);
+  const picked = $("query-user").value || users[0];
+  $("query-user").replaceChildren(...users.map((id) => element("option", { value: id, textContent: id, selected: id === picked })));
+  $("query-user").value = picked;
+  if (!picked) return;
+  const principal = ref("User", picked);
+  const seen = [
+    ...listAll((q) => engine.queryResources(q), { principal, action: ref("Action", "view_client"), resource_type: "Client" }, "resources"),
+    ...listAll((q) => engine.queryResources(q), { principal, action: ref("Action", "view_document"), resource_type: "Document" }, "resources"),
+  ];
+  $("user-can-see").replaceChildren(...(seen.length ? seen.map((r) => item(r, `sees-${r.type}-${r.id}`)) : [element("li", { textContent: "nothing" })]));
 }
 
 function describe(record) {
@@ -137,6 +171,7 @@ export async function renderActivity() {
 export function initViews() {
   $("matrix-rows").onchange = renderMatrix;
   $("matrix-document").onchange = renderMatrix;
+  $("query-user").onchange = renderMatrix;
   $("activity-kind").onchange = () => renderActivity();
   for (const id of ["activity-user", "activity-client", "activity-from", "activity-to"]) $(id).onchange = () => renderActivity();
   $("activity-csv").onclick = exportCsv;
