@@ -87,3 +87,130 @@ async fn the_service_answers_in_process_from_the_seeded_version() -> TestResult 
     let _ = std::fs::remove_dir_all(&data);
     Ok(())
 }
+
+/// The ids of a fixture's entities of one type.
+fn fixture_ids(ty: &str) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    let text = std::fs::read_to_string(repo().join("policies/tests/fixtures/demo-firm.json"))?;
+    let records: Vec<Value> = serde_json::from_str(&text)?;
+    Ok(records
+        .iter()
+        .filter(|r| r["uid"]["type"] == ty)
+        .filter_map(|r| r["uid"]["id"].as_str().map(String::from))
+        .collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_query_endpoints_list_what_the_decide_endpoint_allows() -> TestResult {
+    let data = std::env::temp_dir().join(format!("sesame-app-query-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let mut config = ServeConfig::new(data.clone(), default_guest_path());
+    config.seed_bundle = Some(repo().join("policies"));
+    config.seed_entities = Some(repo().join("policies/tests/fixtures/demo-firm.json"));
+    config.guest_cache = Some(repo().join("target/guest-cache"));
+    config.workers = 1;
+    let router = app(tokio::task::block_in_place(|| open_state(config))?);
+    let documents = fixture_ids("Document")?;
+    let users = fixture_ids("User")?;
+
+    // Every user's document list (pages of 2) is exactly what /v1/decide allows, one by one.
+    let mut listed_any = false;
+    for user in &users {
+        let mut listed: Vec<String> = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut body = json!({
+                "principal": {"type": "User", "id": user},
+                "action": {"type": "Action", "id": "view_document"},
+                "resource_type": "Document", "limit": 2,
+            });
+            if let Some(c) = &cursor {
+                body["cursor"] = json!(c);
+            }
+            let (status, page) = call(&router, "POST", "/v1/query/resources", Some(&body)).await?;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            listed.extend(
+                page["resources"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| r["id"].as_str().map(String::from)),
+            );
+            match page["next"].as_str() {
+                Some(next) => cursor = Some(next.to_string()),
+                None => break,
+            }
+        }
+        let mut allowed = Vec::new();
+        for doc in &documents {
+            let request = json!({
+                "principal": {"type": "User", "id": user},
+                "action": {"type": "Action", "id": "view_document"},
+                "resource": {"type": "Document", "id": doc},
+            });
+            let (_, answer) = call(&router, "POST", "/v1/decide", Some(&request)).await?;
+            if answer["decision"] == "allow" {
+                allowed.push(doc.clone());
+            }
+        }
+        allowed.sort();
+        assert_eq!(listed, allowed, "{user}");
+        listed_any |= !listed.is_empty();
+    }
+    assert!(listed_any);
+
+    // Who may view inv-1: the users /v1/decide allows.
+    let body = json!({
+        "action": {"type": "Action", "id": "view_document"},
+        "resource": {"type": "Document", "id": "inv-1"},
+        "principal_type": "User",
+    });
+    let (status, who) = call(&router, "POST", "/v1/query/principals", Some(&body)).await?;
+    assert_eq!(status, StatusCode::OK, "{who}");
+    let who: Vec<&str> = who["principals"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    for user in &users {
+        let (_, answer) = call(&router, "POST", "/v1/decide", Some(&view_inv1(user))).await?;
+        assert_eq!(
+            who.contains(&user.as_str()),
+            answer["decision"] == "allow",
+            "{user}"
+        );
+    }
+
+    // A plan with its SQL; an unknown resource type is a typed 400.
+    let body = json!({
+        "principal": {"type": "User", "id": "carol"},
+        "action": {"type": "Action", "id": "view_document"},
+        "resource_type": "Document",
+        "sql": {"dialect": "sqlite", "tables": {
+            "Document": {"table": "documents", "id": "id", "columns": {"client": "client_id", "kind": "kind", "archived": "archived"},
+                         "ancestors": {"table": "document_ancestors", "owner": "document_id", "value": "ancestor_id"}},
+            "Client": {"table": "clients", "id": "id", "columns": {"firm": "firm_id", "plan": "plan_id",
+                "teams.accountant": "a", "teams.collaborator": "b", "teams.client": "c", "teams.auditor": "d",
+                "teams.director": "e", "teams.billing": "f", "teams.customer_invoicing": "g",
+                "teams.supplier_invoices": "h", "teams.internal_accountant": "i"},
+                "sets": {"detached": {"table": "client_detached", "owner": "client_id", "value": "user_id"}}},
+            "Plan": {"table": "plans", "id": "id", "sets": {"client_roles": {"table": "plan_client_roles", "owner": "plan_id", "value": "role"}}}
+        }}
+    });
+    let (status, plan) = call(&router, "POST", "/v1/query/plan", Some(&body)).await?;
+    assert_eq!(status, StatusCode::OK, "{plan}");
+    assert_eq!(plan["plan"]["kind"], "condition", "{plan}");
+    assert!(
+        plan["sql"]["where"]
+            .as_str()
+            .is_some_and(|w| w.contains("documents.client_id")),
+        "{plan}"
+    );
+    let mut bad = body.clone();
+    bad["resource_type"] = json!("No Such Type");
+    let (status, error) = call(&router, "POST", "/v1/query/plan", Some(&bad)).await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(error["code"], "invalid_request", "{error}");
+    let _ = std::fs::remove_dir_all(&data);
+    Ok(())
+}

@@ -105,6 +105,18 @@ fn wanted<'b>(
         .collect())
 }
 
+/// Whether decisions of `action` on `resource` (a firm, for plan limits) put counts of that
+/// firm's users into the context: then each firm is decided on a context of its own.
+pub(crate) fn counts_per_resource(
+    bundle: &Bundle,
+    action: &EntityRef,
+    resource: &EntityRef,
+    context: Option<&Value>,
+) -> Result<bool, EngineError> {
+    let sent = as_record(context).unwrap_or_default();
+    Ok(!wanted(bundle, action, resource, &sent)?.is_empty())
+}
+
 /// The caller's context as a record (`None`: not a record, refused when the request is built).
 fn as_record(context: Option<&Value>) -> Option<Map<String, Value>> {
     match context {

@@ -22,7 +22,6 @@ use serde_json::Value;
 use crate::engine::{context_entities, decide_with, parse_context, Engine, HostTime};
 use crate::entity_json::to_uid;
 use crate::error::EngineError;
-use crate::firm_model::Part;
 use crate::store::Slots;
 use crate::wire::{
     Condition, Decision, DecisionRequest, EntityRef, Plan, PlanRequest, PlanResponse,
@@ -97,11 +96,16 @@ impl Engine {
         Ok(stamped.or_else(|| context.cloned()))
     }
 
-    /// Whether decisions on resources of `type_name` count a firm's users (plan limits): then
-    /// each resource has a context of its own, and no residual stands for all of them.
-    fn counted_per_resource(&self, type_name: &str) -> bool {
-        self.firm_model()
-            .is_some_and(|m| m.is(Part::Firm, type_name))
+    /// Whether decisions of `action` on resources of `type_name` count a firm's users (plan
+    /// limits): then each resource has a context of its own, and no residual stands for all.
+    fn counted_per_resource(
+        &self,
+        action: &EntityRef,
+        type_name: &str,
+        context: Option<&Value>,
+    ) -> Result<bool, EngineError> {
+        let placeholder = EntityRef::new(type_name, "");
+        crate::plan_counts::counts_per_resource(&self.bundle, action, &placeholder, context)
     }
 
     fn residuals_for(
@@ -166,7 +170,8 @@ impl Engine {
         let limit = limit_of(query.limit)?;
         let ty = entity_type(&query.resource_type)?;
         let principal = to_uid(&query.principal)?;
-        let per_resource = self.counted_per_resource(&query.resource_type);
+        let per_resource =
+            self.counted_per_resource(&query.action, &query.resource_type, query.context.as_ref())?;
         let placeholder = EntityRef::new(query.resource_type.clone(), "");
         let context = self.query_context(&query.action, &placeholder, query.context.as_ref())?;
         let (slots, everyone_allowed) = if per_resource {
@@ -252,7 +257,11 @@ impl Engine {
     /// may take the action, and its SQL for a mapping.
     pub fn query_plan(&self, request: &PlanRequest) -> Result<PlanResponse, EngineError> {
         let ty = entity_type(&request.resource_type)?;
-        if self.counted_per_resource(&request.resource_type) {
+        if self.counted_per_resource(
+            &request.action,
+            &request.resource_type,
+            request.context.as_ref(),
+        )? {
             return Err(EngineError::Unsupported(format!(
                 "a plan on `{}`: decisions on it count each one's users (plan limits), so no \
                  single condition stands for all; list them with /v1/query/resources",

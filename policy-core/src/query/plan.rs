@@ -89,6 +89,14 @@ impl ToCondition<'_> {
         arg2: &Residual,
         whole: &Residual,
     ) -> Result<Condition, EngineError> {
+        if let Some(condition) = self.tag_lookup(op, arg1, arg2) {
+            return condition;
+        }
+        if op == BinaryOp::In {
+            if let Some(condition) = self.in_tag(arg1, arg2) {
+                return condition;
+            }
+        }
         match op {
             BinaryOp::Eq => {
                 let (path, value) = match (
@@ -132,6 +140,21 @@ impl ToCondition<'_> {
                     .filter_map(|e| serde_json::to_value(e).ok())
                     .collect();
                 Ok(Condition::OneOf { path, values })
+            }
+            BinaryOp::HasTag if path_from(arg2, Var::Resource).is_some() => {
+                // K.hasTag(resource.path): the path's value is one of K's tag keys.
+                let known = known_entities(arg1).ok_or_else(|| self.unsupported(whole))?;
+                let mut keys: Vec<serde_json::Value> = Vec::new();
+                for uid in known {
+                    if let Some(entity) = self.store.get(uid) {
+                        let core: &cedar_policy_core::ast::Entity = entity.as_ref();
+                        keys.extend(core.tag_keys().map(|k| serde_json::Value::from(k.as_str())));
+                    }
+                }
+                Ok(Condition::OneOf {
+                    path: self.path(arg2, whole)?,
+                    values: keys,
+                })
             }
             BinaryOp::Contains if path_from(arg1, Var::Resource).is_none() => {
                 // [v1, v2].contains(resource.path)
@@ -182,6 +205,119 @@ impl ToCondition<'_> {
         }
     }
 
+    /// `K.getTag(resource.path) op literal` (either side), K a known entity: the path's value
+    /// is one of K's tag keys whose value passes (a missing key errors: the policy does not
+    /// apply). `None` when the shape is another.
+    fn tag_lookup(
+        &self,
+        op: BinaryOp,
+        arg1: &Residual,
+        arg2: &Residual,
+    ) -> Option<Result<Condition, EngineError>> {
+        let tag_of = |r: &Residual| match r {
+            Residual::Partial {
+                kind:
+                    ResidualKind::BinaryApp {
+                        op: BinaryOp::GetTag,
+                        arg1,
+                        arg2,
+                    },
+                ..
+            } if path_from(arg2, Var::Resource).is_some() => Some((arg1.clone(), arg2.clone())),
+            _ => None,
+        };
+        let long_of = |r: &Residual| match r {
+            Residual::Concrete { value, .. } => match value.value {
+                ValueKind::Lit(Literal::Long(n)) => Some(n),
+                _ => None,
+            },
+            _ => None,
+        };
+        let (owner, key, n, tag_first) = match (tag_of(arg1), tag_of(arg2)) {
+            (Some((owner, key)), None) => (owner, key, long_of(arg2)?, true),
+            (None, Some((owner, key))) => (owner, key, long_of(arg1)?, false),
+            _ => return None,
+        };
+        let passes = move |v: i64| match (op, tag_first) {
+            (BinaryOp::Eq, _) => v == n,
+            (BinaryOp::Less, true) => v < n,
+            (BinaryOp::Less, false) => n < v,
+            (BinaryOp::LessEq, true) => v <= n,
+            (BinaryOp::LessEq, false) => n <= v,
+            _ => false,
+        };
+        if !matches!(op, BinaryOp::Eq | BinaryOp::Less | BinaryOp::LessEq) {
+            return None;
+        }
+        let keys = self.tag_keys_where(&owner, |v| match v.value {
+            ValueKind::Lit(Literal::Long(found)) => passes(found),
+            _ => false,
+        })?;
+        Some(
+            self.path(&key, &key)
+                .map(|path| Condition::OneOf { path, values: keys }),
+        )
+    }
+
+    /// The tag keys of the known entity `owner` whose value `keep` picks.
+    fn tag_keys_where(
+        &self,
+        owner: &Residual,
+        keep: impl Fn(&Value) -> bool,
+    ) -> Option<Vec<serde_json::Value>> {
+        let mut keys = Vec::new();
+        for uid in known_entities(owner)? {
+            let Some(entity) = self.store.get(uid) else {
+                continue;
+            };
+            let core: &cedar_policy_core::ast::Entity = entity.as_ref();
+            for (k, value) in core.tags() {
+                if let cedar_policy_core::ast::PartialValue::Value(v) = value {
+                    if keep(v) {
+                        keys.push(serde_json::Value::from(k.as_str()));
+                    }
+                }
+            }
+        }
+        Some(keys)
+    }
+
+    /// `P in K.getTag(resource.path)`, P and K known: the tag keys of K whose value (an entity,
+    /// or a set of them) holds P or one of P's ancestors.
+    fn in_tag(&self, arg1: &Residual, arg2: &Residual) -> Option<Result<Condition, EngineError>> {
+        let Residual::Partial {
+            kind:
+                ResidualKind::BinaryApp {
+                    op: BinaryOp::GetTag,
+                    arg1: owner,
+                    arg2: key,
+                },
+            ..
+        } = arg2
+        else {
+            return None;
+        };
+        path_from(key, Var::Resource)?;
+        let mut above: std::collections::HashSet<EntityUID> = std::collections::HashSet::new();
+        for uid in known_entities(arg1)? {
+            above.extend(
+                self.store
+                    .self_and_ancestors(uid)
+                    .into_iter()
+                    .map(|ix| self.store.uid_of_slot(ix).clone()),
+            );
+        }
+        let is_above = |v: &Value| matches!(&v.value, ValueKind::Lit(Literal::EntityUID(u)) if above.contains(u.as_ref()));
+        let keys = self.tag_keys_where(owner, |v| match &v.value {
+            ValueKind::Set(set) => set.authoritative.iter().any(is_above),
+            _ => is_above(v),
+        })?;
+        Some(
+            self.path(key, key)
+                .map(|path| Condition::OneOf { path, values: keys }),
+        )
+    }
+
     fn path(&self, residual: &Residual, whole: &Residual) -> Result<Vec<PathStep>, EngineError> {
         let hops = path_from(residual, Var::Resource).ok_or_else(|| self.unsupported(whole))?;
         Ok(hops.into_iter().map(step).collect())
@@ -221,7 +357,8 @@ impl ToCondition<'_> {
         let expr: cedar_policy_core::ast::Expr = residual.clone().into();
         EngineError::Unsupported(format!(
             "policy `{}`: a filter cannot express `{expr}` (supported: and, or, not, if, ==, in, \
-             contains, has, <, <= on the resource's attributes; see docs/query.md)",
+             contains, has, hasTag and getTag on a known entity, <, <= on the resource's attributes; see \
+             docs/query.md)",
             self.policy
         ))
     }
