@@ -37,20 +37,49 @@ async fn body_for<T: serde::de::DeserializeOwned>(
     serde_json::from_str(&input).map_err(|e| ApiError::BadBody(e.to_string()))
 }
 
-/// Runs `query` on the active version's store with the tenants of `refs` resident.
+/// The tenants a token is bound to (a firm user's session, a scoped service token): `None`
+/// without a token, or for one bound to none.
+fn tenant_scope(state: &AppState, authorization: Option<&str>) -> Option<Vec<String>> {
+    authorization?;
+    state
+        .auth
+        .authorize(authorization, crate::server::auth::AdminAction::Decide)
+        .ok()
+        .and_then(|caller| caller.tenants)
+}
+
+/// Runs `query` on the active version's store with the tenants of `refs` resident. A caller
+/// bound to tenants asks only about an entity (`named`) of one of them, or a shared one.
 async fn run<T: Send>(
     state: &AppState,
-    refs: Vec<EntityRef>,
+    named: &EntityRef,
+    scope: Option<Vec<String>>,
+    mut refs: Vec<EntityRef>,
     query: impl FnOnce(&Engine) -> Result<T, policy_core::EngineError> + Send,
 ) -> Result<T, ApiError> {
+    refs.push(named.clone());
     let active = state.active()?;
     active
         .pool
-        .session(|_| active.pool.with_tenants(&refs, query))
+        .session(|_| {
+            active.pool.with_tenants(&refs, |engine| {
+                if let Some(allowed) = &scope {
+                    let tenant = engine
+                        .tenants_of(std::slice::from_ref(named))
+                        .pop()
+                        .flatten();
+                    if let Some(firm) = tenant.filter(|f| !allowed.contains(&f.id)) {
+                        return Err(ApiError::NotYours(format!(
+                            "this token acts in {allowed:?}: {named} is {firm}'s"
+                        )));
+                    }
+                }
+                query(engine).map_err(engine_error)
+            })
+        })
         .await
         .map_err(pool_error)?
         .map_err(pool_error)?
-        .map_err(engine_error)
 }
 
 /// `POST /v1/query/resources`
@@ -72,11 +101,12 @@ pub async fn resources(
     State(state): State<Arc<AppState>>,
     request: Request,
 ) -> Result<Json<ResourceList>, ApiError> {
+    let scope = tenant_scope(&state, super::authorization(request.headers()));
     let query: ResourceQuery = body_for(&state, request, true).await?;
-    let refs = vec![query.principal.clone()];
-    Ok(Json(
-        run(&state, refs, |engine| engine.query_resources(&query)).await?,
-    ))
+    let answer = run(&state, &query.principal, scope, Vec::new(), |engine| {
+        engine.query_resources(&query)
+    });
+    Ok(Json(answer.await?))
 }
 
 /// `POST /v1/query/principals`
@@ -101,10 +131,10 @@ pub async fn principals(
     request: Request,
 ) -> Result<Json<PrincipalList>, ApiError> {
     let subject = super::authorization(request.headers()).and_then(|h| state.auth.subject_of(h));
+    let scope = tenant_scope(&state, super::authorization(request.headers()));
     let query: PrincipalQuery = body_for(&state, request, false).await?;
-    let mut refs = vec![query.resource.clone()];
-    refs.extend(subject.clone());
-    let answer = run(&state, refs, |engine| {
+    let refs: Vec<EntityRef> = subject.iter().cloned().collect();
+    let answer = run(&state, &query.resource, scope, refs, |engine| {
         if let Some(user) = &subject {
             let own = engine.decide(&DecisionRequest {
                 principal: user.clone(),
@@ -147,9 +177,10 @@ pub async fn plan(
     State(state): State<Arc<AppState>>,
     request: Request,
 ) -> Result<Json<PlanResponse>, ApiError> {
+    let scope = tenant_scope(&state, super::authorization(request.headers()));
     let query: PlanRequest = body_for(&state, request, true).await?;
-    let refs = vec![query.principal.clone()];
-    Ok(Json(
-        run(&state, refs, |engine| engine.query_plan(&query)).await?,
-    ))
+    let answer = run(&state, &query.principal, scope, Vec::new(), |engine| {
+        engine.query_plan(&query)
+    });
+    Ok(Json(answer.await?))
 }
