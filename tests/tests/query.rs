@@ -651,3 +651,53 @@ fn plans_hold_on_exactly_the_listed_resources_for_every_action() {
         "{conditions} / {constant}"
     );
 }
+
+/// Lists follow writes: a document moved to a client of the user's appears in his list (the
+/// reverse indexes a list builds are dropped when an entity changes).
+#[test]
+fn a_list_follows_an_entity_write() {
+    let records = records();
+    let mut engine = engine();
+    let documents = of_type(&records, "Document");
+    let view = action("view_document");
+    let (user, seen) = of_type(&records, "User")
+        .into_iter()
+        .map(|u| {
+            let seen = listed(&engine, &u, &view, "Document");
+            (u, seen)
+        })
+        .find(|(_, seen)| !seen.is_empty() && seen.len() < 40)
+        .expect("a user who sees some documents");
+    let unseen = documents
+        .iter()
+        .find(|d| !seen.contains(d))
+        .expect("a document he does not see")
+        .clone();
+    let model = seen.iter().next().unwrap();
+    let record = |id: &str| {
+        records
+            .iter()
+            .find(|r| r["uid"]["type"] == "Document" && r["uid"]["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let mut moved = record(&unseen.id);
+    moved["attrs"]["client"] = record(&model.id)["attrs"]["client"].clone();
+    moved["parents"] = record(&model.id)["parents"].clone();
+    engine
+        .apply_delta(&policy_core::wire::EntityDelta {
+            upsert: vec![moved],
+            remove: vec![],
+        })
+        .unwrap();
+    let expected: BTreeSet<EntityRef> = documents
+        .iter()
+        .filter(|d| allows(&engine, &user, &view, d))
+        .cloned()
+        .collect();
+    assert!(
+        expected.contains(&unseen),
+        "the moved document is allowed now"
+    );
+    assert_eq!(listed(&engine, &user, &view, "Document"), expected);
+}

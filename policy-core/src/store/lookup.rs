@@ -3,8 +3,10 @@
 //! own values, without rebuilding a Cedar entity, so a scan of every document of a large store
 //! costs a comparison per document rather than a decision.
 
+use std::sync::{Arc, Mutex};
+
 use cedar_policy_core::ast::{EntityType, EntityUID};
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 use smol_str::SmolStr;
 
 use super::value::{Ix, Val};
@@ -12,6 +14,49 @@ use super::EntityStore;
 
 /// A set of the store's entities, by slot number.
 pub(crate) type Slots = FxHashSet<Ix>;
+
+/// Entity → the entities of one type whose attribute names it (anywhere in its value).
+type Reverse = FxHashMap<Ix, Vec<Ix>>;
+
+/// Reverse attribute indexes, built by the first list query that walks an attribute back (one
+/// scan of the type) and kept until the store next changes an entity (`EntityStore::place`,
+/// `take` clear them): a user's documents are then found through his clients without scanning
+/// every document again for each permit.
+#[derive(Default)]
+pub(crate) struct ReverseIndexes(Mutex<FxHashMap<(EntityType, SmolStr), Arc<Reverse>>>);
+
+impl Clone for ReverseIndexes {
+    /// A copy of a store builds its own (they are a cache).
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl std::fmt::Debug for ReverseIndexes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReverseIndexes")
+    }
+}
+
+impl ReverseIndexes {
+    /// Drops every index (an entity changed). Free when none was built.
+    pub(crate) fn clear(&mut self) {
+        if let Ok(map) = self.0.get_mut() {
+            if !map.is_empty() {
+                map.clear();
+            }
+        }
+    }
+}
+
+fn entities_in(value: &Val, out: &mut Vec<Ix>) {
+    match value {
+        Val::Entity(ix) => out.push(*ix),
+        Val::Set(items) => items.iter().for_each(|v| entities_in(v, out)),
+        Val::Record(pairs) => pairs.iter().for_each(|(_, v)| entities_in(v, out)),
+        _ => {}
+    }
+}
 
 impl EntityStore {
     /// The held entities of type `ty`.
@@ -48,6 +93,33 @@ impl EntityStore {
         out
     }
 
+    /// The reverse index of attribute `attr` on entities of type `ty` (see [`ReverseIndexes`]);
+    /// `None` if its lock was poisoned (the caller scans instead).
+    fn reverse(&self, ty: &EntityType, attr: &SmolStr) -> Option<Arc<Reverse>> {
+        let mut built = self.reverse.0.lock().ok()?;
+        let key = (ty.clone(), attr.clone());
+        if let Some(found) = built.get(&key) {
+            return Some(found.clone());
+        }
+        let mut index = Reverse::default();
+        let mut named = Vec::new();
+        for ix in self.by_type.get(ty).into_iter().flatten() {
+            let Some(held) = self.held_at(*ix) else {
+                continue;
+            };
+            if let Some((_, value)) = held.attrs.iter().find(|(k, _)| k == attr) {
+                named.clear();
+                entities_in(value, &mut named);
+                for target in &named {
+                    index.entry(*target).or_default().push(*ix);
+                }
+            }
+        }
+        let index = Arc::new(index);
+        built.insert(key, index.clone());
+        Some(index)
+    }
+
     /// The held entities of type `ty` whose value at `path` (an attribute, then record fields)
     /// is an entity of `targets`, or a set holding one.
     pub(crate) fn pointing_through(
@@ -59,22 +131,33 @@ impl EntityStore {
         let Some((attr, fields)) = path.split_first() else {
             return Slots::default();
         };
-        let Some(of_type) = self.by_type.get(ty) else {
-            return Slots::default();
+        let points = |ix: &Ix| {
+            let Some(held) = self.held_at(*ix) else {
+                return false;
+            };
+            let value = held.attrs.iter().find(|(k, _)| k == attr).map(|(_, v)| v);
+            value
+                .and_then(|v| field_at(v, fields))
+                .is_some_and(|v| names_one_of(v, targets))
         };
-        of_type
-            .iter()
-            .copied()
-            .filter(|ix| {
-                let Some(held) = self.held_at(*ix) else {
-                    return false;
-                };
-                let value = held.attrs.iter().find(|(k, _)| k == attr).map(|(_, v)| v);
-                value
-                    .and_then(|v| field_at(v, fields))
-                    .is_some_and(|v| names_one_of(v, targets))
-            })
-            .collect()
+        match self.reverse(ty, attr) {
+            // Those naming a target somewhere in the attribute, then the exact path.
+            Some(index) => targets
+                .iter()
+                .filter_map(|t| index.get(t))
+                .flatten()
+                .copied()
+                .filter(points)
+                .collect(),
+            None => self
+                .by_type
+                .get(ty)
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(points)
+                .collect(),
+        }
     }
 
     /// The uid held in slot `ix`.

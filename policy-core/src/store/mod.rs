@@ -187,6 +187,8 @@ pub(crate) struct EntityStore {
     /// a slice holds what a call reads, not every user of a firm, so it cannot count them.
     /// Empty in a host's own store, which counts its entities.
     host_counts: FxHashMap<EntityUID, crate::plan_counts::PlanCounts>,
+    /// Reverse attribute indexes for list queries (`lookup`), cleared when an entity changes.
+    reverse: lookup::ReverseIndexes,
 }
 
 fn collect_value_refs(value: &Value, out: &mut Vec<EntityUID>) {
@@ -346,6 +348,7 @@ impl EntityStore {
     /// Holds `held` in slot `ix` (replacing what it held), counting what it names before the
     /// replaced entity stops counting, so a slot both name is never freed in between.
     fn place(&mut self, ix: Ix, held: Held) {
+        self.reverse.clear();
         self.bytes += held.bytes(self.uid_at(ix));
         self.slots[ix as usize].refs += 1;
         for link in held.links() {
@@ -362,6 +365,7 @@ impl EntityStore {
 
     /// Empties slot `ix`, if it held an entity.
     fn take(&mut self, ix: Ix) {
+        self.reverse.clear();
         if let Some(old) = self.slots[ix as usize].held.take() {
             self.held -= 1;
             self.forget(ix, old);
