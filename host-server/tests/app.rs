@@ -8,6 +8,7 @@ use axum::body::{to_bytes, Body};
 use axum::http::{Request, StatusCode};
 use axum::Router;
 use host_server::guest::default_guest_path;
+use host_server::server::auth::{hash_token, TokenEntry, TokensFile};
 use host_server::server::config::ServeConfig;
 use host_server::server::{app, open_state};
 use serde_json::{json, Value};
@@ -25,11 +26,24 @@ async fn call(
     path: &str,
     body: Option<&Value>,
 ) -> Result<(StatusCode, Value), Box<dyn std::error::Error>> {
-    let request = Request::builder()
+    call_as(router, None, method, path, body).await
+}
+
+async fn call_as(
+    router: &Router,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<(StatusCode, Value), Box<dyn std::error::Error>> {
+    let mut request = Request::builder()
         .method(method)
         .uri(path)
-        .header("content-type", "application/json")
-        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))?;
+        .header("content-type", "application/json");
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let request = request.body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))?;
     let response = router.clone().oneshot(request).await?;
     let status = response.status();
     let bytes = to_bytes(response.into_body(), 1 << 20).await?;
@@ -103,6 +117,29 @@ fn fixture_ids(ty: &str) -> Result<Vec<String>, Box<dyn std::error::Error>> {
 async fn the_query_endpoints_list_what_the_decide_endpoint_allows() -> TestResult {
     let data = std::env::temp_dir().join(format!("sesame-app-query-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
+    // Queries need a token: a service's, one bound to the firm dupont, and carol's session.
+    let entry =
+        |name: &str, role: &str, tenants: Option<Vec<String>>, subject: Option<&str>| TokenEntry {
+            name: name.into(),
+            role: role.into(),
+            sha256: hash_token(&format!("{name}-secret")),
+            subject: subject.map(|s| policy_core::wire::EntityRef::new("User", s)),
+            tenants,
+        };
+    let tokens = TokensFile {
+        tokens: vec![
+            entry("service", "viewer", None, None),
+            entry(
+                "dupont-service",
+                "viewer",
+                Some(vec!["dupont".into()]),
+                None,
+            ),
+            entry("carol", "member", None, Some("carol")),
+        ],
+    };
+    std::fs::create_dir_all(&data)?;
+    std::fs::write(data.join("tokens.json"), serde_json::to_string(&tokens)?)?;
     let mut config = ServeConfig::new(data.clone(), default_guest_path());
     config.seed_bundle = Some(repo().join("policies"));
     config.seed_entities = Some(repo().join("policies/tests/fixtures/demo-firm.json"));
@@ -126,7 +163,14 @@ async fn the_query_endpoints_list_what_the_decide_endpoint_allows() -> TestResul
             if let Some(c) = &cursor {
                 body["cursor"] = json!(c);
             }
-            let (status, page) = call(&router, "POST", "/v1/query/resources", Some(&body)).await?;
+            let (status, page) = call_as(
+                &router,
+                Some("service-secret"),
+                "POST",
+                "/v1/query/resources",
+                Some(&body),
+            )
+            .await?;
             assert_eq!(status, StatusCode::OK, "{page}");
             listed.extend(
                 page["resources"]
@@ -164,7 +208,14 @@ async fn the_query_endpoints_list_what_the_decide_endpoint_allows() -> TestResul
         "resource": {"type": "Document", "id": "inv-1"},
         "principal_type": "User",
     });
-    let (status, who) = call(&router, "POST", "/v1/query/principals", Some(&body)).await?;
+    let (status, who) = call_as(
+        &router,
+        Some("service-secret"),
+        "POST",
+        "/v1/query/principals",
+        Some(&body),
+    )
+    .await?;
     assert_eq!(status, StatusCode::OK, "{who}");
     let who: Vec<&str> = who["principals"]
         .as_array()
@@ -197,20 +248,81 @@ async fn the_query_endpoints_list_what_the_decide_endpoint_allows() -> TestResul
             "Plan": {"table": "plans", "id": "id", "sets": {"client_roles": {"table": "plan_client_roles", "owner": "plan_id", "value": "role"}}}
         }}
     });
-    let (status, plan) = call(&router, "POST", "/v1/query/plan", Some(&body)).await?;
+    let (status, plan) = call_as(
+        &router,
+        Some("service-secret"),
+        "POST",
+        "/v1/query/plan",
+        Some(&body),
+    )
+    .await?;
     assert_eq!(status, StatusCode::OK, "{plan}");
     assert_eq!(plan["plan"]["kind"], "condition", "{plan}");
     assert!(
         plan["sql"]["where"]
             .as_str()
-            .is_some_and(|w| w.contains("documents.client_id")),
+            .is_some_and(|w| w.contains("\"client_id\"")),
         "{plan}"
     );
     let mut bad = body.clone();
     bad["resource_type"] = json!("No Such Type");
-    let (status, error) = call(&router, "POST", "/v1/query/plan", Some(&bad)).await?;
+    let (status, error) = call_as(
+        &router,
+        Some("service-secret"),
+        "POST",
+        "/v1/query/plan",
+        Some(&bad),
+    )
+    .await?;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
     assert_eq!(error["code"], "invalid_request", "{error}");
+
+    // No token, no list; a token bound to dupont cannot ask about martin's user; carol's
+    // session lists her own documents only.
+    let uma = json!({
+        "principal": {"type": "User", "id": "uma"},
+        "action": {"type": "Action", "id": "view_document"},
+        "resource_type": "Document",
+    });
+    let (status, _) = call(&router, "POST", "/v1/query/resources", Some(&uma)).await?;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, error) = call_as(
+        &router,
+        Some("dupont-service-secret"),
+        "POST",
+        "/v1/query/resources",
+        Some(&uma),
+    )
+    .await?;
+    assert_eq!(
+        (status, &error["code"]),
+        (StatusCode::FORBIDDEN, &json!("not_your_identity")),
+        "{error}"
+    );
+    let (status, error) = call_as(
+        &router,
+        Some("carol-secret"),
+        "POST",
+        "/v1/query/resources",
+        Some(&uma),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{error}");
+    let mut own = uma.clone();
+    own.as_object_mut().map(|o| o.remove("principal"));
+    let (status, mine) = call_as(
+        &router,
+        Some("carol-secret"),
+        "POST",
+        "/v1/query/resources",
+        Some(&own),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK, "{mine}");
+    assert!(
+        mine["resources"].as_array().is_some_and(|r| !r.is_empty()),
+        "{mine}"
+    );
     let _ = std::fs::remove_dir_all(&data);
     Ok(())
 }

@@ -207,11 +207,16 @@ fn mapping(dialect: SqlDialect) -> SqlMapping {
             },
             "Client": {
                 "table": "clients", "id": "id", "columns": client_columns,
+                "ancestors": {"table": "client_ancestors", "owner": "client_id", "value": "ancestor_id"},
                 "sets": {"detached": {"table": "client_detached", "owner": "client_id", "value": "user_id"}}
             },
             "Plan": {
                 "table": "plans", "id": "id",
                 "sets": {"client_roles": {"table": "plan_client_roles", "owner": "plan_id", "value": "role"}}
+            },
+            "Section": {
+                "table": "sections", "id": "id", "columns": {"key": "key"},
+                "sets": {"hidden_for": {"table": "section_hidden_for", "owner": "section_id", "value": "role_id"}}
             }
         }
     }))
@@ -362,7 +367,8 @@ impl Db for postgres::Client {
     }
 }
 
-/// For every user and document action: the plan's SQL selects exactly the listed documents.
+/// For every user, on documents, clients and sections: the plan's SQL selects exactly the
+/// listed resources.
 fn plans_select_the_listed_documents(db: &mut dyn Db, dialect: SqlDialect) {
     let records = records();
     let engine = engine();
@@ -376,14 +382,22 @@ fn plans_select_the_listed_documents(db: &mut dyn Db, dialect: SqlDialect) {
         db.execute(&spelled(&sql, dialect), &params);
     }
     let mut conditions = 0;
+    let checked: [(&str, &str, Vec<&str>); 3] = [
+        ("Document", "documents", DOCUMENT_ACTIONS.to_vec()),
+        ("Client", "clients", vec!["view_client", "update_client"]),
+        ("Section", "sections", vec!["view_section"]),
+    ];
     for user in of_type(&records, "User") {
-        for a in DOCUMENT_ACTIONS {
+        for (ty, table, a) in checked
+            .iter()
+            .flat_map(|(ty, table, actions)| actions.iter().map(move |a| (*ty, *table, *a)))
+        {
             let a = action(a);
             let answer = engine
                 .query_plan(&PlanRequest {
                     principal: user.clone(),
                     action: a.clone(),
-                    resource_type: "Document".into(),
+                    resource_type: ty.into(),
                     context: None,
                     sql: Some(mapping.clone()),
                 })
@@ -394,19 +408,19 @@ fn plans_select_the_listed_documents(db: &mut dyn Db, dialect: SqlDialect) {
             let filter = answer.sql.expect("a mapping was given");
             let selected = db.ids(
                 &format!(
-                    "SELECT documents.id FROM documents WHERE {}",
+                    "SELECT {table}.id FROM {table} WHERE {}",
                     filter.where_clause
                 ),
                 &params_text(&filter),
             );
-            let expected: BTreeSet<String> = listed(&engine, &user, &a, "Document")
+            let expected: BTreeSet<String> = listed(&engine, &user, &a, ty)
                 .into_iter()
                 .map(|r| r.id)
                 .collect();
             let why: Vec<_> = expected
                 .symmetric_difference(&selected)
                 .map(|id| {
-                    let resource = EntityRef::new("Document", id.clone());
+                    let resource = EntityRef::new(ty, id.clone());
                     let answer = engine.decide(&DecisionRequest {
                         principal: user.clone(),
                         action: a.clone(),

@@ -112,7 +112,14 @@ impl Bounds<'_> {
                 BinaryOp::Eq => self.of_eq(arg1, arg2).or_else(|| self.of_eq(arg2, arg1)),
                 BinaryOp::Contains => {
                     let hops = path_from(arg1, self.var)?;
-                    let targets = self.slots(known_entities(arg2)?, |s, u| s.slot_of(u));
+                    // One entity: a set of sets holding a set is no entity to walk back from.
+                    let Residual::Concrete { value, .. } = arg2.as_ref() else {
+                        return None;
+                    };
+                    let ValueKind::Lit(Literal::EntityUID(uid)) = &value.value else {
+                        return None;
+                    };
+                    let targets = self.slots(vec![uid.as_ref()], |s, u| s.slot_of(u));
                     self.walk_back(&hops, targets)
                 }
                 _ => None,

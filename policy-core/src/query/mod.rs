@@ -51,7 +51,13 @@ fn limit_of(limit: Option<u32>) -> Result<usize, EngineError> {
     }
 }
 
-/// A page: `candidates` (sorted by id, after the cursor) that `allowed` keeps, `limit` at most.
+/// Candidates examined in one call at most: a list whose residuals bound nothing decides every
+/// entity of the type, and one call must not hold the store (and a host's tenants) for all of
+/// them. A page that stops there carries `next` even if it holds fewer than `limit`.
+const MAX_EXAMINED: usize = 20_000;
+
+/// A page: `candidates` (sorted by id, after the cursor) that `allowed` keeps, `limit` at most,
+/// `MAX_EXAMINED` examined at most; `next` is the last id examined when more remain.
 fn page(
     mut candidates: Vec<EntityUID>,
     cursor: Option<&str>,
@@ -60,10 +66,17 @@ fn page(
 ) -> Result<(Vec<EntityRef>, Option<String>), EngineError> {
     candidates.sort_by(|a, b| a.eid().as_ref().cmp(b.eid().as_ref()));
     let mut out: Vec<EntityRef> = Vec::new();
-    let after = candidates
+    let after: Vec<&EntityUID> = candidates
         .iter()
-        .filter(|uid| cursor.is_none_or(|c| uid.eid().as_ref() > c));
-    for uid in after {
+        .filter(|uid| cursor.is_none_or(|c| uid.eid().as_ref() > c))
+        .collect();
+    for (examined, uid) in after.iter().enumerate() {
+        if examined == MAX_EXAMINED {
+            let next = after
+                .get(examined - 1)
+                .map(|u| u.eid().as_ref().to_string());
+            return Ok((out, next));
+        }
         if !allowed(uid)? {
             continue;
         }
@@ -174,7 +187,8 @@ impl Engine {
             self.counted_per_resource(&query.action, &query.resource_type, query.context.as_ref())?;
         let placeholder = EntityRef::new(query.resource_type.clone(), "");
         let context = self.query_context(&query.action, &placeholder, query.context.as_ref())?;
-        let (slots, everyone_allowed) = if per_resource {
+        let (slots, everyone_allowed) = if per_resource || self.bundle.schema().is_none() {
+            // Each decided with its own counts, or no typed partial evaluation: decide all.
             (None, false)
         } else {
             let residuals = self.residuals_for(
@@ -223,14 +237,21 @@ impl Engine {
         let ty = entity_type(&query.principal_type)?;
         let resource = to_uid(&query.resource)?;
         let context = self.query_context(&query.action, &query.resource, query.context.as_ref())?;
-        let residuals = self.residuals_for(
-            Side::AnyOf(ty.clone()),
-            &query.action,
-            Side::Known(resource.as_ref().clone()),
-            context.as_ref(),
-        )?;
-        let everyone_allowed = residuals.decision == Some(true);
-        let candidates = self.uids(self.bounded(&residuals, Var::Principal, &ty), &ty);
+        let (slots, everyone_allowed) = if self.bundle.schema().is_none() {
+            (None, false)
+        } else {
+            let residuals = self.residuals_for(
+                Side::AnyOf(ty.clone()),
+                &query.action,
+                Side::Known(resource.as_ref().clone()),
+                context.as_ref(),
+            )?;
+            (
+                self.bounded(&residuals, Var::Principal, &ty),
+                residuals.decision == Some(true),
+            )
+        };
+        let candidates = self.uids(slots, &ty);
         let (principals, next) = page(candidates, query.cursor.as_deref(), limit, |uid| {
             if everyone_allowed {
                 return Ok(true);
@@ -317,6 +338,7 @@ impl Engine {
             plan::ToCondition {
                 store: &self.store,
                 policy: policy.clone(),
+                tags_guarded: Default::default(),
             }
             .of(residual)
         };
@@ -366,6 +388,9 @@ fn simplify(condition: Condition) -> Condition {
                 arg: Box::new(other),
             },
         },
+        // Nothing to be one of: never.
+        Condition::OneOf { values, .. } if values.is_empty() => Condition::False,
+        Condition::In { entities, .. } if entities.is_empty() => Condition::False,
         other => other,
     }
 }

@@ -16,10 +16,19 @@ pub(crate) struct ToCondition<'s> {
     pub(crate) store: &'s EntityStore,
     /// The policy being read, named in errors.
     pub(crate) policy: String,
+    /// Inside the right side of `K.hasTag(k) && …`: tag lookups there do not error.
+    pub(crate) tags_guarded: std::cell::Cell<bool>,
 }
 
 impl ToCondition<'_> {
+    /// A policy's residual as a condition. Where Cedar would error the policy does not apply:
+    /// `false` for the policy; inside a negation (or an `if` test) that is no longer what the
+    /// condition says, so an error there, or an atom that can error, is refused instead.
     pub(crate) fn of(&self, residual: &Residual) -> Result<Condition, EngineError> {
+        self.convert(residual, false)
+    }
+
+    fn convert(&self, residual: &Residual, negated: bool) -> Result<Condition, EngineError> {
         let kind = match residual {
             Residual::Concrete { value, .. } => {
                 return match value.value {
@@ -29,7 +38,8 @@ impl ToCondition<'_> {
                 };
             }
             // Evaluation would error: the policy does not apply.
-            Residual::Error(_) => return Ok(Condition::False),
+            Residual::Error(_) if !negated => return Ok(Condition::False),
+            Residual::Error(_) => return Err(self.unsupported(residual)),
             Residual::Partial { kind, .. } => kind,
         };
         match kind {
@@ -38,29 +48,49 @@ impl ToCondition<'_> {
                 path: self.path(residual, residual)?,
                 value: serde_json::Value::Bool(true),
             }),
-            ResidualKind::And { left, right } => Ok(Condition::And {
-                args: vec![self.of(left)?, self.of(right)?],
-            }),
-            ResidualKind::Or { left, right } => Ok(Condition::Or {
-                args: vec![self.of(left)?, self.of(right)?],
-            }),
+            ResidualKind::And { left, right } => {
+                // `K.hasTag(k) && …K.getTag(k)…`: the right side reads a tag the left proved
+                // present, so its lookup cannot error there.
+                let guard = is_has_tag(left).then(|| self.tags_guarded.replace(true));
+                let right = self.convert(right, negated);
+                if let Some(before) = guard {
+                    self.tags_guarded.set(before);
+                }
+                Ok(Condition::And {
+                    args: vec![self.convert(left, negated)?, right?],
+                })
+            }
+            ResidualKind::Or { left, right } => {
+                // `l || true` is kept by partial evaluation when `l` can error: it holds only
+                // when `l` does not error, which no condition here says.
+                let is_true = |r: &Residual| matches!(r, Residual::Concrete { value, .. } if matches!(value.value, ValueKind::Lit(Literal::Bool(true))));
+                if (is_true(right) && may_error(left, false))
+                    || (is_true(left) && may_error(right, false))
+                {
+                    return Err(self.unsupported(residual));
+                }
+                Ok(Condition::Or {
+                    args: vec![self.convert(left, negated)?, self.convert(right, negated)?],
+                })
+            }
             ResidualKind::If {
                 test_expr,
                 then_expr,
                 else_expr,
             } => {
-                let test = self.of(test_expr)?;
+                // The test is read both ways: refused where it can error.
+                let test = self.convert(test_expr, true)?;
                 Ok(Condition::Or {
                     args: vec![
                         Condition::And {
-                            args: vec![test.clone(), self.of(then_expr)?],
+                            args: vec![test.clone(), self.convert(then_expr, negated)?],
                         },
                         Condition::And {
                             args: vec![
                                 Condition::Not {
                                     arg: Box::new(test),
                                 },
-                                self.of(else_expr)?,
+                                self.convert(else_expr, negated)?,
                             ],
                         },
                     ],
@@ -70,12 +100,17 @@ impl ToCondition<'_> {
                 op: UnaryOp::Not,
                 arg,
             } => Ok(Condition::Not {
-                arg: Box::new(self.of(arg)?),
+                arg: Box::new(self.convert(arg, !negated)?),
             }),
             ResidualKind::HasAttr { expr, attr } => {
                 let mut path = self.path(expr, residual)?;
                 extend(&mut path, expr, attr.as_str()).ok_or_else(|| self.unsupported(residual))?;
                 Ok(Condition::Has { path })
+            }
+            ResidualKind::BinaryApp { .. }
+                if negated && may_error(residual, self.tags_guarded.get()) =>
+            {
+                Err(self.unsupported(residual))
             }
             ResidualKind::BinaryApp { op, arg1, arg2 } => self.binary(*op, arg1, arg2, residual),
             _ => Err(self.unsupported(residual)),
@@ -126,6 +161,10 @@ impl ToCondition<'_> {
                 };
                 let mut entities: Vec<EntityRef> = Vec::new();
                 for uid in known {
+                    // K itself, even when the store does not know it (a row may name it).
+                    if uid.entity_type() == wanted {
+                        entities.push(to_ref(uid));
+                    }
                     for ix in self.store.self_and_ancestors(uid) {
                         let found = self.store.uid_of_slot(ix);
                         if found.entity_type() == wanted {
@@ -300,6 +339,7 @@ impl ToCondition<'_> {
         path_from(key, Var::Resource)?;
         let mut above: std::collections::HashSet<EntityUID> = std::collections::HashSet::new();
         for uid in known_entities(arg1)? {
+            above.insert(uid.clone());
             above.extend(
                 self.store
                     .self_and_ancestors(uid)
@@ -362,6 +402,56 @@ impl ToCondition<'_> {
             self.policy
         ))
     }
+}
+
+/// Whether evaluating `residual` can error on data a filter reads: a tag looked up by a key
+/// (absent keys error), arithmetic (overflow), extension functions. Attribute reads are not
+/// counted: the schema makes them present, and a filter's rows are taken as complete (every
+/// entity an attribute names exists), as the store's own are.
+fn may_error(residual: &Residual, tags_guarded: bool) -> bool {
+    let may_error = |r: &Residual| may_error(r, tags_guarded);
+    let Residual::Partial { kind, .. } = residual else {
+        return matches!(residual, Residual::Error(_));
+    };
+    match kind {
+        ResidualKind::Var(_) => false,
+        ResidualKind::BinaryApp { op, arg1, arg2 } => {
+            (*op == BinaryOp::GetTag && !tags_guarded)
+                || matches!(op, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul)
+                || may_error(arg1)
+                || may_error(arg2)
+        }
+        ResidualKind::UnaryApp { op, arg } => matches!(op, UnaryOp::Neg) || may_error(arg),
+        ResidualKind::ExtensionFunctionApp { .. } => true,
+        ResidualKind::If {
+            test_expr,
+            then_expr,
+            else_expr,
+        } => may_error(test_expr) || may_error(then_expr) || may_error(else_expr),
+        ResidualKind::And { left, right } | ResidualKind::Or { left, right } => {
+            may_error(left) || may_error(right)
+        }
+        ResidualKind::GetAttr { expr, .. } | ResidualKind::HasAttr { expr, .. } => may_error(expr),
+        ResidualKind::ExtHasAttr { expr, .. }
+        | ResidualKind::Like { expr, .. }
+        | ResidualKind::Is { expr, .. } => may_error(expr),
+        ResidualKind::Set(items) => items.iter().any(may_error),
+        ResidualKind::Record(fields) => fields.values().any(may_error),
+    }
+}
+
+/// `K.hasTag(…)`.
+fn is_has_tag(residual: &Residual) -> bool {
+    matches!(
+        residual,
+        Residual::Partial {
+            kind: ResidualKind::BinaryApp {
+                op: BinaryOp::HasTag,
+                ..
+            },
+            ..
+        }
+    )
 }
 
 fn step(hop: Hop) -> PathStep {

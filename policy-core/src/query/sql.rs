@@ -23,8 +23,8 @@ pub(crate) fn to_sql(
         aliases: 0,
     };
     let root = writer.table(resource_type)?;
-    check_ident(&root.table)?;
-    let where_clause = writer.condition(condition, &root.table.clone(), resource_type)?;
+    let alias = check_ident(&root.table)?;
+    let where_clause = writer.condition(condition, &alias, resource_type)?;
     Ok(SqlFilter {
         where_clause,
         params: writer.params,
@@ -41,14 +41,15 @@ fn unsupported(message: String) -> EngineError {
     EngineError::Unsupported(format!("SQL mapping: {message}"))
 }
 
-/// Names from a mapping go into SQL text as they are: letters, digits and `_` only.
-fn check_ident(name: &str) -> Result<&str, EngineError> {
+/// Names from a mapping go into SQL text quoted (`"user"` is a table, not PostgreSQL's
+/// `user`), and only plain ones: letters, digits and `_`, so quoting cannot be escaped.
+fn check_ident(name: &str) -> Result<String, EngineError> {
     let plain = !name.is_empty()
         && name.len() <= 63
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !name.starts_with(|c: char| c.is_ascii_digit());
     if plain {
-        Ok(name)
+        Ok(format!("\"{name}\""))
     } else {
         Err(unsupported(format!(
             "`{name}` is not a plain SQL identifier (letters, digits, _)"
@@ -72,9 +73,12 @@ impl<'m> Writer<'m> {
         }
     }
 
+    /// `(v1, v2, …)` as parameters. Never empty: callers turn an empty set into `(1 = 0)`
+    /// first (`x IN (NULL)` is NULL, and `NOT NULL` would drop the row too).
     fn list(&mut self, values: Vec<Value>) -> String {
         if values.is_empty() {
-            return "(NULL)".into();
+            // Unreachable through `condition`; still a list that matches nothing.
+            return "(SELECT NULL WHERE 1 = 0)".into();
         }
         let parts: Vec<String> = values.into_iter().map(|v| self.param(v)).collect();
         format!("({})", parts.join(", "))
@@ -82,7 +86,8 @@ impl<'m> Writer<'m> {
 
     fn alias(&mut self) -> String {
         self.aliases += 1;
-        format!("q{}", self.aliases)
+        // Not a plain identifier a mapping could also name (those are quoted).
+        format!("sesame_q{}", self.aliases)
     }
 
     /// `condition` on the row `alias` of a table of `entity_type`.
@@ -93,6 +98,8 @@ impl<'m> Writer<'m> {
         entity_type: &str,
     ) -> Result<String, EngineError> {
         Ok(match condition {
+            Condition::OneOf { values, .. } if values.is_empty() => "(1 = 0)".into(),
+            Condition::In { entities, .. } if entities.is_empty() => "(1 = 0)".into(),
             Condition::True => "(1 = 1)".into(),
             Condition::False => "(1 = 0)".into(),
             Condition::And { args } | Condition::Or { args } => {
@@ -150,10 +157,15 @@ impl<'m> Writer<'m> {
     ) -> Result<String, EngineError> {
         let ids: Vec<Value> = entities.iter().map(|e| Value::from(e.id.clone())).collect();
         if path.is_empty() {
-            // The row itself.
+            // The row itself: one of the entities of its own type, or below one of them.
             let table = self.table(entity_type)?;
             let id = format!("{alias}.{}", check_ident(&table.id)?);
-            let listed = self.list(ids.clone());
+            let own: Vec<Value> = entities
+                .iter()
+                .filter(|e| e.type_name == entity_type)
+                .map(|e| Value::from(e.id.clone()))
+                .collect();
+            let listed = self.list(own);
             let Some(ancestors) = &table.ancestors else {
                 return Err(unsupported(format!(
                     "`in` on `{entity_type}` needs its `ancestors` table"
@@ -227,8 +239,9 @@ impl<'m> Writer<'m> {
             self.alias()
         };
         let listed = self.list(values);
+        let j = self.alias();
         let test = format!(
-            "EXISTS (SELECT 1 FROM {t} WHERE {t}.{owner} = {here}.{owner_id} AND {t}.{value} IN {listed})",
+            "EXISTS (SELECT 1 FROM {t} {j} WHERE {j}.{owner} = {here}.{owner_id} AND {j}.{value} IN {listed})",
             t = check_ident(&join.table)?,
             owner = check_ident(&join.owner)?,
             value = check_ident(&join.value)?,

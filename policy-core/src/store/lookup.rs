@@ -59,7 +59,8 @@ fn entities_in(value: &Val, out: &mut Vec<Ix>) {
 }
 
 impl EntityStore {
-    /// The held entities of type `ty`.
+    /// The entities of type `ty` the store knows (held, or named by held ones: what a
+    /// decision on each treats as Cedar does an entity it does not hold).
     pub(crate) fn slots_of_type(&self, ty: &EntityType) -> Slots {
         self.by_type.get(ty).cloned().unwrap_or_default()
     }
@@ -165,9 +166,10 @@ impl EntityStore {
         self.uid_at(ix)
     }
 
-    /// The slot number of a held entity.
+    /// The slot number of an entity the store knows: held, or only named by held ones (a
+    /// reference to an entity not held is still a value an attribute can compare to).
     pub(crate) fn slot_of(&self, uid: &EntityUID) -> Option<Ix> {
-        self.held_of(uid).map(|(ix, _)| ix)
+        self.ix(uid)
     }
 }
 

@@ -16,6 +16,7 @@ use policy_core::Engine;
 
 use super::decide::principal_from_token;
 use super::read_body;
+use crate::server::auth::{AdminAction, Caller};
 use crate::server::entity_ids::refuse_controls_in;
 use crate::server::error::ApiError;
 use crate::server::state::{engine_error, pool_error, AppState};
@@ -37,15 +38,10 @@ async fn body_for<T: serde::de::DeserializeOwned>(
     serde_json::from_str(&input).map_err(|e| ApiError::BadBody(e.to_string()))
 }
 
-/// The tenants a token is bound to (a firm user's session, a scoped service token): `None`
-/// without a token, or for one bound to none.
-fn tenant_scope(state: &AppState, authorization: Option<&str>) -> Option<Vec<String>> {
-    authorization?;
-    state
-        .auth
-        .authorize(authorization, crate::server::auth::AdminAction::Decide)
-        .ok()
-        .and_then(|caller| caller.tenants)
+/// The caller, who must hold a token the admin policy allows `decide` (a service's, or a firm
+/// user's session): a list names entities a yes/no decision does not, so no list is anonymous.
+fn query_caller(state: &AppState, authorization: Option<&str>) -> Result<Caller, ApiError> {
+    state.auth.authorize(authorization, AdminAction::Decide)
 }
 
 /// Runs `query` on the active version's store with the tenants of `refs` resident. A caller
@@ -101,7 +97,7 @@ pub async fn resources(
     State(state): State<Arc<AppState>>,
     request: Request,
 ) -> Result<Json<ResourceList>, ApiError> {
-    let scope = tenant_scope(&state, super::authorization(request.headers()));
+    let scope = query_caller(&state, super::authorization(request.headers()))?.tenants;
     let query: ResourceQuery = body_for(&state, request, true).await?;
     let answer = run(&state, &query.principal, scope, Vec::new(), |engine| {
         engine.query_resources(&query)
@@ -130,11 +126,11 @@ pub async fn principals(
     State(state): State<Arc<AppState>>,
     request: Request,
 ) -> Result<Json<PrincipalList>, ApiError> {
-    let subject = super::authorization(request.headers()).and_then(|h| state.auth.subject_of(h));
-    let scope = tenant_scope(&state, super::authorization(request.headers()));
+    let caller = query_caller(&state, super::authorization(request.headers()))?;
+    let (subject, scope) = (caller.subject, caller.tenants);
     let query: PrincipalQuery = body_for(&state, request, false).await?;
     let refs: Vec<EntityRef> = subject.iter().cloned().collect();
-    let answer = run(&state, &query.resource, scope, refs, |engine| {
+    let answer = run(&state, &query.resource, scope.clone(), refs, |engine| {
         if let Some(user) = &subject {
             let own = engine.decide(&DecisionRequest {
                 principal: user.clone(),
@@ -147,7 +143,16 @@ pub async fn principals(
                 return Ok(None);
             }
         }
-        engine.query_principals(&query).map(Some)
+        let mut list = engine.query_principals(&query)?;
+        if let Some(allowed) = &scope {
+            // A shared resource: only the principals of the caller's tenants (or shared ones).
+            let tenants = engine.tenants_of(&list.principals);
+            let mut kept = tenants
+                .into_iter()
+                .map(|t| t.is_none_or(|f| allowed.contains(&f.id)));
+            list.principals.retain(|_| kept.next().unwrap_or(false));
+        }
+        Ok(Some(list))
     })
     .await?;
     answer.map(Json).ok_or_else(|| {
@@ -177,7 +182,7 @@ pub async fn plan(
     State(state): State<Arc<AppState>>,
     request: Request,
 ) -> Result<Json<PlanResponse>, ApiError> {
-    let scope = tenant_scope(&state, super::authorization(request.headers()));
+    let scope = query_caller(&state, super::authorization(request.headers()))?.tenants;
     let query: PlanRequest = body_for(&state, request, true).await?;
     let answer = run(&state, &query.principal, scope, Vec::new(), |engine| {
         engine.query_plan(&query)
