@@ -9,6 +9,7 @@
 //! A permit whose residual bounds nothing makes the list decide every entity of the type.
 
 mod candidates;
+mod holds;
 mod plan;
 mod residual;
 mod sql;
@@ -187,9 +188,10 @@ impl Engine {
             self.counted_per_resource(&query.action, &query.resource_type, query.context.as_ref())?;
         let placeholder = EntityRef::new(query.resource_type.clone(), "");
         let context = self.query_context(&query.action, &placeholder, query.context.as_ref())?;
-        let (slots, everyone_allowed) = if per_resource || self.bundle.schema().is_none() {
+        let (slots, everyone_allowed, condition) = if per_resource || self.bundle.schema().is_none()
+        {
             // Each decided with its own counts, or no typed partial evaluation: decide all.
-            (None, false)
+            (None, false, None)
         } else {
             let residuals = self.residuals_for(
                 Side::Known(principal.as_ref().clone()),
@@ -197,15 +199,27 @@ impl Engine {
                 Side::AnyOf(ty.clone()),
                 context.as_ref(),
             )?;
+            // The plan's condition, when it expresses the residuals: tested in place.
+            let condition = match residuals.decision {
+                None => self.condition(&residuals).ok().map(simplify),
+                Some(_) => None,
+            };
             (
                 self.bounded(&residuals, Var::Resource, &ty),
                 residuals.decision == Some(true),
+                condition,
             )
         };
         let candidates = self.uids(slots, &ty);
         let (resources, next) = page(candidates, query.cursor.as_deref(), limit, |uid| {
             if everyone_allowed {
                 return Ok(true);
+            }
+            if let Some(condition) = &condition {
+                return Ok(self
+                    .store
+                    .slot_of(uid)
+                    .is_some_and(|ix| holds::holds(&self.store, ix, condition)));
             }
             let (context, time) = if per_resource {
                 (query.context.clone(), HostTime::Stamped)

@@ -189,3 +189,27 @@ fn names_one_of(value: &Val, targets: &Slots) -> bool {
         _ => false,
     }
 }
+
+impl EntityStore {
+    /// The value of `attrs` (an attribute, then record fields) on the held entity `ix`.
+    pub(crate) fn value_of(&self, ix: Ix, attrs: &[String]) -> Option<&Val> {
+        let (attr, fields) = attrs.split_first()?;
+        let held = self.held_at(ix)?;
+        let value = held.attrs.iter().find(|(k, _)| k == attr).map(|(_, v)| v)?;
+        fields.iter().try_fold(value, |v, name| match v {
+            Val::Record(pairs) => pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v),
+            _ => None,
+        })
+    }
+
+    /// Whether the entity `ix` is `target` or in it (a parent or an ancestor).
+    pub(crate) fn is_or_in(&self, ix: Ix, targets: &Slots) -> bool {
+        targets.contains(&ix)
+            || self.held_at(ix).is_some_and(|held| {
+                held.parents
+                    .iter()
+                    .chain(held.indirect.iter())
+                    .any(|a| targets.contains(a))
+            })
+    }
+}

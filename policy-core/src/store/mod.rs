@@ -22,7 +22,7 @@
 //! Removing an entity does not rewrite other entities' parent lists (as a reload would not).
 
 mod lookup;
-mod value;
+pub(crate) mod value;
 
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
