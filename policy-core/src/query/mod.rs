@@ -1,8 +1,9 @@
 //! Queries over the policies (docs/query.md): the resources a principal may act on, the
 //! principals that may act on a resource, and a filter on resources held elsewhere.
 //!
-//! A list is exact: it is the set of entities for which [`Engine::decide`] allows, each one
-//! decided in full. What makes it fast is which are asked: Cedar's partial evaluation of the
+//! A list is exact: it is the set of entities for which [`Engine::decide`] allows. Each
+//! candidate is tested against the plan's condition in place (`holds`) when the residuals
+//! convert to one, and decided in full otherwise. Which are asked comes from Cedar's partial evaluation of the
 //! bundle with the listed side unknown leaves, per open permit, a residual condition; the shape
 //! of each (`candidates`) bounds the entities that can satisfy it through the store's indexes
 //! (a user's documents are found through the teams he is in, not by deciding every document).
