@@ -356,6 +356,15 @@ impl Bundle {
             .and_then(|(a, index)| index.get(a))
     }
 
+    /// The policies that may apply to `action` (as Cedar's set), or every policy when the
+    /// index does not know it: what partial evaluation for a query need look at.
+    pub(crate) fn policies_for_action(&self, action: &cedar_policy::EntityUid) -> &PolicySet {
+        self.policies_by_action
+            .as_ref()
+            .and_then(|index| index.get(action))
+            .map_or(&self.policies, |found| &found.set)
+    }
+
     /// Entities named in the policies' conditions: a decision's slice must hold them (and
     /// what they reference) whatever the request names.
     pub(crate) fn condition_literals(&self) -> &[cedar_policy_core::ast::EntityUID] {

@@ -95,7 +95,9 @@ pub(crate) fn residuals(
     let slice = store.slice(roots.iter())?;
     let entities = PartialEntities::from_concrete(slice, schema)
         .map_err(|e| EngineError::EntityInvalid(render_chain(&e)))?;
-    let policies: &ast::PolicySet = bundle.policies().as_ref();
+    // The action's own policies (a superset of those that can apply, deciding the same).
+    let action_uid = <cedar_policy::EntityUid as ref_cast::RefCast>::ref_cast(action);
+    let policies: &ast::PolicySet = bundle.policies_for_action(action_uid).as_ref();
     let response = cedar_policy_core::tpe::is_authorized(policies, &request, &entities, schema)
         .map_err(|e| {
             EngineError::Unsupported(format!("partial evaluation: {}", render_chain(&e)))
