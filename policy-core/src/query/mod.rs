@@ -202,7 +202,10 @@ impl Engine {
             )?;
             // The plan's condition, when it expresses the residuals: tested in place.
             let condition = match residuals.decision {
-                None => self.condition(&residuals).ok().map(simplify),
+                None => self
+                    .condition(&residuals)
+                    .ok()
+                    .map(|c| holds::Test::compile(&self.store, &simplify(c))),
                 Some(_) => None,
             };
             (
@@ -220,7 +223,7 @@ impl Engine {
                 return Ok(self
                     .store
                     .slot_of(uid)
-                    .is_some_and(|ix| holds::holds(&self.store, ix, condition)));
+                    .is_some_and(|ix| condition.holds(&self.store, ix)));
             }
             let (context, time) = if per_resource {
                 (query.context.clone(), HostTime::Stamped)
