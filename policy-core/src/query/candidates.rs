@@ -15,6 +15,22 @@ use smol_str::SmolStr;
 
 use crate::store::{EntityStore, Slots};
 
+/// A bound this small is kept as it is: narrowing it further by walking the other side of a
+/// conjunction would cost more than deciding the few it holds.
+const SMALL: usize = 4_096;
+
+/// A residual that is false whatever the entity: `false`, or an error (the policy does not
+/// apply).
+fn never(residual: &Residual) -> bool {
+    match residual {
+        Residual::Concrete { value, .. } => {
+            matches!(value.value, ValueKind::Lit(Literal::Bool(false)))
+        }
+        Residual::Error(_) => true,
+        Residual::Partial { .. } => false,
+    }
+}
+
 /// Reads bounds on the entities of `ty` that the variable `var` stands for.
 pub(crate) struct Bounds<'s> {
     pub(crate) store: &'s EntityStore,
@@ -97,11 +113,26 @@ impl Bounds<'_> {
             Residual::Partial { kind, .. } => kind,
         };
         match kind {
-            ResidualKind::And { left, right } => match (self.of(left), self.of(right)) {
-                (Some(a), Some(b)) => Some(a.intersection(&b).copied().collect()),
-                (Some(one), None) | (None, Some(one)) => Some(one),
-                (None, None) => None,
-            },
+            ResidualKind::And { left, right } => {
+                // A conjunct that is false (partial evaluation keeps `x && false` when `x` may
+                // error) bounds to nothing: no need to walk the other, maybe the whole type.
+                if never(left) || never(right) {
+                    return Some(Slots::default());
+                }
+                let first = self.of(left);
+                // Either side's bound is sound alone: a small one spares walking the other.
+                if first.as_ref().is_some_and(|a| a.len() <= SMALL) {
+                    return first;
+                }
+                match (first, self.of(right)) {
+                    (Some(a), Some(b)) if a.len() <= b.len() => {
+                        Some(a.into_iter().filter(|ix| b.contains(ix)).collect())
+                    }
+                    (Some(a), Some(b)) => Some(b.into_iter().filter(|ix| a.contains(ix)).collect()),
+                    (Some(one), None) | (None, Some(one)) => Some(one),
+                    (None, None) => None,
+                }
+            }
             ResidualKind::Or { left, right } => {
                 let mut all = self.of(left)?;
                 all.extend(self.of(right)?);
