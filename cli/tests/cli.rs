@@ -152,6 +152,58 @@ fn test_reports_coverage_and_fails_on_a_broken_rule() {
 }
 
 #[test]
+fn query_lists_plans_and_refuses_in_json_lines() {
+    let fixture = policies().join("tests/fixtures/demo-firm.json");
+    let run = |kind: &str, input: &str| {
+        let out = sesame(
+            &[
+                "query",
+                kind,
+                "--bundle",
+                policies().to_str().unwrap(),
+                "--entities",
+                fixture.to_str().unwrap(),
+            ],
+            Some(input),
+        );
+        let lines: Vec<serde_json::Value> = text(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (out.status.code(), lines)
+    };
+    let (code, lines) = run(
+        "resources",
+        r#"{"principal":{"type":"User","id":"carol"},"action":{"type":"Action","id":"view_document"},"resource_type":"Document"}"#,
+    );
+    assert_eq!(code, Some(0));
+    let ids: Vec<&str> = lines[0]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"inv-1"), "{ids:?}");
+    let (code, lines) = run(
+        "principals",
+        r#"{"action":{"type":"Action","id":"view_document"},"resource":{"type":"Document","id":"inv-1"},"principal_type":"User"}"#,
+    );
+    assert_eq!(code, Some(0));
+    assert!(lines[0]["principals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["id"] == "carol"));
+    let (code, lines) = run(
+        "plan",
+        "{\"principal\":{\"type\":\"User\",\"id\":\"carol\"},\"action\":{\"type\":\"Action\",\"id\":\"view_document\"},\"resource_type\":\"Document\"}\nnot json\n",
+    );
+    assert_eq!(code, Some(1), "a bad line makes the exit status 1");
+    assert_eq!(lines[0]["plan"]["kind"], "condition", "{}", lines[0]);
+    assert_eq!(lines[1]["error"]["code"], "malformed_json");
+}
+
+#[test]
 fn decide_reads_and_writes_json_lines() {
     let input = concat!(
         r#"{"principal":{"type":"User","id":"carol"},"action":{"type":"Action","id":"view_document"},"resource":{"type":"Document","id":"inv-1"}}"#,

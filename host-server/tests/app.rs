@@ -50,6 +50,18 @@ async fn call_as(
     Ok((status, serde_json::from_slice(&bytes)?))
 }
 
+/// The service on a store in `data` seeded from the demo bundle and firm, as `serve` opens it.
+fn demo_router(data: &std::path::Path) -> Result<Router, Box<dyn std::error::Error>> {
+    let mut config = ServeConfig::new(data.to_path_buf(), default_guest_path());
+    config.seed_bundle = Some(repo().join("policies"));
+    config.seed_entities = Some(repo().join("policies/tests/fixtures/demo-firm.json"));
+    // One compiled module for every test server (compiling takes seconds).
+    config.guest_cache = Some(repo().join("target/guest-cache"));
+    config.workers = 1;
+    // `open_state` seeds the store by blocking on the runtime, as `serve` calls it.
+    Ok(app(tokio::task::block_in_place(|| open_state(config))?))
+}
+
 fn view_inv1(user: &str) -> Value {
     json!({
         "principal": {"type": "User", "id": user},
@@ -62,14 +74,7 @@ fn view_inv1(user: &str) -> Value {
 async fn the_service_answers_in_process_from_the_seeded_version() -> TestResult {
     let data = std::env::temp_dir().join(format!("sesame-app-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
-    let mut config = ServeConfig::new(data.clone(), default_guest_path());
-    config.seed_bundle = Some(repo().join("policies"));
-    config.seed_entities = Some(repo().join("policies/tests/fixtures/demo-firm.json"));
-    // One compiled module for every test server (compiling takes seconds).
-    config.guest_cache = Some(repo().join("target/guest-cache"));
-    config.workers = 1;
-    // `open_state` seeds the store by blocking on the runtime, as `serve` calls it.
-    let router = app(tokio::task::block_in_place(|| open_state(config))?);
+    let router = demo_router(&data)?;
 
     let (status, ready) = call(&router, "GET", "/readyz", None).await?;
     assert_eq!(
@@ -140,12 +145,7 @@ async fn the_query_endpoints_list_what_the_decide_endpoint_allows() -> TestResul
     };
     std::fs::create_dir_all(&data)?;
     std::fs::write(data.join("tokens.json"), serde_json::to_string(&tokens)?)?;
-    let mut config = ServeConfig::new(data.clone(), default_guest_path());
-    config.seed_bundle = Some(repo().join("policies"));
-    config.seed_entities = Some(repo().join("policies/tests/fixtures/demo-firm.json"));
-    config.guest_cache = Some(repo().join("target/guest-cache"));
-    config.workers = 1;
-    let router = app(tokio::task::block_in_place(|| open_state(config))?);
+    let router = demo_router(&data)?;
     let documents = fixture_ids("Document")?;
     let users = fixture_ids("User")?;
 

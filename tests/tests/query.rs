@@ -181,17 +181,7 @@ fn principal_lists_are_exactly_what_decide_allows() {
 /// Where the generated entities live as tables: documents under clients under firms, teams as
 /// columns of their client, sets as join tables, ancestors closed.
 fn mapping(dialect: SqlDialect) -> SqlMapping {
-    let teams = [
-        "accountant",
-        "collaborator",
-        "client",
-        "auditor",
-        "director",
-        "billing",
-        "customer_invoicing",
-        "supplier_invoices",
-        "internal_accountant",
-    ];
+    let teams = sesame_tools::firm_gen::TEAM_ROLES;
     let mut client_columns =
         json!({"firm": "firm_id", "plan": "plan_id", "name": "name", "key": "key"});
     for team in teams {

@@ -69,20 +69,10 @@ fn mapping() -> SqlMapping {
         ancestors: None,
     };
     let mut client = vec![("firm", "firm_id"), ("plan", "plan_id")];
-    let teams: Vec<(String, String)> = [
-        "accountant",
-        "collaborator",
-        "client",
-        "auditor",
-        "director",
-        "billing",
-        "customer_invoicing",
-        "supplier_invoices",
-        "internal_accountant",
-    ]
-    .iter()
-    .map(|t| (format!("teams.{t}"), format!("team_{t}")))
-    .collect();
+    let teams: Vec<(String, String)> = crate::firm_gen::TEAM_ROLES
+        .iter()
+        .map(|t| (format!("teams.{t}"), format!("team_{t}")))
+        .collect();
     client.extend(teams.iter().map(|(a, c)| (a.as_str(), c.as_str())));
     let mut client = table("clients", &client);
     client.sets.insert(

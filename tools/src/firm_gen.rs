@@ -4,7 +4,8 @@
 use policy_core::wire::{DecisionRequest, EntityRef};
 use serde_json::{json, Value};
 
-const TEAM_ROLES: [&str; 9] = [
+/// The company roles of a generated client, one team each (`Client.teams`).
+pub const TEAM_ROLES: [&str; 9] = [
     "accountant",
     "collaborator",
     "client",

@@ -7,9 +7,9 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use policy_core::wire::{DecisionRequest, ErrorBody};
-use policy_core::{Engine, EngineError, PolicyValidation};
+use policy_core::{EngineError, PolicyValidation};
 
-use super::{load_or_report_with, read_text, CliError, Format, Status};
+use super::{engine_on, CliError, Status};
 
 pub fn run(dir: &Path, entities: Option<&PathBuf>, draft: bool) -> Result<Status, CliError> {
     let validation = if draft {
@@ -17,19 +17,10 @@ pub fn run(dir: &Path, entities: Option<&PathBuf>, draft: bool) -> Result<Status
     } else {
         PolicyValidation::Enforce
     };
-    let bundle = match load_or_report_with(dir, Format::Text, validation)? {
-        Ok(b) => b,
+    let engine = match engine_on(dir, entities, validation)? {
+        Ok(engine) => engine,
         Err(status) => return Ok(status),
     };
-    let mut engine = Engine::new(bundle);
-    if let Some(path) = entities {
-        let text = read_text(path)?;
-        // Read as a stream: a large file is never held as JSON values whole.
-        if let Err(e) = engine.replace_entities_json(&text) {
-            eprintln!("error[{}]: {}: {e}", e.code(), path.display());
-            return Ok(Status::Problems);
-        }
-    }
     let stdin = std::io::stdin();
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     let mut status = Status::Ok;

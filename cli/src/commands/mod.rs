@@ -124,6 +124,28 @@ pub fn json<T: serde::Serialize>(value: &T) -> String {
         .unwrap_or_else(|e| format!("{{\"error\":{:?}}}", e.to_string()))
 }
 
+/// An engine on a bundle folder and, optionally, an entity file (read as a stream: a large file
+/// is never held as JSON values whole); its problems printed, as `Err(status)`.
+pub fn engine_on(
+    dir: &Path,
+    entities: Option<&PathBuf>,
+    validation: PolicyValidation,
+) -> Result<Result<policy_core::Engine, Status>, CliError> {
+    let bundle = match load_or_report_with(dir, Format::Text, validation)? {
+        Ok(b) => b,
+        Err(status) => return Ok(Err(status)),
+    };
+    let mut engine = policy_core::Engine::new(bundle);
+    if let Some(path) = entities {
+        let text = read_text(path)?;
+        if let Err(e) = engine.replace_entities_json(&text) {
+            eprintln!("error[{}]: {}: {e}", e.code(), path.display());
+            return Ok(Err(Status::Problems));
+        }
+    }
+    Ok(Ok(engine))
+}
+
 pub fn read_text(path: &PathBuf) -> Result<String, CliError> {
     std::fs::read_to_string(path).map_err(|source| {
         CliError::Read(ReadError::Io {

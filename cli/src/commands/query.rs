@@ -6,9 +6,9 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use policy_core::wire::{ErrorBody, PlanRequest, PrincipalQuery, ResourceQuery};
-use policy_core::{Engine, EngineError};
+use policy_core::{Engine, EngineError, PolicyValidation};
 
-use super::{load_or_report, read_text, CliError, Format, Status};
+use super::{engine_on, CliError, Status};
 
 /// Which query each line asks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -41,18 +41,10 @@ fn answer(engine: &Engine, kind: QueryKind, line: &str) -> Result<String, Engine
 }
 
 pub fn run(kind: QueryKind, dir: &Path, entities: Option<&PathBuf>) -> Result<Status, CliError> {
-    let bundle = match load_or_report(dir, Format::Text)? {
-        Ok(b) => b,
+    let engine = match engine_on(dir, entities, PolicyValidation::Enforce)? {
+        Ok(engine) => engine,
         Err(status) => return Ok(status),
     };
-    let mut engine = Engine::new(bundle);
-    if let Some(path) = entities {
-        let text = read_text(path)?;
-        if let Err(e) = engine.replace_entities_json(&text) {
-            eprintln!("error[{}]: {}: {e}", e.code(), path.display());
-            return Ok(Status::Problems);
-        }
-    }
     let stdin = std::io::stdin();
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     let mut status = Status::Ok;
