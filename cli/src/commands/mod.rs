@@ -146,6 +146,36 @@ pub fn engine_on(
     Ok(Ok(engine))
 }
 
+/// JSON lines in, JSON lines out: `answer` turns each non-empty line of stdin into its JSON
+/// answer, or an engine error written as `{"error": ErrorBody}` (the status is then
+/// `Problems`).
+pub fn json_lines(
+    mut answer: impl FnMut(&str) -> Result<String, policy_core::EngineError>,
+) -> Result<Status, CliError> {
+    use std::io::{BufRead, Write};
+    let stdin = std::io::stdin();
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut status = Status::Ok;
+    for line in stdin.lock().lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let out = match answer(&line) {
+            Ok(json) => json,
+            Err(e) => {
+                status = Status::Problems;
+                let body = policy_core::wire::ErrorBody::from(&e);
+                serde_json::to_string(&serde_json::json!({ "error": body }))
+                    .map_err(|e| CliError::Usage(e.to_string()))?
+            }
+        };
+        writeln!(stdout, "{out}")?;
+    }
+    stdout.flush()?;
+    Ok(status)
+}
+
 pub fn read_text(path: &PathBuf) -> Result<String, CliError> {
     std::fs::read_to_string(path).map_err(|source| {
         CliError::Read(ReadError::Io {

@@ -2,13 +2,12 @@
 //! query per line, the body of `POST /v1/query/…`), JSON lines out (its answer or
 //! `{"error": ...}`), as `sesame decide` does for decisions.
 
-use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
-use policy_core::wire::{ErrorBody, PlanRequest, PrincipalQuery, ResourceQuery};
+use policy_core::wire::{PlanRequest, PrincipalQuery, ResourceQuery};
 use policy_core::{Engine, EngineError, PolicyValidation};
 
-use super::{engine_on, CliError, Status};
+use super::{engine_on, json_lines, CliError, Status};
 
 /// Which query each line asks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -45,24 +44,5 @@ pub fn run(kind: QueryKind, dir: &Path, entities: Option<&PathBuf>) -> Result<St
         Ok(engine) => engine,
         Err(status) => return Ok(status),
     };
-    let stdin = std::io::stdin();
-    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut status = Status::Ok;
-    for line in stdin.lock().lines() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let out = match answer(&engine, kind, &line) {
-            Ok(json) => json,
-            Err(e) => {
-                status = Status::Problems;
-                serde_json::to_string(&serde_json::json!({ "error": ErrorBody::from(&e) }))
-                    .map_err(|e| CliError::Usage(e.to_string()))?
-            }
-        };
-        writeln!(stdout, "{out}")?;
-    }
-    stdout.flush()?;
-    Ok(status)
+    json_lines(|line| answer(&engine, kind, line))
 }
