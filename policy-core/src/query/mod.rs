@@ -24,7 +24,8 @@ use serde_json::Value;
 use crate::engine::{context_entities, decide_with, parse_context, Engine, HostTime};
 use crate::entity_json::to_uid;
 use crate::error::EngineError;
-use crate::store::Slots;
+use crate::store::value::Ix;
+use crate::store::{EntityStore, Slots};
 use crate::wire::{
     Condition, Decision, DecisionRequest, EntityRef, Plan, PlanRequest, PlanResponse,
     PrincipalList, PrincipalQuery, ResourceList, ResourceQuery,
@@ -61,25 +62,25 @@ const MAX_EXAMINED: usize = 20_000;
 /// A page: `candidates` (sorted by id, after the cursor) that `allowed` keeps, `limit` at most,
 /// `MAX_EXAMINED` examined at most; `next` is the last id examined when more remain.
 fn page(
-    mut candidates: Vec<EntityUID>,
+    store: &EntityStore,
+    mut candidates: Vec<Ix>,
     cursor: Option<&str>,
     limit: usize,
-    mut allowed: impl FnMut(&EntityUID) -> Result<bool, EngineError>,
+    mut allowed: impl FnMut(Ix, &EntityUID) -> Result<bool, EngineError>,
 ) -> Result<(Vec<EntityRef>, Option<String>), EngineError> {
-    candidates.sort_by(|a, b| a.eid().as_ref().cmp(b.eid().as_ref()));
+    let id = |ix: &Ix| store.uid_of_slot(*ix).eid().as_ref();
+    candidates.retain(|ix| cursor.is_none_or(|c| id(ix) > c));
+    candidates.sort_by(|a, b| id(a).cmp(id(b)));
     let mut out: Vec<EntityRef> = Vec::new();
-    let after: Vec<&EntityUID> = candidates
-        .iter()
-        .filter(|uid| cursor.is_none_or(|c| uid.eid().as_ref() > c))
-        .collect();
-    for (examined, uid) in after.iter().enumerate() {
+    for (examined, ix) in candidates.iter().enumerate() {
         if examined == MAX_EXAMINED {
-            let next = after
+            let next = candidates
                 .get(examined - 1)
-                .map(|u| u.eid().as_ref().to_string());
+                .map(|last| id(last).to_string());
             return Ok((out, next));
         }
-        if !allowed(uid)? {
+        let uid = store.uid_of_slot(*ix);
+        if !allowed(*ix, uid)? {
             continue;
         }
         if out.len() == limit {
@@ -172,11 +173,11 @@ impl Engine {
         Some(all)
     }
 
-    fn uids(&self, slots: Option<Slots>, ty: &EntityType) -> Vec<EntityUID> {
-        let slots = slots.unwrap_or_else(|| self.store.slots_of_type(ty));
+    /// The candidates: the bound, or every entity of the type.
+    fn candidates(&self, slots: Option<Slots>, ty: &EntityType) -> Vec<Ix> {
         slots
+            .unwrap_or_else(|| self.store.slots_of_type(ty))
             .into_iter()
-            .map(|ix| self.store.uid_of_slot(ix).clone())
             .collect()
     }
 
@@ -214,16 +215,14 @@ impl Engine {
                 condition,
             )
         };
-        let candidates = self.uids(slots, &ty);
-        let (resources, next) = page(candidates, query.cursor.as_deref(), limit, |uid| {
+        let candidates = self.candidates(slots, &ty);
+        let cursor = query.cursor.as_deref();
+        let (resources, next) = page(&self.store, candidates, cursor, limit, |ix, uid| {
             if everyone_allowed {
                 return Ok(true);
             }
             if let Some(condition) = &condition {
-                return Ok(self
-                    .store
-                    .slot_of(uid)
-                    .is_some_and(|ix| condition.holds(&self.store, ix)));
+                return Ok(condition.holds(&self.store, ix));
             }
             let (context, time) = if per_resource {
                 (query.context.clone(), HostTime::Stamped)
@@ -269,8 +268,9 @@ impl Engine {
                 residuals.decision == Some(true),
             )
         };
-        let candidates = self.uids(slots, &ty);
-        let (principals, next) = page(candidates, query.cursor.as_deref(), limit, |uid| {
+        let candidates = self.candidates(slots, &ty);
+        let cursor = query.cursor.as_deref();
+        let (principals, next) = page(&self.store, candidates, cursor, limit, |_, uid| {
             if everyone_allowed {
                 return Ok(true);
             }

@@ -495,7 +495,9 @@ fn literal_json(value: &Value) -> Option<serde_json::Value> {
     }
 }
 
-/// The wire reference of a core uid.
+/// The wire reference of a core uid (`entity_json::to_ref`, on the same uid seen as Cedar's).
 pub(crate) fn to_ref(uid: &EntityUID) -> EntityRef {
-    EntityRef::new(uid.entity_type().to_string(), uid.eid().as_ref())
+    crate::entity_json::to_ref(<cedar_policy::EntityUid as ref_cast::RefCast>::ref_cast(
+        uid,
+    ))
 }
